@@ -1,0 +1,72 @@
+"""Mount values and the code that applies them.
+
+Snapshotters describe a root filesystem as a list of :class:`Mount` values and never mount
+anything themselves; the runtime applies them inside the container's own mount namespace,
+so a container's rootfs never appears in the host mount table and cannot leak.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from berth.errors import Internal
+
+__all__ = ["Mount", "mount_all", "unmount"]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One mount: ``mount -t type -o options source target`` (target relative to a root)."""
+
+    type: str
+    source: str
+    options: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "source": self.source, "options": list(self.options)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Mount:
+        return cls(type=str(data["type"]), source=str(data["source"]),
+                   options=tuple(str(o) for o in data.get("options", ())))
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_MS_RDONLY = 1
+_MNT_DETACH = 2
+
+
+def mount_all(mounts: list[Mount], target: str) -> None:
+    """Mount each of ``mounts`` on ``target`` in order (stacked, as containerd does)."""
+    for m in mounts:
+        flags = 0
+        data = []
+        for opt in m.options:
+            if opt == "ro":
+                flags |= _MS_RDONLY
+            elif opt == "rw":
+                continue
+            else:
+                data.append(opt)
+        rc = _libc.mount(m.source.encode(), target.encode(), m.type.encode(), flags,
+                         ",".join(data).encode() if data else None)
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise Internal(f"mount {m.type} on {target}: {os.strerror(err)}") from OSError(
+                err, os.strerror(err)
+            )
+
+
+def unmount(target: str) -> None:
+    """Lazily unmount ``target``; a target that is not mounted is not an error."""
+    rc = _libc.umount2(target.encode(), _MNT_DETACH)
+    if rc != 0:
+        err = ctypes.get_errno()
+        if err in (errno.EINVAL, errno.ENOENT):
+            return
+        raise Internal(f"unmount {target}: {os.strerror(err)}") from OSError(err, os.strerror(err))

@@ -1,0 +1,1 @@
+"""Helpers for tests and for preparing local base images; nothing here is used by berthd itself."""
