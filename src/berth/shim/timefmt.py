@@ -1,0 +1,57 @@
+"""RFC 3339 timestamps with nanoseconds, as Docker writes them in logs and container state.
+
+Owns the conversion between Unix-epoch nanoseconds (what the shim records) and the text form
+``2026-11-27T19:54:50.802105202Z``. Must not read clocks: callers pass ``time.time_ns()``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from berth.errors import InvalidArgument
+
+__all__ = ["datetime_to_ns", "format_rfc3339nano", "ns_to_datetime", "parse_rfc3339nano"]
+
+_NS = 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(Z|z|[+-]\d{2}:\d{2})$"
+)
+
+
+def format_rfc3339nano(ns: int) -> str:
+    """UTC with exactly nine fractional digits (Docker's RFC3339NanoFixed)."""
+    secs, frac = divmod(ns, _NS)
+    return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+def parse_rfc3339nano(text: str) -> int:
+    """Unix nanoseconds of an RFC 3339 timestamp with 0-9 fractional digits and any offset."""
+    m = _RFC3339.match(text)
+    if m is None:
+        raise InvalidArgument(f"invalid RFC 3339 timestamp {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    frac = int((m.group(7) or "0").ljust(9, "0"))
+    zone = m.group(8)
+    offset = 0
+    if zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "-" else 1
+        offset = sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    whole = datetime(year, month, day, hour, minute, second, tzinfo=UTC) - _EPOCH
+    secs = whole.days * 86400 + whole.seconds - offset
+    return secs * _NS + frac
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    """An aware UTC datetime; microsecond precision is all ``datetime`` can hold."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def datetime_to_ns(value: datetime) -> int:
+    """Unix nanoseconds of ``value``; a naive datetime is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * _NS + delta.microseconds * 1000
