@@ -1,0 +1,1 @@
+"""Persistent state: the SQLite metadata database, container records and the content store."""
