@@ -1,0 +1,1 @@
+"""Snapshotters: unpacked layers and container root filesystems, described as Mount values."""
