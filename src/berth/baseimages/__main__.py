@@ -1,0 +1,3 @@
+from berth.baseimages import main
+
+main()

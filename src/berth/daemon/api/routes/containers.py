@@ -1,0 +1,228 @@
+"""Container routes: create, start, stop, kill, restart, delete, wait, attach, logs, list, inspect, resize."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import struct
+
+from aiohttp import web
+
+from berth import errors
+from berth.daemon.api.app import Router
+from berth.daemon.api.hijack import HijackedStream, hijack
+from berth.daemon.api.params import json_body, qbool, qfilters, qint, qstr
+from berth.daemon.context import DaemonContext
+from berth.shim import jsonlog
+from berth.timefmt import format_ns
+
+__all__ = ["register"]
+
+_log = logging.getLogger("berth.api.containers")
+
+
+def _parse_time(text: str, name: str) -> float | None:
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid value for {name}: {text!r}") from None
+
+
+def _frame(stream: int, data: bytes) -> bytes:
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+async def _pump_to_client(src: asyncio.StreamReader, dst: HijackedStream) -> None:
+    while True:
+        chunk = await src.read(65536)
+        if not chunk:
+            return
+        await dst.write(chunk)
+
+
+async def _pump_to_container(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            chunk = await src.read(65536)
+            if not chunk:
+                break
+            dst.write(chunk)
+            await dst.drain()
+        if dst.can_write_eof():
+            dst.write_eof()
+    except (ConnectionError, OSError):
+        pass
+
+
+def register(router: Router, ctx: DaemonContext) -> None:
+    svc = ctx.containers
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        body = await json_body(request)
+        name = request.query.get("name") or None
+        c = await svc.create(body, name)
+        return web.json_response({"Id": c.id, "Warnings": []}, status=201)
+
+    async def start(request: web.Request) -> web.StreamResponse:
+        await svc.start(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def stop(request: web.Request) -> web.StreamResponse:
+        await svc.stop(request.match_info["id"], qint(request, "t"),
+                       request.query.get("signal") or None)
+        return web.Response(status=204)
+
+    async def restart(request: web.Request) -> web.StreamResponse:
+        await svc.restart(request.match_info["id"], qint(request, "t"),
+                          request.query.get("signal") or None)
+        return web.Response(status=204)
+
+    async def kill(request: web.Request) -> web.StreamResponse:
+        await svc.kill(request.match_info["id"], request.query.get("signal") or None)
+        return web.Response(status=204)
+
+    async def delete(request: web.Request) -> web.StreamResponse:
+        await svc.remove(request.match_info["id"], force=qbool(request, "force"),
+                         volumes=qbool(request, "v"))
+        return web.Response(status=204)
+
+    async def inspect(request: web.Request) -> web.StreamResponse:
+        c = svc.get(request.match_info["id"])
+        return web.json_response(c.inspect())
+
+    async def list_(request: web.Request) -> web.StreamResponse:
+        items = svc.list(qbool(request, "all"), qint(request, "limit"), qfilters(request))
+        size = qbool(request, "size")
+        return web.json_response([c.summary({"rw": 0, "rootfs": 0} if size else None)
+                                  for c in items])
+
+    async def wait(request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        condition = qstr(request, "condition", "not-running")
+        svc.get(ref)  # 404 before the 200 is sent
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise errors.InvalidArgument(f"invalid condition: {condition!r}")
+        task = asyncio.ensure_future(svc.wait(ref, condition))
+        # The Go client waits for the response headers before `docker run` sends start.
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            code = await task
+            body = {"StatusCode": code, "Error": None}
+        except errors.BerthError as err:
+            body = {"StatusCode": -1, "Error": {"Message": str(err)}}
+        finally:
+            task.cancel()
+        await resp.write((json.dumps(body) + "\n").encode())
+        await resp.write_eof()
+        return resp
+
+    async def attach(request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        c = svc.get(ref)
+        want_stdin = qbool(request, "stdin")
+        want_out = qbool(request, "stdout")
+        want_err = qbool(request, "stderr")
+        if not qbool(request, "stream") and not qbool(request, "logs"):
+            raise errors.InvalidArgument("at least one of stream or logs must be set")
+        tty = bool(c.config.get("Tty"))
+        attach_task = asyncio.ensure_future(svc.attach(ref, want_stdin, want_out, want_err))
+        ctype = ("application/vnd.docker.raw-stream" if tty or request["api_version"] < (1, 42)
+                 else "application/vnd.docker.multiplexed-stream")
+        client = await hijack(request, ctype)
+        try:
+            streams = await _until_closed(attach_task, client)
+        except errors.BerthError as err:
+            with contextlib.suppress(ConnectionError):
+                await client.write(_frame(3, str(err).encode()) if not tty else b"")
+            client.close()
+            return web.Response()
+        if streams is None:
+            return web.Response()
+        to_container = asyncio.ensure_future(_pump_to_container(client.reader, streams.writer)
+                                             if want_stdin else asyncio.sleep(0))
+        try:
+            await _pump_to_client(streams.reader, client)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            to_container.cancel()
+            streams.writer.close()
+            client.close()
+        return web.Response()
+
+    async def resize(request: web.Request) -> web.StreamResponse:
+        await svc.resize(request.match_info["id"], qint(request, "h", 0) or 0,
+                         qint(request, "w", 0) or 0)
+        return web.Response(status=200)
+
+    async def logs(request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        c = svc.get(ref)
+        want = {1: qbool(request, "stdout"), 2: qbool(request, "stderr")}
+        if not any(want.values()):
+            raise errors.InvalidArgument("You must choose at least one stream")
+        tail_raw = qstr(request, "tail", "all")
+        tail: int | None = None
+        if tail_raw not in ("", "all"):
+            try:
+                tail = max(0, int(tail_raw))
+            except ValueError:
+                tail = None
+        since = _parse_time(qstr(request, "since"), "since")
+        until = _parse_time(qstr(request, "until"), "until")
+        timestamps = qbool(request, "timestamps")
+        follow = qbool(request, "follow")
+        tty = bool(c.config.get("Tty"))
+        entries = svc.logs(ref, follow=follow, since=since, until=until, tail=tail)
+        resp = web.StreamResponse(status=200, headers={
+            "Content-Type": "application/vnd.docker.raw-stream" if tty
+            else "application/vnd.docker.multiplexed-stream"})
+        resp.enable_chunked_encoding()
+        first = True
+        async for entry in entries:
+            if first:
+                await resp.prepare(request)
+                first = False
+            stream = 2 if entry.stream is jsonlog.Stream.STDERR else 1
+            if not want[stream]:
+                continue
+            data = entry.data
+            if timestamps:
+                data = format_ns(entry.time_ns, trim=False).encode() + b" " + data
+            await resp.write(data if tty else _frame(stream, data))
+        if first:
+            await resp.prepare(request)
+        await resp.write_eof()
+        return resp
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", list_)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("POST", "/containers/{id}/attach", attach)
+    router.add("POST", "/containers/{id}/resize", resize)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("DELETE", "/containers/{id}", delete)
+
+
+async def _until_closed(task: asyncio.Future[object], client: HijackedStream):  # type: ignore[no-untyped-def]
+    """Wait for ``task`` unless the client goes away first (then cancel it and return None)."""
+    closed = asyncio.ensure_future(client.wait_closed())
+    try:
+        done, _ = await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closed.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    return None

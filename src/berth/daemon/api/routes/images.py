@@ -1,0 +1,87 @@
+"""Image routes: list, inspect, create (import from a tar body), tag, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from aiohttp import web
+
+from berth import errors
+from berth.daemon.api.app import Router
+from berth.daemon.api.params import qbool, qfilters
+from berth.daemon.context import DaemonContext
+
+__all__ = ["register"]
+
+
+def register(router: Router, ctx: DaemonContext) -> None:
+    svc = ctx.images
+
+    async def list_(request: web.Request) -> web.StreamResponse:
+        items = await asyncio.to_thread(svc.list_images, qbool(request, "all"), qfilters(request))
+        return web.json_response(items)
+
+    async def inspect(request: web.Request) -> web.StreamResponse:
+        return web.json_response(await asyncio.to_thread(svc.inspect, request.match_info["name"]))
+
+    async def tag(request: web.Request) -> web.StreamResponse:
+        repo = request.query.get("repo", "")
+        if not repo:
+            raise errors.InvalidArgument("repository name must have at least one component")
+        await asyncio.to_thread(svc.tag, request.match_info["name"], repo,
+                                request.query.get("tag", ""))
+        return web.Response(status=201)
+
+    async def delete(request: web.Request) -> web.StreamResponse:
+        in_use = ctx.containers.image_ids_in_use()
+        result = await asyncio.to_thread(svc.remove, request.match_info["name"],
+                                         qbool(request, "force"), qbool(request, "noprune"),
+                                         in_use)
+        return web.json_response(result)
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        if request.query.get("fromImage"):
+            ref = request.query["fromImage"]
+            tag_ = request.query.get("tag")
+            if tag_:
+                ref = f"{ref}@{tag_}" if tag_.startswith("sha256:") else f"{ref}:{tag_}"
+            raise errors.NotFound(f"No such image: {ref} (berth cannot pull from registries yet)")
+        src = request.query.get("fromSrc")
+        if src is None:
+            raise errors.InvalidArgument("one of fromImage or fromSrc is required")
+        if src != "-":
+            raise errors.InvalidArgument("importing from a URL is not supported; send the tar as the body")
+        repo = request.query.get("repo", "")
+        tag_ = request.query.get("tag", "")
+        repo_tag = f"{repo}:{tag_}" if repo and tag_ else (repo or None)
+        changes = request.query.getall("changes", [])
+        message = request.query.get("message", "")
+        tmp_dir = ctx.data_root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="import-", dir=tmp_dir)
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.content.iter_chunked(1 << 20):
+                    out.write(chunk)
+            image_id = await asyncio.to_thread(svc.import_image, path, repo_tag, changes, message)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        await resp.write((json.dumps({"status": image_id}) + "\r\n").encode())
+        await resp.write_eof()
+        return resp
+
+    router.add("GET", "/images/json", list_)
+    router.add("POST", "/images/create", create)
+    router.add("GET", "/images/{name:.+}/json", inspect)
+    router.add("POST", "/images/{name:.+}/tag", tag)
+    router.add("DELETE", "/images/{name:.+}", delete)

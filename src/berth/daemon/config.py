@@ -1,0 +1,53 @@
+"""berthd's typed configuration, parsed from dockerd-style flags."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from berth.errors import InvalidArgument
+
+__all__ = ["DaemonConfig", "parse_args"]
+
+DEFAULT_HOST = "unix:///run/berth/berth.sock"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    socket_path: Path
+    data_root: Path
+    exec_root: Path
+    pidfile: Path
+    log_level: str
+    cgroup_parent: str
+    socket_group: str
+
+
+def _socket_path(host: str) -> Path:
+    if host.startswith("unix://"):
+        return Path(host.removeprefix("unix://"))
+    if host.startswith("/"):
+        return Path(host)
+    raise InvalidArgument(f"unsupported host {host!r}: berthd listens on unix sockets only")
+
+
+def parse_args(argv: list[str] | None = None) -> DaemonConfig:
+    p = argparse.ArgumentParser(prog="berthd", description="berth container engine daemon")
+    p.add_argument("-H", "--host", default=DEFAULT_HOST,
+                   help="daemon socket to listen on (unix:///path)")
+    p.add_argument("--data-root", default="/var/lib/berth", help="root of persistent state")
+    p.add_argument("--exec-root", default="/run/berth", help="root of execution state")
+    p.add_argument("-p", "--pidfile", default=None,
+                   help="path of the daemon PID file (default <exec-root>/berthd.pid)")
+    p.add_argument("-l", "--log-level", default="info",
+                   choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument("--cgroup-parent", default="berth", help="parent cgroup of all containers")
+    p.add_argument("-G", "--group", default="berth",
+                   help="group that may use the socket (if it exists)")
+    ns = p.parse_args(argv)
+    exec_root = Path(ns.exec_root)
+    return DaemonConfig(
+        socket_path=_socket_path(ns.host), data_root=Path(ns.data_root), exec_root=exec_root,
+        pidfile=Path(ns.pidfile) if ns.pidfile else exec_root / "berthd.pid",
+        log_level=ns.log_level, cgroup_parent=ns.cgroup_parent.strip("/"), socket_group=ns.group)

@@ -1,0 +1,129 @@
+"""berthd's composition root: builds every object, serves the API, shuts down cleanly.
+
+Containers are not children of berthd (each has its own shim), so stopping berthd leaves
+them running and the next berthd re-adopts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from berth.daemon.api.app import make_app
+from berth.daemon.api.routes import containers as containers_routes
+from berth.daemon.api.routes import images as images_routes
+from berth.daemon.api.routes import system as system_routes
+from berth.daemon.config import DaemonConfig, parse_args
+from berth.daemon.context import DaemonContext
+from berth.errors import BerthError
+from berth.services.containers import ContainerService, ServiceConfig
+from berth.services.images import ImageService
+from berth.store.containers import ContainerRecords
+from berth.store.metadata import Database
+
+__all__ = ["main", "run"]
+
+_log = logging.getLogger("berthd")
+
+
+def _claim_pidfile(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        other = int(path.read_text().strip())
+        if other != os.getpid() and Path(f"/proc/{other}").exists():
+            cmdline = Path(f"/proc/{other}/cmdline").read_bytes()
+            if b"berth" in cmdline:
+                raise BerthError(f"pid file found, ensure berthd is not running or delete {path}")
+    path.write_text(f"{os.getpid()}\n")
+
+
+def _daemon_id(data_root: Path) -> str:
+    path = data_root / "engine-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = secrets.token_hex(16)
+        path.write_text(value + "\n")
+        return value
+
+
+def _cgroup_version() -> str:
+    return "2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1"
+
+
+async def run(cfg: DaemonConfig) -> None:
+    for d in (cfg.data_root, cfg.exec_root, cfg.socket_path.parent):
+        d.mkdir(parents=True, exist_ok=True)
+    os.chmod(cfg.data_root, 0o710)
+    _claim_pidfile(cfg.pidfile)
+    db = Database(cfg.data_root / "berth.db")
+    images = ImageService.open(cfg.data_root, db)
+    containers = ContainerService(
+        ServiceConfig(data_root=cfg.data_root, exec_root=cfg.exec_root,
+                      cgroup_parent=cfg.cgroup_parent),
+        ContainerRecords(db), images)
+    await containers.restore()
+    ctx = DaemonContext(daemon_id=_daemon_id(cfg.data_root), data_root=cfg.data_root,
+                        exec_root=cfg.exec_root, debug=cfg.log_level == "debug",
+                        cgroup_version=_cgroup_version(), containers=containers, images=images)
+    app = make_app([
+        lambda r: system_routes.register(r, ctx),
+        lambda r: containers_routes.register(r, ctx),
+        lambda r: images_routes.register(r, ctx),
+    ])
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    with contextlib.suppress(FileNotFoundError):
+        cfg.socket_path.unlink()
+    site = web.UnixSite(runner, str(cfg.socket_path))
+    await site.start()
+    gid = 0
+    with contextlib.suppress(KeyError):
+        gid = grp.getgrnam(cfg.socket_group).gr_gid
+    os.chown(cfg.socket_path, 0, gid)
+    os.chmod(cfg.socket_path, 0o660)
+    _log.info("berthd listening on unix://%s (data root %s)", cfg.socket_path, cfg.data_root)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        _log.info("shutting down; containers keep running (live restore)")
+        await runner.cleanup()
+        await containers.close()
+        db.close()
+        with contextlib.suppress(FileNotFoundError):
+            cfg.socket_path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            cfg.pidfile.unlink()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cfg = parse_args(argv)
+    except BerthError as err:
+        print(f"berthd: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run(cfg))
+    except BerthError as err:
+        _log.error("%s", err)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,575 @@
+"""Container use-cases: create, start, stop, kill, restart, remove, wait, attach, logs, list.
+
+Owns the in-memory view of every container (loaded from the metadata DB at start), the
+per-container lifecycle lock, and the connection to each running container's shim. It
+knows nothing of HTTP: callers get values, async streams and ``berth.errors`` exceptions.
+
+Live restore: berthd never owns container processes. On start it reconnects to the shim
+of every container recorded as running; a container whose shim is gone is marked exited
+with the status its shim wrote, so a daemon restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal as _signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from berth import errors, ids
+from berth.names import random_name
+from berth.oci import specgen
+from berth.services.container_model import Container, ContainerPaths, State
+from berth.services.createbody import parse_create_body
+from berth.services.images import ImageService
+from berth.shim import client as shim_client
+from berth.shim import jsonlog
+from berth.store.containers import ContainerRecord, ContainerRecords
+from berth.timefmt import format_ns, now_ns, parse_to_ns
+
+__all__ = ["AttachStreams", "ContainerService", "ServiceConfig"]
+
+_log = logging.getLogger("berth.containers")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    data_root: Path
+    exec_root: Path
+    cgroup_parent: str
+
+
+@dataclass
+class AttachStreams:
+    """An attach session: bytes from the container (framed unless tty) and to its stdin."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+
+@dataclass
+class _Live:
+    """Per-container runtime bookkeeping that is never persisted."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    shim: shim_client.ShimClient | None = None
+    monitor: asyncio.Task[None] | None = None
+    exit_waiters: list[asyncio.Future[int]] = field(default_factory=list)
+    removed_waiters: list[asyncio.Future[int]] = field(default_factory=list)
+    pending_attach: list[tuple[tuple[bool, bool, bool], asyncio.Future[AttachStreams]]] = field(
+        default_factory=list)
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _signal_number(value: str | int | None, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper()
+    if text.isdigit():
+        return int(text)
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    try:
+        return int(_signal.Signals[text])
+    except KeyError:
+        raise errors.InvalidArgument(f"Invalid signal: {value}") from None
+
+
+class ContainerService:
+    def __init__(self, config: ServiceConfig, records: ContainerRecords,
+                 images: ImageService) -> None:
+        self._cfg = config
+        self._records = records
+        self._images = images
+        self._containers: dict[str, Container] = {}
+        self._live: dict[str, _Live] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.on_event: Callable[[str, Container], None] = lambda action, c: None
+
+    # ---- lookup -------------------------------------------------------------------------
+
+    def _paths(self, cid: str) -> ContainerPaths:
+        return ContainerPaths(bundle=self._cfg.data_root / "containers" / cid,
+                              state_dir=self._cfg.exec_root / "containers" / cid)
+
+    def get(self, ref: str) -> Container:
+        """Find by full ID, name (with or without "/"), or unique ID prefix; else NotFound."""
+        if ref in self._containers:
+            return self._containers[ref]
+        name = ref.removeprefix("/")
+        for c in self._containers.values():
+            if c.name == name:
+                return c
+        if ids.is_id_prefix(ref):
+            matches = [c for cid, c in self._containers.items() if cid.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise errors.InvalidArgument(f"Multiple IDs found with provided prefix: {ref}")
+        raise errors.NotFound(f"No such container: {ref}")
+
+    def _live_of(self, c: Container) -> _Live:
+        return self._live.setdefault(c.id, _Live())
+
+    def all(self) -> list[Container]:
+        return list(self._containers.values())
+
+    def image_ids_in_use(self) -> dict[str, str]:
+        """image id -> the ID of one container using it (for rmi conflicts)."""
+        return {c.image_id: c.id for c in self._containers.values()}
+
+    def _record(self, c: Container) -> ContainerRecord:
+        return ContainerRecord(id=c.id, name=c.name, image_id=c.image_id,
+                               created=parse_to_ns(c.created), data=c.to_record())
+
+    def _save(self, c: Container) -> None:
+        self._records.update(self._record(c))
+
+    # ---- daemon start / stop ------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Load every container and re-adopt the running ones (live restore)."""
+        for rec in self._records.list():
+            c = Container.from_record(rec.id, rec.name, rec.image_id, rec.data, self._paths(rec.id))
+            self._containers[c.id] = c
+            if c.state.status in ("running", "paused", "restarting"):
+                await self._readopt(c)
+
+    async def _readopt(self, c: Container) -> None:
+        live = self._live_of(c)
+        try:
+            live.shim = await shim_client.ShimClient.connect(c.paths.state_dir)
+        except errors.BerthError:
+            status = shim_client.read_exit(c.paths.state_dir)
+            if status is None:
+                self._mark_exited(c, 255, format_ns(now_ns()), False,
+                                  error="container's shim exited without recording a status")
+            else:
+                self._mark_exited(c, status.exit_code, status.finished_at, status.oom_killed)
+            self._cleanup_state_dir(c)
+            return
+        _log.info("re-adopted running container %s", c.short_id)
+        live.monitor = self._spawn(self._monitor(c, live.shim))
+
+    async def close(self) -> None:
+        """Stop watching containers; they keep running (live restore)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        for live in self._live.values():
+            if live.shim is not None:
+                await live.shim.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- create -------------------------------------------------------------------------
+
+    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+        req = parse_create_body(body)
+        if name:
+            name = ids.validate_container_name(name)
+            self._check_name_free(name)
+        image = await asyncio.to_thread(self._images.resolve, req.image)
+        config = specgen.merge_image_config(req.config, image.config)
+        cid = ids.generate_id()
+        config["Hostname"] = config.get("Hostname") or cid[:12]
+        config["Image"] = req.image
+        args = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+        if not args:
+            raise errors.InvalidArgument("no command specified")
+        if name is None:
+            name = self._unique_random_name()
+        paths = self._paths(cid)
+        c = Container(id=cid, name=name, created=format_ns(now_ns()), image_ref=req.image,
+                      image_id=image.id, config=config, host_config=req.host_config,
+                      path=args[0], args=args[1:], paths=paths)
+        await asyncio.to_thread(self._images.prepare_rootfs, image.id, cid)
+        try:
+            paths.bundle.mkdir(parents=True, exist_ok=False)
+            self._write_etc_files(c)
+            self._records.put(self._record(c))
+        except BaseException:
+            shutil.rmtree(paths.bundle, ignore_errors=True)
+            await asyncio.to_thread(self._images.remove_rootfs, cid)
+            raise
+        self._containers[cid] = c
+        self.on_event("create", c)
+        return c
+
+    def _check_name_free(self, name: str) -> None:
+        for other in self._containers.values():
+            if other.name == name:
+                raise errors.Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{other.id}". You have to remove (or rename) that container to be able to '
+                    "reuse that name.")
+
+    def _unique_random_name(self) -> str:
+        taken = {c.name for c in self._containers.values()}
+        for _ in range(100):
+            n = random_name()
+            if n not in taken:
+                return n
+        return f"{random_name()}{len(taken)}"
+
+    def _write_etc_files(self, c: Container) -> None:
+        host_net = c.network_mode() == "host"
+        hostname = os.uname().nodename if host_net else c.config["Hostname"]
+        c.paths.hostname.write_text(hostname + "\n")
+        if host_net:
+            shutil.copyfile("/etc/hosts", c.paths.hosts)
+        else:
+            c.paths.hosts.write_text(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                "ff02::2\tip6-allrouters\n")
+        try:
+            resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            resolv = ""
+        c.paths.resolv_conf.write_text(resolv)
+
+    # ---- start --------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        live = self._live_of(c)
+        async with live.lock:
+            if c.state.status in ("running", "restarting"):
+                raise errors.NotModified("container already started")
+            if c.state.status == "paused":
+                raise errors.Conflict(f"cannot start a paused container {c.id}, try unpause instead")
+            if c.state.status in ("removing", "dead"):
+                raise errors.Conflict(f"container {c.id} is marked for removal and cannot be started")
+            await self._start_locked(c, live)
+
+    async def _start_locked(self, c: Container, live: _Live) -> None:
+        spec = specgen.generate(specgen.SpecInput(
+            id=c.id, config=c.config, host_config=c.host_config,
+            cgroups_path=f"{self._cfg.cgroup_parent}/{c.id}",
+            hostname_path=str(c.paths.hostname), hosts_path=str(c.paths.hosts),
+            resolv_conf_path=str(c.paths.resolv_conf)))
+        (c.paths.bundle / "config.json").write_text(_dumps(spec))
+        mounts = await asyncio.to_thread(self._images.rootfs_mounts, c.id)
+        shutil.rmtree(c.paths.state_dir, ignore_errors=True)
+        c.paths.state_dir.mkdir(parents=True)
+        log_cfg = c.host_config.get("LogConfig", {}).get("Config", {})
+        shim_spec = shim_client.ShimSpec(
+            id=c.id, bundle=str(c.paths.bundle),
+            runtime_root=str(self._cfg.exec_root / "runtime"),
+            log_path=str(c.paths.log) if c.host_config["LogConfig"]["Type"] == "json-file" else "",
+            log_max_size=_parse_size(log_cfg.get("max-size", "")),
+            log_max_file=int(log_cfg.get("max-file", "1") or 1),
+            tty=bool(c.config.get("Tty")), open_stdin=bool(c.config.get("OpenStdin")),
+            stdin_once=bool(c.config.get("StdinOnce")),
+            rootfs_mounts=[m.to_json() for m in mounts],
+            cgroup_parent=self._cfg.cgroup_parent)
+        try:
+            shim = await shim_client.spawn(c.paths.state_dir, shim_spec)
+        except errors.RuntimeFailure as err:
+            c.state.error = str(err)
+            c.state.exit_code = _exit_code_for(str(err))
+            self._save(c)
+            self._fail_pending_attach(live, err)
+            self._cleanup_state_dir(c)
+            raise
+        live.shim = shim
+        live.exited = asyncio.Event()
+        try:
+            for (streams, fut) in live.pending_attach:
+                if not fut.done():
+                    reader, writer = await shim.attach(*streams)
+                    fut.set_result(AttachStreams(reader, writer))
+            live.pending_attach.clear()
+            pid = await shim.start()
+        except errors.BerthError as err:
+            await shim.kill(_signal.SIGKILL, all=True)
+            c.state.error = str(err)
+            c.state.exit_code = _exit_code_for(str(err))
+            self._save(c)
+            self._fail_pending_attach(live, err)
+            live.monitor = self._spawn(self._monitor(c, shim))
+            raise
+        c.state = State(status="running", pid=pid, started_at=format_ns(now_ns()))
+        self._save(c)
+        self.on_event("start", c)
+        live.monitor = self._spawn(self._monitor(c, shim))
+
+    def _fail_pending_attach(self, live: _Live, err: Exception) -> None:
+        for _, fut in live.pending_attach:
+            if not fut.done():
+                fut.set_exception(err)
+        live.pending_attach.clear()
+
+    async def _monitor(self, c: Container, shim: shim_client.ShimClient) -> None:
+        """Wait for the container's exit through its shim and record it."""
+        live = self._live_of(c)
+        try:
+            status: shim_client.ExitStatus | None = await shim.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the shim died: its exit file is the truth, if any
+            _log.warning("lost shim of %s: %s", c.short_id, exc)
+            status = shim_client.read_exit(c.paths.state_dir)
+        await shim.close()
+        live.shim = None
+        if status is None:
+            self._mark_exited(c, 255, format_ns(now_ns()), False,
+                              error="container's shim exited without recording a status")
+        else:
+            self._mark_exited(c, status.exit_code, status.finished_at, status.oom_killed)
+        self._cleanup_state_dir(c)
+        live.exited.set()
+        if c.host_config.get("AutoRemove"):
+            with contextlib.suppress(errors.BerthError):
+                await self.remove(c.id, force=True, volumes=True)
+
+    def _mark_exited(self, c: Container, code: int, finished_at: str, oom: bool,
+                     error: str = "") -> None:
+        c.state = State(status="exited", pid=0, exit_code=code, error=error, oom_killed=oom,
+                        started_at=c.state.started_at, finished_at=finished_at)
+        self._save(c)
+        live = self._live_of(c)
+        waiters, live.exit_waiters = live.exit_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(code)
+        self.on_event("die", c)
+
+    def _cleanup_state_dir(self, c: Container) -> None:
+        shutil.rmtree(c.paths.state_dir, ignore_errors=True)
+
+    # ---- stop / kill / restart ----------------------------------------------------------
+
+    async def kill(self, ref: str, signal: str | int | None = None) -> None:
+        c = self.get(ref)
+        sig = _signal_number(signal, _signal.SIGKILL)
+        live = self._live_of(c)
+        if c.state.status not in ("running", "paused") or live.shim is None:
+            raise errors.Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        await live.shim.kill(sig, all=sig == _signal.SIGKILL)
+        self.on_event("kill", c)
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        live = self._live_of(c)
+        async with live.lock:
+            if c.state.status not in ("running", "paused") or live.shim is None:
+                raise errors.NotModified("container already stopped")
+            await self._stop_locked(c, live, timeout, signal)
+        self.on_event("stop", c)
+
+    async def _stop_locked(self, c: Container, live: _Live, timeout: int | None,
+                           signal: str | None) -> None:
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+        if timeout is None:
+            timeout = 10
+        sig = _signal_number(signal or c.config.get("StopSignal"), _signal.SIGTERM)
+        shim = live.shim
+        if shim is None:
+            return
+        exited = live.exited
+        with contextlib.suppress(errors.BerthError):
+            await shim.kill(sig)
+        if timeout >= 0:
+            try:
+                await asyncio.wait_for(exited.wait(), timeout)
+                return
+            except TimeoutError:
+                _log.info("container %s did not stop after %ss, killing it", c.short_id, timeout)
+        with contextlib.suppress(errors.BerthError):
+            await shim.kill(_signal.SIGKILL, all=True)
+        await exited.wait()
+
+    async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        live = self._live_of(c)
+        async with live.lock:
+            if c.state.status in ("running", "paused") and live.shim is not None:
+                await self._stop_locked(c, live, timeout, signal)
+            await self._start_locked(c, live)
+        self.on_event("restart", c)
+
+    # ---- remove -------------------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        live = self._live_of(c)
+        async with live.lock:
+            if c.id not in self._containers:
+                return
+            if c.state.status in ("running", "paused", "restarting") and live.shim is not None:
+                if not force:
+                    raise errors.Conflict(
+                        f"You cannot remove a running container {c.id}. Stop the container "
+                        "before attempting removal or force remove")
+                with contextlib.suppress(errors.BerthError):
+                    await live.shim.kill(_signal.SIGKILL, all=True)
+                await live.exited.wait()
+            c.state.status = "removing"
+            await asyncio.to_thread(self._images.remove_rootfs, c.id)
+            self._records.delete(c.id)
+            del self._containers[c.id]
+            shutil.rmtree(c.paths.bundle, ignore_errors=True)
+            self._cleanup_state_dir(c)
+        self._live.pop(c.id, None)
+        for fut in live.removed_waiters:
+            if not fut.done():
+                fut.set_result(c.state.exit_code)
+        for fut in live.exit_waiters:
+            if not fut.done():
+                fut.set_result(c.state.exit_code)
+        self.on_event("destroy", c)
+
+    # ---- wait / attach / resize / logs --------------------------------------------------
+
+    async def wait(self, ref: str, condition: str = "not-running") -> int:
+        """Wait for ``condition`` (not-running, next-exit, removed) and return the exit code."""
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise errors.InvalidArgument(f"invalid condition: {condition!r}")
+        c = self.get(ref)
+        live = self._live_of(c)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        if condition == "removed":
+            live.removed_waiters.append(fut)
+        else:
+            if condition in ("not-running", "") and not c.state.running:
+                return c.state.exit_code
+            live.exit_waiters.append(fut)
+        try:
+            return await fut
+        finally:
+            with contextlib.suppress(ValueError):
+                live.exit_waiters.remove(fut)
+            with contextlib.suppress(ValueError):
+                live.removed_waiters.remove(fut)
+
+    async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> AttachStreams:
+        """Attach to a running container, or register to be attached at its next start."""
+        c = self.get(ref)
+        live = self._live_of(c)
+        if c.state.status == "running" and live.shim is not None:
+            reader, writer = await live.shim.attach(stdin, stdout, stderr)
+            return AttachStreams(reader, writer)
+        fut: asyncio.Future[AttachStreams] = asyncio.get_running_loop().create_future()
+        live.pending_attach.append(((stdin, stdout, stderr), fut))
+        try:
+            return await fut
+        finally:
+            live.pending_attach[:] = [p for p in live.pending_attach if p[1] is not fut]
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        live = self._live_of(c)
+        if c.state.status != "running" or live.shim is None:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        await live.shim.resize(height, width)
+
+    async def logs(self, ref: str, *, follow: bool, since: float | None, until: float | None,
+                   tail: int | None) -> AsyncIterator[jsonlog.LogEntry]:
+        c = self.get(ref)
+        if c.host_config.get("LogConfig", {}).get("Type") == "none":
+            raise errors.InvalidArgument(
+                'configured logging driver does not support reading')
+        path = c.paths.log
+        since_ns = int(since * 1e9) if since else None
+        until_ns = int(until * 1e9) if until else None
+        if not follow or not c.state.running:
+            for entry in await asyncio.to_thread(lambda: list(jsonlog.read(
+                    path, since=since_ns, until=until_ns, tail=tail))):
+                yield entry
+            return
+        live = self._live_of(c)
+        async for entry in jsonlog.follow(path, since=since_ns, until=until_ns, tail=tail,
+                                          until_exited=live.exited):
+            yield entry
+
+    # ---- list ---------------------------------------------------------------------------
+
+    def list(self, all: bool, limit: int | None, filters: dict[str, list[str]]) -> list[Container]:
+        known = {"id", "name", "label", "status", "exited", "ancestor", "before", "since"}
+        for key in filters:
+            if key not in known:
+                raise errors.InvalidArgument(f"Invalid filter '{key}'")
+        items = sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+        if not all and not filters.get("status") and not filters.get("exited"):
+            items = [c for c in items if c.state.status in ("running", "paused", "restarting")]
+        items = [c for c in items if self._matches(c, filters)]
+        if limit is not None and limit > 0:
+            items = items[:limit]
+        return items
+
+    def _matches(self, c: Container, f: dict[str, list[str]]) -> bool:
+        if f.get("id") and not any(c.id.startswith(v) for v in f["id"]):
+            return False
+        if f.get("name") and not any(v.removeprefix("/") in c.name for v in f["name"]):
+            return False
+        if f.get("status") and c.state.status not in f["status"]:
+            return False
+        if f.get("exited") and (c.state.status != "exited"
+                                or str(c.state.exit_code) not in f["exited"]):
+            return False
+        labels = c.config.get("Labels") or {}
+        for want in f.get("label", []):
+            key, eq, value = want.partition("=")
+            if key not in labels or (eq and labels[key] != value):
+                return False
+        if f.get("ancestor"):
+            ok = False
+            for ref in f["ancestor"]:
+                try:
+                    ok = ok or self._images.resolve(ref).id == c.image_id
+                except errors.NotFound:
+                    continue
+            if not ok:
+                return False
+        for key, cmp in (("before", lambda a, b: a < b), ("since", lambda a, b: a > b)):
+            for ref in f.get(key, []):
+                other = self.get(ref)
+                if not cmp(c.created, other.created):
+                    return False
+        return True
+
+
+def _exit_code_for(message: str) -> int:
+    low = message.lower()
+    if "executable file not found" in low or "no such file" in low:
+        return 127
+    if "permission denied" in low:
+        return 126
+    return 128
+
+
+def _parse_size(text: str) -> int:
+    if not text:
+        return 0
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    t = text.strip().lower().rstrip("b") or "0"
+    mult = units.get(t[-1], 1) if not t[-1].isdigit() else 1
+    num = t[:-1] if not t[-1].isdigit() else t
+    try:
+        return int(float(num) * mult)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid max-size: {text}") from None
+
+
+def _dumps(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=1)

@@ -1,0 +1,121 @@
+"""Shared fixtures: a private berthd per test session (own socket, data root, exec root, cgroup parent).
+
+Set BERTH_TEST_HOST=unix:///path to point the daemon-level tests at an already running
+engine instead (for example a dockerd started by hand, to compare behaviour with Docker).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Daemon:
+    host: str
+    socket: Path
+    data_root: Path
+    exec_root: Path
+    cgroup_parent: str
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def berth(self, *args: str, input: bytes | None = None, timeout: float = 60,
+              check: bool = False) -> subprocess.CompletedProcess[bytes]:
+        """Run the berth CLI against this daemon."""
+        return subprocess.run([sys.executable, "-m", "berth.cli.main", *args], input=input,
+                              env=self.env, capture_output=True, timeout=timeout, check=check)
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60,
+               check: bool = False) -> subprocess.CompletedProcess[bytes]:
+        """Run the real docker CLI against this daemon."""
+        return subprocess.run(["docker", *args], input=input, env=self.env,
+                              capture_output=True, timeout=timeout, check=check)
+
+
+def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"berthd exited with {proc.returncode}:\n{log.read_text()}")
+        if path.exists():
+            import socket
+
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(str(path))
+                return
+            except OSError:
+                pass
+            finally:
+                s.close()
+        time.sleep(0.05)
+    raise RuntimeError(f"berthd did not listen on {path}:\n{log.read_text()}")
+
+
+def start_berthd(base: Path, name: str = "berthd") -> Daemon:
+    data_root = base / "data"
+    exec_root = base / "exec"
+    sock = base / "berth.sock"
+    log = base / f"{name}.log"
+    cgroup_parent = f"berth-test-{os.getpid()}-{base.name}"
+    cmd = [sys.executable, "-m", "berth.daemon.main", "--host", f"unix://{sock}",
+           "--data-root", str(data_root), "--exec-root", str(exec_root),
+           "--pidfile", str(base / "berthd.pid"), "--cgroup-parent", cgroup_parent,
+           "--log-level", "debug"]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    _wait_for_socket(sock, proc, log)
+    env = dict(os.environ)
+    env.update({"DOCKER_HOST": f"unix://{sock}", "BERTH_HOST": f"unix://{sock}",
+                "BERTH_NO_AUTOSTART": "1", "DOCKER_CONFIG": str(base / "docker-config")})
+    return Daemon(host=f"unix://{sock}", socket=sock, data_root=data_root, exec_root=exec_root,
+                  cgroup_parent=cgroup_parent, process=proc, log_path=log, env=env)
+
+
+def stop_berthd(d: Daemon) -> None:
+    if d.process is not None and d.process.poll() is None:
+        d.process.send_signal(signal.SIGTERM)
+        try:
+            d.process.wait(20)
+        except subprocess.TimeoutExpired:
+            d.process.kill()
+            d.process.wait()
+
+
+@pytest.fixture(scope="session")
+def daemon() -> Iterator[Daemon]:
+    external = os.environ.get("BERTH_TEST_HOST")
+    if external:
+        env = dict(os.environ)
+        env.update({"DOCKER_HOST": external, "BERTH_HOST": external, "BERTH_NO_AUTOSTART": "1"})
+        sock = Path(external.removeprefix("unix://"))
+        yield Daemon(host=external, socket=sock, data_root=Path("/nonexistent"),
+                     exec_root=Path("/nonexistent"), cgroup_parent="", env=env)
+        return
+    base = Path(tempfile.mkdtemp(prefix="berth-test-"))
+    d = start_berthd(base)
+    try:
+        from berth.baseimages import ensure_base_images
+
+        ensure_base_images(d.host)
+        yield d
+    finally:
+        stop_berthd(d)
+        from berth.testing.cleanup import cleanup_daemon_leftovers
+
+        cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
+        shutil.rmtree(base, ignore_errors=True)
