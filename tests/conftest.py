@@ -108,14 +108,32 @@ def daemon() -> Iterator[Daemon]:
         return
     base = Path(tempfile.mkdtemp(prefix="berth-test-"))
     d = start_berthd(base)
+    leftovers: list[str] = []
     try:
         from berth.baseimages import ensure_base_images
 
         ensure_base_images(d.host)
         yield d
     finally:
+        # Tests that failed half-way may leave containers: remove them through the API,
+        # then check the kernel holds nothing of this daemon's any more.
+        remove_all_containers(d)
         stop_berthd(d)
         from berth.testing.cleanup import cleanup_daemon_leftovers
 
-        cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
+        leftovers = cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
         shutil.rmtree(base, ignore_errors=True)
+    assert not leftovers, f"berth left these behind: {leftovers}"
+
+
+def remove_all_containers(d: Daemon) -> None:
+    import json
+
+    from tests.daemon.apihttp import request
+
+    try:
+        _, _, body = request(str(d.socket), "GET", "/containers/json?all=1")
+        for c in json.loads(body):
+            request(str(d.socket), "DELETE", f"/containers/{c['Id']}?force=1")
+    except (OSError, ValueError):
+        pass

@@ -27,7 +27,7 @@ def format_ns(ns: int, *, trim: bool = True) -> str:
 
 
 def parse_to_ns(text: str) -> int:
-    """Parse an RFC 3339 timestamp (any fraction length, Z or offset) to ns since the epoch; zero time -> 0."""
+    """Parse RFC 3339 (any fraction length, Z or offset) to ns since the epoch; zero time -> 0."""
     if text == ZERO_TIME or not text:
         return 0
     m = _RFC3339.match(text)

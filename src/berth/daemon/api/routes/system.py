@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,21 +22,23 @@ def _kernel() -> str:
 
 def _os_name() -> str:
     try:
-        for line in open("/etc/os-release"):
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip().strip('"')
+        text = Path("/etc/os-release").read_text()
     except OSError:
-        pass
+        return "Linux"
+    for line in text.splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip().strip('"')
     return "Linux"
 
 
 def _mem_total() -> int:
     try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
+        text = Path("/proc/meminfo").read_text()
     except OSError:
-        pass
+        return 0
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
     return 0
 
 

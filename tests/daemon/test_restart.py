@@ -1,0 +1,73 @@
+"""A berthd restart keeps every image and container, and re-adopts running containers."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from berth.baseimages import ensure_base_images
+from berth.testing.cleanup import cleanup_daemon_leftovers
+from tests.conftest import Daemon, start_berthd, stop_berthd
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def own_daemon() -> Iterator[tuple[Path, list[Daemon]]]:
+    base = Path(tempfile.mkdtemp(prefix="berth-restart-"))
+    started: list[Daemon] = []
+    try:
+        yield base, started
+    finally:
+        for d in started:
+            stop_berthd(d)
+        if started:
+            d = started[-1]
+            cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _restart(base: Path, started: list[Daemon]) -> Daemon:
+    if started:
+        stop_berthd(started[-1])
+    d = start_berthd(base)
+    started.append(d)
+    return d
+
+
+def test_state_survives_restart(own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = _restart(base, started)
+    ensure_base_images(d.host)
+    d.docker("create", "--name", "made", "busybox", "echo", "from-created", check=True)
+    d.docker("run", "--name", "ran", "busybox", "sh", "-c", "echo ran; exit 4")
+    running = d.docker("run", "-d", "--name", "live", "busybox", "sleep", "1000",
+                       check=True).stdout.decode().strip()
+    # exits while berthd is down: its shim must record the status for the next berthd
+    d.docker("run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 2; exit 5", check=True)
+    images_before = d.docker("images", "-q", check=True).stdout
+
+    stop_berthd(d)
+    time.sleep(3)
+    d = _restart(base, started)
+
+    assert d.docker("images", "-q", check=True).stdout == images_before
+    ps = d.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}", check=True).stdout.decode()
+    states = dict(line.split(" ", 1) for line in ps.splitlines())
+    assert states["made"] == "Created"
+    assert states["ran"].startswith("Exited (4)")
+    assert states["live"].startswith("Up ")
+    assert states["short"].startswith("Exited (5)")
+    # everything is still usable
+    assert d.docker("start", "-a", "made", check=True).stdout == b"from-created\n"
+    assert d.docker("logs", "ran", check=True).stdout == b"ran\n"
+    d.docker("stop", "-t", "0", "live", check=True)
+    code = d.docker("inspect", "-f", "{{.State.ExitCode}}", running, check=True).stdout.strip()
+    assert code == b"137"
+    assert d.docker("run", "--rm", "busybox", "echo", "ok", check=True).stdout == b"ok\n"
+    d.docker("rm", "-f", "made", "ran", "live", "short", check=True)
