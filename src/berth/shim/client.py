@@ -1,0 +1,189 @@
+"""berthd's side of the shim: spawn a shim, then talk to it over ``<state-dir>/shim.sock``.
+
+Owns the client half of the protocol in berth.shim.protocol (one connection per request) and
+the spawning handshake. Errors come back as the berth.errors class the shim raised; a shim
+that cannot be reached raises Unavailable (then :func:`read_exit` tells whether the container
+exited while berthd was away). Must not keep state beyond the state dir path: a new
+ShimClient for the same dir is as good as the old one, which is what live restore relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from berth.errors import Internal, RuntimeFailure, Unavailable
+from berth.shim.exitfile import read_exit
+from berth.shim.main import LOG_FILE, PID_FILE
+from berth.shim.protocol import (
+    AttachRequest,
+    ExitStatus,
+    KillRequest,
+    Request,
+    ResizeRequest,
+    ShimState,
+    ShutdownRequest,
+    StartRequest,
+    StateRequest,
+    WaitRequest,
+    decode_response,
+    encode_request,
+)
+from berth.shim.server import SOCKET_FILE
+from berth.shim.spec import ShimSpec
+
+__all__ = ["ShimClient", "read_exit", "spawn"]
+
+_LINE_LIMIT = 1 << 20
+
+
+class ShimClient:
+    """Handle on the shim serving one container (identified by its state dir)."""
+
+    def __init__(self, state_dir: Path, pid: int | None = None) -> None:
+        self.state_dir = state_dir
+        self.socket_path = state_dir / SOCKET_FILE
+        self.pid = pid
+        """The container init's host PID, when known."""
+
+    @classmethod
+    async def connect(cls, state_dir: Path) -> ShimClient:
+        """A client for a running shim; Unavailable if none answers (e.g. it has exited)."""
+        client = cls(state_dir)
+        state = await client.state()
+        client.pid = state.pid
+        return client
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            return await asyncio.open_unix_connection(str(self.socket_path), limit=_LINE_LIMIT)
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise Unavailable(f"shim for {self.state_dir.name} is not running") from e
+        except OSError as e:
+            raise Unavailable(f"connect to shim {self.socket_path}: {e.strerror}") from e
+
+    async def _request(self, request: Request) -> tuple[dict[str, object], asyncio.StreamReader,
+                                                        asyncio.StreamWriter]:
+        reader, writer = await self._open()
+        try:
+            writer.write(encode_request(request))
+            await writer.drain()
+            line = await reader.readline()
+        except (ConnectionError, asyncio.IncompleteReadError) as e:
+            writer.close()
+            raise Unavailable(f"shim for {self.state_dir.name} went away") from e
+        except BaseException:
+            writer.close()
+            raise
+        if not line.endswith(b"\n"):
+            writer.close()
+            raise Unavailable(f"shim for {self.state_dir.name} closed the connection")
+        try:
+            return decode_response(line), reader, writer
+        except BaseException:
+            writer.close()
+            raise
+
+    async def _call(self, request: Request) -> dict[str, object]:
+        body, _reader, writer = await self._request(request)
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        return body
+
+    async def start(self) -> int:
+        """Let the container's process exec; returns the init's host PID."""
+        body = await self._call(StartRequest())
+        pid = body.get("pid")
+        if not isinstance(pid, int):
+            raise Internal(f"shim start answered without a pid: {body}")
+        return pid
+
+    async def kill(self, sig: int, all: bool = False) -> None:
+        await self._call(KillRequest(sig, all))
+
+    async def resize(self, height: int, width: int) -> None:
+        await self._call(ResizeRequest(height, width))
+
+    async def state(self) -> ShimState:
+        return ShimState.from_json(await self._call(StateRequest()))
+
+    async def wait(self) -> ExitStatus:
+        """Block until the container has exited and its output is drained."""
+        try:
+            body = await self._call(WaitRequest())
+        except Unavailable:
+            # The shim exited between our calls: it recorded the status before leaving.
+            status = read_exit(self.state_dir)
+            if status is None:
+                raise
+            return status
+        return ExitStatus.from_json(body)
+
+    async def attach(self, stdin: bool, stdout: bool, stderr: bool,
+                     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A raw stream: output frames (or pty bytes) to read, stdin bytes to write.
+
+        Closing the writer's write side (``write_eof``) closes the container's stdin when the
+        container was created with ``stdin_once``.
+        """
+        _body, reader, writer = await self._request(AttachRequest(stdin, stdout, stderr))
+        return reader, writer
+
+    async def shutdown(self) -> None:
+        await self._call(ShutdownRequest())
+
+
+def _log_tail(state_dir: Path, limit: int = 4000) -> str:
+    try:
+        return (state_dir / LOG_FILE).read_text(errors="replace")[-limit:].strip()
+    except OSError:
+        return ""
+
+
+def _kill_stray_shim(state_dir: Path) -> None:
+    """Stop a shim we spawned that never reported ready (its pid is in shim.pid)."""
+    try:
+        pid = int((state_dir / PID_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+async def spawn(state_dir: Path, spec: ShimSpec, *, timeout: float = 30.0,
+                python: str = sys.executable) -> ShimClient:
+    """Write shim.json, start a detached shim and wait until the container is created.
+
+    Raises RuntimeFailure with the runtime's message if the container cannot be created.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    spec.write(state_dir)
+    with open(state_dir / LOG_FILE, "ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            python, "-m", "berth.shim", str(state_dir), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=log, start_new_session=True)
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+    except TimeoutError as e:
+        _kill_stray_shim(state_dir)
+        raise RuntimeFailure(f"shim did not report ready within {timeout:g}s: "
+                             f"{_log_tail(state_dir)}") from e
+    finally:
+        # The process we started only forks the real shim and exits; reap it.
+        await proc.wait()
+    if not line:
+        raise RuntimeFailure(f"shim exited without reporting: {_log_tail(state_dir)}")
+    try:
+        body = json.loads(line)
+    except ValueError as e:
+        raise RuntimeFailure(f"shim reported garbage {line[:200]!r}") from e
+    if body.get("ok") is not True:
+        raise RuntimeFailure(str(body.get("error", "shim failed")))
+    return ShimClient(state_dir, int(body["pid"]))

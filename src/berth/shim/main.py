@@ -1,0 +1,281 @@
+"""The per-container shim process: ``python -m berth.shim <state-dir>``.
+
+Lifecycle: detach from berthd (fork; the process berthd started exits at once; the real shim
+runs in a new session with cwd ``/``, stdin ``/dev/null``, stderr ``<state-dir>/shim.log``),
+become a child subreaper, create the container through ``berth.runtime.container``, listen on
+``shim.sock``, report ``{"ok": true, "pid": N}`` (or the error) on the original stdout, then
+serve requests until the init has exited: drain its output, write ``exit.json``, delete the
+container through the runtime (leftover processes, cgroup, state), answer waits, close attach
+streams and exit.
+
+The shim owns the container's stdio and exit status and nothing else; it must never import
+berth.daemon or berth.services, and must not use threads (the runtime forks from it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from berth.errors import BerthError, Conflict, Internal
+from berth.shim import _sys
+from berth.shim.conn import Conn
+from berth.shim.exitfile import write_exit
+from berth.shim.io import ContainerIO
+from berth.shim.jsonlog import JsonLogWriter
+from berth.shim.loop import Loop
+from berth.shim.process import InitProcess, reap_children
+from berth.shim.protocol import (
+    AttachRequest,
+    KillRequest,
+    ProcessStatus,
+    Request,
+    ResizeRequest,
+    ShutdownRequest,
+    StartRequest,
+    StateRequest,
+    WaitRequest,
+    encode_error,
+    encode_ok,
+)
+from berth.shim.server import SOCKET_FILE, Server
+from berth.shim.spec import ShimSpec, write_atomic
+
+if TYPE_CHECKING:
+    from berth.runtime.container import Created
+
+__all__ = ["INIT_PID_FILE", "LOG_FILE", "PID_FILE", "main"]
+
+LOG_FILE = "shim.log"
+PID_FILE = "shim.pid"
+INIT_PID_FILE = "init.pid"
+_DRAIN_TIMEOUT = 2.0
+_LINGER = 2.0
+
+
+def _log(message: str) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    print(f"{stamp} berth-shim[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
+
+
+class Shim:
+    """Serves one container; built by :func:`_run` once the container is created."""
+
+    def __init__(self, loop: Loop, spec: ShimSpec, state_dir: Path, io: ContainerIO,
+                 created: Created) -> None:
+        self._loop = loop
+        self._spec = spec
+        self._state_dir = state_dir
+        self._io = io
+        self._created = created
+        self.init = InitProcess(created.pid)
+        self._waiters: list[Conn] = []
+        self._server: Server | None = None
+        self._finished = False
+        self._give_up = 0.0
+
+    def listen(self) -> None:
+        self._server = Server(self._loop, self._state_dir / SOCKET_FILE, self.dispatch)
+
+    # -- requests -------------------------------------------------------------------------
+
+    def dispatch(self, request: Request, conn: Conn) -> None:
+        try:
+            self._handle(request, conn)
+        except BerthError as e:
+            conn.send(encode_error(e))
+            conn.close_when_flushed()
+        except Exception as e:
+            # A bug in one request must not take down the shim, and with it the container.
+            _log(f"request {request!r} failed: {traceback.format_exc()}")
+            conn.send(encode_error(Internal(f"shim: {type(e).__name__}: {e}")))
+            conn.close_when_flushed()
+
+    def _reply(self, conn: Conn, fields: dict[str, Any] | None = None) -> None:
+        conn.send(encode_ok(fields))
+        conn.close_when_flushed()
+
+    def _handle(self, request: Request, conn: Conn) -> None:
+        from berth.runtime import container as runtime
+
+        match request:
+            case StartRequest():
+                self.init.started()
+                try:
+                    self._created.start()
+                except BerthError:
+                    # The init is gone or going; its exit is reaped like any other.
+                    raise
+                self._reply(conn, {"pid": self.init.pid})
+            case KillRequest(signal=sig, all=all_):
+                if self.init.status is ProcessStatus.STOPPED:
+                    raise Conflict("container is not running")
+                runtime.kill(self._spec.runtime_root, self._spec.id, sig, all=all_)
+                self._reply(conn)
+            case ResizeRequest(height=h, width=w):
+                self._io.resize(h, w)
+                self._reply(conn)
+            case StateRequest():
+                self._reply(conn, self.init.state().to_json())
+            case WaitRequest():
+                if self._finished and self.init.exit is not None:
+                    self._reply(conn, self.init.exit.to_json())
+                else:
+                    self._waiters.append(conn)
+                    # Reading notices a waiter that gives up, so it is not kept forever.
+                    conn.on_eof = conn.close
+                    conn.on_close = lambda: self._forget_waiter(conn)
+                    conn.resume_reading()
+            case AttachRequest(stdin=i, stdout=o, stderr=e):
+                if self._finished:
+                    raise Conflict("container has exited")
+                conn.send(encode_ok())
+                self._io.attach(conn, stdin=i, stdout=o, stderr=e)
+            case ShutdownRequest():
+                if self.init.status is ProcessStatus.RUNNING:
+                    raise Conflict("container is running")
+                self._reply(conn)
+                if self.init.status is ProcessStatus.CREATED:
+                    runtime.kill(self._spec.runtime_root, self._spec.id, signal.SIGKILL)
+
+    def _forget_waiter(self, conn: Conn) -> None:
+        if conn in self._waiters:
+            self._waiters.remove(conn)
+
+    # -- exit -----------------------------------------------------------------------------
+
+    def on_sigchld(self, _signum: int) -> None:
+        for pid, code in reap_children():
+            if pid == self.init.pid and self.init.status is not ProcessStatus.STOPPED:
+                self.init.exited(code, time.time_ns())
+                _log(f"container init {pid} exited with {code}")
+                self._io.finish(self._finish, _DRAIN_TIMEOUT)
+
+    def _finish(self) -> None:
+        from berth.runtime import container as runtime
+
+        status = self.init.exit
+        if status is None:
+            raise Internal("finish before the init exited")
+        try:
+            write_exit(self._state_dir, status)
+        except BerthError as e:
+            _log(f"cannot record exit status: {e}")
+        try:
+            runtime.delete(self._spec.runtime_root, self._spec.id)
+        except BerthError as e:
+            _log(f"runtime delete: {e}")
+        self._finished = True
+        if self._server is not None:
+            # New clients now find no socket and fall back to exit.json.
+            self._server.close()
+        for conn in self._waiters:
+            conn.on_close = lambda: None
+            conn.send(encode_ok(status.to_json()))
+            conn.close_when_flushed()
+        self._waiters.clear()
+        self._io.close_attached()
+        self._give_up = time.monotonic() + _LINGER
+        self._loop.call_soon(self._exit_when_flushed)
+
+    def _exit_when_flushed(self) -> None:
+        # Stop once attach streams and wait answers are written, or after a grace period
+        # (a client that stopped reading must not keep the shim alive).
+        if self._loop.writing and time.monotonic() < self._give_up:
+            self._loop.call_later(0.02, self._exit_when_flushed)
+        else:
+            self._loop.stop()
+
+
+def _report(fd: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode() + b"\n"
+    try:
+        os.write(fd, data)
+    except OSError as e:
+        _log(f"cannot report readiness: {e}")
+    os.close(fd)
+
+
+def _run(state_dir: Path, ready_fd: int) -> int:
+    try:
+        spec = ShimSpec.load(state_dir)
+        write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644)
+        _sys.set_child_subreaper()
+        from berth.runtime.container import CreateOptions, create
+
+        loop = Loop()
+        shim_ref: list[Shim] = []
+        # SIGCHLD is handled from the start so an init that dies at once is still reaped.
+        loop.handle_signals([signal.SIGCHLD],
+                            lambda n: shim_ref[0].on_sigchld(n) if shim_ref else None)
+        for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_IGN)
+        log = (JsonLogWriter(spec.log_path, spec.log_max_size, spec.log_max_file)
+               if spec.log_path else None)
+        io = ContainerIO(loop, tty=spec.tty, open_stdin=spec.open_stdin,
+                         stdin_once=spec.stdin_once, log=log)
+        stdin, stdout, stderr = io.runtime_stdio()
+        try:
+            created = create(CreateOptions(
+                id=spec.id, bundle=spec.bundle, state_root=spec.runtime_root,
+                rootfs_mounts=list(spec.rootfs_mounts), stdin=stdin, stdout=stdout,
+                stderr=stderr, console=spec.tty))
+        except BaseException:
+            io.close()
+            raise
+        io.created(created.console_fd)
+        write_atomic(state_dir / INIT_PID_FILE, f"{created.pid}\n".encode(), 0o644)
+        shim = Shim(loop, spec, state_dir, io, created)
+        shim_ref.append(shim)
+        shim.listen()
+    except BerthError as e:
+        _log(f"start failed: {e}")
+        _report(ready_fd, {"ok": False, "error": e.message})
+        return 1
+    except Exception as e:
+        # berthd must get a message, not a silent EOF.
+        _log(f"start failed: {traceback.format_exc()}")
+        _report(ready_fd, {"ok": False, "error": f"shim: {type(e).__name__}: {e}"})
+        return 1
+    _log(f"container {spec.id} created, init pid {created.pid}")
+    _report(ready_fd, {"ok": True, "pid": created.pid})
+    loop.call_soon(lambda: shim.on_sigchld(signal.SIGCHLD))
+    loop.run()
+    io.close()
+    (state_dir / PID_FILE).unlink(missing_ok=True)
+    _log("exiting")
+    return 0
+
+
+def _detach(state_dir: Path) -> int:
+    """Fork away from berthd; returns the fd of the readiness pipe in the real shim."""
+    if os.fork() != 0:
+        # The process berthd started exits at once, so it is reaped and the shim reparented.
+        os._exit(0)
+    os.setsid()
+    os.chdir("/")
+    ready_fd = os.dup(1)  # non-inheritable: the container never holds the readiness pipe
+    devnull = os.open("/dev/null", os.O_RDWR)
+    log = os.open(state_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+    return ready_fd
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m berth.shim <state-dir>", file=sys.stderr)
+        return 2
+    state_dir = Path(args[0]).absolute()
+    ready_fd = _detach(state_dir)
+    return _run(state_dir, ready_fd)
