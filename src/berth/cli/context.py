@@ -1,0 +1,73 @@
+"""What every command gets: the resolved client, output helpers, docker's error conventions.
+
+Owns exit-code and error-text policy (``Error response from daemon: ...``), argument-parser
+construction and the lazily connected API client. Must not implement any command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from berth.client import APIClient, connect
+from berth.client.progress import StreamError
+from berth.errors import BerthError, Unavailable
+
+__all__ = ["CLIContext", "UsageError", "daemon_error_text", "make_parser", "write_out"]
+
+
+class UsageError(Exception):
+    """Bad flags or arguments: docker prints the message and exits 125."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}\nSee 'berth {self.prog.split()[-1]} --help'.")
+
+
+def make_parser(command: str, description: str, *, help_flag_h: bool = True) -> argparse.ArgumentParser:
+    """A parser for one command; ``help_flag_h=False`` frees ``-h`` (run's ``--hostname``)."""
+    parser = _Parser(prog=f"berth {command}", description=description, add_help=help_flag_h,
+                     allow_abbrev=False)
+    if not help_flag_h:
+        parser.add_argument("--help", action="help", help="Print usage")
+    return parser
+
+
+def daemon_error_text(err: BerthError) -> str:
+    """docker's wording: connection problems as is, everything else prefixed."""
+    if isinstance(err, Unavailable):
+        return err.message
+    return f"Error response from daemon: {err.message}"
+
+
+def write_out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@dataclass
+class CLIContext:
+    """Per-invocation state: global flags and the client (connected on first use)."""
+
+    host_flag: str | None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _client: APIClient | None = None
+
+    @property
+    def client(self) -> APIClient:
+        if self._client is None:
+            self._client = connect(self.host_flag, self.environ)
+        return self._client
+
+    def error(self, text: str) -> None:
+        sys.stderr.write(text.rstrip("\n") + "\n")
+        sys.stderr.flush()
+
+    def fail(self, err: BerthError | StreamError, *, prefix: str = "") -> None:
+        text = err.message if isinstance(err, StreamError) else daemon_error_text(err)
+        self.error(prefix + text)

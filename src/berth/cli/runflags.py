@@ -1,0 +1,343 @@
+"""``run`` / ``create`` flags -> the Engine API create body, populated like the docker CLI's.
+
+Owns flag definitions, their validation and conversion (env files, sizes, ulimits, restart
+policies, detach keys). Pure apart from reading ``--env-file`` files; must not call the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from berth.cli.context import UsageError, make_parser
+from berth.cli.humanize import parse_ram_bytes
+from berth.errors import BerthError
+
+__all__ = [
+    "DEFAULT_DETACH_KEYS",
+    "RunOptions",
+    "build_parser",
+    "parse_detach_keys",
+    "parse_run_args",
+]
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+_SIGNAL_NAMES = ("ABRT", "ALRM", "HUP", "INT", "KILL", "QUIT", "TERM", "USR1", "USR2",
+                 "STOP", "CONT", "WINCH", "PIPE", "CHLD")
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    p = make_parser(command, f"{command.capitalize()} a new container", help_flag_h=False)
+    add = p.add_argument
+    if command == "run":
+        add("-d", "--detach", action="store_true")
+        add("--rm", action="store_true")
+        add("--sig-proxy", default="true")
+    add("-i", "--interactive", action="store_true")
+    add("-t", "--tty", action="store_true")
+    add("-a", "--attach", action="append", default=[])
+    add("--name")
+    add("-e", "--env", action="append", default=[])
+    add("--env-file", action="append", default=[])
+    add("-w", "--workdir")
+    add("-u", "--user")
+    add("-h", "--hostname")
+    add("--entrypoint")
+    add("-l", "--label", action="append", default=[])
+    add("--network", "--net", default="default")
+    add("-v", "--volume", action="append", default=[])
+    add("--tmpfs", action="append", default=[])
+    add("--read-only", action="store_true")
+    add("--privileged", action="store_true")
+    add("--cap-add", action="append", default=[])
+    add("--cap-drop", action="append", default=[])
+    add("-m", "--memory")
+    add("--cpus")
+    add("--pids-limit", type=int)
+    add("--ulimit", action="append", default=[])
+    add("--init", action="store_true")
+    add("--restart", default="no")
+    add("--stop-signal")
+    add("--stop-timeout", type=int)
+    add("--detach-keys")
+    add("--pull", default="missing", choices=["always", "missing", "never"])
+    return p
+
+
+def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """Options before the image, and image + command (docker stops flag parsing at the image)."""
+    takes_value: dict[str, bool] = {}
+    for action in parser._actions:
+        for opt in action.option_strings:
+            takes_value[opt] = action.nargs != 0
+    i = 0
+    opts: list[str] = []
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return opts, argv[i + 1:]
+        if not arg.startswith("-") or arg == "-":
+            return opts, argv[i:]
+        if arg == "--sig-proxy":
+            # A boolean flag in docker: only `--sig-proxy=false` carries a value.
+            opts += ["--sig-proxy", "true"]
+            i += 1
+            continue
+        opts.append(arg)
+        if arg.startswith("--"):
+            if "=" not in arg and takes_value.get(arg, False) and i + 1 < len(argv):
+                opts.append(argv[i + 1])
+                i += 1
+        else:
+            # -abc: flags cluster; the first one taking a value swallows the rest or the next arg.
+            for j, ch in enumerate(arg[1:], start=1):
+                if takes_value.get(f"-{ch}", False):
+                    if j == len(arg) - 1 and i + 1 < len(argv):
+                        opts.append(argv[i + 1])
+                        i += 1
+                    break
+        i += 1
+    return opts, []
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The parsed command line: the create body plus what only the client acts on."""
+
+    image: str
+    name: str | None
+    body: dict[str, Any]
+    detach: bool
+    auto_remove: bool
+    tty: bool
+    attach_stdin: bool
+    attach_stdout: bool
+    attach_stderr: bool
+    sig_proxy: bool
+    detach_keys: str | None
+
+
+def _go_bool(text: str) -> bool:
+    if text.lower() in ("1", "t", "true"):
+        return True
+    if text.lower() in ("0", "f", "false"):
+        return False
+    raise UsageError(f'invalid argument "{text}" for "--sig-proxy" flag: invalid syntax')
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """``ctrl-p,ctrl-q`` -> b"\\x10\\x11" (docker's term.ToBytes)."""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.lower().startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - ord("a") + 1)
+                continue
+            specials = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if ch in specials:
+                out.append(specials[ch])
+                continue
+        elif len(key) == 1:
+            out.append(ord(key))
+            continue
+        raise UsageError(f"Invalid detach keys ({spec}) provided")
+    return bytes(out)
+
+
+def _read_env_file(path: str, environ: Mapping[str, str]) -> list[str]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise UsageError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
+    out: list[str] = []
+    for line in lines:
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        out.extend(_env_item(line, environ))
+    return out
+
+
+def _env_item(item: str, environ: Mapping[str, str]) -> list[str]:
+    if "=" in item:
+        if item.startswith("="):
+            raise UsageError(f"invalid environment variable: {item}")
+        return [item]
+    # `-e NAME` passes the caller's value through, and nothing when it is unset.
+    return [f"{item}={environ[item]}"] if item in environ else []
+
+
+def _ulimit(spec: str) -> dict[str, Any]:
+    name, _, values = spec.partition("=")
+    soft, _, hard = values.partition(":")
+    try:
+        s = int(soft)
+        h = int(hard) if hard else s
+    except ValueError as exc:
+        raise UsageError(f'invalid argument "{spec}" for "--ulimit" flag') from exc
+    if not name or s > h:
+        raise UsageError(f'invalid argument "{spec}" for "--ulimit" flag')
+    return {"Name": name, "Soft": s, "Hard": h}
+
+
+def _restart(spec: str) -> dict[str, Any]:
+    name, _, count = spec.partition(":")
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise UsageError(f"invalid restart policy '{spec}'")
+    if count and name != "on-failure":
+        raise UsageError("invalid restart policy format: maximum retry count "
+                         "can only be used with 'on-failure'")
+    try:
+        retries = int(count) if count else 0
+    except ValueError as exc:
+        raise UsageError(f"invalid restart policy format: {spec}") from exc
+    return {"Name": name, "MaximumRetryCount": retries}
+
+
+def _binds(specs: list[str]) -> list[str]:
+    for spec in specs:
+        parts = spec.split(":")
+        if len(parts) > 3 or len(parts) < 2 or not parts[1].startswith("/"):
+            raise UsageError(f"invalid volume specification: '{spec}'")
+    return specs
+
+
+def _tmpfs(specs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in specs:
+        path, _, options = spec.partition(":")
+        if not path.startswith("/"):
+            raise UsageError(f"invalid mount path: '{path}' mount path must be absolute")
+        out[path] = options
+    return out
+
+
+def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
+                   console_size: tuple[int, int] | None) -> RunOptions:
+    """Parse ``argv`` (after the command name); raise UsageError on bad input."""
+    parser = build_parser(command)
+    opt_args, positional = _split_at_image(parser, argv)
+    ns = parser.parse_args(opt_args)
+    if not positional:
+        raise UsageError(f"\"berth {command}\" requires at least 1 argument.")
+    ns.image, ns.command = positional[0], positional[1:]
+    detach = bool(getattr(ns, "detach", False))
+    for stream in ns.attach:
+        if stream.lower() not in ("stdin", "stdout", "stderr"):
+            raise UsageError(f"invalid argument \"{stream}\" for \"-a, --attach\" flag: "
+                             "valid streams are STDIN, STDOUT and STDERR")
+    if detach and ns.attach:
+        raise UsageError("Conflicting options: -a and -d")
+    attach = {s.lower() for s in ns.attach}
+    if attach:
+        a_in, a_out, a_err = "stdin" in attach, "stdout" in attach, "stderr" in attach
+    elif detach:
+        a_in = a_out = a_err = False
+    else:
+        a_in, a_out, a_err = bool(ns.interactive), True, True
+    env: list[str] = []
+    for path in ns.env_file:
+        env.extend(_read_env_file(path, environ))
+    for item in ns.env:
+        env.extend(_env_item(item, environ))
+    labels: dict[str, str] = {}
+    for item in ns.label:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    try:
+        memory = parse_ram_bytes(ns.memory) if ns.memory else 0
+    except BerthError as exc:
+        raise UsageError(f'invalid argument "{ns.memory}" for "-m, --memory" flag: {exc}') from exc
+    nano_cpus = 0
+    if ns.cpus:
+        try:
+            nano_cpus = round(float(ns.cpus) * 1e9)
+        except ValueError as exc:
+            raise UsageError(f'invalid argument "{ns.cpus}" for "--cpus" flag') from exc
+    if ns.stop_signal and not (ns.stop_signal.isdigit() or
+                               ns.stop_signal.upper().removeprefix("SIG") in _SIGNAL_NAMES):
+        raise UsageError(f"Invalid signal: {ns.stop_signal}")
+    if ns.detach_keys:
+        parse_detach_keys(ns.detach_keys)
+    entrypoint = None if ns.entrypoint is None else [ns.entrypoint]
+    network = ns.network
+    host_config: dict[str, Any] = {
+        "Binds": _binds(ns.volume) or None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "", "Config": {}},
+        "NetworkMode": network,
+        "PortBindings": {},
+        "RestartPolicy": _restart(ns.restart),
+        "AutoRemove": bool(getattr(ns, "rm", False)),
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "ConsoleSize": list(console_size) if (ns.tty and console_size) else [0, 0],
+        "CapAdd": ns.cap_add or None,
+        "CapDrop": ns.cap_drop or None,
+        "CgroupnsMode": "",
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": None,
+        "GroupAdd": None,
+        "IpcMode": "",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": bool(ns.privileged),
+        "PublishAllPorts": False,
+        "ReadonlyRootfs": bool(ns.read_only),
+        "SecurityOpt": None,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": 0,
+        "Memory": memory,
+        "NanoCpus": nano_cpus,
+        "PidsLimit": ns.pids_limit,
+        "Ulimits": [_ulimit(u) for u in ns.ulimit] or None,
+        "MemorySwappiness": -1,
+        "OomKillDisable": False,
+    }
+    if ns.tmpfs:
+        host_config["Tmpfs"] = _tmpfs(ns.tmpfs)
+    if ns.init:
+        host_config["Init"] = True
+    body: dict[str, Any] = {
+        "Hostname": ns.hostname or "",
+        "Domainname": "",
+        "User": ns.user or "",
+        "AttachStdin": a_in,
+        "AttachStdout": a_out,
+        "AttachStderr": a_err,
+        "Tty": bool(ns.tty),
+        "OpenStdin": bool(ns.interactive),
+        # docker sets StdinOnce only for an attached `run`, so stdin EOF ends the container's input.
+        "StdinOnce": bool(command == "run" and a_in),
+        "Env": env or None,
+        "Cmd": ns.command or None,
+        "Image": ns.image,
+        "Volumes": {},
+        "WorkingDir": ns.workdir or "",
+        "Entrypoint": entrypoint,
+        "OnBuild": None,
+        "Labels": labels,
+        "HostConfig": host_config,
+        "NetworkingConfig": {"EndpointsConfig": {network: {}}},
+    }
+    if ns.stop_signal:
+        body["StopSignal"] = ns.stop_signal
+    if ns.stop_timeout is not None:
+        body["StopTimeout"] = ns.stop_timeout
+    sig_proxy = _go_bool(getattr(ns, "sig_proxy", "true"))
+    return RunOptions(
+        image=ns.image, name=ns.name, body=body, detach=detach,
+        auto_remove=bool(getattr(ns, "rm", False)), tty=bool(ns.tty), attach_stdin=a_in,
+        attach_stdout=a_out, attach_stderr=a_err, sig_proxy=sig_proxy,
+        detach_keys=ns.detach_keys,
+    )
