@@ -1,0 +1,183 @@
+"""Raw Linux system calls the standard library lacks, via ctypes.
+
+This is the only module in berth.runtime that touches libc. Each wrapper raises OSError with
+the errno on failure (callers translate to berth.errors with context); nothing here knows
+about OCI specs or containers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from typing import Final
+
+__all__ = [
+    "CLONE_NEWCGROUP",
+    "CLONE_NEWIPC",
+    "CLONE_NEWNET",
+    "CLONE_NEWNS",
+    "CLONE_NEWPID",
+    "CLONE_NEWTIME",
+    "CLONE_NEWUSER",
+    "CLONE_NEWUTS",
+    "MNT_DETACH",
+    "MS_BIND",
+    "MS_NODEV",
+    "MS_NOEXEC",
+    "MS_NOSUID",
+    "MS_PRIVATE",
+    "MS_RDONLY",
+    "MS_REC",
+    "MS_REMOUNT",
+    "MS_SHARED",
+    "MS_SLAVE",
+    "MS_UNBINDABLE",
+    "CapSets",
+    "cap_ambient_raise",
+    "capbset_drop",
+    "capget",
+    "capset",
+    "mount",
+    "pivot_root",
+    "prctl",
+    "sethostname",
+    "setns",
+    "umount2",
+    "unshare",
+]
+
+CLONE_NEWTIME: Final = 0x00000080
+CLONE_NEWNS: Final = 0x00020000
+CLONE_NEWCGROUP: Final = 0x02000000
+CLONE_NEWUTS: Final = 0x04000000
+CLONE_NEWIPC: Final = 0x08000000
+CLONE_NEWUSER: Final = 0x10000000
+CLONE_NEWPID: Final = 0x20000000
+CLONE_NEWNET: Final = 0x40000000
+
+MS_RDONLY: Final = 1
+MS_NOSUID: Final = 2
+MS_NODEV: Final = 4
+MS_NOEXEC: Final = 8
+MS_REMOUNT: Final = 32
+MS_BIND: Final = 4096
+MS_REC: Final = 16384
+MS_UNBINDABLE: Final = 1 << 17
+MS_PRIVATE: Final = 1 << 18
+MS_SLAVE: Final = 1 << 19
+MS_SHARED: Final = 1 << 20
+
+MNT_DETACH: Final = 2
+
+_PR_CAPBSET_DROP: Final = 24
+_PR_CAP_AMBIENT: Final = 47
+_PR_CAP_AMBIENT_RAISE: Final = 2
+_PR_CAP_AMBIENT_CLEAR_ALL: Final = 4
+_CAP_VERSION_3: Final = 0x20080522
+
+# x86_64 numbers; glibc has no pivot_root wrapper.
+_SYSCALLS: Final = {"x86_64": {"pivot_root": 155}, "aarch64": {"pivot_root": 41}}
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+_libc.syscall.restype = ctypes.c_long
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def _check(rc: int, what: str) -> int:
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return rc
+
+
+def _b(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int,
+          data: str | None = None) -> None:
+    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), f"mount {target}")
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(_b(target), flags), f"umount {target}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    number = _SYSCALLS[os.uname().machine]["pivot_root"]
+    _check(_libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old)), "pivot_root")
+
+
+class CapSets:
+    """The three per-thread capability sets as 64-bit masks (bit n = capability n)."""
+
+    __slots__ = ("effective", "inheritable", "permitted")
+
+    def __init__(self, effective: int, permitted: int, inheritable: int) -> None:
+        self.effective = effective
+        self.permitted = permitted
+        self.inheritable = inheritable
+
+
+def capget() -> CapSets:
+    header = _CapHeader(_CAP_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    return CapSets(
+        effective=data[0].effective | (data[1].effective << 32),
+        permitted=data[0].permitted | (data[1].permitted << 32),
+        inheritable=data[0].inheritable | (data[1].inheritable << 32),
+    )
+
+
+def capset(sets: CapSets) -> None:
+    header = _CapHeader(_CAP_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in (0, 1):
+        shift = 32 * i
+        data[i].effective = (sets.effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (sets.permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (sets.inheritable >> shift) & 0xFFFFFFFF
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+def capbset_drop(cap: int) -> None:
+    prctl(_PR_CAPBSET_DROP, cap)
+
+
+def cap_ambient_raise(cap: int) -> None:
+    prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, cap)

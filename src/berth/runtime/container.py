@@ -1,0 +1,445 @@
+"""Container lifecycle: create, start, state, kill, delete — the runtime's public API.
+
+``create`` forks a middle process that joins the cgroup and enters the namespaces, then forks
+the init (PID 1 of a new pid namespace) and exits, so the init is reparented to the caller,
+which made itself a child subreaper. The init builds the filesystem, drops to the user, finds
+the executable, reports ``ready`` and blocks until ``start``; its end of the handshake socket
+is close-on-exec, so EOF after ``start`` means the exec happened.
+
+The caller may be an asyncio process: forked children only ever leave through ``os._exit``.
+Any failure before ``start`` leaves no process, cgroup or state dir behind.
+
+Not here yet, by design of the seams: OCI hooks (would run in the caller around create/start)
+and seccomp (would be compiled in the caller and loaded in ``_init_process`` right after
+no_new_privs, before exec). Specs asking for either are refused rather than half-honoured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from berth.errors import BerthError, Conflict, RuntimeFailure
+from berth.mount import Mount
+from berth.runtime import _sys, console, devices, namespaces, process, rootfs, state
+from berth.runtime.cgroups import CgroupManager, detect, manager_for_paths
+from berth.runtime.loopback import bring_up_loopback
+from berth.runtime.sync import Channel, channel_pair
+
+__all__ = ["ContainerInfo", "CreateOptions", "Created", "cgroup_pids", "create", "delete", "kill",
+           "state_of"]
+
+_PR_SET_CHILD_SUBREAPER: Final = 36
+_SETUP_TIMEOUT: Final = 60.0
+_USER_ANNOTATION: Final = "berth.user"
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    id: str
+    bundle: Path
+    state_root: Path
+    rootfs_mounts: Sequence[Mount] = ()
+    stdin: int | None = None
+    stdout: int | None = None
+    stderr: int | None = None
+    console: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """What ``state`` reports, in the OCI runtime's vocabulary."""
+
+    id: str
+    pid: int
+    status: state.Status
+    bundle: str
+    cgroup_paths: Mapping[str, str] = field(default_factory=dict)
+
+
+class Created:
+    """A created container whose init waits to exec; ``start()`` lets it."""
+
+    def __init__(self, container_id: str, state_root: Path, pid: int,
+                 console_fd: int | None, channel: Channel) -> None:
+        self.id = container_id
+        self.pid = pid
+        self.console_fd = console_fd
+        self._state_root = state_root
+        self._channel: Channel | None = channel
+
+    def start(self) -> None:
+        ch = self._channel
+        if ch is None:
+            raise Conflict(f"container {self.id} was already started")
+        self._channel = None
+        try:
+            try:
+                ch.send("start")
+                reply = ch.recv(timeout=_SETUP_TIMEOUT)
+            except OSError as exc:
+                raise RuntimeFailure(f"start container: {exc}") from exc
+        finally:
+            ch.close()
+        if reply is not None:
+            raise RuntimeFailure(str(reply.body.get("message", "start failed")))
+        with contextlib.suppress(BerthError):
+            state.save(self._state_root, state.load(self._state_root, self.id).with_started())
+
+    def close(self) -> None:
+        """Drop the handshake without starting (the init then exits)."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything the init needs, parsed and checked in the caller before forking."""
+
+    spec: Mapping[str, Any]
+    root_dir: str
+    namespaces: tuple[namespaces.Namespace, ...]
+    mounts: tuple[rootfs.SpecMount, ...]
+    devices: tuple[devices.Device, ...]
+    capabilities: process.Capabilities
+    cgroup: CgroupManager
+
+
+def _load_spec(bundle: Path) -> dict[str, Any]:
+    try:
+        spec = json.loads((bundle / "config.json").read_text())
+    except FileNotFoundError as exc:
+        raise RuntimeFailure(f"bundle {bundle} has no config.json") from exc
+    except (OSError, ValueError) as exc:
+        raise RuntimeFailure(f"read {bundle}/config.json: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise RuntimeFailure("config.json is not a JSON object")
+    return spec
+
+
+def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
+    proc = spec.get("process") or {}
+    if not proc.get("args"):
+        raise RuntimeFailure("process.args must not be empty")
+    if spec.get("hooks"):
+        raise RuntimeFailure("OCI hooks are not supported by the berth runtime yet")
+    linux = spec.get("linux") or {}
+    if linux.get("seccomp"):
+        raise RuntimeFailure("seccomp is not supported by the berth runtime yet")
+    root = str((spec.get("root") or {}).get("path") or "rootfs")
+    root_path = Path(root) if root.startswith("/") else opts.bundle / root
+    if not root_path.is_dir():
+        raise RuntimeFailure(f"rootfs {root_path} is not a directory")
+    nss = namespaces.parse_namespaces(linux.get("namespaces") or [])
+    if not any(n.type == "mount" and not n.path for n in nss):
+        raise RuntimeFailure("the berth runtime needs a new mount namespace")
+    return _Plan(
+        spec=spec,
+        root_dir=os.path.realpath(root_path),
+        namespaces=tuple(nss),
+        mounts=tuple(rootfs.parse_mounts(spec.get("mounts") or [])),
+        devices=tuple(devices.parse_devices(linux.get("devices") or [])),
+        capabilities=process.parse_capabilities(proc.get("capabilities")),
+        cgroup=detect(linux.get("cgroupsPath"), opts.id),
+    )
+
+
+def create(opts: CreateOptions) -> Created:
+    """Create the container and return once its init waits for ``start``."""
+    spec = _load_spec(opts.bundle)
+    plan = _plan(opts, spec)
+    state.reserve(opts.state_root, opts.id)
+    cgroup_made = False
+    pid: int | None = None
+    parent_end: Channel | None = None
+    console_fd: int | None = None
+    try:
+        plan.cgroup.create()
+        cgroup_made = True
+        plan.cgroup.apply((spec.get("linux") or {}).get("resources") or {})
+        _sys.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        parent_end, child_end = channel_pair()
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            middle = os.fork()
+            if middle == 0:
+                _run_child(lambda: _middle_process(opts, plan, child_end, devnull), child_end)
+        finally:
+            os.close(devnull)
+            child_end.close()
+        pid, console_fd = _await_ready(parent_end, middle)
+        start_time = state.process_start_time(pid)
+        if start_time is None:
+            raise RuntimeFailure("container init exited during setup")
+        state.save(opts.state_root, state.ContainerState(
+            id=opts.id, pid=pid, start_time=start_time, bundle=str(opts.bundle),
+            cgroup_paths={k: str(v) for k, v in plan.cgroup.paths.items()},
+            created=datetime.now(UTC).isoformat().replace("+00:00", "Z")))
+        return Created(opts.id, opts.state_root, pid, console_fd, parent_end)
+    except BaseException:
+        if parent_end is not None:
+            parent_end.close()
+        if console_fd is not None:
+            os.close(console_fd)
+        if pid is not None:
+            _kill_and_reap(pid)
+        if cgroup_made:
+            _kill_cgroup(plan.cgroup)
+            with contextlib.suppress(BerthError):
+                plan.cgroup.destroy()
+        state.remove(opts.state_root, opts.id)
+        raise
+
+
+def _await_ready(ch: Channel, middle: int) -> tuple[int, int | None]:
+    pid: int | None = None
+    console_fd: int | None = None
+    reaped = False
+    try:
+        while True:
+            try:
+                msg = ch.recv(timeout=_SETUP_TIMEOUT)
+            except TimeoutError as exc:
+                raise RuntimeFailure("timed out waiting for the container init") from exc
+            if msg is None:
+                raise RuntimeFailure("container init exited during setup")
+            if msg.type == "pid":
+                pid = int(msg.body["pid"])
+                os.waitpid(middle, 0)
+                reaped = True
+            elif msg.type == "console":
+                console_fd = msg.fds[0]
+                for extra in msg.fds[1:]:
+                    os.close(extra)
+            elif msg.type == "error":
+                raise _ChildError(str(msg.body.get("message")), pid)
+            elif msg.type == "ready":
+                if pid is None:
+                    raise RuntimeFailure("container init reported ready before its pid")
+                return pid, console_fd
+    except BaseException as exc:
+        if not reaped:
+            os.waitpid(middle, 0)
+        if console_fd is not None:
+            os.close(console_fd)
+        if isinstance(exc, _ChildError):
+            if exc.pid is not None:
+                _kill_and_reap(exc.pid)
+            raise RuntimeFailure(exc.message) from None
+        if pid is not None:
+            _kill_and_reap(pid)
+        raise
+
+
+class _ChildError(Exception):
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pid = pid
+
+
+def _kill_and_reap(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _run_child(body: Any, ch: Channel) -> None:
+    """Run ``body`` in a forked child; report any failure and never return to the caller."""
+    code = 1
+    try:
+        body()
+        code = 0
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, BerthError) else f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(BaseException):
+            ch.send("error", message=message)
+    finally:
+        os._exit(code)
+
+
+def _middle_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int) -> None:
+    # Join before unsharing: a new cgroup namespace is rooted at the cgroup we are in.
+    plan.cgroup.join(os.getpid())
+    namespaces.enter(plan.namespaces)
+    child = os.fork()
+    if child == 0:
+        _run_child(lambda: _init_process(opts, plan, ch, devnull), ch)
+    ch.send("pid", pid=child)
+
+
+def _new(plan: _Plan, kind: str) -> bool:
+    return any(n.type == kind and not n.path for n in plan.namespaces)
+
+
+def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int) -> None:
+    spec = plan.spec
+    proc: Mapping[str, Any] = spec.get("process") or {}
+    linux: Mapping[str, Any] = spec.get("linux") or {}
+    os.setsid()
+    rootfs.prepare_root(linux.get("rootfsPropagation"))
+    rootfs.apply_rootfs_mounts(opts.rootfs_mounts, plan.root_dir)
+    rootfs.mount_spec_mounts(plan.root_dir, plan.mounts, plan.cgroup.paths, _new(plan, "cgroup"))
+    if not any(m.is_bind and m.destination.rstrip("/") == "/dev" for m in plan.mounts):
+        devices.create_devices(plan.root_dir, plan.devices)
+        devices.create_symlinks(plan.root_dir)
+    rootfs.pivot_root(plan.root_dir)
+    if _new(plan, "network"):
+        bring_up_loopback()
+    hostname = spec.get("hostname")
+    if hostname and _new(plan, "uts"):
+        try:
+            _sys.sethostname(str(hostname))
+        except OSError as exc:
+            raise RuntimeFailure(f"sethostname: {exc.strerror}") from exc
+    _write_sysctls(linux.get("sysctl") or {})
+    annotations = spec.get("annotations") or {}
+    user = process.resolve_user(proc.get("user") or {}, annotations.get(_USER_ANNOTATION))
+    if opts.console or proc.get("terminal"):
+        pty = console.open_pty(user.uid, None)
+        console.bind_console(pty)
+        ch.send("console", fds=(pty.master,))
+        os.close(pty.master)
+        console.make_controlling(pty)
+        os.close(pty.slave)
+    else:
+        _dup_stdio(opts, devnull)
+    rootfs.mask_paths([str(p) for p in linux.get("maskedPaths") or []])
+    rootfs.readonly_paths([str(p) for p in linux.get("readonlyPaths") or []])
+    cwd = str(proc.get("cwd") or "/")
+    with contextlib.suppress(OSError):
+        os.makedirs(cwd, exist_ok=True)  # Docker creates a missing working dir
+    if (spec.get("root") or {}).get("readonly"):
+        rootfs.remount_root_readonly()
+    process.apply_rlimits(proc.get("rlimits") or [])
+    if proc.get("oomScoreAdj") is not None:
+        _write_proc("/proc/self/oom_score_adj", str(int(proc["oomScoreAdj"])))
+    process.switch_user(user, plan.capabilities)
+    process.apply_capabilities(bool(proc.get("noNewPrivileges")))
+    # seccomp seam: the filter would be loaded here (see module docstring).
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise RuntimeFailure(f'chdir to cwd ("{cwd}") set in config.json failed: '
+                             f"{(exc.strerror or '').lower()}") from exc
+    env = process.build_env([str(e) for e in proc.get("env") or []], user)
+    args = [str(a) for a in proc["args"]]
+    path = process.find_executable(args[0], env.get("PATH"))
+    _close_inherited_fds(keep=ch.fileno())
+    ch.send("ready")
+    msg = ch.recv()
+    if msg is None or msg.type != "start":
+        os._exit(1)
+    _reset_signals()
+    try:
+        os.execve(path, args, env)
+    except OSError as exc:
+        raise RuntimeFailure(f'exec: "{args[0]}": {(exc.strerror or str(exc)).lower()}') from exc
+
+
+def _dup_stdio(opts: CreateOptions, devnull: int) -> None:
+    # Duplicate everything out of the way first: a given fd may itself be 0, 1 or 2.
+    sources = [os.dup(devnull if fd is None else fd)
+               for fd in (opts.stdin, opts.stdout, opts.stderr)]
+    for target, src in enumerate(sources):
+        os.dup2(src, target, inheritable=True)
+        os.close(src)
+
+
+def _close_inherited_fds(keep: int) -> None:
+    """Mark every fd above 2 close-on-exec so nothing of the caller's leaks into the container."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+
+
+def _reset_signals() -> None:
+    # Python ignores SIGPIPE and may block signals; exec keeps both, containers must not.
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _write_proc(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        raise RuntimeFailure(f"write {path}: {exc.strerror}") from exc
+
+
+def _write_sysctls(sysctls: Mapping[str, Any]) -> None:
+    for key, value in sysctls.items():
+        if "/" in key or ".." in key:
+            raise RuntimeFailure(f"invalid sysctl {key!r}")
+        _write_proc("/proc/sys/" + key.replace(".", "/"), str(value))
+
+
+def _kill_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = mgr.pids()
+        if not pids:
+            return
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"processes {pids} survived SIGKILL")
+        time.sleep(0.01)
+
+
+def state_of(state_root: Path, container_id: str) -> ContainerInfo:
+    st = state.load(state_root, container_id)
+    return ContainerInfo(st.id, st.pid, state.status_of(st), st.bundle, dict(st.cgroup_paths))
+
+
+def cgroup_pids(state_root: Path, container_id: str) -> list[int]:
+    """Host PIDs of every process in the container's cgroup."""
+    st = state.load(state_root, container_id)
+    return manager_for_paths(st.cgroup_paths).pids()
+
+
+def kill(state_root: Path, container_id: str, sig: int, all: bool = False) -> None:
+    """Signal the init (or, with ``all``, every process in the cgroup)."""
+    st = state.load(state_root, container_id)
+    if all:
+        for p in manager_for_paths(st.cgroup_paths).pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+        return
+    if state.status_of(st) is state.Status.STOPPED:
+        raise Conflict(f"container {container_id} is not running")
+    try:
+        os.kill(st.pid, sig)
+    except ProcessLookupError as exc:
+        raise Conflict(f"container {container_id} is not running") from exc
+
+
+def delete(state_root: Path, container_id: str) -> None:
+    """Kill whatever is left in the container's cgroup, remove the cgroup and the state."""
+    st = state.load(state_root, container_id)
+    if state.status_of(st) is not state.Status.STOPPED:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(st.pid, signal.SIGKILL)
+    mgr = manager_for_paths(st.cgroup_paths)
+    _kill_cgroup(mgr)
+    mgr.destroy()
+    state.remove(state_root, container_id)

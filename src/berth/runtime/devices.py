@@ -1,0 +1,114 @@
+"""Populating the container's /dev: the default nodes, ``linux.devices`` and the symlinks.
+
+Runs in the init after the spec mounts and before pivot_root; paths are resolved inside the
+rootfs. Must not mount anything except the host-node bind used when mknod is refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from berth.errors import RuntimeFailure
+from berth.runtime import _sys
+from berth.runtime.rootfs import secure_join
+
+__all__ = ["DEFAULT_DEVICES", "Device", "create_devices", "create_symlinks", "parse_devices"]
+
+
+@dataclass(frozen=True)
+class Device:
+    path: str
+    type: str  # "c", "b", "u" or "p"
+    major: int
+    minor: int
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+
+DEFAULT_DEVICES: Final = (
+    Device("/dev/null", "c", 1, 3),
+    Device("/dev/zero", "c", 1, 5),
+    Device("/dev/full", "c", 1, 7),
+    Device("/dev/random", "c", 1, 8),
+    Device("/dev/urandom", "c", 1, 9),
+    Device("/dev/tty", "c", 5, 0),
+)
+
+_SYMLINKS: Final = (
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+    ("pts/ptmx", "/dev/ptmx"),
+)
+
+
+def parse_devices(entries: Sequence[Mapping[str, Any]]) -> list[Device]:
+    out = []
+    for e in entries:
+        kind = str(e.get("type", ""))
+        if kind not in ("c", "b", "u", "p"):
+            raise RuntimeFailure(f"invalid device type {kind!r} for {e.get('path')}")
+        path = str(e.get("path", ""))
+        if not path.startswith("/dev/"):
+            raise RuntimeFailure(f"device path {path!r} is not under /dev")
+        mode = e.get("fileMode")
+        out.append(Device(path, kind, int(e.get("major", 0)), int(e.get("minor", 0)),
+                          0o666 if mode is None else int(mode),
+                          int(e.get("uid") or 0), int(e.get("gid") or 0)))
+    return out
+
+
+def _node_type(kind: str) -> int:
+    return {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
+
+
+def create_devices(rootfs: str, devices: Sequence[Device]) -> None:
+    """mknod each device in the rootfs; where mknod is refused, bind the host's node."""
+    seen: set[str] = set()
+    for dev in list(DEFAULT_DEVICES) + list(devices):
+        if dev.path in seen:
+            continue
+        seen.add(dev.path)
+        target = secure_join(rootfs, dev.path)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if os.path.lexists(target):
+                os.unlink(target)
+            try:
+                os.mknod(target, _node_type(dev.type) | (dev.file_mode & 0o7777),
+                         os.makedev(dev.major, dev.minor))
+            except PermissionError:
+                _bind_host_node(dev.path, target)
+                continue
+            os.chmod(target, dev.file_mode & 0o7777)  # mknod's mode is filtered by umask
+            os.chown(target, dev.uid, dev.gid)
+        except OSError as exc:
+            raise RuntimeFailure(f"create device {dev.path}: {exc.strerror}") from exc
+
+
+def _bind_host_node(host_path: str, target: str) -> None:
+    os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    _sys.mount(host_path, target, None, _sys.MS_BIND)
+
+
+def create_symlinks(rootfs: str) -> None:
+    links = list(_SYMLINKS)
+    if os.path.exists("/proc/kcore"):
+        links.append(("/proc/kcore", "/dev/core"))
+    for source, link in links:
+        target = secure_join(rootfs, link)
+        try:
+            os.symlink(source, target)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                continue  # no /dev at all: the spec chose not to have one
+            raise RuntimeFailure(f"create symlink {link}: {exc.strerror}") from exc

@@ -1,0 +1,26 @@
+"""Bringing ``lo`` up in a new network namespace; nothing else about networking."""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+from typing import Final
+
+from berth.errors import RuntimeFailure
+
+__all__ = ["bring_up_loopback"]
+
+_SIOCGIFFLAGS: Final = 0x8913
+_SIOCSIFFLAGS: Final = 0x8914
+_IFF_UP: Final = 0x1
+
+
+def bring_up_loopback() -> None:
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("16sh14x", b"lo", 0)
+            flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req))[1]
+            fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | _IFF_UP))
+    except OSError as exc:
+        raise RuntimeFailure(f"bring up lo: {exc.strerror}") from exc

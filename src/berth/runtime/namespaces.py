@@ -1,0 +1,97 @@
+"""Linux namespaces named by the OCI spec: which to create, which to join, and doing so.
+
+Owns the mapping from OCI namespace types to clone flags and the unshare/setns calls.
+Must not know about mounts, cgroups or processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from berth.errors import RuntimeFailure
+from berth.runtime import _sys
+
+__all__ = ["NAMESPACE_FLAGS", "Namespace", "enter", "parse_namespaces"]
+
+NAMESPACE_FLAGS: Final = {
+    "pid": _sys.CLONE_NEWPID,
+    "network": _sys.CLONE_NEWNET,
+    "mount": _sys.CLONE_NEWNS,
+    "ipc": _sys.CLONE_NEWIPC,
+    "uts": _sys.CLONE_NEWUTS,
+    "user": _sys.CLONE_NEWUSER,
+    "cgroup": _sys.CLONE_NEWCGROUP,
+    "time": _sys.CLONE_NEWTIME,
+}
+
+# setns into the user namespace first changes what we may join afterwards; mount last so the
+# /proc paths of the others are still resolvable.
+_JOIN_ORDER: Final = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """One ``linux.namespaces`` entry: a new namespace when ``path`` is None, else join it."""
+
+    type: str
+    path: str | None = None
+
+    @property
+    def flag(self) -> int:
+        return NAMESPACE_FLAGS[self.type]
+
+
+def parse_namespaces(entries: Sequence[dict[str, Any]]) -> list[Namespace]:
+    out: list[Namespace] = []
+    seen: set[str] = set()
+    for entry in entries:
+        kind = str(entry.get("type", ""))
+        if kind not in NAMESPACE_FLAGS:
+            raise RuntimeFailure(f"unknown namespace type {kind!r}")
+        if kind in seen:
+            raise RuntimeFailure(f"duplicate namespace type {kind!r}")
+        seen.add(kind)
+        path = entry.get("path") or None
+        out.append(Namespace(kind, str(path) if path else None))
+    if "user" in seen and not any(n.type == "user" and n.path for n in out):
+        # A new user namespace needs uid/gid maps written from outside; not implemented yet.
+        raise RuntimeFailure("creating a user namespace is not supported yet")
+    return out
+
+
+def enter(namespaces: Sequence[Namespace]) -> None:
+    """Join the namespaces that have a path, then unshare the new ones (calling process only).
+
+    A new pid namespace applies to the caller's children, not the caller: fork afterwards.
+    """
+    by_type = {n.type: n for n in namespaces}
+    fds: list[tuple[str, int]] = []
+    try:
+        for kind in _JOIN_ORDER:
+            ns = by_type.get(kind)
+            if ns is not None and ns.path:
+                try:
+                    fds.append((kind, os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)))
+                except OSError as exc:
+                    raise RuntimeFailure(f"open {kind} namespace {ns.path}: "
+                                         f"{exc.strerror}") from exc
+        for kind, fd in fds:
+            try:
+                _sys.setns(fd, NAMESPACE_FLAGS[kind])
+            except OSError as exc:
+                raise RuntimeFailure(f"join {kind} namespace: {exc.strerror}") from exc
+    finally:
+        for _, fd in fds:
+            os.close(fd)
+    flags = 0
+    for ns in namespaces:
+        if not ns.path:
+            flags |= ns.flag
+    if flags:
+        try:
+            _sys.unshare(flags)
+        except OSError as exc:
+            raise RuntimeFailure(f"unshare namespaces: {exc.strerror}") from exc

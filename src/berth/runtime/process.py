@@ -1,0 +1,219 @@
+"""The user process's identity and environment: user/groups, capabilities, rlimits, env, cwd,
+and finding the executable.
+
+Runs in the container's init after pivot_root. Owns Docker's ``--user`` resolution against
+the container's own /etc/passwd and /etc/group and the exact error wording clients map to exit
+codes 126/127. Must not mount, fork or talk to the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from berth.errors import RuntimeFailure
+from berth.oci.capabilities import CAP_NUMBERS
+from berth.runtime import _sys
+
+__all__ = [
+    "DEFAULT_PATH",
+    "Capabilities",
+    "User",
+    "apply_capabilities",
+    "apply_rlimits",
+    "build_env",
+    "find_executable",
+    "parse_capabilities",
+    "resolve_user",
+    "switch_user",
+]
+
+DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_PR_SET_KEEPCAPS: Final = 8
+_PR_SET_NO_NEW_PRIVS: Final = 38
+
+
+@dataclass(frozen=True)
+class User:
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+    home: str = "/"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Each set as a bit mask over kernel capability numbers."""
+
+    bounding: int = 0
+    effective: int = 0
+    permitted: int = 0
+    inheritable: int = 0
+    ambient: int = 0
+
+
+def _read_db(path: str) -> list[list[str]]:
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split(":") for line in f
+                    if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def resolve_user(spec_user: Mapping[str, Any], annotation: str | None,
+                 passwd: str = "/etc/passwd", group: str = "/etc/group") -> User:
+    """The process identity: ``process.user``, or Docker's ``--user`` string when annotated.
+
+    Mirrors Docker: a name must exist in passwd; a numeric uid need not (gid then 0); the
+    primary group comes from passwd unless given; supplementary groups are the user's
+    memberships in /etc/group plus ``additionalGids``.
+    """
+    extra = tuple(int(g) for g in spec_user.get("additionalGids") or ())
+    users = [e for e in _read_db(passwd) if len(e) >= 7]
+    groups = [e for e in _read_db(group) if len(e) >= 3]
+    if not annotation:
+        uid = int(spec_user.get("uid", 0))
+        gid = int(spec_user.get("gid", 0))
+        home = next((e[5] for e in users if e[2] == str(uid)), "/")
+        return User(uid, gid, extra, home)
+    user_part, _, group_part = annotation.partition(":")
+    entry: list[str] | None = None
+    if user_part.isdigit():
+        entry = next((e for e in users if e[2] == user_part), None)
+        uid = int(user_part)
+        gid = int(entry[3]) if entry else 0
+    else:
+        entry = next((e for e in users if e[0] == user_part), None)
+        if entry is None:
+            raise RuntimeFailure(
+                f"unable to find user {user_part}: no matching entries in passwd file")
+        uid, gid = int(entry[2]), int(entry[3])
+    if group_part:
+        if group_part.isdigit():
+            gid = int(group_part)
+        else:
+            g = next((e for e in groups if e[0] == group_part), None)
+            if g is None:
+                raise RuntimeFailure(
+                    f"unable to find group {group_part}: no matching entries in group file")
+            gid = int(g[2])
+    supplementary: list[int] = []
+    if entry is not None and not group_part:
+        supplementary = [int(g[2]) for g in groups
+                         if entry[0] in g[3].split(",") and g[2].isdigit()]
+    all_extra = tuple(dict.fromkeys([*supplementary, *extra]))
+    return User(uid, gid, all_extra, entry[5] if entry else "/")
+
+
+def _mask(names: Sequence[str] | None) -> int:
+    mask = 0
+    for name in names or ():
+        number = CAP_NUMBERS.get(name)
+        if number is None:
+            raise RuntimeFailure(f"unknown capability {name!r}")
+        mask |= 1 << number
+    return mask
+
+
+def parse_capabilities(spec: Mapping[str, Any] | None) -> Capabilities:
+    spec = spec or {}
+    return Capabilities(_mask(spec.get("bounding")), _mask(spec.get("effective")),
+                        _mask(spec.get("permitted")), _mask(spec.get("inheritable")),
+                        _mask(spec.get("ambient")))
+
+
+def apply_rlimits(rlimits: Sequence[Mapping[str, Any]]) -> None:
+    for r in rlimits:
+        name = str(r.get("type", ""))
+        number = getattr(resource, name, None) if name.startswith("RLIMIT_") else None
+        if not isinstance(number, int):
+            raise RuntimeFailure(f"unknown rlimit {name!r}")
+        soft, hard = int(r.get("soft", 0)), int(r.get("hard", 0))
+        try:
+            resource.setrlimit(number, (soft, hard))
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailure(f"setrlimit {name} {soft}:{hard}: {exc}") from exc
+
+
+def switch_user(user: User, caps: Capabilities) -> None:
+    """Drop to ``user`` keeping exactly ``caps``; the process must still be fully privileged.
+
+    Capabilities this host never granted us (outside our own bounding set) are left out
+    rather than failing, so a privileged spec still runs where the host lacks one.
+    """
+    current = _sys.capget()
+    held = current.permitted
+    try:
+        for number in range(len(CAP_NUMBERS)):
+            if not caps.bounding & (1 << number):
+                # Capabilities the kernel does not know cannot be dropped.
+                with contextlib.suppress(OSError):
+                    _sys.capbset_drop(number)
+        _sys.prctl(_PR_SET_KEEPCAPS, 1)
+        os.setgroups(list(user.additional_gids))
+        os.setresgid(user.gid, user.gid, user.gid)
+        os.setresuid(user.uid, user.uid, user.uid)
+        _sys.capset(_sys.CapSets(caps.effective & held, caps.permitted & held,
+                                 caps.inheritable & held))
+        _sys.prctl(_PR_SET_KEEPCAPS, 0)
+        for number in range(len(CAP_NUMBERS)):
+            bit = 1 << number
+            if caps.ambient & bit and caps.permitted & caps.inheritable & held & bit:
+                _sys.cap_ambient_raise(number)
+    except OSError as exc:
+        raise RuntimeFailure(f"set user {user.uid}:{user.gid} and capabilities: "
+                             f"{exc.strerror}") from exc
+
+
+def apply_capabilities(no_new_privileges: bool) -> None:
+    if no_new_privileges:
+        try:
+            _sys.prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        except OSError as exc:
+            raise RuntimeFailure(f"set no_new_privs: {exc.strerror}") from exc
+
+
+def build_env(env: Sequence[str], user: User) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if key and sep:
+            out[key] = value
+    out.setdefault("HOME", user.home or "/")
+    return out
+
+
+def _check_executable(path: str, name: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise RuntimeFailure(f'exec: "{name}": stat {path}: {exc.strerror.lower()}'
+                             if exc.strerror else f'exec: "{name}": {exc}') from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise RuntimeFailure(f'exec: "{name}": is a directory')
+    if not st.st_mode & 0o111:
+        raise RuntimeFailure(f'exec: "{name}": permission denied')
+    return path
+
+
+def find_executable(name: str, path_env: str | None) -> str:
+    """Resolve ``args[0]`` as Go's exec.LookPath does, with the same error text."""
+    if not name:
+        raise RuntimeFailure('exec: "": executable file not found in $PATH')
+    if "/" in name:
+        return _check_executable(name, name)
+    for directory in (path_env if path_env is not None else DEFAULT_PATH).split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) and st.st_mode & 0o111:
+            return candidate
+    raise RuntimeFailure(f'exec: "{name}": executable file not found in $PATH')

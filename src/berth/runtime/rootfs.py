@@ -1,0 +1,300 @@
+"""The container's filesystem view, built inside its new mount namespace.
+
+Owns: root propagation, applying the snapshotter's rootfs mounts, the spec's ``mounts`` in
+order (including the v1/v2 cgroup mount), pivot_root, masked paths, read-only paths and the
+read-only root. Must not create device nodes (devices.py), fork or change credentials.
+
+Every destination is resolved inside the rootfs with symlinks interpreted relative to it
+(:func:`secure_join`), so an image cannot point a mount at the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from berth.errors import BerthError, RuntimeFailure
+from berth.mount import Mount, mount_all
+from berth.runtime import _sys
+
+__all__ = [
+    "SpecMount",
+    "apply_rootfs_mounts",
+    "mask_paths",
+    "mount_spec_mounts",
+    "parse_mount_options",
+    "parse_mounts",
+    "pivot_root",
+    "prepare_root",
+    "readonly_paths",
+    "remount_root_readonly",
+    "secure_join",
+]
+
+_FLAGS: Final = {
+    "ro": (_sys.MS_RDONLY, True), "rw": (_sys.MS_RDONLY, False),
+    "nosuid": (_sys.MS_NOSUID, True), "suid": (_sys.MS_NOSUID, False),
+    "nodev": (_sys.MS_NODEV, True), "dev": (_sys.MS_NODEV, False),
+    "noexec": (_sys.MS_NOEXEC, True), "exec": (_sys.MS_NOEXEC, False),
+    "sync": (16, True), "async": (16, False), "mand": (64, True), "nomand": (64, False),
+    "dirsync": (128, True), "noatime": (1024, True), "atime": (1024, False),
+    "nodiratime": (2048, True), "diratime": (2048, False), "relatime": (1 << 21, True),
+    "norelatime": (1 << 21, False), "strictatime": (1 << 24, True),
+    "nostrictatime": (1 << 24, False), "remount": (_sys.MS_REMOUNT, True),
+    "bind": (_sys.MS_BIND, True), "rbind": (_sys.MS_BIND | _sys.MS_REC, True),
+}
+_PROPAGATION: Final = {
+    "private": _sys.MS_PRIVATE, "rprivate": _sys.MS_PRIVATE | _sys.MS_REC,
+    "shared": _sys.MS_SHARED, "rshared": _sys.MS_SHARED | _sys.MS_REC,
+    "slave": _sys.MS_SLAVE, "rslave": _sys.MS_SLAVE | _sys.MS_REC,
+    "unbindable": _sys.MS_UNBINDABLE, "runbindable": _sys.MS_UNBINDABLE | _sys.MS_REC,
+}
+_LOCKED: Final = (_sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC | 1024 | 2048 | (1 << 21)
+                  | (1 << 24))
+
+
+@dataclass(frozen=True)
+class SpecMount:
+    """One ``mounts[]`` entry of the runtime spec."""
+
+    destination: str
+    type: str
+    source: str
+    options: tuple[str, ...]
+
+    @property
+    def is_bind(self) -> bool:
+        return self.type == "bind" or "bind" in self.options or "rbind" in self.options
+
+
+@dataclass(frozen=True)
+class MountOptions:
+    flags: int
+    propagation: tuple[int, ...]
+    data: str
+
+
+def parse_mounts(entries: Sequence[Mapping[str, Any]]) -> list[SpecMount]:
+    out = []
+    for e in entries:
+        dest = str(e.get("destination") or "")
+        if not dest.startswith("/"):
+            raise RuntimeFailure(f"mount destination {dest!r} is not absolute")
+        out.append(SpecMount(dest, str(e.get("type") or "none"), str(e.get("source") or ""),
+                             tuple(str(o) for o in e.get("options") or ())))
+    return out
+
+
+def parse_mount_options(options: Sequence[str]) -> MountOptions:
+    flags = 0
+    propagation: list[int] = []
+    data: list[str] = []
+    for opt in options:
+        if opt in _FLAGS:
+            bit, on = _FLAGS[opt]
+            flags = flags | bit if on else flags & ~bit
+        elif opt in _PROPAGATION:
+            propagation.append(_PROPAGATION[opt])
+        else:
+            data.append(opt)
+    return MountOptions(flags, tuple(propagation), ",".join(data))
+
+
+def secure_join(root: str, path: str) -> str:
+    """``root``/``path`` with every symlink on the way resolved as if ``root`` were ``/``.
+
+    Components that do not exist yet are appended as they are.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            target = os.readlink(candidate)
+        except OSError:
+            resolved.append(part)
+            continue
+        links += 1
+        if links > 255:
+            raise RuntimeFailure(f"too many levels of symbolic links in {path}")
+        if target.startswith("/"):
+            resolved = []
+        parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+    return os.path.join(root, *resolved)
+
+
+def _fail(what: str, exc: OSError) -> RuntimeFailure:
+    return RuntimeFailure(f"{what}: {exc.strerror or exc}")
+
+
+def prepare_root(propagation: str | None) -> None:
+    """Stop mount events crossing between the host and this namespace (rprivate by default)."""
+    flags = _PROPAGATION.get(propagation or "rprivate")
+    if flags is None:
+        raise RuntimeFailure(f"invalid rootfsPropagation {propagation!r}")
+    try:
+        _sys.mount(None, "/", None, flags)
+    except OSError as exc:
+        raise _fail("make / private", exc) from exc
+
+
+def apply_rootfs_mounts(mounts: Sequence[Mount], rootfs: str) -> None:
+    """Mount the snapshotter's layers, then make ``rootfs`` a mount point for pivot_root."""
+    if mounts:
+        try:
+            mount_all(list(mounts), rootfs)
+        except BerthError as exc:
+            raise RuntimeFailure(f"mount rootfs: {exc}") from exc
+    try:
+        _sys.mount(rootfs, rootfs, None, _sys.MS_BIND | _sys.MS_REC)
+    except OSError as exc:
+        raise _fail(f"bind rootfs {rootfs}", exc) from exc
+
+
+def _make_target(dest: str, as_file: bool) -> None:
+    try:
+        if as_file:
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if not os.path.lexists(dest):
+                os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        else:
+            os.makedirs(dest, exist_ok=True)
+    except OSError as exc:
+        raise _fail(f"create mount point {dest}", exc) from exc
+
+
+def _bind(source: str, dest: str, opts: MountOptions, recursive: bool) -> None:
+    flags = _sys.MS_BIND | (_sys.MS_REC if recursive else 0)
+    _sys.mount(source, dest, None, flags)
+    extra = opts.flags & ~(_sys.MS_BIND | _sys.MS_REC | _sys.MS_REMOUNT)
+    if extra:
+        # Bind mounts ignore flags on the first call; they take effect only on a remount,
+        # which must keep the flags the kernel locked on the source.
+        locked = _statvfs_flags(dest) & _LOCKED
+        _sys.mount(None, dest, None, _sys.MS_REMOUNT | _sys.MS_BIND | extra | locked)
+
+
+def _statvfs_flags(path: str) -> int:
+    st = os.statvfs(path)
+    out = 0
+    for st_flag, ms_flag in ((os.ST_NOSUID, _sys.MS_NOSUID), (os.ST_NODEV, _sys.MS_NODEV),
+                             (os.ST_NOEXEC, _sys.MS_NOEXEC), (os.ST_NOATIME, 1024),
+                             (os.ST_NODIRATIME, 2048), (os.ST_RELATIME, 1 << 21)):
+        if st.f_flag & st_flag:
+            out |= ms_flag
+    return out
+
+
+def mount_spec_mounts(rootfs: str, mounts: Sequence[SpecMount],
+                      cgroup_paths: Mapping[str, Path], new_cgroupns: bool) -> None:
+    for m in mounts:
+        dest = secure_join(rootfs, m.destination)
+        opts = parse_mount_options(m.options)
+        try:
+            if m.is_bind:
+                try:
+                    src_is_dir = stat.S_ISDIR(os.stat(m.source).st_mode)
+                except OSError as exc:
+                    raise _fail(f"bind mount source {m.source}", exc) from exc
+                _make_target(dest, as_file=not src_is_dir)
+                _bind(m.source, dest, opts, recursive=bool(opts.flags & _sys.MS_REC))
+            elif m.type == "cgroup":
+                _make_target(dest, as_file=False)
+                _mount_cgroup(dest, opts, cgroup_paths, new_cgroupns)
+            else:
+                _make_target(dest, as_file=False)
+                _sys.mount(m.source or m.type, dest, m.type, opts.flags, opts.data or None)
+            for prop in opts.propagation:
+                _sys.mount(None, dest, None, prop)
+        except OSError as exc:
+            raise _fail(f"mount {m.type} on {m.destination}", exc) from exc
+
+
+def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, Path],
+                  new_cgroupns: bool) -> None:
+    """Show the container its own cgroups at ``dest``, read-only when the spec says so."""
+    ro = opts.flags & _sys.MS_RDONLY
+    base = opts.flags & (_sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC)
+    if set(paths) == {"unified"}:
+        if new_cgroupns:
+            _sys.mount("cgroup2", dest, "cgroup2", opts.flags)
+        else:
+            _bind(str(paths["unified"]), dest, MountOptions(base | ro, (), ""), recursive=False)
+        return
+    # v1: a tmpfs holding one bind per hierarchy, as runc lays it out.
+    _sys.mount("tmpfs", dest, "tmpfs", base, "mode=755")
+    for name, host_dir in paths.items():
+        sub = os.path.join(dest, name)
+        os.makedirs(sub, exist_ok=True)
+        _bind(str(host_dir), sub, MountOptions(base | ro, (), ""), recursive=False)
+        if "," in name:
+            for alias in name.split(","):
+                link = os.path.join(dest, alias)
+                if not os.path.lexists(link):
+                    os.symlink(name, link)
+    if ro:
+        _sys.mount(None, dest, None, _sys.MS_REMOUNT | base | _sys.MS_RDONLY, "mode=755")
+
+
+def pivot_root(rootfs: str) -> None:
+    """Make ``rootfs`` the root and drop every trace of the old one from this namespace."""
+    try:
+        os.chdir(rootfs)
+        # pivot_root(".", ".") stacks the old root under the new one; unmounting "." then
+        # removes the old root without needing a directory for it inside the image.
+        _sys.pivot_root(".", ".")
+        _sys.mount(None, ".", None, _sys.MS_SLAVE | _sys.MS_REC)
+        _sys.umount2(".", _sys.MNT_DETACH)
+        os.chdir("/")
+    except OSError as exc:
+        raise _fail("pivot_root", exc) from exc
+
+
+def mask_paths(paths: Sequence[str]) -> None:
+    """Hide each path (after pivot): /dev/null over files, an empty read-only tmpfs over dirs."""
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        try:
+            if stat.S_ISDIR(st.st_mode):
+                _sys.mount("tmpfs", p, "tmpfs", _sys.MS_RDONLY)
+            else:
+                _sys.mount("/dev/null", p, None, _sys.MS_BIND)
+        except OSError as exc:
+            raise _fail(f"mask {p}", exc) from exc
+
+
+def readonly_paths(paths: Sequence[str]) -> None:
+    for p in paths:
+        try:
+            _sys.mount(p, p, None, _sys.MS_BIND | _sys.MS_REC)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                continue
+            raise _fail(f"bind {p} read-only", exc) from exc
+        try:
+            flags = _statvfs_flags(p) & _LOCKED
+            _sys.mount(None, p, None, _sys.MS_REMOUNT | _sys.MS_BIND | _sys.MS_RDONLY | flags)
+        except OSError as exc:
+            raise _fail(f"remount {p} read-only", exc) from exc
+
+
+def remount_root_readonly() -> None:
+    try:
+        flags = _statvfs_flags("/") & _LOCKED
+        _sys.mount(None, "/", None, _sys.MS_REMOUNT | _sys.MS_BIND | _sys.MS_RDONLY | flags)
+    except OSError as exc:
+        raise _fail("remount / read-only", exc) from exc

@@ -1,0 +1,131 @@
+"""The runtime's per-container state directory: ``<state_root>/<id>/state.json``.
+
+Owns the on-disk format and the check that a recorded pid still names the same process.
+Written atomically (temp file + fsync + rename) so a reader never sees half a file. The
+process start time (field 22 of /proc/<pid>/stat, clock ticks since boot) is stored with the
+pid, so a pid reused by an unrelated process is never taken for the container.
+
+Format (version 1)::
+
+    {"version": 1, "id": "...", "pid": 1234, "start_time": 987654, "bundle": "/...",
+     "cgroup_paths": {"memory": "/sys/fs/cgroup/memory/berth/<id>", ...},
+     "started": false, "created": "2026-11-27T19:54:50.802105202Z"}
+
+Must not signal or create processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from berth.errors import AlreadyExists, Internal, NotFound
+from berth.ids import validate_id
+
+__all__ = ["ContainerState", "Status", "load", "process_start_time", "remove", "reserve", "save",
+           "status_of"]
+
+_FILE = "state.json"
+
+
+class Status(Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    pid: int
+    start_time: int
+    bundle: str
+    cgroup_paths: dict[str, str]
+    started: bool = False
+    created: str = ""
+
+    def with_started(self) -> ContainerState:
+        return replace(self, started=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": 1, "id": self.id, "pid": self.pid, "start_time": self.start_time,
+                "bundle": self.bundle, "cgroup_paths": dict(self.cgroup_paths),
+                "started": self.started, "created": self.created}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContainerState:
+        return cls(id=str(data["id"]), pid=int(data["pid"]), start_time=int(data["start_time"]),
+                   bundle=str(data["bundle"]),
+                   cgroup_paths={str(k): str(v) for k, v in data["cgroup_paths"].items()},
+                   started=bool(data.get("started", False)), created=str(data.get("created", "")))
+
+
+def _dir(state_root: Path, container_id: str) -> Path:
+    # Runtime IDs are container IDs; validating keeps them safe as path components.
+    return state_root / validate_id(container_id)
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot, or None if there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name may contain spaces and parentheses; fields resume after the last ')'.
+    fields = raw[raw.rindex(")") + 2:].split()
+    return int(fields[19])
+
+
+def reserve(state_root: Path, container_id: str) -> Path:
+    """Create the state dir; AlreadyExists if a container with this ID is known."""
+    path = _dir(state_root, container_id)
+    state_root.mkdir(parents=True, exist_ok=True, mode=0o711)
+    try:
+        path.mkdir(mode=0o711)
+    except FileExistsError as exc:
+        raise AlreadyExists(f"container with id exists: {container_id}") from exc
+    return path
+
+
+def save(state_root: Path, st: ContainerState) -> None:
+    path = _dir(state_root, st.id) / _FILE
+    tmp = path.with_name(f".{_FILE}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(st.to_json(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except OSError as exc:
+        raise Internal(f"write runtime state {path}: {exc.strerror}") from exc
+
+
+def load(state_root: Path, container_id: str) -> ContainerState:
+    path = _dir(state_root, container_id) / _FILE
+    try:
+        return ContainerState.from_json(json.loads(path.read_text()))
+    except FileNotFoundError as exc:
+        raise NotFound(f"container {container_id} does not exist") from exc
+
+
+def status_of(st: ContainerState) -> Status:
+    """Created until start() succeeded; stopped once the recorded process is gone."""
+    current = process_start_time(st.pid)
+    if current is None or current != st.start_time:
+        return Status.STOPPED
+    try:
+        stat = Path(f"/proc/{st.pid}/stat").read_text()
+    except FileNotFoundError:
+        return Status.STOPPED
+    if stat[stat.rindex(")") + 2] == "Z":
+        return Status.STOPPED
+    return Status.RUNNING if st.started else Status.CREATED
+
+
+def remove(state_root: Path, container_id: str) -> None:
+    shutil.rmtree(_dir(state_root, container_id), ignore_errors=True)
