@@ -48,6 +48,9 @@ class Writer:
         self.size += len(data)
         return len(data)
 
+    def flush(self) -> None:
+        """Nothing to do: :meth:`commit` flushes and fsyncs (present for file-like users)."""
+
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()

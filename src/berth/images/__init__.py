@@ -1,0 +1,1 @@
+"""Images: references, layers (apply and produce), import, unpack and image records."""
