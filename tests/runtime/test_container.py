@@ -1,0 +1,168 @@
+"""Lifecycle: create/start/state/kill/delete, exit statuses, stdio, and nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from berth.errors import AlreadyExists, Conflict, NotFound, RuntimeFailure
+from berth.runtime import container
+from berth.runtime.state import Status
+
+from .conftest import Env, wait_exit
+
+pytestmark = pytest.mark.root
+
+
+def _children_of_me() -> list[int]:
+    me = os.getpid()
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == me:
+                out.append(int(name))
+    return out
+
+
+def _cgroup_dirs(env: Env, cid: str) -> list[Path]:
+    return [c / env.cgroup_parent / cid for c in Path("/sys/fs/cgroup").iterdir()
+            if (c / env.cgroup_parent / cid).exists()]
+
+
+def test_exit_code_and_stdio(rt: Env) -> None:
+    r = rt.run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert (r.status, r.stdout, r.stderr) == (3, "out\n", "err\n")
+
+
+def test_stdin_pipe(rt: Env) -> None:
+    bundle, mounts, _ = rt.bundle(["sh", "-c", "read x; echo got:$x"])
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    created = container.create(rt.options(bundle, mounts, stdin=in_r, stdout=out_w))
+    os.close(in_r)
+    os.close(out_w)
+    try:
+        created.start()
+        os.write(in_w, b"hello\n")
+        os.close(in_w)
+        assert wait_exit(created.pid) == 0
+        with os.fdopen(out_r, "rb") as f:
+            assert f.read() == b"got:hello\n"
+    finally:
+        container.delete(rt.state_root, created.id)
+
+
+def test_lifecycle_states_kill_and_delete(rt: Env) -> None:
+    bundle, mounts, _ = rt.bundle(["sleep", "100"])
+    created = container.create(rt.options(bundle, mounts))
+    try:
+        info = container.state_of(rt.state_root, created.id)
+        assert info.status is Status.CREATED and info.pid == created.pid
+        dirs = _cgroup_dirs(rt, created.id)
+        assert any(d.parent.parent.name == "memory" for d in dirs)
+        assert created.pid in container.cgroup_pids(rt.state_root, created.id)
+        created.start()
+        assert container.state_of(rt.state_root, created.id).status is Status.RUNNING
+        # PID 1 ignores SIGTERM without a handler; SIGKILL from the parent ns always lands.
+        container.kill(rt.state_root, created.id, signal.SIGKILL)
+        assert wait_exit(created.pid) == 128 + signal.SIGKILL
+        assert container.state_of(rt.state_root, created.id).status is Status.STOPPED
+        with pytest.raises(Conflict):
+            container.kill(rt.state_root, created.id, signal.SIGTERM)
+    finally:
+        container.delete(rt.state_root, created.id)
+    assert _cgroup_dirs(rt, created.id) == []
+    assert not (rt.state_root / created.id).exists()
+    with pytest.raises(NotFound):
+        container.state_of(rt.state_root, created.id)
+
+
+def test_kill_all_and_delete_kill_leftovers(rt: Env) -> None:
+    bundle, mounts, _ = rt.bundle(["sh", "-c", "sleep 100 & sleep 100 & wait"])
+    created = container.create(rt.options(bundle, mounts))
+    try:
+        created.start()
+        deadline = time.monotonic() + 10
+        while len(container.cgroup_pids(rt.state_root, created.id)) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        container.kill(rt.state_root, created.id, signal.SIGKILL, all=True)
+        assert wait_exit(created.pid) == 137
+    finally:
+        container.delete(rt.state_root, created.id)
+    assert _cgroup_dirs(rt, created.id) == []
+
+
+def test_delete_running_container_kills_it(rt: Env) -> None:
+    bundle, mounts, _ = rt.bundle(["sleep", "100"])
+    created = container.create(rt.options(bundle, mounts))
+    created.start()
+    container.delete(rt.state_root, created.id)
+    assert wait_exit(created.pid) == 137
+    assert _cgroup_dirs(rt, created.id) == []
+
+
+def test_duplicate_id_is_refused(rt: Env) -> None:
+    bundle, mounts, _ = rt.bundle(["true"])
+    created = container.create(rt.options(bundle, mounts))
+    try:
+        with pytest.raises(AlreadyExists):
+            container.create(rt.options(bundle, mounts))
+        created.start()
+        assert wait_exit(created.pid) == 0
+    finally:
+        container.delete(rt.state_root, created.id)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["nope"], 'exec: "nope": executable file not found in $PATH'),
+    (["/nope"], 'exec: "/nope": stat /nope: no such file or directory'),
+    (["/etc/passwd"], 'exec: "/etc/passwd": permission denied'),
+])
+def test_failed_create_leaves_nothing_behind(rt: Env, args: list[str], message: str) -> None:
+    bundle, mounts, _ = rt.bundle(args)
+    before = _children_of_me()
+    with pytest.raises(RuntimeFailure) as err:
+        container.create(rt.options(bundle, mounts))
+    assert str(err.value) == message
+    assert _children_of_me() == before
+    assert _cgroup_dirs(rt, rt.ids[-1]) == []
+    assert not (rt.state_root / rt.ids[-1]).exists()
+    assert str(bundle) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_bad_spec_is_refused_before_anything_is_made(rt: Env) -> None:
+    bundle, mounts, _ = rt.bundle(["true"], mutate=lambda s: s["process"].update(args=[]))
+    with pytest.raises(RuntimeFailure, match="process.args"):
+        container.create(rt.options(bundle, mounts))
+    assert not (rt.state_root / rt.ids[-1]).exists()
+
+
+def test_exec_failure_at_start_is_reported(rt: Env) -> None:
+    # The file is executable by mode but not a valid binary: only execve can tell.
+    def mutate(spec: dict) -> None:
+        spec["process"]["args"] = ["/tmp/bogus"]
+        spec["mounts"].append({"destination": "/tmp/bogus", "type": "bind",
+                               "source": "/etc/hostname", "options": ["bind", "ro"]})
+
+    bundle, mounts, _ = rt.bundle(["x"], mutate=mutate)
+    hostfile = bundle / "bogus"
+    hostfile.write_bytes(b"\x00\x01garbage")
+    hostfile.chmod(0o755)
+    spec_path = bundle / "config.json"
+    spec_path.write_text(spec_path.read_text().replace("/etc/hostname", str(hostfile)))
+    created = container.create(rt.options(bundle, mounts))
+    try:
+        with pytest.raises(RuntimeFailure, match=r'exec: "/tmp/bogus": exec format error'):
+            created.start()
+        assert wait_exit(created.pid) != 0
+    finally:
+        container.delete(rt.state_root, created.id)
