@@ -1,0 +1,114 @@
+"""Cgroups: the container's dirs, limits written from linux.resources and visible inside,
+and the pure spec -> file-write mapping."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from berth.runtime import container
+from berth.runtime.cgroups.manager import cgroup_mounts, relative_path
+from berth.runtime.cgroups.resources import Write, v1_writes, v2_writes
+
+from .conftest import Env, wait_exit
+
+
+@pytest.mark.root
+def test_limits_written_and_visible_inside(rt: Env) -> None:
+    def mutate(spec: dict) -> None:
+        spec["linux"]["resources"] = {
+            "memory": {"limit": 64 * 1024 * 1024, "reservation": 32 * 1024 * 1024},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+            "pids": {"limit": 42},
+            "blockIO": {"weight": 300},
+        }
+
+    bundle, mounts, _ = rt.bundle(["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                                   "/sys/fs/cgroup/pids/pids.max /proc/self/cgroup"],
+                                  mutate=mutate)
+    out = bundle / "out"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    created = container.create(rt.options(bundle, mounts, stdout=fd))
+    os.close(fd)
+    cid = created.id
+    try:
+        base = Path("/sys/fs/cgroup")
+        rel = f"{rt.cgroup_parent}/{cid}"
+        assert (base / "memory" / rel / "memory.limit_in_bytes").read_text() == "67108864\n"
+        assert (base / "memory" / rel / "memory.soft_limit_in_bytes").read_text() == "33554432\n"
+        assert (base / "cpu" / rel / "cpu.shares").read_text() == "512\n"
+        assert (base / "cpu" / rel / "cpu.cfs_quota_us").read_text() == "50000\n"
+        assert (base / "cpuset" / rel / "cpuset.cpus").read_text() == "0\n"
+        assert (base / "pids" / rel / "pids.max").read_text() == "42\n"
+        created.start()
+        assert wait_exit(created.pid) == 0
+    finally:
+        container.delete(rt.state_root, cid)
+    lines = out.read_text().splitlines()
+    assert lines[:2] == ["67108864", "42"]
+    assert any(line.endswith(f":memory:/{rt.cgroup_parent}/{cid}") for line in lines[2:])
+    assert not (Path("/sys/fs/cgroup/memory") / rt.cgroup_parent / cid).exists()
+
+
+@pytest.mark.root
+def test_pids_limit_enforced(rt: Env) -> None:
+    def mutate(spec: dict) -> None:
+        spec["linux"]["resources"] = {"pids": {"limit": 3}}
+
+    r = rt.run(["sh", "-c", "for i in 1 2 3 4 5; do sleep 5 & done 2>&1; kill $(jobs -p) "
+                "2>/dev/null; echo done"], mutate=mutate)
+    assert "can't fork" in r.stdout + r.stderr or "Resource temporarily" in r.stdout + r.stderr
+
+
+def test_v1_writes_order_and_units() -> None:
+    writes = v1_writes({
+        "memory": {"limit": 100, "swap": 200, "reservation": 50},
+        "cpu": {"shares": 1024, "quota": 20000, "period": 100000, "cpus": "0-1", "mems": "0"},
+        "pids": {"limit": -1},
+        "devices": [{"allow": False, "access": "rwm"},
+                    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                    {"allow": True, "type": "c", "major": 136, "access": "rwm"}],
+    })
+    assert writes == [
+        Write("memory", "memory.limit_in_bytes", "100"),
+        Write("memory", "memory.memsw.limit_in_bytes", "200", optional=True),
+        Write("memory", "memory.soft_limit_in_bytes", "50"),
+        Write("cpu", "cpu.shares", "1024"),
+        Write("cpu", "cpu.cfs_period_us", "100000"),
+        Write("cpu", "cpu.cfs_quota_us", "20000"),
+        Write("cpuset", "cpuset.cpus", "0-1"),
+        Write("cpuset", "cpuset.mems", "0"),
+        Write("pids", "pids.max", "max"),
+        Write("devices", "devices.deny", "a"),
+        Write("devices", "devices.allow", "c 1:3 rwm"),
+        Write("devices", "devices.allow", "c 136:* rwm"),
+    ]
+
+
+def test_v2_writes_conversions() -> None:
+    writes = v2_writes({"memory": {"limit": 100, "swap": 300}, "cpu": {"shares": 1024,
+                        "quota": 50000}, "pids": {"limit": 7}})
+    assert writes == [
+        Write("unified", "memory.max", "100"),
+        Write("unified", "memory.swap.max", "200", optional=True),
+        Write("unified", "cpu.weight", "39"),
+        Write("unified", "cpu.max", "50000 100000"),
+        Write("unified", "pids.max", "7"),
+    ]
+
+
+def test_relative_path_and_mount_parsing() -> None:
+    assert relative_path(None, "abc") == "berth/abc"
+    assert relative_path("/parent/abc", "abc") == "parent/abc"
+    with pytest.raises(Exception, match="invalid cgroupsPath"):
+        relative_path("../escape", "abc")
+    v1, unified = cgroup_mounts(
+        "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+        "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n"
+        "33 31 0:30 / /sys/fs/cgroup/net rw - cgroup cgroup rw,net_cls,net_prio\n"
+        "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n")
+    assert v1 == {"cpu": Path("/sys/fs/cgroup/cpu"), "systemd": Path("/sys/fs/cgroup/systemd"),
+                  "net_cls,net_prio": Path("/sys/fs/cgroup/net")}
+    assert unified == Path("/sys/fs/cgroup/unified")
