@@ -149,7 +149,8 @@ def test_run_defaults_and_detach():
     assert b["Cmd"] is None and b["Env"] is None and b["HostConfig"]["NetworkMode"] == "default"
     assert b["HostConfig"]["MemorySwappiness"] == -1 and opts.sig_proxy
     create = parse_run_args("create", ["-i", "busybox"], {}, None)
-    assert create.body["OpenStdin"] and not create.body["StdinOnce"]
+    assert create.body["OpenStdin"] and create.body["StdinOnce"]
+    assert parse_run_args("run", ["--name", "-x", "-e", "-y", "busybox"], {}, None).name == "-x"
     assert not parse_run_args("run", ["--sig-proxy=false", "busybox"], {}, None).sig_proxy
 
 

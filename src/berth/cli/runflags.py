@@ -86,19 +86,21 @@ def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[l
             opts += ["--sig-proxy", "true"]
             i += 1
             continue
-        opts.append(arg)
+        # Values are glued to their flag (`--name=-x`, `-e-x`): like pflag, the argument after
+        # a value-taking flag is its value even when it starts with a dash.
         if arg.startswith("--"):
             if "=" not in arg and takes_value.get(arg, False) and i + 1 < len(argv):
-                opts.append(argv[i + 1])
+                arg = f"{arg}={argv[i + 1]}"
                 i += 1
         else:
             # -abc: flags cluster; the first one taking a value swallows the rest or the next arg.
             for j, ch in enumerate(arg[1:], start=1):
                 if takes_value.get(f"-{ch}", False):
                     if j == len(arg) - 1 and i + 1 < len(argv):
-                        opts.append(argv[i + 1])
+                        arg += argv[i + 1]
                         i += 1
                     break
+        opts.append(arg)
         i += 1
     return opts, []
 
@@ -317,8 +319,8 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
         "AttachStderr": a_err,
         "Tty": bool(ns.tty),
         "OpenStdin": bool(ns.interactive),
-        # docker sets StdinOnce only for an attached `run`, so stdin EOF ends the container's input.
-        "StdinOnce": bool(command == "run" and a_in),
+        # Like docker: an attached stdin is closed for the container when the client's ends.
+        "StdinOnce": a_in,
         "Env": env or None,
         "Cmd": ns.command or None,
         "Image": ns.image,
