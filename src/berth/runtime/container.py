@@ -146,7 +146,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         spec=spec,
         root_dir=os.path.realpath(root_path),
         namespaces=tuple(nss),
-        mounts=tuple(rootfs.parse_mounts(spec.get("mounts") or [])),
+        mounts=tuple(rootfs.parse_mounts(spec.get("mounts") or [], str(opts.bundle.resolve()))),
         devices=tuple(devices.parse_devices(linux.get("devices") or [])),
         capabilities=process.parse_capabilities(proc.get("capabilities")),
         cgroup=detect(linux.get("cgroupsPath"), opts.id),

@@ -79,14 +79,18 @@ class MountOptions:
     data: str
 
 
-def parse_mounts(entries: Sequence[Mapping[str, Any]]) -> list[SpecMount]:
+def parse_mounts(entries: Sequence[Mapping[str, Any]], bundle: str) -> list[SpecMount]:
+    """Parse ``mounts``; relative bind sources are relative to the bundle, as runc has them."""
     out = []
     for e in entries:
         dest = str(e.get("destination") or "")
         if not dest.startswith("/"):
             raise RuntimeFailure(f"mount destination {dest!r} is not absolute")
-        out.append(SpecMount(dest, str(e.get("type") or "none"), str(e.get("source") or ""),
-                             tuple(str(o) for o in e.get("options") or ())))
+        m = SpecMount(dest, str(e.get("type") or "none"), str(e.get("source") or ""),
+                      tuple(str(o) for o in e.get("options") or ()))
+        if m.is_bind and not m.source.startswith("/"):
+            m = SpecMount(m.destination, m.type, os.path.join(bundle, m.source), m.options)
+        out.append(m)
     return out
 
 

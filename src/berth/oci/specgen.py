@@ -1,0 +1,248 @@
+"""Docker's container Config + HostConfig -> an OCI runtime spec (config.json). Pure.
+
+``generate`` composes small steps (process, namespaces, mounts, resources, security), each a
+function of the input; host facts the daemon knows (CPU count, resolved volume paths, the
+network files it wrote, host devices for --privileged) come in through :class:`SpecInput`.
+Invalid requests raise InvalidArgument with Docker's wording.
+
+Vocabulary: ``config`` is the already merged Config (see :func:`merge_image_config`);
+``host_config`` is HostConfig as sent to ``POST /containers/create``.
+
+Not here (later issues): --init, seccomp profiles, --device, user-namespace remapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from berth.errors import InvalidArgument
+from berth.oci import capabilities as caps
+from berth.oci import specmounts, specresources
+from berth.oci.merge import DEFAULT_PATH_ENV, merge_image_config
+from berth.oci.specmounts import NetworkFiles
+
+__all__ = ["DOCKER_MASKED_PATHS", "DOCKER_READONLY_PATHS", "USER_ANNOTATION", "HostDevice",
+           "NetworkFiles", "SpecInput", "generate", "merge_image_config"]
+
+USER_ANNOTATION: Final = "berth.user"
+
+DOCKER_MASKED_PATHS: Final = (
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+)
+DOCKER_READONLY_PATHS: Final = (
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+)
+
+
+@dataclass(frozen=True)
+class HostDevice:
+    """A host device node, listed by the daemon for --privileged containers."""
+
+    path: str
+    type: str
+    major: int
+    minor: int
+    file_mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class SpecInput:
+    container_id: str
+    config: Mapping[str, Any]
+    host_config: Mapping[str, Any]
+    cgroups_path: str
+    hostname: str = ""
+    network_files: NetworkFiles = field(default_factory=NetworkFiles)
+    rootfs: str = "rootfs"
+    volumes: Mapping[str, str] = field(default_factory=dict)
+    host_cpus: int | None = None
+    host_devices: Sequence[HostDevice] = ()
+    network_namespace_path: str | None = None
+    """netns to join for ``NetworkMode: container:<id>`` (or a prepared bridge netns)."""
+
+
+def _replace_or_append(env: list[str], overrides: Sequence[str]) -> list[str]:
+    out = list(env)
+    index = {e.partition("=")[0]: i for i, e in enumerate(out)}
+    for item in overrides:
+        key = item.partition("=")[0]
+        if key in index:
+            out[index[key]] = item
+        else:
+            index[key] = len(out)
+            out.append(item)
+    return out
+
+
+def _user(value: str) -> tuple[dict[str, Any], str | None]:
+    """(process.user, berth.user annotation or None)."""
+    if not value:
+        return {"uid": 0, "gid": 0}, None
+    user, sep, group = value.partition(":")
+    if user.isdigit() and sep and group.isdigit():
+        return {"uid": int(user), "gid": int(group)}, None
+    if not user:
+        raise InvalidArgument(f"invalid user: {value!r}")
+    # Names, and a bare uid (whose group and supplementary groups come from the image's
+    # passwd/group), are resolved by the runtime inside the container.
+    return {"uid": int(user) if user.isdigit() else 0, "gid": 0}, value
+
+
+def _capabilities(hc: Mapping[str, Any], privileged: bool) -> list[str]:
+    adds = [caps.normalize(c) for c in hc.get("CapAdd") or []]
+    drops = [caps.normalize(c) for c in hc.get("CapDrop") or []]
+    for name in adds + drops:
+        if name != "ALL" and name not in caps.CAP_NUMBERS:
+            raise InvalidArgument(f"unknown capability: \"{name}\"")
+    if privileged:
+        return list(caps.ALL_CAPABILITIES)
+    if "ALL" in adds:
+        return [c for c in caps.ALL_CAPABILITIES if c not in drops]
+    if "ALL" in drops:
+        return [c for c in dict.fromkeys(adds) if c != "ALL"]
+    out = [c for c in caps.DOCKER_DEFAULT_CAPABILITIES if c not in drops]
+    out += [c for c in adds if c not in out]
+    return out
+
+
+def _security(hc: Mapping[str, Any]) -> bool:
+    """no_new_privileges from SecurityOpt; options berth cannot honour are refused."""
+    nnp = False
+    for opt in hc.get("SecurityOpt") or []:
+        key, _, value = str(opt).replace("=", ":", 1).partition(":")
+        if key == "no-new-privileges":
+            if value not in ("", "true", "false"):
+                raise InvalidArgument(f"invalid --security-opt 2: {opt!r}")
+            nnp = value != "false"
+        elif (key, value) in (("seccomp", "unconfined"), ("apparmor", "unconfined"),
+                              ("label", "disable")) or key == "label":
+            continue
+        else:
+            raise InvalidArgument(f"invalid --security-opt: {opt!r}")
+    return nnp
+
+
+def _namespaces(inp: SpecInput) -> tuple[list[dict[str, str]], bool, bool]:
+    """(namespaces, host network, host ipc)."""
+    hc = inp.host_config
+    out = [{"type": "mount"}]
+    net = str(hc.get("NetworkMode") or "default")
+    host_net = net == "host"
+    if net.startswith("container:"):
+        if not inp.network_namespace_path:
+            raise InvalidArgument(f"cannot join network of {net[len('container:'):]!r}: "
+                                  f"no namespace path")
+        out.append({"type": "network", "path": inp.network_namespace_path})
+    elif not host_net:  # default, bridge, none and user networks all get their own
+        entry = {"type": "network"}
+        if inp.network_namespace_path:
+            entry["path"] = inp.network_namespace_path
+        out.append(entry)
+    pid = str(hc.get("PidMode") or "")
+    if pid != "host":
+        out.append({"type": "pid"})
+    ipc = str(hc.get("IpcMode") or "")
+    host_ipc = ipc == "host"
+    if not host_ipc:
+        out.append({"type": "ipc"})
+    uts = str(hc.get("UTSMode") or "")
+    if uts != "host" and not host_net:
+        out.append({"type": "uts"})
+    if str(hc.get("CgroupnsMode") or "") == "private":
+        out.append({"type": "cgroup"})
+    return out, host_net, host_ipc
+
+
+def _oom_score_adj(hc: Mapping[str, Any]) -> int | None:
+    value = hc.get("OomScoreAdj")
+    if not value:
+        return None
+    if not -1000 <= int(value) <= 1000:
+        raise InvalidArgument(f"Invalid value {value}, range for oom score adj is "
+                              f"[-1000, 1000]")
+    return int(value)
+
+
+def generate(inp: SpecInput) -> dict[str, Any]:
+    """The OCI runtime spec (config.json contents) for one container."""
+    config, hc = inp.config, inp.host_config
+    args = [str(a) for a in (config.get("Entrypoint") or []) + (config.get("Cmd") or [])]
+    if not args:
+        raise InvalidArgument("no command specified")
+    tty = bool(config.get("Tty"))
+    privileged = bool(hc.get("Privileged"))
+    cwd = str(config.get("WorkingDir") or "/")
+    if not cwd.startswith("/"):
+        raise InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an "
+                              f"absolute path")
+    namespaces, host_net, host_ipc = _namespaces(inp)
+    uts_private = any(n["type"] == "uts" for n in namespaces)
+    hostname = inp.hostname or str(config.get("Hostname") or "") or inp.container_id[:12]
+
+    env = [DEFAULT_PATH_ENV, f"HOSTNAME={hostname}"] + (["TERM=xterm"] if tty else [])
+    env = _replace_or_append(env, [str(e) for e in config.get("Env") or []])
+
+    user, user_annotation = _user(str(config.get("User") or ""))
+    cap_list = _capabilities(hc, privileged)
+    process: dict[str, Any] = {
+        "terminal": tty,
+        "user": user,
+        "args": args,
+        "env": env,
+        "cwd": cwd,
+        "capabilities": {"bounding": list(cap_list), "effective": list(cap_list),
+                         "permitted": list(cap_list)},
+        "noNewPrivileges": _security(hc),
+    }
+    rl = specresources.rlimits(hc)
+    if rl:
+        process["rlimits"] = rl
+    oom = _oom_score_adj(hc)
+    if oom is not None:
+        process["oomScoreAdj"] = oom
+
+    readonly_root = bool(hc.get("ReadonlyRootfs"))
+    users = specmounts.user_mounts(hc, inp.volumes)
+    taken = {m["destination"] for m in users}
+    mounts = [m for m in specmounts.default_mounts(int(hc.get("ShmSize") or 0), privileged)
+              if m["destination"] not in taken
+              and not (m["destination"] == "/dev/shm" and str(hc.get("IpcMode")) == "host")]
+    mounts += [m for m in specmounts.network_file_mounts(inp.network_files, readonly_root)
+               if m["destination"] not in taken]
+    mounts += users
+
+    linux: dict[str, Any] = {
+        "cgroupsPath": inp.cgroups_path,
+        "namespaces": namespaces,
+        "resources": specresources.resources(hc, privileged, inp.host_cpus),
+    }
+    sysctl = specresources.sysctls(hc, host_net, host_ipc)
+    if sysctl:
+        linux["sysctl"] = sysctl
+    if privileged:
+        linux["devices"] = [{"path": d.path, "type": d.type, "major": d.major,
+                             "minor": d.minor, "fileMode": d.file_mode, "uid": d.uid,
+                             "gid": d.gid} for d in inp.host_devices]
+    else:
+        linux["maskedPaths"] = list(DOCKER_MASKED_PATHS)
+        linux["readonlyPaths"] = list(DOCKER_READONLY_PATHS)
+
+    spec: dict[str, Any] = {
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": inp.rootfs, "readonly": readonly_root},
+        "mounts": mounts,
+        "linux": linux,
+        "annotations": {},
+    }
+    if uts_private:
+        spec["hostname"] = hostname
+    if user_annotation is not None:
+        spec["annotations"][USER_ANNOTATION] = user_annotation
+    return spec
