@@ -10,6 +10,7 @@ import socketserver
 import tempfile
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -21,7 +22,7 @@ from berth.errors import Conflict, NotFound, Unavailable
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     api_version: str | None = "1.41"
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def log_message(self, *args):  # keep pytest output clean
         pass

@@ -64,7 +64,7 @@ def cmd_inspect(ctx: CLIContext, argv: list[str]) -> int:
             sys.stdout.write(template.render(obj) + "\n")
         else:
             found.append(obj)
-    if template is None and (found or status == 0):
+    if template is None:
         sys.stdout.write(dump_inspect(found))
     return status
 
