@@ -3,6 +3,7 @@ detach keys; and signal proxying in attached non-tty mode."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -60,10 +61,8 @@ class PtyCLI:
         while self.proc.poll() is None and time.monotonic() < deadline:
             ready, _, _ = select.select([self.master], [], [], 0.2)
             if ready:
-                try:
+                with contextlib.suppress(OSError):
                     self.output += os.read(self.master, 4096)
-                except OSError:
-                    pass
         return self.proc.wait(1)
 
     def close(self) -> None:
