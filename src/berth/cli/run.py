@@ -8,6 +8,7 @@ their exit codes (125 daemon error, 126/127 start failures). Must not format tab
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
@@ -112,6 +113,9 @@ def _stream_and_wait(ctx: CLIContext, cid: str, stream: HijackedStream | None, w
 def cmd_run(ctx: CLIContext, argv: list[str]) -> int:
     opts = parse_run_args("run", argv, ctx.environ, terminal_size(1))
     keys = parse_detach_keys(opts.detach_keys or DEFAULT_DETACH_KEYS)
+    if opts.tty and opts.attach_stdin and not os.isatty(0):
+        ctx.error("the input device is not a TTY")
+        return 1
     client = ctx.client
     try:
         cid = _create(ctx, opts)
