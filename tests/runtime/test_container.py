@@ -141,7 +141,7 @@ def test_failed_create_leaves_nothing_behind(rt: Env, args: list[str], message: 
 
 def test_bad_spec_is_refused_before_anything_is_made(rt: Env) -> None:
     bundle, mounts, _ = rt.bundle(["true"], mutate=lambda s: s["process"].update(args=[]))
-    with pytest.raises(RuntimeFailure, match="process.args"):
+    with pytest.raises(RuntimeFailure, match=r"process\.args"):
         container.create(rt.options(bundle, mounts))
     assert not (rt.state_root / rt.ids[-1]).exists()
 

@@ -112,10 +112,10 @@ def test_resolve_user_variants(tmp_path: Path) -> None:
     def r(s: str | None, spec: dict | None = None) -> process.User:
         return process.resolve_user(spec or {}, s, passwd, group)
 
-    assert r("alice") == process.User(1000, 1000, (50,), "/home/alice")
-    assert r("1000") == process.User(1000, 1000, (50,), "/home/alice")
-    assert r("alice:staff") == process.User(1000, 50, (), "/home/alice")
-    assert r("42:7") == process.User(42, 7, (), "/")
+    assert r("alice") == process.User(1000, 1000, (1000, 50), "/home/alice")
+    assert r("1000") == process.User(1000, 1000, (1000, 50), "/home/alice")
+    assert r("alice:staff") == process.User(1000, 50, (50,), "/home/alice")
+    assert r("42:7") == process.User(42, 7, (7,), "/")
     assert r(None, {"uid": 1000, "gid": 5, "additionalGids": [9]}) == process.User(
         1000, 5, (9,), "/home/alice")
     with pytest.raises(RuntimeFailure, match="unable to find group nogroup: no matching"):

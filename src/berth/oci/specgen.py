@@ -86,7 +86,7 @@ def _user(value: str) -> tuple[dict[str, Any], str | None]:
         return {"uid": 0, "gid": 0}, None
     user, sep, group = value.partition(":")
     if user.isdigit() and sep and group.isdigit():
-        return {"uid": int(user), "gid": int(group)}, None
+        return {"uid": int(user), "gid": int(group), "additionalGids": [int(group)]}, None
     if not user:
         raise InvalidArgument(f"invalid user: {value!r}")
     # Names, and a bare uid (whose group and supplementary groups come from the image's

@@ -72,7 +72,7 @@ def resolve_user(spec_user: Mapping[str, Any], annotation: str | None,
 
     Mirrors Docker: a name must exist in passwd; a numeric uid need not (gid then 0); the
     primary group comes from passwd unless given; supplementary groups are the user's
-    memberships in /etc/group plus ``additionalGids``.
+    primary group, the user's memberships in /etc/group and ``additionalGids``.
     """
     extra = tuple(int(g) for g in spec_user.get("additionalGids") or ())
     users = [e for e in _read_db(passwd) if len(e) >= 7]
@@ -103,10 +103,11 @@ def resolve_user(spec_user: Mapping[str, Any], annotation: str | None,
                 raise RuntimeFailure(
                     f"unable to find group {group_part}: no matching entries in group file")
             gid = int(g[2])
-    supplementary: list[int] = []
+    # The primary group is also a supplementary group, as Docker sets it (CVE-2023-25173).
+    supplementary: list[int] = [gid]
     if entry is not None and not group_part:
-        supplementary = [int(g[2]) for g in groups
-                         if entry[0] in g[3].split(",") and g[2].isdigit()]
+        supplementary += [int(g[2]) for g in groups
+                          if entry[0] in g[3].split(",") and g[2].isdigit()]
     all_extra = tuple(dict.fromkeys([*supplementary, *extra]))
     return User(uid, gid, all_extra, entry[5] if entry else "/")
 

@@ -239,6 +239,8 @@ def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, Path],
     # v1: a tmpfs holding one bind per hierarchy, as runc lays it out.
     _sys.mount("tmpfs", dest, "tmpfs", base, "mode=755")
     for name, host_dir in paths.items():
+        if name == "unified":
+            continue  # the hybrid v2 tree stays hidden, as under runc
         sub = os.path.join(dest, name)
         os.makedirs(sub, exist_ok=True)
         _bind(str(host_dir), sub, MountOptions(base | ro, (), ""), recursive=False)

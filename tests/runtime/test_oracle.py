@@ -1,0 +1,125 @@
+"""End to end and against the oracle: a spec from berth.oci.specgen runs under berth's runtime,
+and the same bundle behaves the same under runc."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from berth.oci.specgen import NetworkFiles, SpecInput, generate
+
+from .conftest import Env
+
+pytestmark = pytest.mark.root
+
+RUNC = "/usr/sbin/runc"
+
+PROBE = ("id; hostname; echo $HOME; pwd; grep -E '^(CapBnd|CapEff|NoNewPrivs)' "
+         "/proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls -1 /dev; "
+         "cat /etc/hosts; awk '{print $5}' /proc/self/mountinfo | sort; "
+         "ls -d /proc/[0-9]* | wc -l; ulimit -n")
+
+
+def _docker_spec(rt: Env, cid: str, config: dict, hc: dict) -> dict:
+    return generate(SpecInput(
+        container_id=cid, config={"Env": ["PATH=/bin:/usr/bin"], **config},
+        host_config={"NetworkMode": "none", "Ulimits": [
+            {"Name": "nofile", "Soft": 1000, "Hard": 1000}], **hc},
+        cgroups_path=f"{rt.cgroup_parent}/{cid}", hostname="docker-like",
+        network_files=NetworkFiles(hostname="hostname", hosts="hosts")))
+
+
+def _write_bundle(rt: Env, spec: dict) -> Path:
+    bundle, _, _ = rt.bundle(["true"], overlay=False)
+    (bundle / "config.json").write_text(json.dumps(spec))
+    (bundle / "hostname").write_text("docker-like\n")
+    (bundle / "hosts").write_text("127.0.0.1\tlocalhost\n")
+    return bundle
+
+
+def test_generated_spec_runs(rt: Env) -> None:
+    def mutate(spec: dict) -> None:
+        gen = _docker_spec(rt, rt.ids[-1], {"Cmd": ["sh", "-c", PROBE], "User": "nobody",
+                                            "WorkingDir": "/srv/app"},
+                           {"CapAdd": ["NET_ADMIN"], "SecurityOpt": ["no-new-privileges"],
+                            "Binds": [f"{rt.base}:/hostdir:ro"]})
+        spec.clear()
+        spec.update(gen)
+
+    bundle, _, _ = rt.bundle(["true"], overlay=False, mutate=mutate)
+    (bundle / "hostname").write_text("docker-like\n")
+    (bundle / "hosts").write_text("127.0.0.1\tlocalhost\n")
+    from berth.runtime import container
+
+    from .conftest import wait_exit
+
+    out_r, out_w = os.pipe()
+    created = container.create(container.CreateOptions(
+        id=rt.ids[-1], bundle=bundle, state_root=rt.state_root, stdout=out_w, stderr=out_w))
+    os.close(out_w)
+    try:
+        created.start()
+        with os.fdopen(out_r) as f:
+            text = f.read()
+        assert wait_exit(created.pid) == 0, text
+    finally:
+        container.delete(rt.state_root, created.id)
+    lines = text.splitlines()
+    assert lines[0] == "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)"
+    assert lines[1:4] == ["docker-like", "/nonexistent", "/srv/app"]
+    assert "NoNewPrivs:\t1" in lines
+    assert "127.0.0.1\tlocalhost" in lines
+    assert "/hostdir" in lines and "/etc/hostname" in lines
+
+
+@pytest.mark.skipif(not os.path.exists(RUNC), reason="runc is the oracle; Makefile installs it")
+def test_same_bundle_same_behaviour_as_runc(rt: Env) -> None:
+    from berth.runtime import container
+
+    from .conftest import wait_exit
+
+    outputs = []
+    for runtime in ("berth", "runc"):
+        cid = f"{runtime}-probe"
+        spec_holder: dict = {}
+
+        def mutate(spec: dict, holder: dict = spec_holder) -> None:
+            holder.update(_docker_spec(rt, rt.ids[-1], {"Cmd": ["sh", "-c", PROBE]}, {}))
+            spec.clear()
+            spec.update(holder)
+
+        bundle, _, _ = rt.bundle(["true"], overlay=False, mutate=mutate)
+        (bundle / "hostname").write_text("docker-like\n")
+        (bundle / "hosts").write_text("127.0.0.1\tlocalhost\n")
+        if runtime == "berth":
+            out_r, out_w = os.pipe()
+            created = container.create(container.CreateOptions(
+                id=rt.ids[-1], bundle=bundle, state_root=rt.state_root, stdout=out_w,
+                stderr=out_w))
+            os.close(out_w)
+            try:
+                created.start()
+                with os.fdopen(out_r) as f:
+                    outputs.append(f.read())
+                assert wait_exit(created.pid) == 0
+            finally:
+                container.delete(rt.state_root, created.id)
+        else:
+            root = Path(tempfile.mkdtemp(prefix="berth-runc-"))
+            try:
+                r = subprocess.run([RUNC, "--root", str(root), "run", "--bundle", str(bundle),
+                                    cid], capture_output=True, text=True, timeout=60,
+                                   stdin=subprocess.DEVNULL)
+                assert r.returncode == 0, r.stderr
+                outputs.append(r.stdout + r.stderr)
+            finally:
+                subprocess.run([RUNC, "--root", str(root), "delete", "-f", cid],
+                               capture_output=True)
+                shutil.rmtree(root, ignore_errors=True)
+    assert outputs[0] == outputs[1]
