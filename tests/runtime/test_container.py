@@ -64,17 +64,17 @@ def test_lifecycle_states_kill_and_delete(rt: Env) -> None:
     bundle, mounts, _ = rt.bundle(["sleep", "100"])
     created = container.create(rt.options(bundle, mounts))
     try:
-        info = container.state_of(rt.state_root, created.id)
+        info = container.state(rt.state_root, created.id)
         assert info.status is Status.CREATED and info.pid == created.pid
         dirs = _cgroup_dirs(rt, created.id)
         assert any(d.parent.parent.name == "memory" for d in dirs)
         assert created.pid in container.cgroup_pids(rt.state_root, created.id)
         created.start()
-        assert container.state_of(rt.state_root, created.id).status is Status.RUNNING
+        assert container.state(rt.state_root, created.id).status is Status.RUNNING
         # PID 1 ignores SIGTERM without a handler; SIGKILL from the parent ns always lands.
         container.kill(rt.state_root, created.id, signal.SIGKILL)
         assert wait_exit(created.pid) == 128 + signal.SIGKILL
-        assert container.state_of(rt.state_root, created.id).status is Status.STOPPED
+        assert container.state(rt.state_root, created.id).status is Status.STOPPED
         with pytest.raises(Conflict):
             container.kill(rt.state_root, created.id, signal.SIGTERM)
     finally:
@@ -82,7 +82,7 @@ def test_lifecycle_states_kill_and_delete(rt: Env) -> None:
     assert _cgroup_dirs(rt, created.id) == []
     assert not (rt.state_root / created.id).exists()
     with pytest.raises(NotFound):
-        container.state_of(rt.state_root, created.id)
+        container.state(rt.state_root, created.id)
 
 
 def test_kill_all_and_delete_kill_leftovers(rt: Env) -> None:

@@ -29,13 +29,14 @@ from typing import Any, Final
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
-from berth.runtime import _sys, console, devices, namespaces, process, rootfs, state
+from berth.runtime import _sys, console, devices, namespaces, process, rootfs
+from berth.runtime import state as statefile
 from berth.runtime.cgroups import CgroupManager, detect, manager_for_paths
 from berth.runtime.loopback import bring_up_loopback
 from berth.runtime.sync import Channel, channel_pair
 
 __all__ = ["ContainerInfo", "CreateOptions", "Created", "cgroup_pids", "create", "delete", "kill",
-           "state_of"]
+           "state"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _SETUP_TIMEOUT: Final = 60.0
@@ -60,7 +61,7 @@ class ContainerInfo:
 
     id: str
     pid: int
-    status: state.Status
+    status: statefile.Status
     bundle: str
     cgroup_paths: Mapping[str, str] = field(default_factory=dict)
 
@@ -92,7 +93,7 @@ class Created:
         if reply is not None:
             raise RuntimeFailure(str(reply.body.get("message", "start failed")))
         with contextlib.suppress(BerthError):
-            state.save(self._state_root, state.load(self._state_root, self.id).with_started())
+            statefile.save(self._state_root, statefile.load(self._state_root, self.id).with_started())
 
     def close(self) -> None:
         """Drop the handshake without starting (the init then exits)."""
@@ -157,7 +158,7 @@ def create(opts: CreateOptions) -> Created:
     """Create the container and return once its init waits for ``start``."""
     spec = _load_spec(opts.bundle)
     plan = _plan(opts, spec)
-    state.reserve(opts.state_root, opts.id)
+    statefile.reserve(opts.state_root, opts.id)
     cgroup_made = False
     pid: int | None = None
     parent_end: Channel | None = None
@@ -177,10 +178,10 @@ def create(opts: CreateOptions) -> Created:
             os.close(devnull)
             child_end.close()
         pid, console_fd = _await_ready(parent_end, middle)
-        start_time = state.process_start_time(pid)
+        start_time = statefile.process_start_time(pid)
         if start_time is None:
             raise RuntimeFailure("container init exited during setup")
-        state.save(opts.state_root, state.ContainerState(
+        statefile.save(opts.state_root, statefile.ContainerState(
             id=opts.id, pid=pid, start_time=start_time, bundle=str(opts.bundle),
             cgroup_paths={k: str(v) for k, v in plan.cgroup.paths.items()},
             created=datetime.now(UTC).isoformat().replace("+00:00", "Z")))
@@ -196,7 +197,7 @@ def create(opts: CreateOptions) -> Created:
             _kill_cgroup(plan.cgroup)
             with contextlib.suppress(BerthError):
                 plan.cgroup.destroy()
-        state.remove(opts.state_root, opts.id)
+        statefile.remove(opts.state_root, opts.id)
         raise
 
 
@@ -214,7 +215,7 @@ def _await_ready(ch: Channel, middle: int) -> tuple[int, int | None]:
                 raise RuntimeFailure("container init exited during setup")
             if msg.type == "pid":
                 pid = int(msg.body["pid"])
-                os.waitpid(middle, 0)
+                _reap(middle)
                 reaped = True
             elif msg.type == "console":
                 console_fd = msg.fds[0]
@@ -228,7 +229,7 @@ def _await_ready(ch: Channel, middle: int) -> tuple[int, int | None]:
                 return pid, console_fd
     except BaseException as exc:
         if not reaped:
-            os.waitpid(middle, 0)
+            _reap(middle)
         if console_fd is not None:
             os.close(console_fd)
         if isinstance(exc, _ChildError):
@@ -245,6 +246,12 @@ class _ChildError(Exception):
         super().__init__(message)
         self.message = message
         self.pid = pid
+
+
+def _reap(pid: int) -> None:
+    # A caller's own SIGCHLD handler may have reaped it already.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -406,26 +413,27 @@ def _kill_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def state_of(state_root: Path, container_id: str) -> ContainerInfo:
-    st = state.load(state_root, container_id)
-    return ContainerInfo(st.id, st.pid, state.status_of(st), st.bundle, dict(st.cgroup_paths))
+def state(state_root: Path, container_id: str) -> ContainerInfo:
+    """The container's recorded pid and live status; NotFound if the runtime does not know it."""
+    st = statefile.load(state_root, container_id)
+    return ContainerInfo(st.id, st.pid, statefile.status_of(st), st.bundle, dict(st.cgroup_paths))
 
 
 def cgroup_pids(state_root: Path, container_id: str) -> list[int]:
     """Host PIDs of every process in the container's cgroup."""
-    st = state.load(state_root, container_id)
+    st = statefile.load(state_root, container_id)
     return manager_for_paths(st.cgroup_paths).pids()
 
 
 def kill(state_root: Path, container_id: str, sig: int, all: bool = False) -> None:
     """Signal the init (or, with ``all``, every process in the cgroup)."""
-    st = state.load(state_root, container_id)
+    st = statefile.load(state_root, container_id)
     if all:
         for p in manager_for_paths(st.cgroup_paths).pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, sig)
         return
-    if state.status_of(st) is state.Status.STOPPED:
+    if statefile.status_of(st) is statefile.Status.STOPPED:
         raise Conflict(f"container {container_id} is not running")
     try:
         os.kill(st.pid, sig)
@@ -434,12 +442,12 @@ def kill(state_root: Path, container_id: str, sig: int, all: bool = False) -> No
 
 
 def delete(state_root: Path, container_id: str) -> None:
-    """Kill whatever is left in the container's cgroup, remove the cgroup and the state."""
-    st = state.load(state_root, container_id)
-    if state.status_of(st) is not state.Status.STOPPED:
+    """Kill whatever is left in the container's cgroup, remove the cgroup and the statefile."""
+    st = statefile.load(state_root, container_id)
+    if statefile.status_of(st) is not statefile.Status.STOPPED:
         with contextlib.suppress(ProcessLookupError):
             os.kill(st.pid, signal.SIGKILL)
     mgr = manager_for_paths(st.cgroup_paths)
     _kill_cgroup(mgr)
     mgr.destroy()
-    state.remove(state_root, container_id)
+    statefile.remove(state_root, container_id)
