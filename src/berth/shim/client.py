@@ -34,7 +34,7 @@ from berth.shim.protocol import (
     decode_response,
     encode_request,
 )
-from berth.shim.server import SOCKET_FILE
+from berth.shim.server import SOCKET_FILE, socket_address
 from berth.shim.spec import ShimSpec
 
 __all__ = ["ShimClient", "read_exit", "spawn"]
@@ -61,11 +61,12 @@ class ShimClient:
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
-            return await asyncio.open_unix_connection(str(self.socket_path), limit=_LINE_LIMIT)
+            with socket_address(self.socket_path) as address:
+                return await asyncio.open_unix_connection(address, limit=_LINE_LIMIT)
         except (FileNotFoundError, ConnectionRefusedError) as e:
             raise Unavailable(f"shim for {self.state_dir.name} is not running") from e
         except OSError as e:
-            raise Unavailable(f"connect to shim {self.socket_path}: {e.strerror}") from e
+            raise Unavailable(f"connect to shim {self.socket_path}: {e}") from e
 
     async def _request(self, request: Request) -> tuple[dict[str, object], asyncio.StreamReader,
                                                         asyncio.StreamWriter]:
@@ -164,19 +165,32 @@ async def spawn(state_dir: Path, spec: ShimSpec, *, timeout: float = 30.0,
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     spec.write(state_dir)
-    with open(state_dir / LOG_FILE, "ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            python, "-m", "berth.shim", str(state_dir), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=log, start_new_session=True)
-    assert proc.stdout is not None
+    # Our own pipe rather than stdout=PIPE: the container's init (forked from the shim) holds
+    # a copy of the write end until it execs, so waiting for EOF would wait for start.
+    ready_r, ready_w = os.pipe()
     try:
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+        with open(state_dir / LOG_FILE, "ab") as log:
+            proc = await asyncio.create_subprocess_exec(
+                python, "-m", "berth.shim", str(state_dir), stdin=asyncio.subprocess.DEVNULL,
+                stdout=ready_w, stderr=log, start_new_session=True)
+    except BaseException:
+        os.close(ready_r)
+        raise
+    finally:
+        os.close(ready_w)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                open(ready_r, "rb", buffering=0))  # noqa: SIM115 -- the transport owns and closes it
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
     except TimeoutError as e:
         _kill_stray_shim(state_dir)
         raise RuntimeFailure(f"shim did not report ready within {timeout:g}s: "
                              f"{_log_tail(state_dir)}") from e
     finally:
-        # The process we started only forks the real shim and exits; reap it.
+        transport.close()
+        # The process we started only forks the real shim and exits at once; reap it.
         await proc.wait()
     if not line:
         raise RuntimeFailure(f"shim exited without reporting: {_log_tail(state_dir)}")

@@ -7,9 +7,10 @@ Must not know what the operations mean.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from berth.errors import BerthError, Internal
@@ -17,12 +18,28 @@ from berth.shim.conn import Conn
 from berth.shim.loop import Loop
 from berth.shim.protocol import Request, decode_request, encode_error
 
-__all__ = ["SOCKET_FILE", "Server"]
+__all__ = ["SOCKET_FILE", "Server", "socket_address"]
 
 SOCKET_FILE = "shim.sock"
 _MAX_LINE = 65536
 
 Dispatch = Callable[[Request, Conn], None]
+# sun_path holds 108 bytes; deep exec roots (tests, --exec-root) can exceed that.
+_SUN_PATH_MAX = 100
+
+
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """An address for bind/connect: ``path`` itself, or if too long a /proc/self/fd alias of
+    its directory, valid while the context is open."""
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        yield str(path)
+        return
+    dirfd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{dirfd}/{path.name}"
+    finally:
+        os.close(dirfd)
 
 
 class Server:
@@ -36,12 +53,13 @@ class Server:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             path.unlink(missing_ok=True)
-            sock.bind(str(path))
+            with socket_address(path) as address:
+                sock.bind(address)
             os.chmod(path, 0o600)
             sock.listen(64)
         except OSError as e:
             sock.close()
-            raise Internal(f"listen on {path}: {e.strerror}") from e
+            raise Internal(f"listen on {path}: {e}") from e
         sock.setblocking(False)
         self._sock: socket.socket | None = sock
         loop.add_reader(sock.fileno(), self._accept)

@@ -1,0 +1,160 @@
+"""Fixtures for shim tests: a shared busybox rootfs and per-test bundles, state dirs and a
+private cgroup parent, all removed afterwards even when a test fails."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from berth.ids import generate_id
+from berth.shim.spec import ShimSpec
+from berth.testing.rootfs import make_busybox_rootfs
+
+CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+
+
+def oci_config(args: list[str], rootfs: Path, cgroups_path: str, tty: bool = False) -> dict:
+    """A minimal OCI runtime spec like the one Docker would generate for busybox."""
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": tty, "user": {"uid": 0, "gid": 0}, "args": args, "cwd": "/",
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "TERM=xterm"],
+            "capabilities": {k: CAPS for k in ("bounding", "effective", "permitted")},
+        },
+        "root": {"path": str(rootfs)},
+        "hostname": "shimtest",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
+                         "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ],
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")],
+            "cgroupsPath": cgroups_path,
+            "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+        },
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pid: int, timeout: float = 10) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for init counts as exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def cgroup_dirs(rel: str) -> list[Path]:
+    """Existing directories for cgroup path ``rel`` in every hierarchy on this host."""
+    roots = [p for p in Path("/sys/fs/cgroup").iterdir() if p.is_dir() and not p.is_symlink()]
+    return [r / rel for r in roots if (r / rel).is_dir()]
+
+
+def _remove_cgroup_tree(path: Path) -> None:
+    for sub in sorted((p for p in path.rglob("*") if p.is_dir()), reverse=True):
+        _kill_and_rmdir(sub)
+    _kill_and_rmdir(path)
+
+
+def _kill_and_rmdir(path: Path) -> None:
+    for _ in range(100):
+        with contextlib.suppress(OSError):
+            for pid in (path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+@dataclass
+class ShimEnv:
+    base: Path
+    rootfs: Path
+    cgroup_parent: str
+    state_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def runtime_root(self) -> Path:
+        return self.base / "exec" / "runtime"
+
+    def container(self, args: list[str], *, tty: bool = False, open_stdin: bool = False,
+                  stdin_once: bool = False, log_max_size: int = 0,
+                  log_max_file: int = 1) -> tuple[Path, ShimSpec]:
+        cid = generate_id()
+        bundle = self.base / "data" / "containers" / cid
+        bundle.mkdir(parents=True)
+        config = oci_config(args, self.rootfs, f"{self.cgroup_parent}/{cid}", tty)
+        (bundle / "config.json").write_text(json.dumps(config))
+        state_dir = self.base / "exec" / "containers" / cid
+        self.state_dirs.append(state_dir)
+        spec = ShimSpec(id=cid, bundle=bundle, runtime_root=self.runtime_root,
+                        log_path=bundle / f"{cid}-json.log", log_max_size=log_max_size,
+                        log_max_file=log_max_file, tty=tty, open_stdin=open_stdin,
+                        stdin_once=stdin_once, cgroup_parent=self.cgroup_parent)
+        return state_dir, spec
+
+    def cgroup_rel(self, spec: ShimSpec) -> str:
+        return f"{self.cgroup_parent}/{spec.id}"
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="berth-shim-rootfs-"))
+    try:
+        yield make_busybox_rootfs(base / "rootfs")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def shim_env(busybox_rootfs: Path) -> Iterator[ShimEnv]:
+    base = Path(tempfile.mkdtemp(prefix="berth-shim-"))
+    env = ShimEnv(base, busybox_rootfs, f"berth-shimtest-{os.getpid()}-{base.name}")
+    try:
+        yield env
+    finally:
+        for state_dir in env.state_dirs:
+            with contextlib.suppress(OSError, ValueError):
+                pid = int((state_dir / "shim.pid").read_text())
+                if "berth.shim" in Path(f"/proc/{pid}/cmdline").read_text():
+                    os.kill(pid, signal.SIGKILL)
+        for path in cgroup_dirs(env.cgroup_parent):
+            _remove_cgroup_tree(path)
+        shutil.rmtree(base, ignore_errors=True)
