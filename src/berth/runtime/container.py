@@ -364,12 +364,16 @@ def _dup_stdio(opts: CreateOptions, devnull: int) -> None:
 
 
 def _close_inherited_fds(keep: int) -> None:
-    """Mark every fd above 2 close-on-exec so nothing of the caller's leaks into the container."""
+    """Close every fd above 2 but ``keep``: nothing of the caller's reaches the container.
+
+    Closing (not just close-on-exec) matters while the init waits for start: a pipe the
+    caller holds (the shim's readiness pipe to berthd) must not stay open in it meanwhile.
+    """
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd != keep:
             with contextlib.suppress(OSError):
-                os.set_inheritable(fd, False)
+                os.close(fd)
 
 
 def _reset_signals() -> None:
