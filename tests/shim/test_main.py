@@ -328,3 +328,22 @@ def test_log_rotation_through_shim(shim_env: ShimEnv):
     lines = [int(e.data) for e in jsonlog.read(spec.log_path)]
     assert lines[-1] == 3000 and lines == list(range(lines[0], 3001))
     assert [int(e.data) for e in jsonlog.read(spec.log_path, tail=5)] == list(range(2996, 3001))
+
+
+def test_oom_killed_is_reported(shim_env: ShimEnv):
+    state_dir, spec = shim_env.container(
+        ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"])
+    config = json.loads((spec.bundle / "config.json").read_text())
+    limit = 16 * 1024 * 1024
+    config["linux"]["resources"] = {"memory": {"limit": limit, "swap": limit}}
+    (spec.bundle / "config.json").write_text(json.dumps(config))
+
+    async def scenario():
+        client = await spawn(state_dir, spec)
+        await client.start()
+        return await client.wait()
+
+    status = run(scenario())
+    assert status.oom_killed
+    assert status.exit_code != 0
+    assert read_exit(state_dir) == status

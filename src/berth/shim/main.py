@@ -30,6 +30,7 @@ from berth.shim.exitfile import write_exit
 from berth.shim.io import ContainerIO
 from berth.shim.jsonlog import JsonLogWriter
 from berth.shim.loop import Loop
+from berth.shim.oom import oom_killed
 from berth.shim.process import InitProcess, reap_children
 from berth.shim.protocol import (
     AttachRequest,
@@ -150,10 +151,19 @@ class Shim:
 
     # -- exit -----------------------------------------------------------------------------
 
+    def _oom_killed(self) -> bool:
+        from berth.runtime import container as runtime
+
+        try:
+            info = runtime.state(self._spec.runtime_root, self._spec.id)
+        except BerthError:
+            return False
+        return oom_killed(info.cgroup_paths)
+
     def on_sigchld(self, _signum: int) -> None:
         for pid, code in reap_children():
             if pid == self.init.pid and self.init.status is not ProcessStatus.STOPPED:
-                self.init.exited(code, time.time_ns())
+                self.init.exited(code, time.time_ns(), self._oom_killed())
                 _log(f"container init {pid} exited with {code}")
                 self._io.finish(self._finish, _DRAIN_TIMEOUT)
 
