@@ -38,6 +38,9 @@ class Mount:
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _MS_RDONLY = 1
+_MS_REMOUNT = 32
+_MS_BIND = 4096
+_MS_REC = 16384
 _MNT_DETACH = 2
 
 
@@ -51,15 +54,30 @@ def mount_all(mounts: list[Mount], target: str) -> None:
                 flags |= _MS_RDONLY
             elif opt == "rw":
                 continue
+            elif opt == "bind":
+                flags |= _MS_BIND
+            elif opt == "rbind":
+                flags |= _MS_BIND | _MS_REC
             else:
                 data.append(opt)
-        rc = _libc.mount(m.source.encode(), target.encode(), m.type.encode(), flags,
-                         ",".join(data).encode() if data else None)
-        if rc != 0:
-            err = ctypes.get_errno()
-            raise Internal(f"mount {m.type} on {target}: {os.strerror(err)}") from OSError(
-                err, os.strerror(err)
-            )
+        if m.type == "bind":
+            flags |= _MS_BIND
+        if flags & _MS_BIND:
+            # A bind mount ignores MS_RDONLY on creation: bind first, then remount read-only.
+            _mount(m.source, target, "", flags & ~_MS_RDONLY, None, m.type)
+            if flags & _MS_RDONLY:
+                _mount("", target, "", _MS_BIND | _MS_REMOUNT | _MS_RDONLY, None, m.type)
+            continue
+        _mount(m.source, target, m.type, flags, ",".join(data) if data else None, m.type)
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str | None, what: str) -> None:
+    rc = _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                     data.encode() if data else None)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise Internal(f"mount {what} on {target}: {os.strerror(err)}") from OSError(
+            err, os.strerror(err))
 
 
 def unmount(target: str) -> None:

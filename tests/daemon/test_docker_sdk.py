@@ -95,14 +95,30 @@ def test_images_import_tag_remove(client: docker.DockerClient) -> None:
         client.images.get("sdk-import:v1")
 
 
+def _tiny_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"x\n"
+        info = tarfile.TarInfo("file")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def test_rmi_of_used_image_conflicts(client: docker.DockerClient) -> None:
-    client.images.get("busybox").tag("busybox-used", "1")
-    c = client.containers.create("busybox-used:1", ["true"])
+    client.api.import_image_from_data(_tiny_tar(), repository="used-image", tag="1")
+    client.images.get("used-image:1").tag("used-image", "2")
+    c = client.containers.create("used-image:1", ["true"])
     try:
+        # while another tag remains, rmi only untags, even though a container uses the image
+        client.images.remove("used-image:2")
         with pytest.raises(docker.errors.APIError) as info:
-            client.images.remove("busybox-used:1")
-        # the last tag of an image used by a container cannot go without force
+            client.images.remove("used-image:1")
         assert info.value.status_code == 409
+        assert "is using its referenced image" in str(info.value)
+        assert client.images.get("used-image:1").tags == ["used-image:1"]
     finally:
         c.remove()
-    client.images.remove("busybox-used:1")
+    client.images.remove("used-image:1")
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get("used-image:1")

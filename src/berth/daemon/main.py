@@ -28,6 +28,8 @@ from berth.errors import BerthError
 from berth.services.containers import ContainerService, ServiceConfig
 from berth.services.images import ImageService
 from berth.store.containers import ContainerRecords
+from berth.snapshots.overlay import OverlaySnapshotter
+from berth.store.content import ContentStore
 from berth.store.metadata import Database
 
 __all__ = ["main", "run"]
@@ -66,7 +68,8 @@ async def run(cfg: DaemonConfig) -> None:
     os.chmod(cfg.data_root, 0o710)
     _claim_pidfile(cfg.pidfile)
     db = Database(cfg.data_root / "berth.db")
-    images = ImageService.open(cfg.data_root, db)
+    images = ImageService(db, ContentStore(cfg.data_root / "content"),
+                          OverlaySnapshotter(cfg.data_root / "snapshots", db))
     containers = ContainerService(
         ServiceConfig(data_root=cfg.data_root, exec_root=cfg.exec_root,
                       cgroup_parent=cfg.cgroup_parent),

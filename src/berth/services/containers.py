@@ -29,6 +29,8 @@ from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.images import ImageService
 from berth.shim import client as shim_client
+from berth.shim.protocol import ExitStatus
+from berth.shim.spec import ShimSpec
 from berth.shim import jsonlog
 from berth.store.containers import ContainerRecord, ContainerRecords
 from berth.timefmt import format_ns, now_ns, parse_to_ns
@@ -166,9 +168,6 @@ class ContainerService:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
-        for live in self._live.values():
-            if live.shim is not None:
-                await live.shim.close()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -200,6 +199,7 @@ class ContainerService:
         await asyncio.to_thread(self._images.prepare_rootfs, image.id, cid)
         try:
             paths.bundle.mkdir(parents=True, exist_ok=False)
+            (paths.bundle / "rootfs").mkdir()
             self._write_etc_files(c)
             self._records.put(self._record(c))
         except BaseException:
@@ -259,24 +259,27 @@ class ContainerService:
 
     async def _start_locked(self, c: Container, live: _Live) -> None:
         spec = specgen.generate(specgen.SpecInput(
-            id=c.id, config=c.config, host_config=c.host_config,
+            container_id=c.id, config=c.config, host_config=c.host_config,
             cgroups_path=f"{self._cfg.cgroup_parent}/{c.id}",
-            hostname_path=str(c.paths.hostname), hosts_path=str(c.paths.hosts),
-            resolv_conf_path=str(c.paths.resolv_conf)))
+            hostname=c.paths.hostname.read_text().strip(),
+            network_files=specgen.NetworkFiles(
+                hostname=str(c.paths.hostname), hosts=str(c.paths.hosts),
+                resolv_conf=str(c.paths.resolv_conf)),
+            host_cpus=os.cpu_count()))
         (c.paths.bundle / "config.json").write_text(_dumps(spec))
         mounts = await asyncio.to_thread(self._images.rootfs_mounts, c.id)
         shutil.rmtree(c.paths.state_dir, ignore_errors=True)
         c.paths.state_dir.mkdir(parents=True)
         log_cfg = c.host_config.get("LogConfig", {}).get("Config", {})
-        shim_spec = shim_client.ShimSpec(
-            id=c.id, bundle=str(c.paths.bundle),
-            runtime_root=str(self._cfg.exec_root / "runtime"),
-            log_path=str(c.paths.log) if c.host_config["LogConfig"]["Type"] == "json-file" else "",
+        shim_spec = ShimSpec(
+            id=c.id, bundle=c.paths.bundle,
+            runtime_root=self._cfg.exec_root / "runtime",
+            log_path=c.paths.log if c.host_config["LogConfig"]["Type"] == "json-file" else None,
             log_max_size=_parse_size(log_cfg.get("max-size", "")),
             log_max_file=int(log_cfg.get("max-file", "1") or 1),
             tty=bool(c.config.get("Tty")), open_stdin=bool(c.config.get("OpenStdin")),
             stdin_once=bool(c.config.get("StdinOnce")),
-            rootfs_mounts=[m.to_json() for m in mounts],
+            rootfs_mounts=tuple(mounts),
             cgroup_parent=self._cfg.cgroup_parent)
         try:
             shim = await shim_client.spawn(c.paths.state_dir, shim_spec)
@@ -319,13 +322,12 @@ class ContainerService:
         """Wait for the container's exit through its shim and record it."""
         live = self._live_of(c)
         try:
-            status: shim_client.ExitStatus | None = await shim.wait()
+            status: ExitStatus | None = await shim.wait()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the shim died: its exit file is the truth, if any
             _log.warning("lost shim of %s: %s", c.short_id, exc)
             status = shim_client.read_exit(c.paths.state_dir)
-        await shim.close()
         live.shim = None
         if status is None:
             self._mark_exited(c, 255, format_ns(now_ns()), False,
@@ -502,7 +504,8 @@ class ContainerService:
 
     # ---- list ---------------------------------------------------------------------------
 
-    def list(self, all: bool, limit: int | None, filters: dict[str, list[str]]) -> list[Container]:
+    def list_containers(self, all: bool, limit: int | None,
+                        filters: dict[str, list[str]]) -> list[Container]:
         known = {"id", "name", "label", "status", "exited", "ancestor", "before", "since"}
         for key in filters:
             if key not in known:
@@ -539,11 +542,12 @@ class ContainerService:
                     continue
             if not ok:
                 return False
-        for key, cmp in (("before", lambda a, b: a < b), ("since", lambda a, b: a > b)):
-            for ref in f.get(key, []):
-                other = self.get(ref)
-                if not cmp(c.created, other.created):
-                    return False
+        for ref in f.get("before", []):
+            if not parse_to_ns(c.created) < parse_to_ns(self.get(ref).created):
+                return False
+        for ref in f.get("since", []):
+            if not parse_to_ns(c.created) > parse_to_ns(self.get(ref).created):
+                return False
         return True
 
 

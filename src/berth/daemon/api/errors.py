@@ -29,7 +29,7 @@ STATUS: dict[type[errors.BerthError], int] = {
 def status_for(err: errors.BerthError) -> int:
     for cls in type(err).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

@@ -95,4 +95,4 @@ async def hijack(request: web.Request, content_type: str) -> HijackedStream:
     if hasattr(transport, "is_reading") and not transport.is_reading():
         transport.resume_reading()
     transport.write(head.encode())
-    return HijackedStream(transport, reader, protocol)  # type: ignore[arg-type]
+    return HijackedStream(transport, reader, protocol)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import struct
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -19,6 +20,8 @@ from berth.shim import jsonlog
 from berth.timefmt import format_ns
 
 __all__ = ["register"]
+
+_T = TypeVar("_T")
 
 _log = logging.getLogger("berth.api.containers")
 
@@ -95,7 +98,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
         return web.json_response(c.inspect())
 
     async def list_(request: web.Request) -> web.StreamResponse:
-        items = svc.list(qbool(request, "all"), qint(request, "limit"), qfilters(request))
+        items = svc.list_containers(qbool(request, "all"), qint(request, "limit"), qfilters(request))
         size = qbool(request, "size")
         return web.json_response([c.summary({"rw": 0, "rootfs": 0} if size else None)
                                   for c in items])
@@ -111,6 +114,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
+        body: dict[str, object]
         try:
             code = await task
             body = {"StatusCode": code, "Error": None}
@@ -215,14 +219,15 @@ def register(router: Router, ctx: DaemonContext) -> None:
     router.add("DELETE", "/containers/{id}", delete)
 
 
-async def _until_closed(task: asyncio.Future[object], client: HijackedStream):  # type: ignore[no-untyped-def]
+async def _until_closed(task: asyncio.Future[_T], client: HijackedStream) -> _T | None:
     """Wait for ``task`` unless the client goes away first (then cancel it and return None)."""
     closed = asyncio.ensure_future(client.wait_closed())
     try:
-        done, _ = await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
+        waiters: list[asyncio.Future[Any]] = [task, closed]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         closed.cancel()
-    if task in done:
+    if task.done():
         return task.result()
     task.cancel()
     return None

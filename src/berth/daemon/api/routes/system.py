@@ -80,7 +80,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
         body: dict[str, Any] = {
             "ID": ctx.daemon_id, "Containers": len(containers), "ContainersRunning": running,
             "ContainersPaused": paused, "ContainersStopped": len(containers) - running - paused,
-            "Images": ctx.images.count(), "Driver": "overlay2",
+            "Images": ctx.images.totals()[0], "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
             "Plugins": {"Volume": ["local"], "Network": ["host", "null"],
                         "Authorization": None, "Log": ["json-file", "none"]},
