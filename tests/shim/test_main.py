@@ -347,3 +347,22 @@ def test_oom_killed_is_reported(shim_env: ShimEnv):
     assert status.oom_killed
     assert status.exit_code != 0
     assert read_exit(state_dir) == status
+
+
+def test_tty_stdin_once_gives_eof(shim_env: ShimEnv):
+    state_dir, spec = shim_env.container(["cat"], tty=True, open_stdin=True, stdin_once=True)
+
+    async def scenario():
+        client = await spawn(state_dir, spec)
+        reader, writer = await client.attach(stdin=True, stdout=True, stderr=False)
+        await client.start()
+        writer.write(b"abc\r")
+        await writer.drain()
+        await reader.readuntil(b"abc\r\nabc\r\n")  # echo, then cat's copy
+        writer.write_eof()  # the pty has no separate stdin to close: the shim sends VEOF
+        rest = await reader.read()
+        writer.close()
+        return rest, await client.wait()
+
+    _rest, status = run(scenario())
+    assert status.exit_code == 0

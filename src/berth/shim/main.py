@@ -108,11 +108,9 @@ class Shim:
         match request:
             case StartRequest():
                 self.init.started()
-                try:
-                    self._created.start()
-                except BerthError:
-                    # The init is gone or going; its exit is reaped like any other.
-                    raise
+                # On failure the init exits and is reaped like any other exit; the error
+                # (e.g. exec: "x": permission denied) goes back to berthd as is.
+                self._created.start()
                 self._reply(conn, {"pid": self.init.pid})
             case KillRequest(signal=sig, all=all_):
                 if self.init.status is ProcessStatus.STOPPED:
