@@ -114,7 +114,12 @@ class Shim:
                 self._reply(conn, {"pid": self.init.pid})
             case KillRequest(signal=sig, all=all_):
                 if self.init.status is ProcessStatus.STOPPED:
-                    raise Conflict("container is not running")
+                    if not all_:
+                        raise Conflict("container is not running")
+                    # Killing "everything" of an exited container has nothing left to do:
+                    # the runtime's delete kills any stragglers in the cgroup.
+                    self._reply(conn)
+                    return
                 runtime.kill(self._spec.runtime_root, self._spec.id, sig, all=all_)
                 self._reply(conn)
             case ResizeRequest(height=h, width=w):
