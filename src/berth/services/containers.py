@@ -29,9 +29,9 @@ from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.images import ImageService
 from berth.shim import client as shim_client
+from berth.shim import jsonlog
 from berth.shim.protocol import ExitStatus
 from berth.shim.spec import ShimSpec
-from berth.shim import jsonlog
 from berth.store.containers import ContainerRecord, ContainerRecords
 from berth.timefmt import format_ns, now_ns, parse_to_ns
 
@@ -545,10 +545,8 @@ class ContainerService:
         for ref in f.get("before", []):
             if not parse_to_ns(c.created) < parse_to_ns(self.get(ref).created):
                 return False
-        for ref in f.get("since", []):
-            if not parse_to_ns(c.created) > parse_to_ns(self.get(ref).created):
-                return False
-        return True
+        created = parse_to_ns(c.created)
+        return all(created > parse_to_ns(self.get(ref).created) for ref in f.get("since", []))
 
 
 def _exit_code_for(message: str) -> int:
