@@ -27,8 +27,8 @@ from berth.daemon.context import DaemonContext
 from berth.errors import BerthError
 from berth.services.containers import ContainerService, ServiceConfig
 from berth.services.images import ImageService
-from berth.store.containers import ContainerRecords
 from berth.snapshots.overlay import OverlaySnapshotter
+from berth.store.containers import ContainerRecords
 from berth.store.content import ContentStore
 from berth.store.metadata import Database
 
