@@ -53,21 +53,13 @@ def _create(ctx: CLIContext, opts: RunOptions) -> str:
     try:
         result = ctx.client.create_container(opts.body, opts.name)
     except NotFound:
-        if not _image_missing(ctx.client, opts.image):
-            raise
+        # The daemon answers 404 on create only for a missing image (API contract), so pull
+        # without a second look-up, exactly like the docker CLI.
         _pull(ctx, opts.image)
         result = ctx.client.create_container(opts.body, opts.name)
     for warning in result.warnings:
         sys.stderr.write(f"WARNING: {warning}\n")
     return result.id
-
-
-def _image_missing(client: APIClient, image: str) -> bool:
-    try:
-        client.inspect_image(image)
-    except NotFound:
-        return True
-    return False
 
 
 def cmd_create(ctx: CLIContext, argv: list[str]) -> int:

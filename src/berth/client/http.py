@@ -95,16 +95,6 @@ class Response:
         finally:
             self.close()
 
-    def read_exact(self, n: int) -> bytes:
-        """Up to ``n`` bytes, fewer only at end of body."""
-        out = bytearray()
-        while len(out) < n:
-            chunk = self.raw.read(n - len(out))
-            if not chunk:
-                break
-            out += chunk
-        return bytes(out)
-
     def read_some(self, n: int = 65536) -> bytes:
         return self.raw.read1(n)
 
