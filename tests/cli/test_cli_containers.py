@@ -112,3 +112,23 @@ def test_inspect_formats_and_missing_objects(daemon, names):
     r = daemon.berth("inspect", "-f", "{{.Id}}", name, "nothing-here-xyz")
     assert r.returncode == 1 and r.stdout.startswith(b"")
     assert b"No such object" in r.stderr
+
+
+def test_logs_follow_ends_when_the_container_stops(daemon, names):
+    name = names.new("follow")
+    r = daemon.berth("run", "-d", "--name", name, "busybox", "sh", "-c",
+                     "echo a; sleep 1; echo b")
+    assert r.returncode == 0, r.stderr
+    r = daemon.berth("logs", "-f", name, timeout=30)
+    assert (r.returncode, r.stdout) == (0, b"a\nb\n")
+
+
+def test_group_aliases(daemon, names):
+    name = names.new("alias")
+    assert daemon.berth("container", "create", "--name", name, "busybox", "true").returncode == 0
+    assert name.encode() in daemon.berth("container", "ls", "-a").stdout
+    r = daemon.berth("image", "inspect", name)
+    assert r.returncode == 1 and b"No such image" in r.stderr
+    assert daemon.berth("container", "inspect", "-f", "{{.Name}}", name).stdout == \
+        f"/{name}\n".encode()
+    assert daemon.berth("image", "inspect", "-f", "{{.Os}}", "busybox").stdout == b"linux\n"

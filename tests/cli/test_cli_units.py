@@ -182,6 +182,8 @@ def test_ps_rows_and_formats():
     out = render("table {{.ID}}\t{{.Names}}", [row], CONTAINER_HEADERS)
     assert out == "CONTAINER ID   NAMES\n" + "a" * 12 + "   web\n"
     assert render("{{.Names}}", [row], CONTAINER_HEADERS) == "web\n"
+    assert render('{{.Label "b"}}|{{.Label "zz"}}', [row], CONTAINER_HEADERS) == "2|\n"
+    assert '"Label"' not in render("{{json .}}", [row], CONTAINER_HEADERS)
     assert render("json", [row], CONTAINER_HEADERS).startswith('{"ID":"aaaaaaaaaaaa"')
 
 

@@ -87,6 +87,7 @@ def container_row(item: Mapping[str, Any], *, trunc: bool, now: float) -> dict[s
         "Mounts": ",".join(ellipsis(m, 15) if trunc else m for m in mounts),
         "Networks": ",".join(networks),
         "LocalVolumes": str(sum(1 for m in item.get("Mounts") or [] if m.get("Driver") == "local")),
+        "Label": lambda key: str(labels.get(key, "")),
     }
 
 
@@ -125,7 +126,8 @@ def image_rows(item: Mapping[str, Any], *, trunc: bool, digests: bool,
 def render(fmt: str, rows: list[dict[str, Any]], headers: Mapping[str, str]) -> str:
     """Render ``rows`` with a docker ``--format`` value (``table ...``, ``json`` or a template)."""
     if fmt == "json":
-        return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return "".join(json.dumps({k: v for k, v in r.items() if not callable(v)},
+                                  ensure_ascii=False, separators=(",", ":")) + "\n"
                        for r in rows)
     is_table = fmt.startswith("table")
     body = fmt[len("table"):].lstrip() if is_table else fmt

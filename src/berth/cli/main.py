@@ -38,9 +38,9 @@ _ALIASES = {
     ("container", "create"): "create", ("container", "start"): "start",
     ("container", "stop"): "stop", ("container", "kill"): "kill",
     ("container", "restart"): "restart", ("container", "rm"): "rm",
-    ("container", "logs"): "logs", ("container", "inspect"): "inspect",
+    ("container", "logs"): "logs",
     ("image", "ls"): "images", ("image", "list"): "images", ("image", "import"): "import",
-    ("image", "tag"): "tag", ("image", "rm"): "rmi", ("image", "inspect"): "inspect",
+    ("image", "tag"): "tag", ("image", "rm"): "rmi",
     ("system", "info"): "info",
 }
 
@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     command, cmd_args = rest[0], rest[1:]
     if cmd_args and (command, cmd_args[0]) in _ALIASES:
         command, cmd_args = _ALIASES[(command, cmd_args[0])], cmd_args[1:]
-    if command == "container" and cmd_args and cmd_args[0] == "inspect":
-        cmd_args = ["--type", "container", *cmd_args[1:]]
+    for group in ("container", "image"):
+        if command == group and cmd_args and cmd_args[0] == "inspect":
+            command, cmd_args = "inspect", ["--type", group, *cmd_args[1:]]
     target = COMMANDS.get(command)
     if target is None:
         sys.stderr.write(f"berth: '{command}' is not a berth command.\nSee 'berth --help'\n")

@@ -4,7 +4,8 @@ Supported: ``{{.A.B}}``, ``{{.}}``, ``{{json .X}}``, ``{{index .M "k"}}``, ``{{j
 ``upper``, ``lower``, ``title``, ``split``, ``len``, ``println``, ``printf`` (%s %d %v %q),
 ``truncate``, pipelines with ``|``, ``{{range .L}}...{{end}}``, ``{{if .X}}...{{else}}...{{end}}``,
 trim markers ``{{-`` / ``-}}``, string and integer literals. Values are JSON-shaped
-(dict/list/str/int/float/bool/None) and print like Go's ``%v``. Pure; must not do I/O.
+(dict/list/str/int/float/bool/None) and print like Go's ``%v``; a callable value acts as a
+method taking the command's arguments (``{{.Label "k"}}``). Pure; must not do I/O.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def _truthy(value: Any) -> bool:
 
 
 def _go_json(value: Any) -> str:
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if not callable(v)}  # methods are not data
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -197,9 +200,14 @@ class Template:
                 return _FUNCS[head](*args)
             except TypeError as exc:
                 raise InvalidArgument(f"template: wrong arguments for {head}: {exc}") from exc
+        value = self._operand(head, dot)
+        if callable(value):
+            # Methods of docker's formatter contexts, e.g. ps's {{.Label "com.example"}}.
+            args = [self._operand(tok, dot) for tok in command[1:]] + list(extra)
+            return value(*args)
         if len(command) > 1 or extra:
             raise InvalidArgument(f"template: can't give argument to non-function {head}")
-        return self._operand(head, dot)
+        return value
 
     def _operand(self, tok: str, dot: Any) -> Any:
         if tok in (".", "$"):
