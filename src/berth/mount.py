@@ -8,7 +8,6 @@ so a container's rootfs never appears in the host mount table and cannot leak.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 from dataclasses import dataclass, field
@@ -36,7 +35,8 @@ class Mount:
                    options=tuple(str(o) for o in data.get("options", ())))
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# CDLL(None) is the already-loaded libc: find_library would spawn ldconfig on every shim start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _MS_RDONLY = 1
 _MS_REMOUNT = 32
 _MS_BIND = 4096

@@ -184,3 +184,17 @@ def test_leaves_no_processes_after_rm(daemon: Daemon) -> None:
     assert not (daemon.data_root / "containers" / cid).exists()
     for ctrl in Path("/sys/fs/cgroup").iterdir():
         assert not (ctrl / daemon.cgroup_parent / cid).exists()
+
+
+def test_ps_size_counts_the_writable_layer(daemon: Daemon) -> None:
+    name = _name()
+    daemon.docker("run", "--name", name, "busybox", "dd", "if=/dev/zero", "of=/blob", "bs=1000",
+                  "count=100", check=True)
+    try:
+        out = _out(daemon.docker("ps", "-a", "-s", "--filter", f"name={name}", "--format",
+                                 "{{.Size}}", check=True))
+        assert out.startswith("100kB (virtual "), out
+        raw = _out(daemon.docker("inspect", "-s", "-f", "{{.SizeRw}}", name, check=True))
+        assert int(raw) == 100_000
+    finally:
+        daemon.docker("rm", name)

@@ -79,7 +79,8 @@ _CAP_VERSION_3: Final = 0x20080522
 # x86_64 numbers; glibc has no pivot_root wrapper.
 _SYSCALLS: Final = {"x86_64": {"pivot_root": 155}, "aarch64": {"pivot_root": 41}}
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# CDLL(None) is the already-loaded libc: find_library would spawn ldconfig on every shim start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]

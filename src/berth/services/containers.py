@@ -300,7 +300,8 @@ class ContainerService:
             live.pending_attach.clear()
             pid = await shim.start()
         except errors.BerthError as err:
-            await shim.kill(_signal.SIGKILL, all=True)
+            with contextlib.suppress(errors.BerthError):
+                await shim.kill(_signal.SIGKILL, all=True)
             c.state.error = str(err)
             c.state.exit_code = _exit_code_for(str(err))
             self._save(c)
@@ -504,6 +505,15 @@ class ContainerService:
 
     # ---- list ---------------------------------------------------------------------------
 
+    def sizes(self, c: Container) -> dict[str, int]:
+        """``SizeRw`` (bytes in the container's writable layer) and ``SizeRootFs`` (plus the image)."""
+        rw = _tree_size(self._images.upper_dir(c.id))
+        try:
+            image_size = int(self._images.resolve(c.image_id).size)
+        except errors.NotFound:
+            image_size = 0
+        return {"rw": rw, "rootfs": rw + image_size}
+
     def list_containers(self, all: bool, limit: int | None,
                         filters: dict[str, list[str]]) -> list[Container]:
         known = {"id", "name", "label", "status", "exited", "ancestor", "before", "since"}
@@ -547,6 +557,23 @@ class ContainerService:
                 return False
         created = parse_to_ns(c.created)
         return all(created > parse_to_ns(self.get(ref).created) for ref in f.get("since", []))
+
+
+def _tree_size(root: Path) -> int:
+    """Bytes used by regular files under ``root``, each inode counted once, symlinks not followed."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
 
 
 def _exit_code_for(message: str) -> int:

@@ -95,13 +95,18 @@ def register(router: Router, ctx: DaemonContext) -> None:
 
     async def inspect(request: web.Request) -> web.StreamResponse:
         c = svc.get(request.match_info["id"])
-        return web.json_response(c.inspect())
+        body = c.inspect()
+        if qbool(request, "size"):
+            sizes = await asyncio.to_thread(svc.sizes, c)
+            body["SizeRw"], body["SizeRootFs"] = sizes["rw"], sizes["rootfs"]
+        return web.json_response(body)
 
     async def list_(request: web.Request) -> web.StreamResponse:
         items = svc.list_containers(qbool(request, "all"), qint(request, "limit"), qfilters(request))
-        size = qbool(request, "size")
-        return web.json_response([c.summary({"rw": 0, "rootfs": 0} if size else None)
-                                  for c in items])
+        if qbool(request, "size"):
+            sized = await asyncio.to_thread(lambda: [c.summary(svc.sizes(c)) for c in items])
+            return web.json_response(sized)
+        return web.json_response([c.summary() for c in items])
 
     async def wait(request: web.Request) -> web.StreamResponse:
         ref = request.match_info["id"]
