@@ -130,7 +130,9 @@ class Container:
         return "Created"
 
     def command_text(self) -> str:
-        return " ".join([self.path, *self.args]).strip()
+        """``ps``'s COMMAND: like moby, arguments containing a space are wrapped in single quotes."""
+        args = [f"'{a}'" if " " in a else a for a in self.args]
+        return " ".join([self.path, *args]).strip()
 
     def network_mode(self) -> str:
         return str(self.host_config.get("NetworkMode") or "bridge")
