@@ -198,3 +198,29 @@ def test_ps_size_counts_the_writable_layer(daemon: Daemon) -> None:
         assert int(raw) == 100_000
     finally:
         daemon.docker("rm", name)
+
+
+def test_image_defaults_apply(daemon: Daemon) -> None:
+    # busybox's CMD is ["sh"]: no command given runs it, reading the script from stdin
+    r = daemon.docker("run", "--rm", "-i", "busybox", input=b"echo from-default-cmd\n")
+    assert r.stdout == b"from-default-cmd\n", r.stderr
+    tag = f"env-image-{uuid.uuid4().hex[:8]}"
+    from berth.testing.rootfs import busybox_rootfs_tar
+
+    try:
+
+        daemon.docker("import", "--change", "ENV GREETING=hello", "--change", "WORKDIR /tmp",
+                      "--change", 'CMD ["sh", "-c", "echo $GREETING from $(pwd)"]', "-", tag,
+                      input=busybox_rootfs_tar(), check=True)
+        r = daemon.docker("run", "--rm", tag)
+        assert r.stdout == b"hello from /tmp\n", r.stderr
+        r = daemon.docker("run", "--rm", "-e", "GREETING=hi", tag)
+        assert r.stdout == b"hi from /tmp\n", r.stderr
+    finally:
+        daemon.docker("rmi", tag)
+
+
+def test_hello_world(daemon: Daemon) -> None:
+    r = daemon.docker("run", "--rm", "hello-world")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"\nHello from berth!\n")

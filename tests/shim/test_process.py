@@ -41,21 +41,33 @@ def _wait_reaped(pids: set[int], timeout: float = 10) -> dict[int, int]:
     return got
 
 
-def test_reap_children_exit_codes():
+def _reap_scenario() -> None:
     procs = [subprocess.Popen([sys.executable, "-c", f"import sys; sys.exit({n})"])
              for n in (0, 3)]
     killed = subprocess.Popen(["sleep", "100"])
-    try:
-        os.kill(killed.pid, signal.SIGKILL)
-        got = _wait_reaped({procs[0].pid, procs[1].pid, killed.pid})
-    finally:
-        for p in [*procs, killed]:
-            if p.poll() is None:
-                p.kill()
-    assert got == {procs[0].pid: 0, procs[1].pid: 3, killed.pid: 137}
+    os.kill(killed.pid, signal.SIGKILL)
+    got = _wait_reaped({procs[0].pid, procs[1].pid, killed.pid})
+    assert got == {procs[0].pid: 0, procs[1].pid: 3, killed.pid: 137}, got
     for p in [*procs, killed]:
         p.returncode = 0  # already reaped by reap_children; keep Popen from waiting again
     assert reap_children() == []
+
+
+def test_reap_children_exit_codes():
+    # reap_children waits for *any* child: run it in a forked process so it sees only the
+    # children of this scenario, not those of other tests in the pytest process.
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _reap_scenario()
+            code = 0
+        except BaseException as exc:
+            sys.stderr.write(f"reap scenario failed: {exc!r}\n")
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_exit_code_conversion():

@@ -183,7 +183,8 @@ class ContainerService:
             name = ids.validate_container_name(name)
             self._check_name_free(name)
         image = await asyncio.to_thread(self._images.resolve, req.image)
-        config = specgen.merge_image_config(req.config, image.config)
+        # The image config's runtime defaults sit under "config" (OCI image spec).
+        config = specgen.merge_image_config(req.config, image.config.get("config") or {})
         cid = ids.generate_id()
         config["Hostname"] = config.get("Hostname") or cid[:12]
         config["Image"] = req.image

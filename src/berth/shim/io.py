@@ -36,7 +36,6 @@ _READ = 65536
 _HIGH_WATER = 1 << 20
 # In tty mode there is no separate stdin to close; VEOF at the start of a line is what makes a
 # terminal reader see end of input.
-_VEOF = b"\x04"
 
 
 @dataclass
@@ -186,7 +185,9 @@ class ContainerIO:
             self._apply_backpressure()
 
     def _client_eof(self, client: _Client) -> None:
-        if client.stdin and self._stdin_once:
+        # As moby: a client's EOF ends the container's stdin only without a tty. With a tty
+        # the client leaving (detach keys, a closed terminal) must not end the container.
+        if client.stdin and self._stdin_once and not self._tty:
             self.close_stdin()
 
     def close_attached(self) -> None:
@@ -237,10 +238,6 @@ class ContainerIO:
     def close_stdin(self) -> None:
         """Give the container EOF on stdin once buffered input is delivered."""
         if self._stdin is None:
-            return
-        if self._tty:
-            self._stdin_buf += _VEOF
-            self._flush_stdin()
             return
         self._stdin_close_pending = True
         if not self._stdin_buf:
