@@ -1,0 +1,1 @@
+"""``berth registry serve``: the OCI distribution API over a filesystem store (own process)."""
