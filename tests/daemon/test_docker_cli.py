@@ -44,6 +44,10 @@ def test_missing_command_is_127(daemon: Daemon) -> None:
     state = _out(daemon.docker("inspect", "-f", "{{.State.ExitCode}}", name, check=True))
     assert state.strip() == "127"
     daemon.docker("rm", "-f", name, check=True)
+    # with --rm the container that could not start is removed
+    r = daemon.docker("run", "--rm", "--name", name, "busybox", "no-such-command")
+    assert r.returncode == 127, r.stderr
+    assert daemon.docker("inspect", name).returncode != 0
 
 
 def test_unknown_image_is_a_clear_error(daemon: Daemon) -> None:
@@ -224,3 +228,34 @@ def test_hello_world(daemon: Daemon) -> None:
     r = daemon.docker("run", "--rm", "hello-world")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(b"\nHello from berth!\n")
+
+
+def test_process_settings(daemon: Daemon) -> None:
+    r = daemon.docker("run", "--rm", "-e", "FOO=bar", "-w", "/tmp/work", "-u", "nobody",
+                      "--entrypoint", "sh", "busybox", "-c", 'echo "$FOO $(pwd) $(id -u):$(id -g)"')
+    assert r.stdout == b"bar /tmp/work 65534:65534\n", r.stderr
+    r = daemon.docker("run", "--rm", "-u", "no-such-user", "busybox", "true")
+    assert r.returncode != 0
+    assert b"unable to find user no-such-user" in r.stderr
+
+
+def test_network_modes(daemon: Daemon) -> None:
+    r = daemon.docker("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
+    assert r.stdout.split() == [b"lo"], r.stderr
+    host_ifaces = sorted(os.listdir("/sys/class/net"))
+    r = daemon.docker("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
+    assert sorted(r.stdout.decode().split()) == host_ifaces, r.stderr
+    r = daemon.docker("run", "--rm", "--network", "host", "busybox", "hostname")
+    assert r.stdout.decode().strip() == os.uname().nodename
+
+
+def test_killing_pid1_from_the_host_ends_the_container(daemon: Daemon) -> None:
+    cid = _out(daemon.docker("run", "-d", "busybox", "sleep", "1000", check=True)).strip()
+    try:
+        pid = int(_out(daemon.docker("inspect", "-f", "{{.State.Pid}}", cid, check=True)))
+        os.kill(pid, 9)
+        assert _out(daemon.docker("wait", cid, check=True)).strip() == "137"
+        status = _out(daemon.docker("inspect", "-f", "{{.State.Status}}", cid, check=True))
+        assert status.strip() == "exited"
+    finally:
+        daemon.docker("rm", "-f", cid)

@@ -285,11 +285,11 @@ class ContainerService:
         try:
             shim = await shim_client.spawn(c.paths.state_dir, shim_spec)
         except errors.RuntimeFailure as err:
-            c.state.error = str(err)
-            c.state.exit_code = _exit_code_for(str(err))
-            self._save(c)
-            self._fail_pending_attach(live, err)
+            self._record_start_failure(c, live, err)
             self._cleanup_state_dir(c)
+            if c.host_config.get("AutoRemove"):
+                # As moby: an --rm container that cannot start is removed (the CLI waits for it).
+                self._spawn(self.remove(c.id, force=True))
             raise
         live.shim = shim
         live.exited = asyncio.Event()
@@ -303,16 +303,19 @@ class ContainerService:
         except errors.BerthError as err:
             with contextlib.suppress(errors.BerthError):
                 await shim.kill(_signal.SIGKILL, all=True)
-            c.state.error = str(err)
-            c.state.exit_code = _exit_code_for(str(err))
-            self._save(c)
-            self._fail_pending_attach(live, err)
+            self._record_start_failure(c, live, err)
             live.monitor = self._spawn(self._monitor(c, shim))
             raise
         c.state = State(status="running", pid=pid, started_at=format_ns(now_ns()))
         self._save(c)
         self.on_event("start", c)
         live.monitor = self._spawn(self._monitor(c, shim))
+
+    def _record_start_failure(self, c: Container, live: _Live, err: errors.BerthError) -> None:
+        c.state.error = str(err)
+        c.state.exit_code = _exit_code_for(str(err))
+        self._save(c)
+        self._fail_pending_attach(live, err)
 
     def _fail_pending_attach(self, live: _Live, err: Exception) -> None:
         for _, fut in live.pending_attach:
