@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from berth.errors import Internal, InvalidArgument
-from berth.shim.timefmt import (
+from berth.timefmt import (
     datetime_to_ns,
     format_rfc3339nano,
     ns_to_datetime,

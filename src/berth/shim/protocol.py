@@ -17,7 +17,7 @@ from enum import Enum, IntEnum
 from typing import Any, Final
 
 from berth import errors
-from berth.shim.timefmt import format_rfc3339nano, parse_rfc3339nano
+from berth.timefmt import format_rfc3339nano, parse_rfc3339nano
 
 __all__ = [
     "AttachRequest",

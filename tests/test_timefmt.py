@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from berth.errors import InvalidArgument
-from berth.shim.timefmt import (
+from berth.timefmt import (
     datetime_to_ns,
     format_rfc3339nano,
     ns_to_datetime,
