@@ -11,6 +11,7 @@ status for each class lives only in ``berth.daemon.api.errors`` and its reverse 
     ├── InvalidArgument   the request itself is wrong; retrying it unchanged will fail again
     ├── NotModified       nothing to do: already in the requested state
     ├── Forbidden         the operation is never allowed on this thing
+    ├── Unauthorized      credentials are missing or wrong (registry login, pull, push)
     ├── Unavailable       a dependency (daemon, shim, registry) cannot be reached now
     ├── RuntimeFailure    the runtime could not create or start a process
     └── Internal          a bug or an unexpected system error
@@ -28,6 +29,7 @@ __all__ = [
     "NotFound",
     "NotModified",
     "RuntimeFailure",
+    "Unauthorized",
     "Unavailable",
 ]
 
@@ -65,6 +67,10 @@ class NotModified(BerthError):
 
 class Forbidden(BerthError):
     """Raised when the operation is never allowed on this object (removing a predefined network)."""
+
+
+class Unauthorized(BerthError):
+    """Raised when a registry refuses the credentials given, or none were given and it needs some."""
 
 
 class Unavailable(BerthError):

@@ -32,6 +32,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("berth.cli.system", "cmd_inspect"),
     "version": ("berth.cli.system", "cmd_version"),
     "info": ("berth.cli.system", "cmd_info"),
+    "pull": ("berth.cli.registry", "cmd_pull"),
+    "push": ("berth.cli.registry", "cmd_push"),
+    "login": ("berth.cli.registry", "cmd_login"),
+    "logout": ("berth.cli.registry", "cmd_logout"),
+    "registry": ("berth.cli.registry", "cmd_registry"),
 }
 _ALIASES = {
     ("container", "ls"): "ps", ("container", "list"): "ps", ("container", "run"): "run",
@@ -41,6 +46,7 @@ _ALIASES = {
     ("container", "logs"): "logs",
     ("image", "ls"): "images", ("image", "list"): "images", ("image", "import"): "import",
     ("image", "tag"): "tag", ("image", "rm"): "rmi",
+    ("image", "pull"): "pull", ("image", "push"): "push",
     ("system", "info"): "info",
 }
 

@@ -15,6 +15,7 @@ from berth.errors import (
     InvalidArgument,
     NotFound,
     NotModified,
+    Unauthorized,
     Unavailable,
 )
 
@@ -23,6 +24,7 @@ __all__ = ["error_for_status", "message_from_body"]
 _BY_STATUS: dict[int, type[BerthError]] = {
     304: NotModified,
     400: InvalidArgument,
+    401: Unauthorized,
     403: Forbidden,
     404: NotFound,
     409: Conflict,

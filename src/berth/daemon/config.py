@@ -22,6 +22,8 @@ class DaemonConfig:
     log_level: str
     cgroup_parent: str
     socket_group: str
+    registry_certs_dir: Path = Path("/etc/berth/certs.d")
+    insecure_registries: tuple[str, ...] = ()
 
 
 def _socket_path(host: str) -> Path:
@@ -45,9 +47,15 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     p.add_argument("--cgroup-parent", default="berth", help="parent cgroup of all containers")
     p.add_argument("-G", "--group", default="berth",
                    help="group that may use the socket (if it exists)")
+    p.add_argument("--registry-certs-dir", default="/etc/berth/certs.d",
+                   help="per-registry CA dirs: <dir>/<host:port>/ca.crt (like Docker's certs.d)")
+    p.add_argument("--insecure-registry", action="append", default=[],
+                   help="registry host[:port] or CIDR allowed over plain HTTP / unverified TLS")
     ns = p.parse_args(argv)
     exec_root = Path(ns.exec_root)
     return DaemonConfig(
         socket_path=_socket_path(ns.host), data_root=Path(ns.data_root), exec_root=exec_root,
         pidfile=Path(ns.pidfile) if ns.pidfile else exec_root / "berthd.pid",
-        log_level=ns.log_level, cgroup_parent=ns.cgroup_parent.strip("/"), socket_group=ns.group)
+        log_level=ns.log_level, cgroup_parent=ns.cgroup_parent.strip("/"), socket_group=ns.group,
+        registry_certs_dir=Path(ns.registry_certs_dir),
+        insecure_registries=tuple(ns.insecure_registry))

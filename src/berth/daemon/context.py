@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berth.services.containers import ContainerService
+from berth.services.distribution import DistributionService
 from berth.services.images import ImageService
 
 __all__ = ["DaemonContext"]
@@ -20,3 +21,4 @@ class DaemonContext:
     cgroup_version: str
     containers: ContainerService
     images: ImageService
+    distribution: DistributionService

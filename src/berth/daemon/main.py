@@ -21,11 +21,14 @@ from aiohttp import web
 from berth.daemon.api.app import make_app
 from berth.daemon.api.routes import containers as containers_routes
 from berth.daemon.api.routes import images as images_routes
+from berth.daemon.api.routes import registry as registry_routes
 from berth.daemon.api.routes import system as system_routes
 from berth.daemon.config import DaemonConfig, parse_args
 from berth.daemon.context import DaemonContext
 from berth.errors import BerthError
+from berth.registry.tls import RegistryOptions
 from berth.services.containers import ContainerService, ServiceConfig
+from berth.services.distribution import DistributionService
 from berth.services.images import ImageService
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.containers import ContainerRecords
@@ -77,11 +80,14 @@ async def run(cfg: DaemonConfig) -> None:
     await containers.restore()
     ctx = DaemonContext(daemon_id=_daemon_id(cfg.data_root), data_root=cfg.data_root,
                         exec_root=cfg.exec_root, debug=cfg.log_level == "debug",
-                        cgroup_version=_cgroup_version(), containers=containers, images=images)
+                        cgroup_version=_cgroup_version(), containers=containers, images=images,
+                        distribution=DistributionService(images, RegistryOptions(
+                            cfg.registry_certs_dir, cfg.insecure_registries)))
     app = make_app([
         lambda r: system_routes.register(r, ctx),
         lambda r: containers_routes.register(r, ctx),
         lambda r: images_routes.register(r, ctx),
+        lambda r: registry_routes.register(r, ctx),
     ])
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.ids import short_id
 from berth.images.importer import ImportRequest, import_rootfs
+from berth.images.pulled import PulledImage, store_pulled
 from berth.images.records import Image, ImageRecords
 from berth.images.reference import Reference, parse_normalized
 from berth.mount import Mount
@@ -129,6 +130,26 @@ class ImageService:
         with self._lock:
             return import_rootfs(self._db, self._content, self._snapshots,
                                  ImportRequest(tar_path, tag, tuple(changes), message))
+
+    @property
+    def content(self) -> ContentStore:
+        """The blob store, for registry pulls (ingest) and pushes (read)."""
+        return self._content
+
+    def store_pulled(self, image: PulledImage,
+                     on_layer: Callable[[int, str], None] = lambda i, s: None) -> str:
+        """Commit an image fetched by a pull (see ``berth.images.pulled``); returns its ID."""
+        with self._lock:
+            return store_pulled(self._db, self._content, self._snapshots, image, on_layer)
+
+    def list_refs(self) -> list[tuple[Reference, ...]]:
+        """Every image's references (for ``push`` of all tags of a repository)."""
+        return [i.references for i in self._records.all()]
+
+    def add_reference(self, ref: Reference, image_id: str) -> None:
+        """Point a normalized reference (e.g. a repo digest after a push) at an image."""
+        with self._lock, self._db.transaction() as tx:
+            ImageRecords.set_reference(tx, ref, image_id)
 
     def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
         target = self._tag_reference(repo, tag)

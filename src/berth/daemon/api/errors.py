@@ -15,6 +15,7 @@ __all__ = ["STATUS", "error_response", "status_for"]
 
 STATUS: dict[type[errors.BerthError], int] = {
     errors.InvalidArgument: 400,
+    errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.AlreadyExists: 409,
@@ -36,5 +37,7 @@ def status_for(err: errors.BerthError) -> int:
 def error_response(status: int, message: str) -> web.Response:
     if status == 304:
         return web.Response(status=304)
-    return web.Response(status=status, content_type="application/json",
-                        text=json.dumps({"message": message}) + "\n")
+    # Exactly "application/json": the docker CLI compares the header verbatim and prints the
+    # raw body instead of the message when aiohttp's "; charset=utf-8" is appended.
+    return web.Response(status=status, headers={"Content-Type": "application/json"},
+                        body=(json.dumps({"message": message}) + "\n").encode())

@@ -14,6 +14,7 @@ from aiohttp import web
 from berth import errors
 from berth.daemon.api.app import Router
 from berth.daemon.api.params import qbool, qfilters
+from berth.daemon.api.routes import registry as registry_routes
 from berth.daemon.context import DaemonContext
 
 __all__ = ["register"]
@@ -46,11 +47,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
 
     async def create(request: web.Request) -> web.StreamResponse:
         if request.query.get("fromImage"):
-            ref = request.query["fromImage"]
-            tag_ = request.query.get("tag")
-            if tag_:
-                ref = f"{ref}@{tag_}" if tag_.startswith("sha256:") else f"{ref}:{tag_}"
-            raise errors.NotFound(f"No such image: {ref} (berth cannot pull from registries yet)")
+            return await registry_routes.pull(request, ctx)
         src = request.query.get("fromSrc")
         if src is None:
             raise errors.InvalidArgument("one of fromImage or fromSrc is required")
