@@ -35,9 +35,10 @@ def test_missing_command_is_127(daemon, names):
 
 
 def test_unknown_image_is_125_with_clear_message(daemon):
-    r = daemon.berth("run", "--rm", "no-such-image-berth:nope", "true", timeout=120)
+    # The pull that follows must fail on this machine: a registry on a closed loopback port.
+    r = daemon.berth("run", "--rm", "127.0.0.1:9/no-such-image-berth:nope", "true", timeout=120)
     assert r.returncode == 125
-    assert b"Unable to find image 'no-such-image-berth:nope' locally" in r.stderr
+    assert b"Unable to find image '127.0.0.1:9/no-such-image-berth:nope' locally" in r.stderr
     assert b"docker: " in r.stderr
 
 

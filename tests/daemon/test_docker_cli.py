@@ -51,9 +51,12 @@ def test_missing_command_is_127(daemon: Daemon) -> None:
 
 
 def test_unknown_image_is_a_clear_error(daemon: Daemon) -> None:
-    r = daemon.docker("run", "--rm", "no-such-image-xyz", "true")
+    # The CLI pulls a missing image: name a registry on a closed loopback port so the pull
+    # fails here and no test traffic ever leaves the machine.
+    r = daemon.docker("run", "--rm", "127.0.0.1:9/no-such-image-xyz", "true")
     assert r.returncode == 125
-    assert b"no-such-image-xyz" in r.stderr
+    assert b"Unable to find image '127.0.0.1:9/no-such-image-xyz:latest' locally" in r.stderr
+    assert b"127.0.0.1:9" in r.stderr.splitlines()[-1]
 
 
 def test_container_sees_its_own_world(daemon: Daemon) -> None:

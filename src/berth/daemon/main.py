@@ -21,19 +21,26 @@ from aiohttp import web
 from berth.daemon.api.app import make_app
 from berth.daemon.api.routes import containers as containers_routes
 from berth.daemon.api.routes import images as images_routes
+from berth.daemon.api.routes import networks as networks_routes
 from berth.daemon.api.routes import registry as registry_routes
 from berth.daemon.api.routes import system as system_routes
+from berth.daemon.api.routes import volumes as volumes_routes
 from berth.daemon.config import DaemonConfig, parse_args
 from berth.daemon.context import DaemonContext
 from berth.errors import BerthError
 from berth.registry.tls import RegistryOptions
 from berth.services.containers import ContainerService, ServiceConfig
 from berth.services.distribution import DistributionService
+from berth.network import ipam
 from berth.services.images import ImageService
+from berth.services.networks import NetworkConfig, NetworkService
+from berth.services.volumes import VolumeService
+from berth.shim.factoryctl import start_factory, stop_factory
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.containers import ContainerRecords
 from berth.store.content import ContentStore
 from berth.store.metadata import Database
+from berth.volumes.store import VolumeStore
 
 __all__ = ["main", "run"]
 
@@ -73,20 +80,30 @@ async def run(cfg: DaemonConfig) -> None:
     db = Database(cfg.data_root / "berth.db")
     images = ImageService(db, ContentStore(cfg.data_root / "content"),
                           OverlaySnapshotter(cfg.data_root / "snapshots", db))
+    factory = await start_factory(cfg.exec_root)
+    networks = NetworkService(NetworkConfig(
+        data_root=cfg.data_root, exec_root=cfg.exec_root, bridge=cfg.bridge,
+        bip=ipam.parse_bip(cfg.bip), pools=tuple(ipam.parse_pool(p) for p in cfg.address_pools)), db)
+    volumes = VolumeService(VolumeStore(db, cfg.data_root / "volumes"), cfg.data_root / "tmp")
     containers = ContainerService(
         ServiceConfig(data_root=cfg.data_root, exec_root=cfg.exec_root,
-                      cgroup_parent=cfg.cgroup_parent),
-        ContainerRecords(db), images)
+                      cgroup_parent=cfg.cgroup_parent, shim_factory=factory),
+        ContainerRecords(db), images, networks, volumes)
+    volumes.usage = containers.volume_usage
     await containers.restore()
+    await networks.restore({c.id for c in containers.all() if c.state.running})
     ctx = DaemonContext(daemon_id=_daemon_id(cfg.data_root), data_root=cfg.data_root,
                         exec_root=cfg.exec_root, debug=cfg.log_level == "debug",
                         cgroup_version=_cgroup_version(), containers=containers, images=images,
+                        networks=networks, volumes=volumes,
                         distribution=DistributionService(images, RegistryOptions(
                             cfg.registry_certs_dir, cfg.insecure_registries)))
     app = make_app([
         lambda r: system_routes.register(r, ctx),
         lambda r: containers_routes.register(r, ctx),
         lambda r: images_routes.register(r, ctx),
+        lambda r: networks_routes.register(r, ctx),
+        lambda r: volumes_routes.register(r, ctx),
         lambda r: registry_routes.register(r, ctx),
     ])
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -112,6 +129,8 @@ async def run(cfg: DaemonConfig) -> None:
         _log.info("shutting down; containers keep running (live restore)")
         await runner.cleanup()
         await containers.close()
+        await networks.close()
+        await stop_factory(cfg.exec_root)
         db.close()
         with contextlib.suppress(FileNotFoundError):
             cfg.socket_path.unlink()

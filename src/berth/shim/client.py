@@ -158,13 +158,32 @@ def _kill_stray_shim(state_dir: Path) -> None:
 
 
 async def spawn(state_dir: Path, spec: ShimSpec, *, timeout: float = 30.0,
-                python: str = sys.executable) -> ShimClient:
+                python: str = sys.executable, factory: Path | None = None) -> ShimClient:
     """Write shim.json, start a detached shim and wait until the container is created.
 
+    With ``factory`` (the socket of a running berth.shim.factory) the shim is forked from that
+    pre-initialised process; if it does not answer, a fresh interpreter is started instead.
     Raises RuntimeFailure with the runtime's message if the container cannot be created.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     spec.write(state_dir)
+    if factory is not None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(factory), limit=_LINE_LIMIT)
+        except OSError:
+            pass
+        else:
+            try:
+                writer.write(json.dumps({"state_dir": str(state_dir)}).encode() + b"\n")
+                await writer.drain()
+                line = await asyncio.wait_for(reader.readline(), timeout)
+            except TimeoutError as e:
+                _kill_stray_shim(state_dir)
+                raise RuntimeFailure(f"shim did not report ready within {timeout:g}s: "
+                                     f"{_log_tail(state_dir)}") from e
+            finally:
+                writer.close()
+            return _ready(state_dir, line)
     # Our own pipe rather than stdout=PIPE: the container's init (forked from the shim) holds
     # a copy of the write end until it execs, so waiting for EOF would wait for start.
     ready_r, ready_w = os.pipe()
@@ -192,6 +211,11 @@ async def spawn(state_dir: Path, spec: ShimSpec, *, timeout: float = 30.0,
         transport.close()
         # The process we started only forks the real shim and exits at once; reap it.
         await proc.wait()
+    return _ready(state_dir, line)
+
+
+def _ready(state_dir: Path, line: bytes) -> ShimClient:
+    """The client for a shim whose readiness line is ``line`` (or the failure it reports)."""
     if not line:
         raise RuntimeFailure(f"shim exited without reporting: {_log_tail(state_dir)}")
     try:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from berth.errors import BerthError, Conflict, Internal
 from berth.shim import _sys
 from berth.shim.conn import Conn
+from berth.shim.execs import ExecTable
 from berth.shim.exitfile import write_exit
 from berth.shim.io import ContainerIO
 from berth.shim.jsonlog import JsonLogWriter
@@ -34,13 +35,20 @@ from berth.shim.oom import oom_killed
 from berth.shim.process import InitProcess, reap_children
 from berth.shim.protocol import (
     AttachRequest,
+    ExecRequest,
+    ExecResizeRequest,
+    ExecStateRequest,
     KillRequest,
+    PauseRequest,
+    PidsRequest,
     ProcessStatus,
     Request,
     ResizeRequest,
+    ResumeRequest,
     ShutdownRequest,
     StartRequest,
     StateRequest,
+    UpdateRequest,
     WaitRequest,
     encode_error,
     encode_ok,
@@ -51,7 +59,7 @@ from berth.shim.spec import ShimSpec, write_atomic
 if TYPE_CHECKING:
     from berth.runtime.container import Created
 
-__all__ = ["INIT_PID_FILE", "LOG_FILE", "PID_FILE", "main"]
+__all__ = ["INIT_PID_FILE", "LOG_FILE", "PID_FILE", "main", "run_shim"]
 
 LOG_FILE = "shim.log"
 PID_FILE = "shim.pid"
@@ -66,7 +74,7 @@ def _log(message: str) -> None:
 
 
 class Shim:
-    """Serves one container; built by :func:`_run` once the container is created."""
+    """Serves one container; built by :func:`run_shim` once the container is created."""
 
     def __init__(self, loop: Loop, spec: ShimSpec, state_dir: Path, io: ContainerIO,
                  created: Created) -> None:
@@ -80,6 +88,7 @@ class Shim:
         self._server: Server | None = None
         self._finished = False
         self._give_up = 0.0
+        self.execs = ExecTable(loop, spec.runtime_root, spec.id)
 
     def listen(self) -> None:
         self._server = Server(self._loop, self._state_dir / SOCKET_FILE, self.dispatch)
@@ -147,6 +156,37 @@ class Shim:
                 self._reply(conn)
                 if self.init.status is ProcessStatus.CREATED:
                     runtime.kill(self._spec.runtime_root, self._spec.id, signal.SIGKILL)
+            case _:
+                self._handle_control(request, conn)
+
+    def _handle_control(self, request: Request, conn: Conn) -> None:
+        """Requests on a running container: exec, freezer, cgroup pids and limits."""
+        from berth.runtime import container as runtime
+        from berth.runtime import control
+
+        if self.init.status is not ProcessStatus.RUNNING and not isinstance(
+                request, (ExecStateRequest, ExecResizeRequest)):
+            raise Conflict(f"container {self._spec.id} is not running")
+        match request:
+            case ExecRequest():
+                self.execs.start(request, conn)
+            case ExecStateRequest(exec_id=eid, wait=w):
+                self.execs.state(eid, w, conn)
+            case ExecResizeRequest(exec_id=eid, height=h, width=w):
+                self.execs.resize(eid, h, w)
+                self._reply(conn)
+            case PauseRequest():
+                control.pause(self._spec.runtime_root, self._spec.id)
+                self._reply(conn)
+            case ResumeRequest():
+                control.resume(self._spec.runtime_root, self._spec.id)
+                self._reply(conn)
+            case PidsRequest():
+                self._reply(conn, {"pids": runtime.cgroup_pids(self._spec.runtime_root,
+                                                               self._spec.id)})
+            case UpdateRequest(resources=res):
+                control.update(self._spec.runtime_root, self._spec.id, res)
+                self._reply(conn)
 
     def _forget_waiter(self, conn: Conn) -> None:
         if conn in self._waiters:
@@ -165,6 +205,8 @@ class Shim:
 
     def on_sigchld(self, _signum: int) -> None:
         for pid, code in reap_children():
+            if self.execs.reaped(pid, code):
+                continue
             if pid == self.init.pid and self.init.status is not ProcessStatus.STOPPED:
                 self.init.exited(code, time.time_ns(), self._oom_killed())
                 _log(f"container init {pid} exited with {code}")
@@ -215,7 +257,8 @@ def _report(fd: int, body: dict[str, Any]) -> None:
     os.close(fd)
 
 
-def _run(state_dir: Path, ready_fd: int) -> int:
+def run_shim(state_dir: Path, ready_fd: int) -> int:
+    """Be the shim of the container in ``state_dir``; report readiness on ``ready_fd``."""
     try:
         spec = ShimSpec.load(state_dir)
         write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644)
@@ -291,4 +334,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     state_dir = Path(args[0]).absolute()
     ready_fd = _detach(state_dir)
-    return _run(state_dir, ready_fd)
+    return run_shim(state_dir, ready_fd)

@@ -53,6 +53,12 @@ def _pids_in(d: Path) -> list[int]:
 def cleanup_daemon_leftovers(data_root: Path, exec_root: Path, cgroup_parent: str) -> list[str]:
     """Kill and remove leftovers; return a description of each thing that had to be cleaned."""
     leftovers: list[str] = []
+    factory_pid = exec_root / "shim-factory.pid"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(factory_pid.read_text())
+        if b"berth.shim.factory" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            leftovers.append(f"shim factory {pid}")
+            os.kill(pid, signal.SIGKILL)
     for d in cgroup_dirs(cgroup_parent):
         for pid in _pids_in(d):
             leftovers.append(f"process {pid} in {d}")

@@ -1,0 +1,135 @@
+"""Private engines for benchmarks: a berthd and, when installed, a dockerd, each on its own
+socket and roots under one temporary directory, driven by the same real docker CLI.
+
+Nothing here touches a daemon the user already runs. dockerd is started without its bridge
+(`--bridge=none --iptables=false`) so the host's network configuration is left alone; its
+default network then behaves as `none`, as berth's does until its bridge is enabled.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from berth.testing.rootfs import busybox_rootfs_tar
+
+__all__ = ["Engine", "start_berthd", "start_dockerd"]
+
+
+@dataclass
+class Engine:
+    name: str
+    root: Path
+    socket: Path
+    process: subprocess.Popen[bytes]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def docker(self, *args: str, input: bytes | None = None,
+               check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["docker", *args], env=self.env, input=input,
+                              capture_output=True, check=check)
+
+    def engine_pids(self) -> list[int]:
+        """The daemon and every helper process of this engine (shims, containerd)."""
+        marker = str(self.root).encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in cmdline or int(entry.name) == self.process.pid:
+                pids.append(int(entry.name))
+        return pids
+
+    def pss_kib(self) -> int:
+        total = 0
+        for pid in self.engine_pids():
+            try:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total
+
+    def stop(self) -> None:
+        ids = self.docker("ps", "-aq", check=False).stdout.split()
+        if ids:
+            self.docker("rm", "-f", *[i.decode() for i in ids], check=False)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"engine exited with {proc.returncode}")
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(str(path))
+            return
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            s.close()
+    raise RuntimeError(f"nothing listens on {path}")
+
+
+def _env(sock: Path, root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DOCKER_HOST": f"unix://{sock}", "BERTH_HOST": f"unix://{sock}",
+                "BERTH_NO_AUTOSTART": "1", "DOCKER_CONFIG": str(root / "docker-config")})
+    return env
+
+
+def start_berthd(base: Path) -> Engine:
+    root = base / "berth"
+    root.mkdir(parents=True)
+    sock = root / "berth.sock"
+    log = open(root / "berthd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "berth.daemon.main", "-H", f"unix://{sock}",
+         "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+         "--pidfile", str(root / "berthd.pid"), "--cgroup-parent", f"berth-bench-{os.getpid()}"],
+        stdout=log, stderr=subprocess.STDOUT)
+    _wait_socket(sock, proc)
+    engine = Engine("berth", root, sock, proc, _env(sock, root))
+    from berth.baseimages import ensure_base_images
+
+    ensure_base_images(engine.env["BERTH_HOST"])
+    return engine
+
+
+def start_dockerd(base: Path) -> Engine | None:
+    if shutil.which("dockerd") is None:
+        return None
+    root = base / "docker"
+    root.mkdir(parents=True)
+    sock = root / "docker.sock"
+    log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as the daemon
+    proc = subprocess.Popen(
+        ["dockerd", "-H", f"unix://{sock}", "--data-root", str(root / "data"),
+         "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
+         "--bridge=none", "--iptables=false", "--ip6tables=false",
+         "--cgroup-parent", f"docker-bench-{os.getpid()}"],
+        stdout=log, stderr=subprocess.STDOUT)
+    _wait_socket(sock, proc)
+    engine = Engine("docker", root, sock, proc, _env(sock, root))
+    engine.docker("import", "-c", 'CMD ["sh"]', "-", "busybox:latest", input=busybox_rootfs_tar())
+    return engine

@@ -1,0 +1,141 @@
+"""The shim factory: a pre-initialised process that forks one shim per container.
+
+Starting a fresh interpreter per container costs ~100 ms of imports and a few MB of private
+memory. The factory imports the shim and the runtime once, then forks: each shim starts in
+about a millisecond and shares the factory's pages copy-on-write. The factory is detached
+from berthd (own session) and each shim is double-forked away from the factory, so neither
+berthd nor the factory is ever a container's parent: either may stop without touching a
+running container.
+
+Protocol on ``<exec-root>/shim-factory.sock``: the client sends one JSON line
+``{"state_dir": "..."}`` (shim.json already written there); the forked shim answers on the
+same connection with the readiness line the shim reports (see berth.shim.main), then closes
+it. ``{"op": "stop"}`` makes the factory exit. The factory never imports berth.daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from berth import __version__
+
+# Imported here, not in the forked shim: that is the point of the factory.
+from berth.runtime import container as _runtime_container  # noqa: F401
+from berth.shim import main as shim_main
+
+__all__ = ["PID_NAME", "SOCKET_NAME", "main", "serve"]
+
+SOCKET_NAME = "shim-factory.sock"  # also in berth.shim.factoryctl
+PID_NAME = "shim-factory.pid"
+_LOG_NAME = "shim-factory.log"
+
+
+def _spawn_shim(conn: socket.socket, state_dir: Path) -> None:
+    """In a child of the factory: fork the shim (reparented to init) and leave."""
+    if os.fork() != 0:
+        os._exit(0)
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        os.chdir("/")
+        ready_fd = os.dup(conn.fileno())  # non-inheritable, like the pipe of a spawned shim
+        conn.close()
+        devnull = os.open("/dev/null", os.O_RDWR)
+        log = os.open(state_dir / shim_main.LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(log, 2)
+        os.close(devnull)
+        os.close(log)
+        code = shim_main.run_shim(state_dir, ready_fd)
+    finally:
+        os._exit(code)
+
+
+def _read_line(conn: socket.socket, limit: int = 65536) -> bytes:
+    data = b""
+    while not data.endswith(b"\n") and len(data) < limit:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def serve(listener: socket.socket) -> None:
+    # Children are reaped by the kernel: the factory never waits for them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # Objects that exist now stay out of the cyclic GC, so forked shims keep sharing them.
+    gc.freeze()
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            try:
+                request = json.loads(_read_line(conn) or b"{}")
+            except (OSError, ValueError):
+                continue
+            if request.get("op") == "stop":
+                conn.sendall(b'{"ok": true}\n')
+                return
+            if request.get("op") == "version":
+                conn.sendall(json.dumps({"ok": True, "version": __version__}).encode() + b"\n")
+                continue
+            state_dir = request.get("state_dir")
+            if not isinstance(state_dir, str) or not Path(state_dir).is_absolute():
+                conn.sendall(b'{"ok": false, "error": "shim factory: bad request"}\n')
+                continue
+            conn.settimeout(None)
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                _spawn_shim(conn, Path(state_dir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m berth.shim.factory <exec-root>", file=sys.stderr)
+        return 2
+    root = Path(args[0]).absolute()
+    path = root / SOCKET_NAME
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    listener.bind(str(path))
+    os.chmod(path, 0o600)
+    listener.listen(64)
+    # Detach: own session, stdio away from whoever started us; readiness = the socket exists.
+    if os.fork() != 0:
+        os._exit(0)
+    os.setsid()
+    os.chdir("/")
+    (root / PID_NAME).write_text(f"{os.getpid()}\n")
+    devnull = os.open("/dev/null", os.O_RDWR)
+    log = os.open(root / _LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+    try:
+        serve(listener)
+    finally:
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (root / PID_NAME).unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""berthd's control of the shim factory (berth.shim.factory): start it, stop it.
+
+berthd starts a fresh factory when it starts (so a factory never runs older code than the
+daemon) and stops it when it stops; running shims are not the factory's children and are
+not affected either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["socket_path", "start_factory", "stop_factory"]
+
+_log = logging.getLogger("berth.shim.factory")
+_SOCKET_NAME = "shim-factory.sock"
+
+
+def socket_path(exec_root: Path) -> Path:
+    return exec_root / _SOCKET_NAME
+
+
+async def stop_factory(exec_root: Path) -> None:
+    """Ask a factory on ``exec_root`` to exit; nothing to do if none answers."""
+    path = socket_path(exec_root)
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    try:
+        writer.write(b'{"op": "stop"}\n')
+        await writer.drain()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+
+
+async def start_factory(exec_root: Path, python: str = sys.executable) -> Path | None:
+    """Replace any factory on ``exec_root`` by a fresh one; its socket path, or None on failure."""
+    await stop_factory(exec_root)
+    proc = await asyncio.create_subprocess_exec(
+        python, "-m", "berth.shim.factory", str(exec_root), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    _, err = await proc.communicate()
+    path = socket_path(exec_root)
+    if proc.returncode != 0 or not path.exists():
+        _log.warning("shim factory did not start (%s): shims start as new interpreters",
+                     err.decode(errors="replace").strip())
+        return None
+    return path
