@@ -22,14 +22,21 @@ from berth.shim.exitfile import read_exit
 from berth.shim.main import LOG_FILE, PID_FILE
 from berth.shim.protocol import (
     AttachRequest,
+    ExecRequest,
+    ExecResizeRequest,
+    ExecStateRequest,
     ExitStatus,
     KillRequest,
+    PauseRequest,
+    PidsRequest,
     Request,
     ResizeRequest,
+    ResumeRequest,
     ShimState,
     ShutdownRequest,
     StartRequest,
     StateRequest,
+    UpdateRequest,
     WaitRequest,
     decode_response,
     encode_request,
@@ -138,6 +145,42 @@ class ShimClient:
 
     async def shutdown(self) -> None:
         await self._call(ShutdownRequest())
+
+    async def exec(self, request: ExecRequest,
+                   ) -> tuple[int, asyncio.StreamReader | None, asyncio.StreamWriter | None]:
+        """Start an exec; returns its host PID and, when ``request.attach``, its stream."""
+        body, reader, writer = await self._request(request)
+        pid = body.get("pid")
+        if not isinstance(pid, int):
+            writer.close()
+            raise Internal(f"shim exec answered without a pid: {body}")
+        if not request.attach:
+            writer.close()
+            return pid, None, None
+        return pid, reader, writer
+
+    async def exec_state(self, exec_id: str, wait: bool = False) -> dict[str, object]:
+        """``{"pid", "running", "exit_code"}``; with ``wait`` once the process has exited."""
+        return await self._call(ExecStateRequest(exec_id, wait))
+
+    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        await self._call(ExecResizeRequest(exec_id, height, width))
+
+    async def pause(self) -> None:
+        await self._call(PauseRequest())
+
+    async def resume(self) -> None:
+        await self._call(ResumeRequest())
+
+    async def pids(self) -> list[int]:
+        body = await self._call(PidsRequest())
+        pids = body.get("pids")
+        if not isinstance(pids, list):
+            raise Internal(f"shim pids answered {body}")
+        return [int(p) for p in pids]
+
+    async def update(self, resources: dict[str, object]) -> None:
+        await self._call(UpdateRequest(dict(resources)))
 
 
 def _log_tail(state_dir: Path, limit: int = 4000) -> str:

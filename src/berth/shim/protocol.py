@@ -21,16 +21,23 @@ from berth.timefmt import format_rfc3339nano, parse_rfc3339nano
 
 __all__ = [
     "AttachRequest",
+    "ExecRequest",
+    "ExecResizeRequest",
+    "ExecStateRequest",
     "ExitStatus",
     "FrameStream",
     "KillRequest",
+    "PauseRequest",
+    "PidsRequest",
     "ProcessStatus",
     "Request",
     "ResizeRequest",
+    "ResumeRequest",
     "ShimState",
     "ShutdownRequest",
     "StartRequest",
     "StateRequest",
+    "UpdateRequest",
     "WaitRequest",
     "decode_request",
     "decode_response",
@@ -151,8 +158,62 @@ class ShutdownRequest:
     """Ask the shim to exit; refused while the container runs."""
 
 
+@dataclass(frozen=True)
+class ExecRequest:
+    """Start a process in the running container. With ``attach`` the connection becomes its
+    stream (as for attach) after the ``{"ok": true, "pid": N}`` line; else it is closed."""
+
+    exec_id: str
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    cwd: str = ""
+    user: str = ""
+    privileged: bool = False
+    tty: bool = False
+    stdin: bool = False
+    attach: bool = False
+
+
+@dataclass(frozen=True)
+class ExecStateRequest:
+    """``{"pid", "running", "exit_code"}`` of an exec; with ``wait``, answered once it exited."""
+
+    exec_id: str
+    wait: bool = False
+
+
+@dataclass(frozen=True)
+class ExecResizeRequest:
+    exec_id: str
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class PauseRequest:
+    """Freeze every process of the container (freezer cgroup)."""
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """Thaw a paused container."""
+
+
+@dataclass(frozen=True)
+class PidsRequest:
+    """``{"pids": [...]}``: host PIDs of every process in the container's cgroup."""
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    """Apply OCI ``linux.resources`` to the running container's cgroup."""
+
+    resources: dict[str, Any]
+
+
 Request = (StartRequest | KillRequest | ResizeRequest | StateRequest | WaitRequest
-           | AttachRequest | ShutdownRequest)
+           | AttachRequest | ShutdownRequest | ExecRequest | ExecStateRequest
+           | ExecResizeRequest | PauseRequest | ResumeRequest | PidsRequest | UpdateRequest)
 
 
 def encode_request(req: Request) -> bytes:
@@ -172,6 +233,23 @@ def encode_request(req: Request) -> bytes:
             body = {"op": "attach", "stdin": i, "stdout": o, "stderr": e}
         case ShutdownRequest():
             body = {"op": "shutdown"}
+        case ExecRequest():
+            body = {"op": "exec", "exec_id": req.exec_id, "args": list(req.args),
+                    "env": list(req.env), "cwd": req.cwd, "user": req.user,
+                    "privileged": req.privileged, "tty": req.tty, "stdin": req.stdin,
+                    "attach": req.attach}
+        case ExecStateRequest(exec_id=eid, wait=w):
+            body = {"op": "exec_state", "exec_id": eid, "wait": w}
+        case ExecResizeRequest(exec_id=eid, height=h, width=w):
+            body = {"op": "exec_resize", "exec_id": eid, "height": h, "width": w}
+        case PauseRequest():
+            body = {"op": "pause"}
+        case ResumeRequest():
+            body = {"op": "resume"}
+        case PidsRequest():
+            body = {"op": "pids"}
+        case UpdateRequest(resources=res):
+            body = {"op": "update", "resources": res}
     return json.dumps(body).encode() + b"\n"
 
 
@@ -180,6 +258,13 @@ def _int(body: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise errors.InvalidArgument(f"shim request: {key!r} must be an integer")
     return value
+
+
+def _strs(body: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise errors.InvalidArgument(f"shim request: {key!r} must be a list of strings")
+    return tuple(value)
 
 
 def decode_request(line: bytes) -> Request:
@@ -206,6 +291,28 @@ def decode_request(line: bytes) -> Request:
                              stderr=bool(body.get("stderr")))
     if op == "shutdown":
         return ShutdownRequest()
+    if op in ("exec", "exec_state", "exec_resize"):
+        eid = body.get("exec_id")
+        if not isinstance(eid, str) or not eid:
+            raise errors.InvalidArgument("shim request: 'exec_id' must be a string")
+        if op == "exec_state":
+            return ExecStateRequest(eid, bool(body.get("wait")))
+        if op == "exec_resize":
+            return ExecResizeRequest(eid, _int(body, "height"), _int(body, "width"))
+        return ExecRequest(eid, _strs(body, "args"), _strs(body, "env"), str(body.get("cwd") or ""),
+                           str(body.get("user") or ""), bool(body.get("privileged")),
+                           bool(body.get("tty")), bool(body.get("stdin")), bool(body.get("attach")))
+    if op == "pause":
+        return PauseRequest()
+    if op == "resume":
+        return ResumeRequest()
+    if op == "pids":
+        return PidsRequest()
+    if op == "update":
+        res = body.get("resources")
+        if not isinstance(res, dict):
+            raise errors.InvalidArgument("shim request: 'resources' must be an object")
+        return UpdateRequest(res)
     raise errors.InvalidArgument(f"unknown shim operation {op!r}")
 
 
