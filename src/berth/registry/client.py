@@ -104,7 +104,7 @@ class RegistryClient:
             attempts.append((f"https://{self.host}", ssl_context(self.host, self._opts, verify)))
         except (OSError, ssl.SSLError) as e:
             raise InvalidArgument(f"certificates for {self.host}: {e}") from e
-        if plain_ok:
+        if plain_ok and not verify:
             attempts.append((f"http://{self.host}", False))
         last: Exception | None = None
         for base, ctx in attempts:

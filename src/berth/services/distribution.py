@@ -16,7 +16,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import Forbidden, InvalidArgument, NotFound, Unauthorized
 from berth.images.importer import host_architecture
 from berth.images.pulled import PulledImage, layer_blobs
 from berth.images.reference import DEFAULT_DOMAIN, Reference, parse_normalized
@@ -82,6 +82,15 @@ class DistributionService:
                    sink: Sink) -> str:
         """Pull ``ref`` (tag or digest); the first message is sent once the manifest resolved,
         so errors before it can still be plain API errors. Returns the image ID."""
+        # A 401 from berthd makes the docker CLI prompt for a login; dockerd reports a
+        # registry's refusal during pull/push as a plain error, so it is Forbidden here.
+        try:
+            return await self._pull(ref, platform, creds, sink)
+        except Unauthorized as e:
+            raise Forbidden(e.message) from e
+
+    async def _pull(self, ref: Reference, platform: str | None, creds: Credentials,
+                    sink: Sink) -> str:
         progress = Progress(sink)
         want = _platform(platform)
         reference = ref.digest or ref.tag or "latest"
@@ -159,6 +168,12 @@ class DistributionService:
 
     async def push(self, name: str, tag: str, creds: Credentials, sink: Sink) -> None:
         """Push one tag of ``name`` (every tag of the repository when ``tag`` is empty)."""
+        try:
+            await self._push(name, tag, creds, sink)
+        except Unauthorized as e:
+            raise Forbidden(e.message) from e
+
+    async def _push(self, name: str, tag: str, creds: Credentials, sink: Sink) -> None:
         repo = parse_normalized(name)
         if repo.digest is not None:
             raise InvalidArgument("cannot push a digest reference")
