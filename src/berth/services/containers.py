@@ -28,6 +28,8 @@ from berth.oci import specgen
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.images import ImageService
+from berth.services.procs import ps_table
+from berth.services.update import apply_update
 from berth.shim import client as shim_client
 from berth.shim import jsonlog
 from berth.shim.protocol import ExitStatus
@@ -369,6 +371,8 @@ class ContainerService:
         if c.state.status not in ("running", "paused") or live.shim is None:
             raise errors.Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         await live.shim.kill(sig, all=sig == _signal.SIGKILL)
+        if sig == _signal.SIGKILL:
+            await self._thaw_for_stop(c, live)
         self.on_event("kill", c)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
@@ -393,6 +397,7 @@ class ContainerService:
         exited = live.exited
         with contextlib.suppress(errors.BerthError):
             await shim.kill(sig)
+        await self._thaw_for_stop(c, live)
         if timeout >= 0:
             try:
                 await asyncio.wait_for(exited.wait(), timeout)
@@ -506,6 +511,96 @@ class ContainerService:
         async for entry in jsonlog.follow(path, since=since_ns, until=until_ns, tail=tail,
                                           until_exited=live.exited):
             yield entry
+
+    # ---- running-container control: pause, rename, top, update, exec plumbing ----------
+
+    def running_shim(self, c: Container) -> shim_client.ShimClient:
+        """The shim of a running, unpaused container; Conflict otherwise (exec, update)."""
+        live = self._live_of(c)
+        if c.state.status == "paused":
+            raise errors.Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        if c.state.status != "running" or live.shim is None:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        return live.shim
+
+    def shim_or_none(self, c: Container) -> shim_client.ShimClient | None:
+        return self._live.get(c.id, _Live()).shim
+
+    def emit_exec_event(self, c: Container, action: str, exec_id: str) -> None:
+        self.on_event(action, c)
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        live = self._live_of(c)
+        async with live.lock:
+            if c.state.status == "paused":
+                raise errors.Conflict(f"Container {c.id} is already paused")
+            if c.state.status != "running" or live.shim is None:
+                raise errors.Conflict(f"Container {c.id} is not running")
+            await live.shim.pause()
+            c.state.status = "paused"
+            self._save(c)
+        self.on_event("pause", c)
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        live = self._live_of(c)
+        async with live.lock:
+            if c.state.status != "paused" or live.shim is None:
+                raise errors.Conflict(f"Container {c.id} is not paused")
+            await live.shim.resume()
+            c.state.status = "running"
+            self._save(c)
+        self.on_event("unpause", c)
+
+    async def _thaw_for_stop(self, c: Container, live: _Live) -> None:
+        # As moby: a paused container is thawed once signalled, so the signal is acted upon.
+        if c.state.status == "paused" and live.shim is not None:
+            with contextlib.suppress(errors.BerthError):
+                await live.shim.resume()
+            if c.state.status == "paused":
+                c.state.status = "running"
+                self._save(c)
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise errors.InvalidArgument("Neither old nor new names may be empty")
+        name = ids.validate_container_name(new_name)
+        if name == c.name:
+            raise errors.InvalidArgument("Renaming a container with the same name as its current "
+                                         "name")
+        self._check_name_free(name)
+        old = c.name
+        c.name = name
+        try:
+            self._save(c)
+        except BaseException:
+            c.name = old
+            raise
+        self.on_event("rename", c)
+
+    async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
+        """``docker top``: host ``ps`` output limited to the container's processes."""
+        c = self.get(ref)
+        live = self._live_of(c)
+        if c.state.status not in ("running", "paused") or live.shim is None:
+            raise errors.Conflict(f"Container {c.id} is not running")
+        pids = set(await live.shim.pids())
+        return await asyncio.to_thread(ps_table, ps_args or "-ef", pids)
+
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """``docker update``: new limits in HostConfig, applied live when running."""
+        c = self.get(ref)
+        live = self._live_of(c)
+        async with live.lock:
+            new_host, resources = apply_update(c.host_config, body, c.state.status)
+            if c.state.status in ("running", "paused") and live.shim is not None and resources:
+                await live.shim.update(resources)
+            c.host_config = new_host
+            self._save(c)
+        self.on_event("update", c)
+        return []
 
     # ---- list ---------------------------------------------------------------------------
 

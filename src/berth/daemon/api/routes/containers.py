@@ -13,8 +13,11 @@ from aiohttp import web
 
 from berth import errors
 from berth.daemon.api.app import Router
+from berth.daemon.api.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
 from berth.daemon.api.hijack import HijackedStream, hijack
 from berth.daemon.api.params import json_body, qbool, qfilters, qint, qstr
+from berth.daemon.api.routes import control as control_routes
+from berth.daemon.api.routes import exec as exec_routes
 from berth.daemon.context import DaemonContext
 from berth.shim import jsonlog
 from berth.timefmt import format_ns
@@ -45,20 +48,6 @@ async def _pump_to_client(src: asyncio.StreamReader, dst: HijackedStream) -> Non
         if not chunk:
             return
         await dst.write(chunk)
-
-
-async def _pump_to_container(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-    try:
-        while True:
-            chunk = await src.read(65536)
-            if not chunk:
-                break
-            dst.write(chunk)
-            await dst.drain()
-        if dst.can_write_eof():
-            dst.write_eof()
-    except (ConnectionError, OSError):
-        pass
 
 
 def register(router: Router, ctx: DaemonContext) -> None:
@@ -140,6 +129,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
         if not qbool(request, "stream") and not qbool(request, "logs"):
             raise errors.InvalidArgument("at least one of stream or logs must be set")
         tty = bool(c.config.get("Tty"))
+        keys = parse_detach_keys(qstr(request, "detachKeys") or DEFAULT_DETACH_KEYS)
         attach_task = asyncio.ensure_future(svc.attach(ref, want_stdin, want_out, want_err))
         ctype = ("application/vnd.docker.raw-stream" if tty or request["api_version"] < (1, 42)
                  else "application/vnd.docker.multiplexed-stream")
@@ -153,13 +143,21 @@ def register(router: Router, ctx: DaemonContext) -> None:
             return web.Response()
         if streams is None:
             return web.Response()
-        to_container = asyncio.ensure_future(_pump_to_container(client.reader, streams.writer)
-                                             if want_stdin else asyncio.sleep(0))
+        detached = asyncio.Event()
+        to_container = asyncio.ensure_future(
+            exec_routes.pump_stdin(client.reader, streams.writer, keys, detached)
+            if want_stdin else asyncio.sleep(0))
+        to_client = asyncio.ensure_future(_pump_to_client(streams.reader, client))
+        detach_wait = asyncio.ensure_future(detached.wait())
         try:
-            await _pump_to_client(streams.reader, client)
-        except (ConnectionError, OSError):
-            pass
+            # Detach keys end the session; the container keeps running.
+            await asyncio.wait([to_client, detach_wait], return_when=asyncio.FIRST_COMPLETED)
+            if to_client.done() and not to_client.cancelled():
+                with contextlib.suppress(ConnectionError, OSError):
+                    to_client.result()
         finally:
+            to_client.cancel()
+            detach_wait.cancel()
             to_container.cancel()
             streams.writer.close()
             client.close()
@@ -222,6 +220,9 @@ def register(router: Router, ctx: DaemonContext) -> None:
     router.add("POST", "/containers/{id}/resize", resize)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("DELETE", "/containers/{id}", delete)
+    # Exec and process-control routes live in their own modules, on the same service.
+    control_routes.register(router, svc)
+    exec_routes.register(router, svc)
 
 
 async def _until_closed(task: asyncio.Future[_T], client: HijackedStream) -> _T | None:
