@@ -32,6 +32,7 @@ class Daemon:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    metrics_url: str = ""
 
     def berth(self, *args: str, input: bytes | None = None, timeout: float = 60,
               check: bool = False) -> subprocess.CompletedProcess[bytes]:
@@ -66,16 +67,25 @@ def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes], log: Path) -> No
     raise RuntimeError(f"berthd did not listen on {path}:\n{log.read_text()}")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def start_berthd(base: Path, name: str = "berthd") -> Daemon:
     data_root = base / "data"
     exec_root = base / "exec"
     sock = base / "berth.sock"
     log = base / f"{name}.log"
     cgroup_parent = f"berth-test-{os.getpid()}-{base.name}"
+    metrics_port = _free_port()
     cmd = [sys.executable, "-m", "berth.daemon.main", "--host", f"unix://{sock}",
            "--data-root", str(data_root), "--exec-root", str(exec_root),
            "--pidfile", str(base / "berthd.pid"), "--cgroup-parent", cgroup_parent,
-           "--log-level", "debug"]
+           "--log-level", "debug", "--metrics-addr", f"127.0.0.1:{metrics_port}"]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     _wait_for_socket(sock, proc, log)
@@ -83,7 +93,8 @@ def start_berthd(base: Path, name: str = "berthd") -> Daemon:
     env.update({"DOCKER_HOST": f"unix://{sock}", "BERTH_HOST": f"unix://{sock}",
                 "BERTH_NO_AUTOSTART": "1", "DOCKER_CONFIG": str(base / "docker-config")})
     return Daemon(host=f"unix://{sock}", socket=sock, data_root=data_root, exec_root=exec_root,
-                  cgroup_parent=cgroup_parent, process=proc, log_path=log, env=env)
+                  cgroup_parent=cgroup_parent, process=proc, log_path=log, env=env,
+                  metrics_url=f"http://127.0.0.1:{metrics_port}")
 
 
 def stop_berthd(d: Daemon) -> None:

@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("berth.cli.registry", "cmd_login"),
     "logout": ("berth.cli.registry", "cmd_logout"),
     "registry": ("berth.cli.registry", "cmd_registry"),
+    "stats": ("berth.cli.stats", "cmd_stats"),
+    "events": ("berth.cli.events", "cmd_events"),
 }
 _ALIASES = {
     ("container", "ls"): "ps", ("container", "list"): "ps", ("container", "run"): "run",
@@ -48,6 +50,7 @@ _ALIASES = {
     ("image", "tag"): "tag", ("image", "rm"): "rmi",
     ("image", "pull"): "pull", ("image", "push"): "push",
     ("system", "info"): "info",
+    ("container", "stats"): "stats", ("system", "events"): "events",
 }
 
 _USAGE = """Usage:  berth [OPTIONS] COMMAND

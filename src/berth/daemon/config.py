@@ -24,6 +24,7 @@ class DaemonConfig:
     socket_group: str
     registry_certs_dir: Path = Path("/etc/berth/certs.d")
     insecure_registries: tuple[str, ...] = ()
+    metrics_addr: str = "127.0.0.1:9323"
 
 
 def _socket_path(host: str) -> Path:
@@ -51,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
                    help="per-registry CA dirs: <dir>/<host:port>/ca.crt (like Docker's certs.d)")
     p.add_argument("--insecure-registry", action="append", default=[],
                    help="registry host[:port] or CIDR allowed over plain HTTP / unverified TLS")
+    p.add_argument("--metrics-addr", default="127.0.0.1:9323",
+                   help="host:port of the monitoring dashboard and /metrics (empty = off)")
     ns = p.parse_args(argv)
     exec_root = Path(ns.exec_root)
     return DaemonConfig(
@@ -58,4 +61,4 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         pidfile=Path(ns.pidfile) if ns.pidfile else exec_root / "berthd.pid",
         log_level=ns.log_level, cgroup_parent=ns.cgroup_parent.strip("/"), socket_group=ns.group,
         registry_certs_dir=Path(ns.registry_certs_dir),
-        insecure_registries=tuple(ns.insecure_registry))
+        insecure_registries=tuple(ns.insecure_registry), metrics_addr=ns.metrics_addr)

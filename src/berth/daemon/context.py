@@ -7,7 +7,9 @@ from pathlib import Path
 
 from berth.services.containers import ContainerService
 from berth.services.distribution import DistributionService
+from berth.services.events import EventBus
 from berth.services.images import ImageService
+from berth.services.stats import StatsService
 
 __all__ = ["DaemonContext"]
 
@@ -22,3 +24,5 @@ class DaemonContext:
     containers: ContainerService
     images: ImageService
     distribution: DistributionService
+    events: EventBus
+    stats: StatsService

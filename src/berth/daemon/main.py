@@ -20,19 +20,24 @@ from aiohttp import web
 
 from berth.daemon.api.app import make_app
 from berth.daemon.api.routes import containers as containers_routes
+from berth.daemon.api.routes import events as events_routes
 from berth.daemon.api.routes import images as images_routes
 from berth.daemon.api.routes import networks as networks_routes
 from berth.daemon.api.routes import registry as registry_routes
+from berth.daemon.api.routes import stats as stats_routes
 from berth.daemon.api.routes import system as system_routes
 from berth.daemon.api.routes import volumes as volumes_routes
 from berth.daemon.config import DaemonConfig, parse_args
 from berth.daemon.context import DaemonContext
+from berth.daemon.monitor.server import MonitorServer, parse_addr
 from berth.errors import BerthError
 from berth.registry.tls import RegistryOptions
 from berth.services.containers import ContainerService, ServiceConfig
 from berth.services.distribution import DistributionService
+from berth.services.events import EventBus, container_event
 from berth.network import ipam
 from berth.services.images import ImageService
+from berth.services.stats import StatsService
 from berth.services.networks import NetworkConfig, NetworkService
 from berth.services.volumes import VolumeService
 from berth.shim.factoryctl import start_factory, stop_factory
@@ -90,6 +95,11 @@ async def run(cfg: DaemonConfig) -> None:
                       cgroup_parent=cfg.cgroup_parent, shim_factory=factory),
         ContainerRecords(db), images, networks, volumes)
     volumes.usage = containers.volume_usage
+    events = EventBus()
+    containers.on_event = lambda action, c: events.publish(container_event(action, c))
+    images.on_event = lambda action, image_id, attrs: events.emit("image", action, image_id, attrs)
+    stats = StatsService(containers.all, cfg.cgroup_parent)
+    metrics_addr = parse_addr(cfg.metrics_addr)
     await containers.restore()
     await networks.restore({c.id for c in containers.all() if c.state.running})
     ctx = DaemonContext(daemon_id=_daemon_id(cfg.data_root), data_root=cfg.data_root,
@@ -97,7 +107,8 @@ async def run(cfg: DaemonConfig) -> None:
                         cgroup_version=_cgroup_version(), containers=containers, images=images,
                         networks=networks, volumes=volumes,
                         distribution=DistributionService(images, RegistryOptions(
-                            cfg.registry_certs_dir, cfg.insecure_registries)))
+                            cfg.registry_certs_dir, cfg.insecure_registries)),
+                        events=events, stats=stats)
     app = make_app([
         lambda r: system_routes.register(r, ctx),
         lambda r: containers_routes.register(r, ctx),
@@ -105,6 +116,8 @@ async def run(cfg: DaemonConfig) -> None:
         lambda r: networks_routes.register(r, ctx),
         lambda r: volumes_routes.register(r, ctx),
         lambda r: registry_routes.register(r, ctx),
+        lambda r: stats_routes.register(r, ctx),
+        lambda r: events_routes.register(r, ctx),
     ])
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -118,6 +131,14 @@ async def run(cfg: DaemonConfig) -> None:
     os.chown(cfg.socket_path, 0, gid)
     os.chmod(cfg.socket_path, 0o660)
     _log.info("berthd listening on unix://%s (data root %s)", cfg.socket_path, cfg.data_root)
+    stats.start()
+    monitor = MonitorServer(stats, containers)
+    if metrics_addr is not None:
+        try:
+            await monitor.start(*metrics_addr)
+            _log.info("monitoring dashboard on http://%s:%d/", *metrics_addr)
+        except OSError as err:  # a busy port must not keep the engine from serving
+            _log.error("monitoring dashboard on %s: %s", cfg.metrics_addr, err)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -127,6 +148,8 @@ async def run(cfg: DaemonConfig) -> None:
         await stop.wait()
     finally:
         _log.info("shutting down; containers keep running (live restore)")
+        await monitor.stop()
+        await stats.stop()
         await runner.cleanup()
         await containers.close()
         await networks.close()

@@ -74,6 +74,8 @@ class ImageService:
         self._snapshots = snapshots
         self._records = ImageRecords(db)
         self._lock = threading.RLock()
+        # (action, image ID, attributes) for the event bus; berthd's composition root sets it.
+        self.on_event: Callable[[str, str, dict[str, str]], None] = lambda action, i, attrs: None
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -128,8 +130,10 @@ class ImageService:
         """``docker import``: returns the new image ID."""
         tag = self._tag_reference(repo_tag, None) if repo_tag else None
         with self._lock:
-            return import_rootfs(self._db, self._content, self._snapshots,
-                                 ImportRequest(tar_path, tag, tuple(changes), message))
+            image_id = import_rootfs(self._db, self._content, self._snapshots,
+                                     ImportRequest(tar_path, tag, tuple(changes), message))
+        self.on_event("import", image_id, {"name": tag.familiar if tag else image_id})
+        return image_id
 
     @property
     def content(self) -> ContentStore:
@@ -157,6 +161,7 @@ class ImageService:
             image = self.resolve(ref)
             with self._db.transaction() as tx:
                 ImageRecords.set_reference(tx, target, image.id)
+        self.on_event("tag", image.id, {"name": target.familiar})
 
     # -- API shapes --------------------------------------------------------------------------
 
@@ -248,6 +253,18 @@ class ImageService:
 
     def remove(self, ref: str, force: bool = False, noprune: bool = False,
                in_use: Mapping[str, str] | Set[str] | None = None) -> list[dict[str, str]]:
+        """``DELETE /images/{name}``; emits ``untag``/``delete`` events for what it did."""
+        image_id = self.resolve(ref).id
+        records = self._remove(ref, force, noprune, in_use)
+        for rec in records:
+            if "Untagged" in rec:
+                self.on_event("untag", image_id, {"name": rec["Untagged"]})
+            if rec.get("Deleted") == image_id:  # layer records are not image events
+                self.on_event("delete", image_id, {"name": image_id})
+        return records
+
+    def _remove(self, ref: str, force: bool, noprune: bool,
+                in_use: Mapping[str, str] | Set[str] | None) -> list[dict[str, str]]:
         """``DELETE /images/{name}``: Docker's list of Untagged/Deleted records.
 
         ``in_use`` maps image IDs to a container using each (a plain set of image IDs also

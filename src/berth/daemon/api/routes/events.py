@@ -1,0 +1,85 @@
+"""``GET /events``: replay from ``since``, then stream live until ``until`` (or forever).
+
+One JSON object per line, flushed; headers go out at once (the CLI waits for them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from aiohttp import web
+
+from berth.daemon.api.app import Router
+from berth.daemon.api.params import qfilters, qstr
+from berth.daemon.context import DaemonContext
+from berth.errors import InvalidArgument
+from berth.services.events import Event, EventFilter
+from berth.timefmt import parse_rfc3339nano
+
+__all__ = ["parse_timestamp", "register"]
+
+
+def parse_timestamp(text: str, name: str) -> int | None:
+    """Docker's ``sec[.nanos]`` (what the CLI sends) or RFC 3339 -> unix nanoseconds."""
+    if not text:
+        return None
+    sec, dot, frac = text.partition(".")
+    if sec.lstrip("-").isdigit() and (not dot or frac.isdigit()):
+        return int(sec) * 1_000_000_000 + (int(frac[:9].ljust(9, "0")) if frac else 0)
+    try:
+        return parse_rfc3339nano(text)
+    except (ValueError, InvalidArgument):
+        raise InvalidArgument(f"invalid value for {name}: {text!r}") from None
+
+
+def register(router: Router, ctx: DaemonContext) -> None:
+    bus = ctx.events
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        since = parse_timestamp(qstr(request, "since"), "since")
+        until = parse_timestamp(qstr(request, "until"), "until")
+        flt = EventFilter.parse(qfilters(request))
+        if since is not None and until is not None and until < since:
+            raise InvalidArgument("`since` time must be before `until` time")
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+
+        async def send(ev: Event) -> None:
+            if flt.matches(ev):
+                await resp.write((json.dumps(ev.to_json()) + "\n").encode())
+
+        try:
+            async with bus.subscribe() as sub:
+                # Subscribed before replaying, so nothing published meanwhile is lost;
+                # events already replayed are skipped by time.
+                replayed = 0
+                if since is not None:
+                    for ev in bus.history(since, until):
+                        await send(ev)
+                        replayed = max(replayed, ev.time_ns)
+                now = time.time_ns()
+                if until is not None and until <= now:
+                    await resp.write_eof()
+                    return resp
+                while True:
+                    timeout = None if until is None else max(0.0, (until - time.time_ns()) / 1e9)
+                    try:
+                        live = await asyncio.wait_for(sub.get(), timeout)
+                    except TimeoutError:
+                        break
+                    if live is None:
+                        break
+                    if live.time_ns <= replayed:
+                        continue
+                    if until is not None and live.time_ns > until:
+                        break
+                    await send(live)
+        except (ConnectionError, OSError):
+            return resp
+        await resp.write_eof()
+        return resp
+
+    router.add("GET", "/events", events)
