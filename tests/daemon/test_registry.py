@@ -317,3 +317,92 @@ def test_tls_with_certs_dir(scratch, servers):
         left = cleanup_daemon_leftovers(base / "data", base / "exec",
                                         f"berth-regtls-{os.getpid()}")
         assert not left
+
+
+class _BearerFront:
+    """A token-auth registry front (like Docker Hub's): /token hands out scoped bearer tokens
+    for basic credentials; /v2/ requests need a token for their repository's scope and are
+    forwarded to a berth registry behind it."""
+
+    def __init__(self, backend: str) -> None:
+        import asyncio
+
+        from aiohttp import ClientSession, web
+
+        self.backend = backend
+        self.scopes_seen: list[str] = []
+        self.loop = asyncio.new_event_loop()
+        self.port = free_port()
+
+        async def token(request: web.Request) -> web.StreamResponse:
+            auth = request.headers.get("Authorization", "")
+            if auth != "Basic " + base64.b64encode(b"dave:hunter2").decode():
+                return web.json_response({"errors": [{"code": "UNAUTHORIZED",
+                                                      "message": "bad credentials"}]}, status=401)
+            scope = request.query.get("scope", "")
+            self.scopes_seen.append(scope)
+            return web.json_response({"token": "T " + scope})
+
+        async def v2(request: web.Request) -> web.StreamResponse:
+            tail = request.match_info["tail"]
+            repo = tail.split("/manifests/")[0].split("/blobs/")[0]
+            realm = f'Bearer realm="http://127.0.0.1:{self.port}/token",service="front"'
+            auth = request.headers.get("Authorization", "")
+            need = f"repository:{repo}:" if tail else ""
+            if not auth.startswith("Bearer T ") or (need and need not in auth):
+                challenge = realm + (f',scope="repository:{repo}:pull"' if tail else "")
+                return web.json_response({"errors": [{"code": "UNAUTHORIZED",
+                                                      "message": "authentication required"}]},
+                                         status=401, headers={"WWW-Authenticate": challenge})
+            async with ClientSession(auto_decompress=False) as s, s.request(
+                    request.method, f"{self.backend}/v2/{tail}", params=request.query,
+                    headers={k: v for k, v in request.headers.items()
+                             if k.lower() in ("accept", "range", "content-type")},
+                    data=await request.read()) as r:
+                body = await r.read()
+                keep = {k: v for k, v in r.headers.items()
+                        if k.lower() in ("content-type", "docker-content-digest", "location")}
+                return web.Response(status=r.status, body=body, headers=keep)
+
+        app = web.Application()
+        app.router.add_get("/token", token)
+        app.router.add_route("*", "/v2/{tail:.*}", v2)
+        self.runner = web.AppRunner(app)
+        self.loop.run_until_complete(self.runner.setup())
+        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_bearer_token_auth(daemon, scratch, servers, cleanup_images):
+    s = start_berth_registry(scratch)
+    servers.append(s)
+    digest, _ = push_test_image(s.url, "team/tok", "v1", message="via token")
+    front = _BearerFront(s.url)
+    name = f"127.0.0.1:{front.port}/team/tok:v1"
+    cleanup_images.append(name)
+    env = {**daemon.env, "DOCKER_CONFIG": str(scratch / "dc")}
+    try:
+        p = subprocess.run(["docker", "pull", name], env=env, capture_output=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode != 0 and "unauthorized" in _out(p).lower(), _out(p)
+        p = subprocess.run(["docker", "login", "-u", "dave", "--password-stdin",
+                            f"127.0.0.1:{front.port}"], env=env, input=b"hunter2\n",
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, _out(p)
+        p = subprocess.run(["docker", "pull", name], env=env, capture_output=True, timeout=60)
+        assert p.returncode == 0 and f"Digest: {digest}" in _out(p), _out(p)
+        assert "repository:team/tok:pull" in front.scopes_seen
+        p = subprocess.run(["docker", "run", "--rm", name], env=env, capture_output=True,
+                           timeout=60)
+        assert p.stdout == b"via token\n", _out(p)
+    finally:
+        front.close()
