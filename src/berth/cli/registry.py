@@ -126,7 +126,7 @@ def cmd_pull(ctx: CLIContext, argv: list[str]) -> int:
         ctx.error(exc.message)
         return 1
     familiar = ns.name if (ref.tag or ref.digest) else f"{ns.name}:latest"
-    sys.stdout.write(f"{familiar}\n" if not familiar.startswith("docker.io/") else f"{familiar}\n")
+    sys.stdout.write(f"{familiar}\n")
     return 0
 
 
