@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from berth.daemon.api.app import make_app
+from berth.daemon.api.routes import build as build_routes
 from berth.daemon.api.routes import containers as containers_routes
 from berth.daemon.api.routes import events as events_routes
 from berth.daemon.api.routes import images as images_routes
@@ -32,6 +33,7 @@ from berth.daemon.context import DaemonContext
 from berth.daemon.monitor.server import MonitorServer, parse_addr
 from berth.errors import BerthError
 from berth.registry.tls import RegistryOptions
+from berth.services.build import BuildService
 from berth.services.containers import ContainerService, ServiceConfig
 from berth.services.distribution import DistributionService
 from berth.services.events import EventBus, container_event
@@ -109,10 +111,12 @@ async def run(cfg: DaemonConfig) -> None:
                         distribution=DistributionService(images, RegistryOptions(
                             cfg.registry_certs_dir, cfg.insecure_registries)),
                         events=events, stats=stats)
+    tmp_build = cfg.data_root / "tmp" / "build"
     app = make_app([
         lambda r: system_routes.register(r, ctx),
         lambda r: containers_routes.register(r, ctx),
         lambda r: images_routes.register(r, ctx),
+        lambda r: build_routes.register(r, BuildService(images, containers, db, tmp_build), tmp_build),
         lambda r: networks_routes.register(r, ctx),
         lambda r: volumes_routes.register(r, ctx),
         lambda r: registry_routes.register(r, ctx),

@@ -22,6 +22,7 @@ from typing import Any
 
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.ids import short_id
+from berth.images.derive import derive_image
 from berth.images.importer import ImportRequest, import_rootfs
 from berth.images.pulled import PulledImage, store_pulled
 from berth.images.records import Image, ImageRecords
@@ -145,6 +146,15 @@ class ImageService:
         """Commit an image fetched by a pull (see ``berth.images.pulled``); returns its ID."""
         with self._lock:
             return store_pulled(self._db, self._content, self._snapshots, image, on_layer)
+
+    def derive(self, parent_id: str | None, config: dict[str, Any],
+               layer_dir: Path | None) -> str:
+        """A new image over ``parent_id`` (None = scratch) with ``config`` and optionally
+        ``layer_dir`` as one more layer (see ``berth.images.derive``); returns its ID."""
+        with self._lock:
+            parent = self._records.get(parent_id) if parent_id else None
+            return derive_image(self._db, self._content, self._snapshots, parent, config,
+                                layer_dir)
 
     def list_refs(self) -> list[tuple[Reference, ...]]:
         """Every image's references (for ``push`` of all tags of a repository)."""
