@@ -75,6 +75,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def network_flags(base: Path) -> list[str]:
+    """A bridge name and subnets of this test daemon's own, clear of berth0, docker0 and other
+    sessions (derived from the pid and the temp dir, both unique while the session runs)."""
+    import hashlib
+
+    h = int(hashlib.sha256(f"{os.getpid()}-{base}".encode()).hexdigest(), 16)
+    octet = 100 + h % 120
+    return ["--bridge", f"bt{h % 10**10:010d}", "--bip", f"10.{octet}.0.1/24",
+            "--default-address-pool", f"base=10.{octet}.0.0/16,size=24"]
+
+
 def start_berthd(base: Path, name: str = "berthd") -> Daemon:
     data_root = base / "data"
     exec_root = base / "exec"
@@ -133,6 +144,9 @@ def daemon() -> Iterator[Daemon]:
         from berth.testing.cleanup import cleanup_daemon_leftovers
 
         leftovers = cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
+        from berth.testing.netcleanup import cleanup_network_leftovers
+
+        leftovers += cleanup_network_leftovers(d.data_root, network_flags(base)[1])
         shutil.rmtree(base, ignore_errors=True)
     assert not leftovers, f"berth left these behind: {leftovers}"
 

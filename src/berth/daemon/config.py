@@ -22,6 +22,9 @@ class DaemonConfig:
     log_level: str
     cgroup_parent: str
     socket_group: str
+    bridge: str = "berth0"
+    bip: str = "10.77.0.1/16"
+    address_pools: tuple[str, ...] = ("base=10.78.0.0/15,size=24",)
     registry_certs_dir: Path = Path("/etc/berth/certs.d")
     insecure_registries: tuple[str, ...] = ()
     metrics_addr: str = "127.0.0.1:9323"
@@ -54,11 +57,21 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
                    help="registry host[:port] or CIDR allowed over plain HTTP / unverified TLS")
     p.add_argument("--metrics-addr", default="127.0.0.1:9323",
                    help="host:port of the monitoring dashboard and /metrics (empty = off)")
+    p.add_argument("-b", "--bridge", default="berth0",
+                   help="interface of the default bridge network (created if missing)")
+    p.add_argument("--bip", default="10.77.0.1/16",
+                   help="address and prefix of the default bridge (its subnet)")
+    p.add_argument("--default-address-pool", action="append", default=[],
+                   help="base=CIDR,size=N: where user-defined networks take their subnets")
     ns = p.parse_args(argv)
+    if len(ns.bridge) > 15:
+        raise InvalidArgument(f"bridge name {ns.bridge!r} is longer than 15 characters")
     exec_root = Path(ns.exec_root)
     return DaemonConfig(
         socket_path=_socket_path(ns.host), data_root=Path(ns.data_root), exec_root=exec_root,
         pidfile=Path(ns.pidfile) if ns.pidfile else exec_root / "berthd.pid",
         log_level=ns.log_level, cgroup_parent=ns.cgroup_parent.strip("/"), socket_group=ns.group,
+        bridge=ns.bridge, bip=ns.bip,
+        address_pools=tuple(ns.default_address_pool) or ("base=10.78.0.0/15,size=24",),
         registry_certs_dir=Path(ns.registry_certs_dir),
         insecure_registries=tuple(ns.insecure_registry), metrics_addr=ns.metrics_addr)

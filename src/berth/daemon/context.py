@@ -9,6 +9,8 @@ from berth.services.containers import ContainerService
 from berth.services.distribution import DistributionService
 from berth.services.events import EventBus
 from berth.services.images import ImageService
+from berth.services.networks import NetworkService
+from berth.services.volumes import VolumeService
 from berth.services.stats import StatsService
 
 __all__ = ["DaemonContext"]
@@ -23,6 +25,8 @@ class DaemonContext:
     cgroup_version: str
     containers: ContainerService
     images: ImageService
+    networks: NetworkService
+    volumes: VolumeService
     distribution: DistributionService
     events: EventBus
     stats: StatsService

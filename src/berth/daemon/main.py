@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pyroute2 logs every netlink message at debug level: far too much for berthd's log.
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
     try:
         asyncio.run(run(cfg))
     except BerthError as err:

@@ -92,12 +92,15 @@ class Container:
     paths: ContainerPaths
     state: State = field(default_factory=State)
     restart_count: int = 0
+    mount_points: list[dict[str, Any]] = field(default_factory=list)
+    """Docker's MountPoints, resolved at create (see ``berth.volumes.mounts``)."""
 
     def to_record(self) -> dict[str, Any]:
         return {
             "Config": self.config, "HostConfig": self.host_config, "ImageRef": self.image_ref,
             "Path": self.path, "Args": self.args, "State": self.state.to_json(),
             "RestartCount": self.restart_count, "Created": self.created,
+            "MountPoints": self.mount_points,
         }
 
     @classmethod
@@ -107,7 +110,8 @@ class Container:
                    image_id=image_id, config=data["Config"], host_config=data["HostConfig"],
                    path=data["Path"], args=list(data["Args"]), paths=paths,
                    state=State.from_json(data.get("State", {})),
-                   restart_count=int(data.get("RestartCount", 0)))
+                   restart_count=int(data.get("RestartCount", 0)),
+                   mount_points=list(data.get("MountPoints") or []))
 
     def status_text(self, now: float | None = None) -> str:
         """The daemon-computed STATUS column: ``Up 2 seconds``, ``Exited (3) 1 minute ago``."""

@@ -28,14 +28,17 @@ from berth.oci import specgen
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.images import ImageService
+from berth.services.networks import NetworkService
 from berth.services.procs import ps_table
 from berth.services.update import apply_update
+from berth.services.volumes import VolumeService
 from berth.shim import client as shim_client
 from berth.shim import jsonlog
 from berth.shim.protocol import ExitStatus
 from berth.shim.spec import ShimSpec
 from berth.store.containers import ContainerRecord, ContainerRecords
 from berth.timefmt import format_ns, now_ns, parse_to_ns
+from berth.volumes import mounts as vmounts
 
 __all__ = ["AttachStreams", "ContainerService", "ServiceConfig"]
 
@@ -89,10 +92,13 @@ def _signal_number(value: str | int | None, default: int) -> int:
 
 class ContainerService:
     def __init__(self, config: ServiceConfig, records: ContainerRecords,
-                 images: ImageService) -> None:
+                 images: ImageService, networks: NetworkService | None = None,
+                 volumes: VolumeService | None = None) -> None:
         self._cfg = config
         self._records = records
         self._images = images
+        self._networks = networks
+        self._volumes = volumes
         self._containers: dict[str, Container] = {}
         self._live: dict[str, _Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -199,14 +205,26 @@ class ContainerService:
         c = Container(id=cid, name=name, created=format_ns(now_ns()), image_ref=req.image,
                       image_id=image.id, config=config, host_config=req.host_config,
                       path=args[0], args=args[1:], paths=paths)
+        self._check_network_mode(c)
+        points: list[vmounts.MountPoint] = []
+        if self._volumes is not None:
+            points = self._volumes.plan(config, req.host_config, self._volumes_from(req.host_config))
+            c.mount_points = [vmounts.to_json(mp) for mp in points]
         await asyncio.to_thread(self._images.prepare_rootfs, image.id, cid)
         try:
+            if self._volumes is not None and points:
+                await self._volumes.copy_up(
+                    points, await asyncio.to_thread(self._images.rootfs_mounts, cid))
+            if self._networks is not None:
+                await self._networks.allocate(c, body.get("NetworkingConfig") or {})
             paths.bundle.mkdir(parents=True, exist_ok=False)
             (paths.bundle / "rootfs").mkdir()
             self._write_etc_files(c)
             self._records.put(self._record(c))
         except BaseException:
             shutil.rmtree(paths.bundle, ignore_errors=True)
+            if self._networks is not None:
+                await self._networks.release(cid)
             await asyncio.to_thread(self._images.remove_rootfs, cid)
             raise
         self._containers[cid] = c
@@ -229,7 +247,58 @@ class ContainerService:
                 return n
         return f"{random_name()}{len(taken)}"
 
+    def _check_network_mode(self, c: Container) -> None:
+        mode = c.network_mode()
+        if mode.startswith("container:"):
+            target = self.get(mode.removeprefix("container:"))
+            if target.id == c.id:
+                raise errors.InvalidArgument("cannot join own network")
+            c.host_config["NetworkMode"] = f"container:{target.id}"
+            if c.host_config.get("PortBindings") or c.host_config.get("PublishAllPorts"):
+                raise errors.InvalidArgument("conflicting options: port publishing and the container "
+                                             "type network mode")
+        elif self._networks is not None:
+            self._networks.validate_mode(c.host_config)
+
+    def _volumes_from(self, host_config: dict[str, Any]) -> list[tuple[list[vmounts.MountPoint], str]]:
+        out = []
+        for spec in host_config.get("VolumesFrom") or []:
+            ref, _, mode = str(spec).partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise errors.InvalidArgument(f"invalid mode for volumes-from: {mode}")
+            other = self.get(ref)
+            out.append(([vmounts.from_json(m) for m in other.mount_points], mode))
+        return out
+
+    def volume_usage(self) -> dict[str, list[str]]:
+        """volume name -> IDs of the containers that mount it."""
+        out: dict[str, list[str]] = {}
+        for c in self._containers.values():
+            for m in c.mount_points:
+                if m.get("Type") == "volume":
+                    out.setdefault(m["Name"], []).append(c.id)
+        return out
+
     def _write_etc_files(self, c: Container) -> None:
+        mode = c.network_mode()
+        if mode.startswith("container:"):
+            target = self._containers.get(mode.removeprefix("container:"))
+            if target is not None:
+                c.paths.hostname.write_text(target.paths.hostname.read_text())
+                shutil.copyfile(target.paths.hosts, c.paths.hosts)
+                shutil.copyfile(target.paths.resolv_conf, c.paths.resolv_conf)
+                return
+        if self._networks is not None and mode not in ("host", "none") \
+                and not mode.startswith("container:"):
+            try:
+                host_resolv = Path("/etc/resolv.conf").read_text()
+            except OSError:
+                host_resolv = ""
+            hosts, resolv = self._networks.etc_files(c, host_resolv)
+            c.paths.hostname.write_text(c.config["Hostname"] + "\n")
+            c.paths.hosts.write_text(hosts)
+            c.paths.resolv_conf.write_text(resolv)
+            return
         host_net = c.network_mode() == "host"
         hostname = os.uname().nodename if host_net else c.config["Hostname"]
         c.paths.hostname.write_text(hostname + "\n")
@@ -261,14 +330,46 @@ class ContainerService:
             await self._start_locked(c, live)
 
     async def _start_locked(self, c: Container, live: _Live) -> None:
+        netns_path = await self._setup_network(c)
+        try:
+            await self._spawn_and_start(c, live, netns_path)
+        except BaseException:
+            if self._networks is not None and live.shim is None:
+                await self._networks.teardown(c.id)
+            raise
+
+    async def _setup_network(self, c: Container) -> str | None:
+        mode = c.network_mode()
+        if mode.startswith("container:"):
+            target = self.get(mode.removeprefix("container:"))
+            if not target.state.running or not target.state.pid:
+                raise errors.Conflict(f"cannot join network namespace of a non running container: "
+                                      f"container {target.id} is {target.state.status}")
+            pinned = self._networks.netns_path(target.id) if self._networks else None
+            if pinned is not None and pinned.exists():
+                return str(pinned)
+            return f"/proc/{target.state.pid}/ns/net"
+        if self._networks is None:
+            return None
+        path = await self._networks.setup(c, self._containers.values())
+        self._write_etc_files(c)
+        return str(path) if path else None
+
+    async def _spawn_and_start(self, c: Container, live: _Live, netns_path: str | None) -> None:
+        host_config = c.host_config
+        volumes: dict[str, str] = {}
+        if self._volumes is not None and c.mount_points:
+            points = [vmounts.from_json(m) for m in c.mount_points]
+            volumes = self._volumes.paths(points)
+            host_config = vmounts.spec_host_config(c.host_config, points, volumes)
         spec = specgen.generate(specgen.SpecInput(
-            container_id=c.id, config=c.config, host_config=c.host_config,
+            container_id=c.id, config=c.config, host_config=host_config,
             cgroups_path=f"{self._cfg.cgroup_parent}/{c.id}",
             hostname=c.paths.hostname.read_text().strip(),
             network_files=specgen.NetworkFiles(
                 hostname=str(c.paths.hostname), hosts=str(c.paths.hosts),
                 resolv_conf=str(c.paths.resolv_conf)),
-            host_cpus=os.cpu_count()))
+            volumes=volumes, host_cpus=os.cpu_count(), network_namespace_path=netns_path))
         (c.paths.bundle / "config.json").write_text(_dumps(spec))
         mounts = await asyncio.to_thread(self._images.rootfs_mounts, c.id)
         shutil.rmtree(c.paths.state_dir, ignore_errors=True)
@@ -336,6 +437,11 @@ class ContainerService:
             _log.warning("lost shim of %s: %s", c.short_id, exc)
             status = shim_client.read_exit(c.paths.state_dir)
         live.shim = None
+        if self._networks is not None:
+            try:
+                await self._networks.teardown(c.id)
+            except errors.BerthError as err:
+                _log.warning("network teardown of %s: %s", c.short_id, err)
         if status is None:
             self._mark_exited(c, 255, format_ns(now_ns()), False,
                               error="container's shim exited without recording a status")
@@ -434,12 +540,19 @@ class ContainerService:
                     await live.shim.kill(_signal.SIGKILL, all=True)
                 await live.exited.wait()
             c.state.status = "removing"
+            if self._networks is not None:
+                await self._networks.release(c.id)
             await asyncio.to_thread(self._images.remove_rootfs, c.id)
             self._records.delete(c.id)
             del self._containers[c.id]
             shutil.rmtree(c.paths.bundle, ignore_errors=True)
             self._cleanup_state_dir(c)
         self._live.pop(c.id, None)
+        if volumes and self._volumes is not None:
+            for name in self._volumes.anonymous_names(vmounts.from_json(m) for m in c.mount_points):
+                if not self.volume_usage().get(name):
+                    with contextlib.suppress(errors.BerthError):
+                        self._volumes.remove(name)
         for fut in live.removed_waiters:
             if not fut.done():
                 fut.set_result(c.state.exit_code)
@@ -601,6 +714,35 @@ class ContainerService:
             self._save(c)
         self.on_event("update", c)
         return []
+
+    # ---- views --------------------------------------------------------------------------
+
+    def decorate_inspect(self, c: Container, body: dict[str, Any]) -> dict[str, Any]:
+        """Fill inspect's NetworkSettings and Mounts from the network and volume services."""
+        running = c.state.status in ("running", "paused")
+        if self._networks is not None:
+            body["NetworkSettings"] = self._networks.settings(c, running)
+        if self._volumes is not None and c.mount_points:
+            points = [vmounts.from_json(m) for m in c.mount_points]
+            with contextlib.suppress(errors.NotFound):
+                body["Mounts"] = vmounts.inspect_view(points, self._volumes.paths(points))
+        return body
+
+    def decorate_summary(self, c: Container, body: dict[str, Any]) -> dict[str, Any]:
+        running = c.state.status in ("running", "paused")
+        if self._networks is not None:
+            body["Ports"], body["NetworkSettings"]["Networks"] = self._networks.summary(c, running)
+        if self._volumes is not None and c.mount_points:
+            points = [vmounts.from_json(m) for m in c.mount_points]
+            with contextlib.suppress(errors.NotFound):
+                body["Mounts"] = vmounts.inspect_view(points, self._volumes.paths(points))
+        return body
+
+    def port_mappings(self, ref: str) -> dict[str, Any]:
+        c = self.get(ref)
+        if self._networks is None or c.state.status not in ("running", "paused"):
+            return {}
+        return dict(self._networks.settings(c, True)["Ports"])
 
     # ---- list ---------------------------------------------------------------------------
 

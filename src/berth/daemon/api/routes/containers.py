@@ -84,7 +84,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
 
     async def inspect(request: web.Request) -> web.StreamResponse:
         c = svc.get(request.match_info["id"])
-        body = c.inspect()
+        body = svc.decorate_inspect(c, c.inspect())
         if qbool(request, "size"):
             sizes = await asyncio.to_thread(svc.sizes, c)
             body["SizeRw"], body["SizeRootFs"] = sizes["rw"], sizes["rootfs"]
@@ -93,9 +93,10 @@ def register(router: Router, ctx: DaemonContext) -> None:
     async def list_(request: web.Request) -> web.StreamResponse:
         items = svc.list_containers(qbool(request, "all"), qint(request, "limit"), qfilters(request))
         if qbool(request, "size"):
-            sized = await asyncio.to_thread(lambda: [c.summary(svc.sizes(c)) for c in items])
+            sized = await asyncio.to_thread(
+                lambda: [svc.decorate_summary(c, c.summary(svc.sizes(c))) for c in items])
             return web.json_response(sized)
-        return web.json_response([c.summary() for c in items])
+        return web.json_response([svc.decorate_summary(c, c.summary()) for c in items])
 
     async def wait(request: web.Request) -> web.StreamResponse:
         ref = request.match_info["id"]

@@ -1,0 +1,538 @@
+"""Network use-cases: the network API (create, list, inspect, remove, prune, connect,
+disconnect) and each container's network plumbing across its lifecycle.
+
+Lifecycle of a container's networking:
+- create: ``allocate`` — one endpoint (address, MAC, aliases) per network it joins, persisted
+  (IPAM state is the set of endpoint rows);
+- start: ``setup`` — a netns pinned under ``<exec-root>/netns/<id>``, a veth per endpoint,
+  published ports planned and the nftables table re-rendered; a ``sandboxes`` row records it;
+- exit: ``teardown`` — the netns unpinned (its veths die with it), the row dropped, rules
+  re-rendered; remove: ``release`` drops the endpoints.
+At berthd start ``restore`` re-creates bridges and DNS responders, tears down sandboxes of
+containers that are no longer running and renders the rules from what is left, so no stale
+rule forwards a port to a dead address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from berth import errors, ids
+from berth.network import etcfiles, ipam, links, netns, nftables, ports
+from berth.network.records import Endpoint, Network, NetworkRecords, Sandbox
+from berth.network.resolver import Resolver
+from berth.services.container_model import Container
+from berth.store.metadata import Database
+from berth.timefmt import format_ns, now_ns
+
+__all__ = ["NetworkConfig", "NetworkService"]
+
+_log = logging.getLogger("berth.networks")
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_PREDEFINED = ("bridge", "host", "none")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    data_root: Path
+    exec_root: Path
+    bridge: str                        # --bridge: the default network's interface
+    bip: ipam.Subnet                   # --bip
+    pools: tuple[ipam.AddressPool, ...]  # --default-address-pool
+    dns_port: int = 53
+
+
+def _mac_for(ip: ipaddress.IPv4Address) -> str:
+    return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def _network_name(mode: str) -> str:
+    return "bridge" if mode in ("", "default") else mode
+
+
+class NetworkService:
+    def __init__(self, config: NetworkConfig, db: Database) -> None:
+        self._cfg = config
+        self._records = NetworkRecords(db)
+        self._table = nftables.table_name(config.data_root)
+        self._resolvers: dict[str, Resolver] = {}
+        self._lock = asyncio.Lock()
+        self._upstreams = self._host_nameservers()
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    @staticmethod
+    def _host_nameservers() -> list[str]:
+        try:
+            text = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            return []
+        return [f[1] for f in (line.split() for line in text.splitlines())
+                if len(f) > 1 and f[0] == "nameserver" and ":" not in f[1]]
+
+    # ---- daemon start / stop ------------------------------------------------------------
+
+    async def restore(self, running: set[str]) -> None:
+        nets = {n.name: n for n in self._records.networks()}
+        for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
+            n = nets.get(name)
+            if n is None:
+                n = Network(id=ids.generate_id(), name=name, created=format_ns(now_ns()), driver=driver,
+                            predefined=True)
+            if name == "bridge":
+                n = replace(n, bridge=self._cfg.bridge, subnet=self._cfg.bip)
+            self._records.put_network(n)
+        for n in self._records.networks():
+            if n.driver == "bridge" and n.subnet is not None:
+                await asyncio.to_thread(links.ensure_bridge, n.bridge, n.subnet.gateway_cidr)
+                if not n.predefined:
+                    await self._start_resolver(n)
+        for sb in self._records.sandboxes():
+            if sb.container_id not in running:
+                await asyncio.to_thread(self._drop_sandbox, sb)
+        await self._render()
+
+    async def close(self) -> None:
+        for r in self._resolvers.values():
+            r.close()
+        self._resolvers.clear()
+
+    async def _start_resolver(self, n: Network) -> None:
+        if n.subnet is None or n.id in self._resolvers:
+            return
+        nid = n.id
+
+        def lookup(name: str) -> list[ipaddress.IPv4Address] | None:
+            return self._lookup(nid, name)
+
+        r = Resolver(str(n.subnet.gateway), n.subnet.network, lookup, self._upstreams,
+                     port=self._cfg.dns_port)
+        try:
+            await r.start()
+        except OSError as exc:
+            _log.warning("DNS responder for network %s on %s: %s", n.name, n.subnet.gateway, exc)
+            return
+        self._resolvers[n.id] = r
+
+    def _lookup(self, network_id: str, name: str) -> list[ipaddress.IPv4Address] | None:
+        live = {s.container_id for s in self._records.sandboxes()}
+        found: list[ipaddress.IPv4Address] = []
+        for e in self._records.endpoints(network_id=network_id):
+            if e.address is None or e.container_id not in live:
+                continue
+            names = {e.name.lower(), e.container_id[:12], *(a.lower() for a in e.aliases)}
+            if name in names:
+                found.append(e.address.ip)
+        if found:
+            return found
+        # Single-label names are ours to answer (NXDOMAIN); dotted names go upstream.
+        return [] if "." not in name else None
+
+    async def _render(self) -> None:
+        bridges = [nftables.BridgeRule(n.bridge, str(n.subnet.network), n.internal)
+                   for n in self._records.networks() if n.driver == "bridge" and n.subnet is not None]
+        rules: list[nftables.PortRule] = []
+        for sb in self._records.sandboxes():
+            eps = [e for e in self._records.endpoints(container_id=sb.container_id) if e.address]
+            if not eps:
+                continue
+            ip = str(eps[0].address.ip) if eps[0].address else ""
+            rules += [nftables.PortRule(p.host_ip, p.host_port, p.proto, ip, p.container_port)
+                      for p in sb.ports]
+        await asyncio.to_thread(nftables.apply, self._table, nftables.Ruleset(bridges, rules))
+
+    # ---- network API --------------------------------------------------------------------
+
+    def get(self, ref: str) -> Network:
+        nets = self._records.networks()
+        for n in nets:
+            if n.id == ref or n.name == ref:
+                return n
+        matches = [n for n in nets if n.id.startswith(ref)] if ref else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise errors.NotFound(f"network {ref} is ambiguous ({len(matches)} matches found on ID prefix)")
+        raise errors.NotFound(f"network {ref} not found")
+
+    def list_networks(self, filters: Mapping[str, list[str]]) -> list[Network]:
+        known = {"name", "id", "driver", "label", "type", "scope", "dangling"}
+        for key in filters:
+            if key not in known:
+                raise errors.InvalidArgument(f"Invalid filter '{key}'")
+        out = []
+        for n in self._records.networks():
+            if filters.get("name") and not any(v in n.name for v in filters["name"]):
+                continue
+            if filters.get("id") and not any(n.id.startswith(v) for v in filters["id"]):
+                continue
+            if filters.get("driver") and n.driver not in filters["driver"]:
+                continue
+            if filters.get("type"):
+                kind = "builtin" if n.predefined else "custom"
+                if kind not in filters["type"]:
+                    continue
+            if not _labels_match(n.labels, filters.get("label", [])):
+                continue
+            if filters.get("dangling"):
+                dangling = not n.predefined and not self._records.endpoints(network_id=n.id)
+                if str(dangling).lower() not in [v.lower() for v in filters["dangling"]] and \
+                        not ({"1"} & set(filters["dangling"]) and dangling):
+                    continue
+            out.append(n)
+        return out
+
+    async def create(self, body: Mapping[str, Any]) -> tuple[Network, str]:
+        name = str(body.get("Name") or "")
+        if not name or not _NAME_RE.match(name):
+            raise errors.InvalidArgument(f"invalid name {name!r} for network: only "
+                                         "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        driver = str(body.get("Driver") or "bridge")
+        if driver != "bridge":
+            if driver in ("host", "null"):
+                raise errors.Forbidden(f"only one instance of \"{driver}\" network is allowed")
+            raise errors.NotFound(f"could not find plugin {driver} in v1 plugin registry: plugin not found")
+        if body.get("EnableIPv6"):
+            raise errors.InvalidArgument("IPv6 networks are not supported by berth")
+        async with self._lock:
+            if any(n.name == name for n in self._records.networks()):
+                raise errors.Conflict(f"network with name {name} already exists")
+            configs = ((body.get("IPAM") or {}).get("Config") or [])
+            taken = [n.subnet.network for n in self._records.networks() if n.subnet]
+            user_subnet = False
+            if configs:
+                cfg = configs[0]
+                if not cfg.get("Subnet"):
+                    raise errors.InvalidArgument("a gateway requires a subnet") if cfg.get("Gateway") \
+                        else errors.InvalidArgument("IPAM config without a subnet")
+                subnet = ipam.parse_subnet(str(cfg["Subnet"]), str(cfg.get("Gateway") or ""))
+                for t in taken:
+                    if subnet.network.overlaps(t):
+                        raise errors.Forbidden("Pool overlaps with other one on this address space")
+                user_subnet = True
+            else:
+                host = await asyncio.to_thread(links.host_networks)
+                net = ipam.allocate_subnet(self._cfg.pools, [*taken, *host, self._cfg.bip.network])
+                subnet = ipam.parse_subnet(str(net))
+            nid = ids.generate_id()
+            n = Network(id=nid, name=name, created=format_ns(now_ns()), driver="bridge",
+                        bridge=str((body.get("Options") or {}).get("com.docker.network.bridge.name")
+                                   or f"br-{nid[:12]}"),
+                        subnet=subnet, internal=bool(body.get("Internal")),
+                        attachable=bool(body.get("Attachable")),
+                        labels=dict(body.get("Labels") or {}), options=dict(body.get("Options") or {}),
+                        user_subnet=user_subnet)
+            await asyncio.to_thread(links.ensure_bridge, n.bridge, subnet.gateway_cidr)
+            try:
+                self._records.put_network(n)
+                await self._render()
+            except BaseException:
+                await asyncio.to_thread(links.delete_link, n.bridge)
+                self._records.delete_network(n.id)
+                raise
+            await self._start_resolver(n)
+        return n, ""
+
+    async def remove(self, ref: str) -> Network:
+        n = self.get(ref)
+        if n.predefined:
+            raise errors.Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
+        async with self._lock:
+            eps = self._records.endpoints(network_id=n.id)
+            if eps:
+                raise errors.Forbidden(f"error while removing network: network {n.name} id {n.id} has "
+                                       "active endpoints")
+            r = self._resolvers.pop(n.id, None)
+            if r is not None:
+                r.close()
+            self._records.delete_network(n.id)
+            await asyncio.to_thread(links.delete_link, n.bridge)
+            await self._render()
+        return n
+
+    async def prune(self, filters: Mapping[str, list[str]]) -> list[str]:
+        for key in filters:
+            if key not in ("label", "label!", "until"):
+                raise errors.InvalidArgument(f"Invalid filter '{key}'")
+        out = []
+        for n in self._records.networks():
+            if n.predefined or self._records.endpoints(network_id=n.id):
+                continue
+            if not _labels_match(n.labels, filters.get("label", [])):
+                continue
+            if filters.get("label!") and _labels_match(n.labels, filters["label!"]):
+                continue
+            with contextlib.suppress(errors.BerthError):
+                await self.remove(n.id)
+                out.append(n.name)
+        return out
+
+    def inspect(self, n: Network, containers: Mapping[str, Container]) -> dict[str, Any]:
+        members: dict[str, Any] = {}
+        live = {s.container_id for s in self._records.sandboxes()}
+        for e in self._records.endpoints(network_id=n.id):
+            if e.container_id not in live:
+                continue
+            c = containers.get(e.container_id)
+            members[e.container_id] = {
+                "Name": c.name if c else e.name, "EndpointID": e.endpoint_id, "MacAddress": e.mac,
+                "IPv4Address": str(e.address) if e.address else "", "IPv6Address": ""}
+        ipam_cfg = []
+        if n.subnet is not None:
+            ipam_cfg = [{"Subnet": str(n.subnet.network), "Gateway": str(n.subnet.gateway)}]
+        options = dict(n.options)
+        if n.name == "bridge":
+            options.setdefault("com.docker.network.bridge.name", n.bridge)
+            options.setdefault("com.docker.network.bridge.default_bridge", "true")
+        return {
+            "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
+            "Driver": n.driver, "EnableIPv4": True, "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None if n.predefined else {},
+                     "Config": ipam_cfg},
+            "Internal": n.internal, "Attachable": n.attachable, "Ingress": False,
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": members,
+            "Options": options, "Labels": n.labels,
+        }
+
+    # ---- container lifecycle ------------------------------------------------------------
+
+    def validate_mode(self, host_config: Mapping[str, Any]) -> None:
+        mode = _network_name(str(host_config.get("NetworkMode") or ""))
+        if mode in ("host", "none") or mode.startswith("container:"):
+            return
+        self.get(mode)
+
+    async def allocate(self, c: Container, networking: Mapping[str, Any]) -> None:
+        """Endpoints for a new container, from its NetworkMode and NetworkingConfig."""
+        mode = _network_name(c.network_mode())
+        if mode in ("host", "none") or mode.startswith("container:"):
+            if c.config.get("MacAddress") and mode != "none":
+                raise errors.InvalidArgument("conflicting options: mac-address and the network mode")
+            return
+        n = self.get(mode)
+        if n.driver != "bridge":
+            return
+        raw = (networking.get("EndpointsConfig") or {}) if networking else {}
+        epcfgs = {_network_name(k): v for k, v in raw.items()}
+        epcfg = epcfgs.get(mode) or epcfgs.get(n.name) or epcfgs.get(n.id) or {}
+        await self.connect(n.id, c, epcfg, running=False)
+        for other_name, other_cfg in epcfgs.items():
+            if other_name in (mode, n.name, n.id):
+                continue
+            await self.connect(other_name, c, other_cfg or {}, running=False)
+
+    async def connect(self, ref: str, c: Container, epcfg: Mapping[str, Any], running: bool) -> None:
+        n = self.get(ref)
+        mode = _network_name(c.network_mode())
+        if n.driver != "bridge":
+            raise errors.Forbidden(f"container cannot be disconnected from host network or connected "
+                                   f"to {n.name} network")
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise errors.Forbidden("container sharing network namespace with another container or "
+                                   "host cannot be connected to any other network")
+        async with self._lock:
+            if self._records.endpoints(network_id=n.id, container_id=c.id):
+                raise errors.Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
+            assert n.subnet is not None
+            requested = str(((epcfg.get("IPAMConfig") or {}).get("IPv4Address")) or "")
+            if requested and n.predefined:
+                raise errors.InvalidArgument("user specified IP address is supported on user defined "
+                                             "networks only")
+            aliases = tuple(str(a) for a in (epcfg.get("Aliases") or []))
+            if aliases and n.predefined:
+                raise errors.InvalidArgument("network-scoped alias is supported only for containers in "
+                                             "user defined networks")
+            taken = [e.address.ip for e in self._records.endpoints(network_id=n.id) if e.address]
+            ip = ipam.allocate_address(n.subnet, taken, requested)
+            mac = str(epcfg.get("MacAddress") or "")
+            first = not self._records.endpoints(container_id=c.id)
+            if first and not mac:
+                mac = str(c.config.get("MacAddress") or "")
+            mac = mac.lower() or _mac_for(ip)
+            if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", mac):
+                raise errors.InvalidArgument(f"invalid MAC address: {mac}")
+            ep = Endpoint(network_id=n.id, container_id=c.id, endpoint_id=ids.generate_id(), name=c.name,
+                          address=ipaddress.IPv4Interface(f"{ip}/{n.subnet.network.prefixlen}"),
+                          mac=mac, aliases=aliases,
+                          ifname=f"eth{len(self._records.endpoints(container_id=c.id))}")
+            self._records.put_endpoint(ep)
+            assert ep.address is not None
+            if running:
+                sb = self._sandbox(c.id)
+                if sb is not None and sb.netns is not None:
+                    try:
+                        await asyncio.to_thread(links.add_endpoint, links.EndpointLink(
+                            n.bridge, sb.netns, ep.ifname, ep.address, ep.mac, None))
+                    except BaseException:
+                        self._records.delete_endpoint(n.id, c.id)
+                        raise
+
+    async def disconnect(self, ref: str, c: Container, force: bool) -> None:
+        n = self.get(ref)
+        async with self._lock:
+            eps = self._records.endpoints(network_id=n.id, container_id=c.id)
+            if not eps:
+                if force:
+                    return
+                raise errors.Forbidden(f"container {c.id} is not connected to network {n.name}")
+            sb = self._sandbox(c.id)
+            if sb is not None and sb.netns is not None and eps[0].ifname:
+                await asyncio.to_thread(links.remove_endpoint_in_ns, sb.netns, eps[0].ifname)
+            self._records.delete_endpoint(n.id, c.id)
+            await self._render()
+
+    def _sandbox(self, cid: str) -> Sandbox | None:
+        for s in self._records.sandboxes():
+            if s.container_id == cid:
+                return s
+        return None
+
+    def netns_path(self, cid: str) -> Path:
+        return self._cfg.exec_root / "netns" / cid
+
+    async def setup(self, c: Container, others: Iterable[Container]) -> Path | None:
+        """Plumb a starting container; returns the netns path for its spec (None: runtime's own)."""
+        mode = _network_name(c.network_mode())
+        eps = self._records.endpoints(container_id=c.id)
+        if mode in ("host", "none") or mode.startswith("container:") or not eps:
+            return None
+        path = self.netns_path(c.id)
+        async with self._lock:
+            taken = [p for s in self._records.sandboxes() if s.container_id != c.id for p in s.ports]
+            plan = await asyncio.to_thread(ports.plan_ports, c.config, c.host_config, taken)
+            await asyncio.to_thread(netns.create, path)
+            try:
+                nets = {n.id: n for n in self._records.networks()}
+                gateway_set = False
+                for i, e in enumerate(eps):
+                    n = nets[e.network_id]
+                    assert n.subnet is not None and e.address is not None
+                    gw = None
+                    if not gateway_set and not n.internal:
+                        gw, gateway_set = n.subnet.gateway, True
+                    e = replace(e, ifname=f"eth{i}")
+                    assert e.address is not None
+                    self._records.put_endpoint(e)
+                    await asyncio.to_thread(links.add_endpoint, links.EndpointLink(
+                        n.bridge, path, e.ifname, e.address, e.mac, gw))
+                self._records.put_sandbox(Sandbox(c.id, path, tuple(plan)))
+                await self._render()
+            except BaseException:
+                self._records.delete_sandbox(c.id)
+                await asyncio.to_thread(netns.remove, path)
+                raise
+        return path
+
+    def _drop_sandbox(self, sb: Sandbox) -> None:
+        if sb.netns is not None:
+            try:
+                netns.remove(sb.netns)
+            except errors.BerthError as exc:
+                _log.warning("%s", exc)
+        self._records.delete_sandbox(sb.container_id)
+
+    async def teardown(self, cid: str) -> None:
+        async with self._lock:
+            sb = self._sandbox(cid)
+            if sb is None:
+                path = self.netns_path(cid)
+                if path.exists():
+                    await asyncio.to_thread(netns.remove, path)
+                return
+            await asyncio.to_thread(self._drop_sandbox, sb)
+            await self._render()
+
+    async def release(self, cid: str) -> None:
+        await self.teardown(cid)
+        for e in self._records.endpoints(container_id=cid):
+            self._records.delete_endpoint(e.network_id, cid)
+
+    # ---- views --------------------------------------------------------------------------
+
+    def etc_files(self, c: Container, host_resolv: str) -> tuple[str, str]:
+        """(hosts, resolv.conf) text for a bridge/user-network container."""
+        nets = {n.id: n for n in self._records.networks()}
+        eps = self._records.endpoints(container_id=c.id)
+        first = nets.get(eps[0].network_id) if eps else None
+        gateway = str(first.subnet.gateway) if first and first.subnet else ""
+        hc = c.host_config
+        extra = [etcfiles.parse_extra_host(str(h), gateway) for h in hc.get("ExtraHosts") or []]
+        hostname = str(c.config.get("Hostname") or c.id[:12])
+        own = [(str(e.address.ip), hostname) for e in eps[:1] if e.address]
+        embedded = None
+        if first is not None and not first.predefined and first.subnet is not None:
+            embedded = str(first.subnet.gateway)
+        resolv = etcfiles.resolv_conf(host_resolv, hc.get("Dns") or [], hc.get("DnsSearch") or [],
+                                      hc.get("DnsOptions") or [], embedded if not hc.get("Dns") else None)
+        return etcfiles.hosts_file(extra, own), resolv
+
+    def port_mappings(self, cid: str) -> tuple[ports.PortMapping, ...]:
+        sb = self._sandbox(cid)
+        return sb.ports if sb else ()
+
+    def settings(self, c: Container, running: bool) -> dict[str, Any]:
+        """inspect's NetworkSettings."""
+        nets = {n.id: n for n in self._records.networks()}
+        mode = _network_name(c.network_mode())
+        mappings = self.port_mappings(c.id) if running else ()
+        networks: dict[str, Any] = {}
+        sb = self._sandbox(c.id) if running else None
+        for e in self._records.endpoints(container_id=c.id):
+            n = nets.get(e.network_id)
+            if n is None:
+                continue
+            live = sb is not None
+            networks[n.name] = {
+                "IPAMConfig": None, "Links": None,
+                "Aliases": list(e.aliases) or None, "MacAddress": e.mac if live else "",
+                "DriverOpts": None, "NetworkID": n.id, "EndpointID": e.endpoint_id if live else "",
+                "Gateway": str(n.subnet.gateway) if live and n.subnet else "",
+                "IPAddress": str(e.address.ip) if live and e.address else "",
+                "IPPrefixLen": e.address.network.prefixlen if live and e.address else 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": [c.name, c.id[:12], *e.aliases] if not n.predefined else None,
+            }
+        if mode in ("host", "none") and mode in {n.name for n in nets.values()}:
+            n = next(n for n in nets.values() if n.name == mode)
+            networks[mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                              "DriverOpts": None, "NetworkID": n.id, "EndpointID": "", "Gateway": "",
+                              "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                              "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+        bridge = networks.get("bridge") or {}
+        return {
+            "Bridge": "", "SandboxID": c.id if sb else "",
+            "SandboxKey": str(sb.netns) if sb and sb.netns else "",
+            "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Ports": ports.port_view(c.config, c.host_config, mappings),
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": bridge.get("EndpointID", ""), "Gateway": bridge.get("Gateway", ""),
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": bridge.get("IPAddress", ""), "IPPrefixLen": bridge.get("IPPrefixLen", 0),
+            "IPv6Gateway": "", "MacAddress": bridge.get("MacAddress", ""), "Networks": networks,
+        }
+
+    def summary(self, c: Container, running: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """ps's Ports and NetworkSettings.Networks."""
+        s = self.settings(c, running)
+        keep = ("NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress")
+        nets = {k: {f: v.get(f) for f in keep} for k, v in s["Networks"].items()}
+        mappings = self.port_mappings(c.id) if running else ()
+        return ports.ps_view(c.config, c.host_config, mappings), nets
+
+
+def _labels_match(labels: Mapping[str, str], wanted: Iterable[str]) -> bool:
+    for want in wanted:
+        key, eq, value = want.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    return True

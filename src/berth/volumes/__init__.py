@@ -1,0 +1,1 @@
+"""Named and anonymous volumes: records and directories under ``<data-root>/volumes``."""

@@ -1,0 +1,97 @@
+"""Volume records (component ``volume`` in berth.db) and their directories.
+
+Schema (component ``volume``, version 1)::
+
+    volumes (name TEXT PK, created TEXT RFC3339 (seconds), data TEXT JSON {Driver, Labels, Options})
+
+Data lives in ``<data-root>/volumes/<name>/_data`` (Docker's layout). A volume created
+without a name gets 64 hex characters and the label ``com.docker.volume.anonymous``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from berth.errors import InvalidArgument, NotFound
+from berth.store.metadata import Database, Migration
+
+__all__ = ["ANONYMOUS_LABEL", "Volume", "VolumeStore"]
+
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_MIGRATIONS = (Migration(1, (
+    "CREATE TABLE volumes (name TEXT PRIMARY KEY, created TEXT NOT NULL, data TEXT NOT NULL)",)),)
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    created: str
+    mountpoint: Path
+    driver: str = "local"
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def anonymous(self) -> bool:
+        return ANONYMOUS_LABEL in self.labels
+
+
+class VolumeStore:
+    def __init__(self, db: Database, root: Path) -> None:
+        self._db = db
+        self._root = root
+        db.migrate("volume", _MIGRATIONS)
+
+    def _volume(self, name: str, created: str, data: str) -> Volume:
+        d = json.loads(data)
+        return Volume(name, created, self._root / name / "_data", d.get("Driver", "local"),
+                      d.get("Labels") or {}, d.get("Options") or {})
+
+    def list(self) -> list[Volume]:
+        return [self._volume(r["name"], r["created"], r["data"])
+                for r in self._db.query("SELECT * FROM volumes ORDER BY name")]
+
+    def get(self, name: str) -> Volume:
+        rows = self._db.query("SELECT * FROM volumes WHERE name = ?", (name,))
+        if not rows:
+            raise NotFound(f"get {name}: no such volume")
+        return self._volume(rows[0]["name"], rows[0]["created"], rows[0]["data"])
+
+    def create(self, name: str, labels: dict[str, str], options: dict[str, str]) -> Volume:
+        """Create, or return the existing volume of that name (Docker's create is idempotent)."""
+        if not _NAME_RE.match(name):
+            raise InvalidArgument(f"create {name}: \"{name}\" includes invalid characters for a local "
+                                  "volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you "
+                                  "intended to pass a host directory, use absolute path")
+        try:
+            return self.get(name)
+        except NotFound:
+            pass
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        data = self._root / name / "_data"
+        data.mkdir(parents=True, exist_ok=True)
+        with self._db.transaction() as tx:
+            tx.execute("INSERT INTO volumes(name, created, data) VALUES (?,?,?)",
+                       (name, created, json.dumps({"Driver": "local", "Labels": labels, "Options": options})))
+        return self.get(name)
+
+    def delete(self, name: str) -> None:
+        with self._db.transaction() as tx:
+            tx.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        shutil.rmtree(self._root / name, ignore_errors=True)
+
+    def size(self, v: Volume) -> int:
+        total = 0
+        for p in v.mountpoint.rglob("*"):
+            try:
+                if p.is_file() and not p.is_symlink():
+                    total += p.stat().st_size
+            except OSError:
+                continue
+        return total

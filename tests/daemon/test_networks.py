@@ -1,0 +1,172 @@
+"""Networking driven by the real docker CLI: published ports reached from the host, user
+networks with DNS between containers, isolation, connect/disconnect, rule cleanup."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+import docker
+import pytest
+
+from berth.network.nftables import table_name
+from tests.conftest import Daemon
+
+pytestmark = pytest.mark.root
+
+
+def _name() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode()
+
+
+def _rules(daemon: Daemon) -> str:
+    r = subprocess.run(["nft", "list", "table", "ip", table_name(daemon.data_root)],
+                       capture_output=True, text=True)
+    return r.stdout
+
+
+def _httpd(daemon: Daemon, name: str, *args: str) -> None:
+    _ok(daemon.docker("run", "-d", "--name", name, *args, "busybox", "sh", "-c",
+                      "mkdir -p /www && echo hello-$(hostname) > /www/index.html && "
+                      "exec httpd -f -p 80 -h /www"))
+
+
+def _curl(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["curl", "-s", "--max-time", "3", url], capture_output=True, text=True)
+
+
+def test_published_port_from_host_loopback_and_cleanup(daemon: Daemon) -> None:
+    name = _name()
+    try:
+        _httpd(daemon, name, "-p", "127.0.0.1::80")
+        ports = _ok(daemon.docker("port", name, "80"))
+        host_port = int(ports.strip().rsplit(":", 1)[1])
+        deadline = time.monotonic() + 10
+        while True:
+            r = _curl(f"http://127.0.0.1:{host_port}/")
+            if r.returncode == 0 and r.stdout.startswith("hello-"):
+                break
+            assert time.monotonic() < deadline, r
+            time.sleep(0.2)
+        assert f"dport {host_port} " in _rules(daemon)
+        ps = _ok(daemon.docker("ps", "--filter", f"name={name}", "--format", "{{.Ports}}"))
+        assert f"127.0.0.1:{host_port}->80/tcp" in ps
+        insp = json.loads(_ok(daemon.docker("inspect", name)))[0]
+        assert insp["NetworkSettings"]["Ports"]["80/tcp"] == [{"HostIp": "127.0.0.1",
+                                                               "HostPort": str(host_port)}]
+        assert insp["NetworkSettings"]["IPAddress"]
+    finally:
+        daemon.docker("rm", "-f", name)
+    assert f"dport {host_port} " not in _rules(daemon)
+    assert _curl(f"http://127.0.0.1:{host_port}/").returncode != 0
+    assert not (daemon.exec_root / "netns" / insp["Id"]).exists()
+
+
+def test_port_conflict_is_a_clear_error(daemon: Daemon) -> None:
+    a, b = _name(), _name()
+    try:
+        _httpd(daemon, a, "-p", "127.0.0.1::80")
+        port = _ok(daemon.docker("port", a, "80")).strip().rsplit(":", 1)[1]
+        r = daemon.docker("run", "-d", "--name", b, "-p", f"127.0.0.1:{port}:80", "busybox", "true")
+        assert r.returncode == 125
+        assert b"port is already allocated" in r.stderr
+    finally:
+        daemon.docker("rm", "-f", a, b)
+
+
+def test_user_network_dns_http_and_isolation(daemon: Daemon) -> None:
+    net, other = _name(), _name()
+    web, client, outsider = _name(), _name(), _name()
+    try:
+        _ok(daemon.docker("network", "create", net))
+        _ok(daemon.docker("network", "create", other))
+        _httpd(daemon, web, "--network", net, "--network-alias", "www")
+        script = ("for i in 1 2 3 4 5 6 7 8 9 10; do nslookup {h} >/dev/null 2>&1 && break; sleep 0.3; done; "
+                  "nslookup {h}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {h} 80")
+        r = daemon.docker("run", "--rm", "--name", client, "--network", net, "busybox", "sh", "-c",
+                          script.format(h=web))
+        out = _ok(r)
+        assert "hello-" in out, out
+        r = daemon.docker("run", "--rm", "--network", net, "busybox", "sh", "-c", script.format(h="www"))
+        assert "hello-" in _ok(r)
+        insp = json.loads(_ok(daemon.docker("inspect", web)))[0]
+        ip = insp["NetworkSettings"]["Networks"][net]["IPAddress"]
+        # Another network neither resolves the name nor reaches the address.
+        r = daemon.docker("run", "--rm", "--name", outsider, "--network", other, "busybox", "sh", "-c",
+                          f"nslookup {web}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80")
+        assert "hello-" not in r.stdout.decode()
+        assert ip not in r.stdout.decode().split("Name:")[-1]
+        insp = json.loads(_ok(daemon.docker("network", "inspect", net)))[0]
+        assert insp["Name"] == net and insp["Driver"] == "bridge"
+        assert any(c["Name"] == web for c in insp["Containers"].values())
+        r = daemon.docker("network", "rm", net)
+        assert r.returncode != 0 and b"active endpoints" in r.stderr
+    finally:
+        daemon.docker("rm", "-f", web, client, outsider)
+        daemon.docker("network", "rm", net, other)
+    assert daemon.docker("network", "inspect", net).returncode != 0
+
+
+def test_connect_disconnect_running_container(daemon: Daemon) -> None:
+    net = _name()
+    web, c = _name(), _name()
+    try:
+        _ok(daemon.docker("network", "create", "--subnet", "10.251.7.0/24", net))
+        _httpd(daemon, web, "--network", net, "--ip", "10.251.7.50")
+        _ok(daemon.docker("run", "-d", "--name", c, "busybox", "sleep", "60"))
+        _ok(daemon.docker("network", "connect", "--alias", "buddy", net, c))
+        fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.251.7.50 80"
+        out = _ok(daemon.docker("exec", c, "sh", "-c", f"ip -4 addr show eth1; {fetch}"))
+        assert "10.251.7." in out and "hello-" in out
+        _ok(daemon.docker("network", "disconnect", net, c))
+        out = daemon.docker("exec", c, "ip", "addr").stdout.decode()
+        assert "eth1" not in out
+    finally:
+        daemon.docker("rm", "-f", web, c)
+        daemon.docker("network", "rm", net)
+
+
+def test_modes_none_host_container(daemon: Daemon) -> None:
+    a = _name()
+    try:
+        out = _ok(daemon.docker("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"))
+        assert "lo" in out and "eth0" not in out
+        out = _ok(daemon.docker("run", "--rm", "--network", "host", "busybox", "hostname"))
+        assert out.strip() == subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
+        _ok(daemon.docker("run", "-d", "--name", a, "--mac-address", "02:42:ac:11:00:99",
+                          "--add-host", "db.local:10.1.2.3", "--dns", "10.9.9.9", "busybox", "sleep", "60"))
+        out = _ok(daemon.docker("run", "--rm", "--network", f"container:{a}", "busybox", "sh", "-c",
+                                "cat /sys/class/net/eth0/address; cat /etc/hosts /etc/resolv.conf"))
+        assert "02:42:ac:11:00:99" in out
+        assert "10.1.2.3\tdb.local" in out and "nameserver 10.9.9.9" in out
+    finally:
+        daemon.docker("rm", "-f", a)
+
+
+def test_bad_network_input(daemon: Daemon) -> None:
+    client = docker.DockerClient(base_url=daemon.host)
+    try:
+        with pytest.raises(docker.errors.NotFound, match="network nosuchnet not found"):
+            client.containers.create("busybox", "true", network="nosuchnet")
+    finally:
+        client.close()
+    r = daemon.docker("network", "rm", "bridge")
+    assert r.returncode != 0 and b"pre-defined" in r.stderr
+    n = _name()
+    try:
+        _ok(daemon.docker("network", "create", n))
+        r = daemon.docker("network", "create", n)
+        assert r.returncode != 0 and b"already exists" in r.stderr
+        r = daemon.docker("run", "--rm", "--ip", "10.1.1.1", "busybox", "true")
+        assert r.returncode == 125 and b"user defined networks only" in r.stderr
+    finally:
+        daemon.docker("network", "rm", n)
+    names = _ok(daemon.docker("network", "ls", "--format", "{{.Name}}")).split()
+    assert {"bridge", "host", "none"} <= set(names) and n not in names
