@@ -96,7 +96,8 @@ def start_berthd(base: Path, name: str = "berthd") -> Daemon:
     cmd = [sys.executable, "-m", "berth.daemon.main", "--host", f"unix://{sock}",
            "--data-root", str(data_root), "--exec-root", str(exec_root),
            "--pidfile", str(base / "berthd.pid"), "--cgroup-parent", cgroup_parent,
-           "--log-level", "debug", "--metrics-addr", f"127.0.0.1:{metrics_port}"]
+           "--log-level", "debug", *network_flags(base),
+           "--metrics-addr", f"127.0.0.1:{metrics_port}"]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     _wait_for_socket(sock, proc, log)
