@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from berth.daemon.api.app import make_app
 from berth.daemon.api.routes import build as build_routes
 from berth.daemon.api.routes import containers as containers_routes
 from berth.daemon.api.routes import events as events_routes
+from berth.daemon.api.routes import imagefiles as imagefiles_routes
 from berth.daemon.api.routes import images as images_routes
 from berth.daemon.api.routes import networks as networks_routes
 from berth.daemon.api.routes import registry as registry_routes
@@ -34,11 +36,14 @@ from berth.daemon.monitor.server import MonitorServer, parse_addr
 from berth.errors import BerthError
 from berth.registry.tls import RegistryOptions
 from berth.services.build import BuildService
+from berth.services.containerfs import ContainerFilesService
 from berth.services.containers import ContainerService, ServiceConfig
 from berth.services.distribution import DistributionService
 from berth.services.events import EventBus, container_event
 from berth.network import ipam
 from berth.services.images import ImageService
+from berth.services.imagetransfer import ImageTransferService
+from berth.services.imageusage import ImageUsageService
 from berth.services.stats import StatsService
 from berth.services.networks import NetworkConfig, NetworkService
 from berth.services.volumes import VolumeService
@@ -79,6 +84,18 @@ def _cgroup_version() -> str:
     return "2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1"
 
 
+def _crash_hook(spec: str) -> Callable[[str, str], None]:
+    """Fault injection for crash tests: ``BERTH_CRASH_AT=load:layer`` makes berthd SIGKILL
+    itself when a load reaches that step (steps: staged, layer, blobs, unpacked)."""
+    wanted = set(filter(None, spec.split(",")))
+
+    def check(op: str, where: str) -> None:
+        if f"{op}:{where}" in wanted:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return check
+
+
 async def run(cfg: DaemonConfig) -> None:
     for d in (cfg.data_root, cfg.exec_root, cfg.socket_path.parent):
         d.mkdir(parents=True, exist_ok=True)
@@ -103,6 +120,13 @@ async def run(cfg: DaemonConfig) -> None:
     stats = StatsService(containers.all, cfg.cgroup_parent)
     metrics_addr = parse_addr(cfg.metrics_addr)
     await containers.restore()
+    await asyncio.to_thread(images.recover)
+    tmp = cfg.data_root / "tmp"
+    crash = _crash_hook(os.environ.get("BERTH_CRASH_AT", ""))
+    transfer = ImageTransferService(images, tmp, checkpoint=lambda where: crash("load", where))
+    files = ContainerFilesService(containers, images, tmp,
+                                  checkpoint=lambda where: crash("commit", where))
+    usage = ImageUsageService(images, containers)
     await networks.restore({c.id for c in containers.all() if c.state.running})
     ctx = DaemonContext(daemon_id=_daemon_id(cfg.data_root), data_root=cfg.data_root,
                         exec_root=cfg.exec_root, debug=cfg.log_level == "debug",
@@ -116,6 +140,7 @@ async def run(cfg: DaemonConfig) -> None:
         lambda r: system_routes.register(r, ctx),
         lambda r: containers_routes.register(r, ctx),
         lambda r: images_routes.register(r, ctx),
+        lambda r: imagefiles_routes.register(r, transfer, usage, files, tmp),
         lambda r: build_routes.register(r, BuildService(images, containers, db, tmp_build), tmp_build),
         lambda r: networks_routes.register(r, ctx),
         lambda r: volumes_routes.register(r, ctx),
@@ -173,8 +198,6 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # pyroute2 logs every netlink message at debug level: far too much for berthd's log.
-    logging.getLogger("pyroute2").setLevel(logging.WARNING)
     try:
         asyncio.run(run(cfg))
     except BerthError as err:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Set
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -352,6 +352,21 @@ class ImageService:
         if refs_left > 1:
             raise Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
                            "referenced in multiple repositories")
+
+    # -- composed operations and recovery ------------------------------------------------------
+
+    @contextmanager
+    def exclusive(self) -> Iterator[tuple[Database, ContentStore, OverlaySnapshotter]]:
+        """Hold the change lock and get the stores, for operations composed outside this
+        class (load, commit, save) that must not race garbage collection."""
+        with self._lock:
+            yield self._db, self._content, self._snapshots
+
+    def recover(self) -> list[str]:
+        """At daemon start: drop ingest temp files and whatever a crash left unreferenced."""
+        with self._lock:
+            self._content.clean_ingest()
+            return self.collect_garbage()
 
     # -- garbage collection --------------------------------------------------------------------
 

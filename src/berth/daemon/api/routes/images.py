@@ -16,6 +16,7 @@ from berth.daemon.api.app import Router
 from berth.daemon.api.params import qbool, qfilters
 from berth.daemon.api.routes import registry as registry_routes
 from berth.daemon.context import DaemonContext
+from berth.images import fetchurl
 
 __all__ = ["register"]
 
@@ -51,13 +52,13 @@ def register(router: Router, ctx: DaemonContext) -> None:
         src = request.query.get("fromSrc")
         if src is None:
             raise errors.InvalidArgument("one of fromImage or fromSrc is required")
-        if src != "-":
-            raise errors.InvalidArgument("importing from a URL is not supported; send the tar as the body")
+        if src != "-" and not fetchurl.is_url(src):
+            raise errors.InvalidArgument(f"unsupported import source {src!r}: use - or an http(s) URL")
         repo = request.query.get("repo", "")
         tag_ = request.query.get("tag", "")
         repo_tag = f"{repo}:{tag_}" if repo and tag_ else (repo or None)
         changes = request.query.getall("changes", [])
-        message = request.query.get("message", "")
+        message = request.query.get("message", "") or ("" if src == "-" else f"Imported from {src}")
         tmp_dir = ctx.data_root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="import-", dir=tmp_dir)
@@ -66,6 +67,8 @@ def register(router: Router, ctx: DaemonContext) -> None:
             with os.fdopen(fd, "wb") as out:
                 async for chunk in request.content.iter_chunked(1 << 20):
                     out.write(chunk)
+            if src != "-":
+                await asyncio.to_thread(fetchurl.fetch_to, src, path)
             image_id = await asyncio.to_thread(svc.import_image, path, repo_tag, changes, message)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,233 @@
+"""``docker cp`` archives: the path stat header, tarring a path out, extracting a tar in.
+
+Owns the Go ``FileMode`` encoding of ``X-Docker-Container-Path-Stat``, writing a file or a
+tree as a tar whose top entry is the path's base name (links are stored, never followed),
+and extracting an uploaded tar into a container directory — hostile-input code: entry
+names are cleaned (no absolute names, no ``..``), every parent is resolved with
+``berth.images.scoped`` so nothing lands outside the container's root, files are opened
+with ``O_NOFOLLOW``, hard links must point at files inside the root, device nodes are
+refused, and sizes and entry counts are bounded. It must not know about containers:
+callers give a root directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import stat
+import tarfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from berth.errors import InvalidArgument
+from berth.images.compression import HashingReader, decompressor
+from berth.images.layer import Limits
+from berth.images.scoped import resolve
+
+__all__ = ["PathStat", "extract_into", "path_stat", "write_path_tar"]
+
+_CHUNK = 1 << 20
+# Go's os.FileMode type bits.
+_GO_DIR = 1 << 31
+_GO_SYMLINK = 1 << 27
+_GO_DEVICE = 1 << 26
+_GO_PIPE = 1 << 25
+_GO_SOCKET = 1 << 24
+_GO_SETUID = 1 << 23
+_GO_SETGID = 1 << 22
+_GO_CHARDEV = 1 << 21
+_GO_STICKY = 1 << 20
+
+
+@dataclass(frozen=True)
+class PathStat:
+    """Docker's ``types.ContainerPathStat``."""
+
+    name: str
+    size: int
+    mode: int
+    mtime: str
+    link_target: str
+
+    def header(self) -> str:
+        """The base64 JSON of ``X-Docker-Container-Path-Stat``."""
+        body = {"name": self.name, "size": self.size, "mode": self.mode,
+                "mtime": self.mtime, "linkTarget": self.link_target}
+        return base64.b64encode(json.dumps(body).encode()).decode()
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.mode & _GO_DIR)
+
+
+def _go_mode(st: os.stat_result) -> int:
+    mode = st.st_mode & 0o777
+    fmt = stat.S_IFMT(st.st_mode)
+    mode |= {stat.S_IFDIR: _GO_DIR, stat.S_IFLNK: _GO_SYMLINK, stat.S_IFIFO: _GO_PIPE,
+             stat.S_IFSOCK: _GO_SOCKET, stat.S_IFBLK: _GO_DEVICE,
+             stat.S_IFCHR: _GO_DEVICE | _GO_CHARDEV}.get(fmt, 0)
+    if st.st_mode & stat.S_ISUID:
+        mode |= _GO_SETUID
+    if st.st_mode & stat.S_ISGID:
+        mode |= _GO_SETGID
+    if st.st_mode & stat.S_ISVTX:
+        mode |= _GO_STICKY
+    return mode
+
+
+def path_stat(root: Path, container_path: str) -> tuple[Path, PathStat]:
+    """Resolve ``container_path`` (its last link not followed) and stat it; FileNotFoundError
+    when missing."""
+    host = resolve(root, container_path, follow_last=False)
+    st = os.lstat(host)
+    link_target = ""
+    if stat.S_ISLNK(st.st_mode):
+        target = resolve(root, container_path, follow_last=True)
+        link_target = "/" + target.relative_to(root).as_posix()
+    name = os.path.basename(container_path.rstrip("/")) or "/"
+    mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace("+00:00", "Z")
+    return host, PathStat(name=name, size=st.st_size, mode=_go_mode(st), mtime=mtime,
+                          link_target=link_target)
+
+
+def _info(tar: tarfile.TarFile, path: Path, arcname: str) -> tarfile.TarInfo:
+    info = tar.gettarinfo(str(path), arcname=arcname)
+    info.uname = info.gname = ""
+    return info
+
+
+def write_path_tar(host: Path, arcname: str, out: BinaryIO) -> None:
+    """Tar ``host`` (a file, link or tree) as ``arcname`` to ``out``; sorted, links kept."""
+    links: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+
+        def add(path: Path, name: str) -> None:
+            st = os.lstat(path)
+            info = _info(tar, path, name)
+            if info.isreg():
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in links:
+                    info.type, info.linkname, info.size = tarfile.LNKTYPE, links[key], 0
+                    tar.addfile(info)
+                    return
+                links[key] = name
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                with os.fdopen(fd, "rb") as f:
+                    tar.addfile(info, f)
+                return
+            tar.addfile(info)
+            if stat.S_ISDIR(st.st_mode):
+                for child in sorted(os.listdir(path)):
+                    add(path / child, f"{name}/{child}")
+
+        add(host, arcname)
+
+
+def _clean(name: str) -> list[str]:
+    if name.startswith("/"):
+        raise InvalidArgument(f"invalid archive entry {name!r}: absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidArgument(f"invalid archive entry {name!r}: path contains '..'")
+    return parts
+
+
+def extract_into(source: Path, root: Path, dest: str, *, copy_uid_gid: bool = False,
+                 no_overwrite_dir_non_dir: bool = False, limits: Limits | None = None) -> None:
+    """Extract the tar at ``source`` into container directory ``dest`` under ``root``."""
+    limits = limits or Limits()
+    base = resolve(root, dest)
+    if not base.is_dir():
+        raise InvalidArgument(f"extraction point is not a directory: {dest}")
+    rel_base = "/" + base.relative_to(root).as_posix()
+    entries = 0
+    total = 0
+    dirs: list[tuple[Path, tarfile.TarInfo]] = []
+    with source.open("rb") as raw:
+        reader = HashingReader(decompressor(raw), limits.max_bytes + (1 << 30))
+        try:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+                for m in tar:
+                    entries += 1
+                    if entries > limits.max_entries:
+                        raise InvalidArgument(f"archive has more than {limits.max_entries} entries")
+                    parts = _clean(m.name)
+                    if not parts:
+                        continue
+                    if len(m.name) > limits.max_path:
+                        raise InvalidArgument(f"archive entry name longer than {limits.max_path}")
+                    if not (m.isreg() or m.isdir() or m.issym() or m.islnk()):
+                        raise InvalidArgument(
+                            f"invalid archive entry {m.name!r}: device nodes, fifos and other "
+                            "special files cannot be copied into a container")
+                    parent = resolve(root, rel_base + "/" + "/".join(parts[:-1]))
+                    # ``root`` itself may be the /proc/<pid>/root magic link.
+                    if not parent.is_dir() or (parent != root and parent.is_symlink()):
+                        raise InvalidArgument(f"invalid archive entry {m.name!r}: parent is "
+                                              "not a directory")
+                    path = parent / parts[-1]
+                    existing = _lstat(path)
+                    if existing is not None and no_overwrite_dir_non_dir and (
+                            stat.S_ISDIR(existing.st_mode) != m.isdir()):
+                        kind = "directory" if stat.S_ISDIR(existing.st_mode) else "non-directory"
+                        raise InvalidArgument(f"cannot overwrite {kind} {parts[-1]!r} with "
+                                              f"{'directory' if m.isdir() else 'non-directory'}")
+                    if m.isdir():
+                        if existing is not None and not stat.S_ISDIR(existing.st_mode):
+                            os.unlink(path)
+                            existing = None
+                        if existing is None:
+                            os.mkdir(path, 0o700)
+                        dirs.append((path, m))
+                        continue
+                    if existing is not None:
+                        if stat.S_ISDIR(existing.st_mode):
+                            shutil.rmtree(path)
+                        else:
+                            os.unlink(path)
+                    if m.isreg():
+                        total += m.size
+                        if total > limits.max_bytes:
+                            raise InvalidArgument(f"archive content exceeds {limits.max_bytes} bytes")
+                        src = tar.extractfile(m)
+                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                     0o600)
+                        with os.fdopen(fd, "wb") as out:
+                            while src is not None and (chunk := src.read(_CHUNK)):
+                                out.write(chunk)
+                    elif m.issym():
+                        os.symlink(m.linkname, path)
+                    else:
+                        target = resolve(root, rel_base + "/" + "/".join(_clean(m.linkname)),
+                                         follow_last=False)
+                        tst = _lstat(target)
+                        if tst is None or stat.S_ISDIR(tst.st_mode):
+                            raise InvalidArgument(f"invalid archive entry {m.name!r}: hard link "
+                                                  "target is missing or a directory")
+                        os.link(target, path, follow_symlinks=False)
+                        continue
+                    _meta(path, m, copy_uid_gid)
+        except tarfile.TarError as e:
+            raise InvalidArgument(f"invalid tar archive: {e}") from e
+    for path, m in sorted(dirs, key=lambda d: len(d[0].parts), reverse=True):
+        _meta(path, m, copy_uid_gid)
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _meta(path: Path, m: tarfile.TarInfo, copy_uid_gid: bool) -> None:
+    # Without copyUIDGID docker cp makes the files root's (the caller's identity in the API).
+    uid, gid = (m.uid, m.gid) if copy_uid_gid else (0, 0)
+    os.lchown(path, uid, gid)
+    if not m.issym():
+        os.chmod(path, m.mode & 0o7777)
+    os.utime(path, ns=(int(m.mtime * 1e9),) * 2, follow_symlinks=False)

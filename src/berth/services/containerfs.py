@@ -1,0 +1,210 @@
+"""Container file systems: ``diff``, ``commit``, ``export`` and ``cp`` (the archive API).
+
+Owns reaching a container's root file system: a running container's through
+``/proc/<pid>/root`` (its own mount namespace, volumes included, as ``docker cp`` sees it), a
+stopped one's by mounting its overlay on a private temporary directory that is unmounted
+afterwards. ``export`` always mounts (the rootfs alone, without volumes, as moby exports).
+Path rules and tar handling are ``berth.images.scoped`` / ``copyarchive``; layers and image
+configs are ``berth.images.commit`` / ``stored``; it speaks no HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import BinaryIO
+
+from berth import errors
+from berth.images.commit import CommitRequest, commit_config, layer_file
+from berth.images.copyarchive import PathStat, extract_into, path_stat, write_path_tar
+from berth.images.fschanges import Change, changes
+from berth.images.reference import Reference, parse_normalized
+from berth.images.stored import LayerSource, NewImage, ingest_tar, store_image
+from berth.mount import Mount, mount_all, unmount
+from berth.services.container_model import Container
+from berth.services.containers import ContainerService
+from berth.services.images import ImageService
+
+__all__ = ["ContainerFilesService"]
+
+
+class ContainerFilesService:
+    def __init__(self, containers: ContainerService, images: ImageService, tmp_root: Path,
+                 checkpoint: Callable[[str], None] = lambda where: None) -> None:
+        self._containers = containers
+        self._images = images
+        self._tmp = tmp_root
+        self._checkpoint = checkpoint
+
+    # -- reaching the root file system ---------------------------------------------------------
+
+    @contextmanager
+    def _mounted(self, c: Container, writable: bool) -> Iterator[Path]:
+        """The container's rootfs (no volumes) on a temporary mount point."""
+        mounts = self._images.rootfs_mounts(c.id)
+        if not writable:
+            mounts = [_read_only(m) for m in mounts]
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        target = Path(tempfile.mkdtemp(prefix=f"rootfs-{c.id[:12]}-", dir=self._tmp))
+        try:
+            mount_all(mounts, str(target))
+            try:
+                yield target
+            finally:
+                unmount(str(target))
+        finally:
+            with suppress(OSError):
+                target.rmdir()
+
+    @contextmanager
+    def _root(self, c: Container, writable: bool) -> Iterator[Path]:
+        if c.state.status in ("running", "paused") and c.state.pid > 0:
+            root = Path(f"/proc/{c.state.pid}/root")
+            if root.exists():
+                yield root
+                return
+        with self._mounted(c, writable) as root:
+            yield root
+
+    # -- diff ----------------------------------------------------------------------------------
+
+    def changes(self, ref: str) -> list[Change]:
+        c = self._containers.get(ref)
+        upper = self._images.upper_dir(c.id)
+        image = self._images.resolve(c.image_id)
+        with self._images.exclusive() as (_, _, snapshots):
+            lowers = snapshots.chain_dirs(image.top_chain_id) if image.top_chain_id else []
+        return changes(upper, lowers)
+
+    # -- export --------------------------------------------------------------------------------
+
+    def export(self, ref: str, out: BinaryIO) -> None:
+        c = self._containers.get(ref)
+        with self._mounted(c, writable=False) as root:
+            write_path_tar_contents(root, out)
+
+    # -- commit --------------------------------------------------------------------------------
+
+    def commit(self, ref: str, repo: str | None, tag: str | None, author: str, comment: str,
+               change_lines: list[str]) -> str:
+        c = self._containers.get(ref)
+        target = _target(repo, tag)
+        base = self._images.resolve(c.image_id)
+        cmd = [c.path, *c.args] if c.path else []
+        created_by = " ".join(shlex.quote(a) if " " in a else a for a in cmd)
+        req = CommitRequest(container_id=c.id, container_config=c.config,
+                            created_by=created_by, base_config=base.config, author=author,
+                            comment=comment, changes=tuple(change_lines))
+        commit_config(req, "sha256:" + "0" * 64)  # bad --change lines fail before any I/O
+        with layer_file(self._images.upper_dir(c.id), self._tmp) as tar, \
+                self._images.exclusive() as (db, content, snapshots):
+            diff_id, fresh = ingest_tar(content, tar, None)
+            self._checkpoint("layer")
+            try:
+                raw = commit_config(req, diff_id)
+                manifest = json.loads(content.read(base.manifest_digest))
+                layers = tuple(LayerSource(d, None, blob=x["digest"]) for d, x in
+                               zip(base.diff_ids, manifest["layers"], strict=True))
+                layers += (LayerSource(diff_id, None),)
+                return store_image(db, content, snapshots, NewImage(
+                    config=raw, layers=layers,
+                    references=(target,) if target else (), parent=base.id),
+                    checkpoint=self._checkpoint)
+            except BaseException:
+                if fresh:
+                    with suppress(errors.NotFound):
+                        content.delete(diff_id)
+                raise
+
+    # -- cp ------------------------------------------------------------------------------------
+
+    def stat_path(self, ref: str, path: str) -> PathStat:
+        c = self._containers.get(ref)
+        with self._root(c, writable=False) as root:
+            return _stat(root, path, c)
+
+    def get_archive(self, ref: str, path: str, out: BinaryIO,
+                    on_stat: Callable[[PathStat], None] | None = None) -> PathStat:
+        c = self._containers.get(ref)
+        with self._root(c, writable=False) as root:
+            st = _stat(root, path, c)
+            if on_stat is not None:
+                on_stat(st)
+            host, _ = path_stat(root, path)
+            name = st.name if st.name != "/" else "."
+            if path.endswith("/.") and st.is_dir:
+                write_path_tar_contents(host, out)
+            else:
+                write_path_tar(host, name, out)
+            return st
+
+    def put_archive(self, ref: str, path: str, tar: Path, no_overwrite_dir_non_dir: bool,
+                    copy_uid_gid: bool) -> None:
+        c = self._containers.get(ref)
+        with self._root(c, writable=True) as root:
+            try:
+                host, st = path_stat(root, path)
+            except FileNotFoundError:
+                raise errors.NotFound(f"Could not find the file {path} in container "
+                                      f"{c.name}") from None
+            del host, st
+            extract_into(tar, root, path, copy_uid_gid=copy_uid_gid,
+                         no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
+
+
+def _stat(root: Path, path: str, c: Container) -> PathStat:
+    try:
+        return path_stat(root, path)[1]
+    except (FileNotFoundError, NotADirectoryError):
+        raise errors.NotFound(f"Could not find the file {path} in container {c.name}") from None
+
+
+def write_path_tar_contents(directory: Path, out: BinaryIO) -> None:
+    """A tar of everything under ``directory`` with names relative to it (export, ``cp dir/.``)."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        links: dict[tuple[int, int], str] = {}
+        for dirpath, dirnames, filenames in os.walk(directory):
+            dirnames.sort()
+            here = Path(dirpath)
+            for name in sorted(dirnames + filenames):
+                path = here / name
+                rel = path.relative_to(directory).as_posix()
+                st = os.lstat(path)
+                info = tar.gettarinfo(str(path), arcname=rel)
+                info.uname = info.gname = ""
+                if info.isreg():
+                    key = (st.st_dev, st.st_ino)
+                    if st.st_nlink > 1 and key in links:
+                        info.type, info.linkname, info.size = tarfile.LNKTYPE, links[key], 0
+                        tar.addfile(info)
+                        continue
+                    links[key] = rel
+                    with path.open("rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+
+
+def _read_only(m: Mount) -> Mount:
+    if m.type == "overlay":
+        opts = dict(o.split("=", 1) for o in m.options if "=" in o)
+        lowers = [opts["upperdir"], opts["lowerdir"]] if "upperdir" in opts else [opts["lowerdir"]]
+        return Mount("overlay", "overlay", (f"lowerdir={':'.join(lowers)}",))
+    return Mount(m.type, m.source, (*tuple(o for o in m.options if o != "rw"), "ro"))
+
+
+def _target(repo: str | None, tag: str | None) -> Reference | None:
+    if not repo:
+        return None
+    ref = parse_normalized(repo)
+    if ref.digest is not None:
+        raise errors.InvalidArgument("refusing to create a tag with a digest reference")
+    if tag:
+        ref = Reference(ref.domain, ref.path, tag, None)
+    return ref.with_default_tag()
