@@ -34,18 +34,18 @@ from berth.daemon.config import DaemonConfig, parse_args
 from berth.daemon.context import DaemonContext
 from berth.daemon.monitor.server import MonitorServer, parse_addr
 from berth.errors import BerthError
+from berth.network import ipam
 from berth.registry.tls import RegistryOptions
-from berth.services.build import BuildService
 from berth.services.containerfs import ContainerFilesService
+from berth.services.build import BuildService
 from berth.services.containers import ContainerService, ServiceConfig
 from berth.services.distribution import DistributionService
 from berth.services.events import EventBus, container_event
-from berth.network import ipam
 from berth.services.images import ImageService
 from berth.services.imagetransfer import ImageTransferService
 from berth.services.imageusage import ImageUsageService
-from berth.services.stats import StatsService
 from berth.services.networks import NetworkConfig, NetworkService
+from berth.services.stats import StatsService
 from berth.services.volumes import VolumeService
 from berth.shim.factoryctl import start_factory, stop_factory
 from berth.snapshots.overlay import OverlaySnapshotter
@@ -140,8 +140,8 @@ async def run(cfg: DaemonConfig) -> None:
         lambda r: system_routes.register(r, ctx),
         lambda r: containers_routes.register(r, ctx),
         lambda r: images_routes.register(r, ctx),
-        lambda r: imagefiles_routes.register(r, transfer, usage, files, tmp),
         lambda r: build_routes.register(r, BuildService(images, containers, db, tmp_build), tmp_build),
+        lambda r: imagefiles_routes.register(r, transfer, usage, files, tmp),
         lambda r: networks_routes.register(r, ctx),
         lambda r: volumes_routes.register(r, ctx),
         lambda r: registry_routes.register(r, ctx),
@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pyroute2 logs every netlink message at debug level: far too much for berthd's log.
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
     try:
         asyncio.run(run(cfg))
     except BerthError as err:
