@@ -170,3 +170,28 @@ def test_bad_network_input(daemon: Daemon) -> None:
         daemon.docker("network", "rm", n)
     names = _ok(daemon.docker("network", "ls", "--format", "{{.Name}}")).split()
     assert {"bridge", "host", "none"} <= set(names) and n not in names
+
+
+def test_publish_all_and_ranges(daemon: Daemon) -> None:
+    a = _name()
+    try:
+        _httpd(daemon, a, "--expose", "80", "--expose", "9999/udp", "-P",
+               "-p", "127.0.0.1:38100-38110:7000")
+        insp = json.loads(_ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Ports"]
+        assert 32768 <= int(insp["80/tcp"][0]["HostPort"]) < 61000
+        assert insp["9999/udp"][0]["HostPort"]
+        assert 38100 <= int(insp["7000/tcp"][0]["HostPort"]) <= 38110
+        out = _ok(daemon.docker("port", a))
+        assert "80/tcp -> 0.0.0.0:" in out and "7000/tcp -> 127.0.0.1:381" in out
+        port = insp["80/tcp"][0]["HostPort"]
+        deadline = time.monotonic() + 10
+        while _curl(f"http://127.0.0.1:{port}/").returncode != 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        # A client in another container reaches the published port through the host (hairpin).
+        gw = json.loads(_ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Gateway"]
+        out = _ok(daemon.docker("run", "--rm", "busybox", "sh", "-c",
+                                f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {gw} {port}"))
+        assert "hello-" in out
+    finally:
+        daemon.docker("rm", "-f", a)
