@@ -39,6 +39,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "registry": ("berth.cli.registry", "cmd_registry"),
     "stats": ("berth.cli.stats", "cmd_stats"),
     "events": ("berth.cli.events", "cmd_events"),
+    "network": ("berth.cli.networks", "cmd_network"),
+    "volume": ("berth.cli.volumes", "cmd_volume"),
+    "port": ("berth.cli.networks", "cmd_port"),
 }
 _ALIASES = {
     ("container", "ls"): "ps", ("container", "list"): "ps", ("container", "run"): "run",
@@ -50,6 +53,7 @@ _ALIASES = {
     ("image", "tag"): "tag", ("image", "rm"): "rmi",
     ("image", "pull"): "pull", ("image", "push"): "push",
     ("system", "info"): "info",
+    ("container", "port"): "port",
     ("container", "stats"): "stats", ("system", "events"): "events",
 }
 

@@ -1,0 +1,51 @@
+"""berth's own CLI for networks, volumes and ports against a private berthd."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+import pytest
+
+from tests.conftest import Daemon
+
+pytestmark = pytest.mark.root
+
+
+def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode()
+
+
+def test_berth_network_volume_port_commands(daemon: Daemon) -> None:
+    net, vol, c = (f"t-{uuid.uuid4().hex[:10]}" for _ in range(3))
+    try:
+        nid = _ok(daemon.berth("network", "create", "--label", "team=x", net)).strip()
+        assert len(nid) == 64
+        assert net in _ok(daemon.berth("network", "ls", "--format", "{{.Name}}")).split()
+        info = json.loads(_ok(daemon.berth("network", "inspect", net)))[0]
+        assert info["Labels"] == {"team": "x"} and info["IPAM"]["Config"][0]["Subnet"]
+        r = daemon.berth("network", "create", net)
+        assert r.returncode == 1 and b"already exists" in r.stderr
+        assert _ok(daemon.berth("volume", "create", vol)).strip() == vol
+        assert vol in _ok(daemon.berth("volume", "ls", "-q")).split()
+        _ok(daemon.docker("run", "-d", "--name", c, "-v", f"{vol}:/data", "-p", "127.0.0.1::80",
+                          "busybox", "sleep", "60"))
+        out = _ok(daemon.berth("port", c))
+        assert out.startswith("80/tcp -> 127.0.0.1:")
+        assert _ok(daemon.berth("port", c, "80")).startswith("127.0.0.1:")
+        ps = _ok(daemon.berth("ps", "--filter", f"name={c}", "--format", "{{.Ports}}"))
+        assert "->80/tcp" in ps
+        _ok(daemon.berth("network", "connect", "--alias", "al", net, c))
+        nets = json.loads(_ok(daemon.docker("inspect", c)))[0]["NetworkSettings"]["Networks"]
+        assert nets[net]["Aliases"] == ["al"] and nets[net]["IPAddress"]
+        _ok(daemon.berth("network", "disconnect", net, c))
+        r = daemon.berth("volume", "rm", vol)
+        assert r.returncode == 1 and b"in use" in r.stderr
+    finally:
+        daemon.docker("rm", "-f", c)
+        daemon.berth("volume", "rm", "-f", vol)
+        daemon.berth("network", "rm", net)
+    assert net not in _ok(daemon.berth("network", "ls", "--format", "{{.Name}}")).split()
+    assert vol not in _ok(daemon.berth("volume", "ls", "-q")).split()
