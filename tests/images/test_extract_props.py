@@ -8,6 +8,7 @@ links pointing out of the root, files written through them, and device nodes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -118,10 +119,8 @@ def test_cp_extractor_stays_inside(first: list[tuple[str, str, str]],
             src = Path(tempfile.mkdtemp(prefix="prop-src-")) / f"in{n}.tar"
             src.write_bytes(_tar(entries, outside))
             for dest in ("/", "/a", "/l"):
-                try:
+                with contextlib.suppress(InvalidArgument, FileNotFoundError, NotADirectoryError):
                     extract_into(src, root, dest)
-                except (InvalidArgument, FileNotFoundError, NotADirectoryError):
-                    pass
             shutil.rmtree(src.parent, ignore_errors=True)
         _check(base, before, root)
     finally:
@@ -140,10 +139,8 @@ def test_load_staging_never_uses_entry_names(entries: list[tuple[str, str, str]]
         try:
             staged = stage_archive(src, root)
             for name in list(staged.files) + list(staged.links):
-                try:
+                with contextlib.suppress(InvalidArgument):
                     assert staged.path(name).is_relative_to(root)
-                except InvalidArgument:
-                    pass
         except InvalidArgument:
             pass
         _check(base, before, root)

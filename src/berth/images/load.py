@@ -36,6 +36,8 @@ __all__ = ["Staged", "load_archive", "stage_archive", "staging_dir"]
 _CHUNK = 1 << 20
 _MAX_JSON = 16 << 20
 _MAX_LINK_HOPS = 40
+_MAX_RATIO = 100
+_BOMB_FLOOR = 256 << 20
 _LAYER_NAMES = ("org.opencontainers.image.ref.name", "io.containerd.image.name")
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -95,8 +97,11 @@ def stage_archive(source: Path, staging: Path, limits: Limits | None = None) -> 
     limits = limits or Limits()
     staged = Staged(staging)
     entries = 0
+    # A compressed archive may expand at most _MAX_RATIO times (with a floor): a gzip bomb
+    # stops there instead of filling the disk. Real image layers compress far less.
+    cap = min(limits.max_bytes, max(_BOMB_FLOOR, _MAX_RATIO * source.stat().st_size))
     with source.open("rb") as raw:
-        reader = HashingReader(decompressor(raw), limits.max_bytes + (1 << 30))
+        reader = HashingReader(decompressor(raw), cap)
         try:
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
                 for m in tar:
