@@ -55,11 +55,11 @@ def _int(hc: Mapping[str, Any], key: str) -> int:
     return value
 
 
-def _memory(hc: Mapping[str, Any]) -> dict[str, int]:
+def _memory(hc: Mapping[str, Any]) -> dict[str, Any]:
     memory = _int(hc, "Memory")
     swap = _int(hc, "MemorySwap")
     reservation = _int(hc, "MemoryReservation")
-    out: dict[str, int] = {}
+    out: dict[str, Any] = {}
     if memory < 0:
         raise InvalidArgument("invalid memory limit")
     if 0 < memory < _MIN_MEMORY:
@@ -132,6 +132,8 @@ def resources(hc: Mapping[str, Any], privileged: bool,
               host_cpus: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     mem = _memory(hc)
+    if hc.get("OomKillDisable"):
+        mem["disableOOMKiller"] = True
     if mem:
         out["memory"] = mem
     cpu = _cpu(hc, host_cpus)

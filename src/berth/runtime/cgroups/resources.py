@@ -64,6 +64,8 @@ def v1_writes(resources: Mapping[str, Any]) -> list[Write]:
         out.append(Write("memory", "memory.memsw.limit_in_bytes", str(swap), optional=True))
     if reservation is not None and reservation > 0:
         out.append(Write("memory", "memory.soft_limit_in_bytes", str(reservation)))
+    if mem.get("disableOOMKiller"):
+        out.append(Write("memory", "memory.oom_control", "1"))
     cpu = resources.get("cpu") or {}
     shares = _int(cpu, "shares")
     period = _int(cpu, "period")

@@ -1,0 +1,220 @@
+"""pause/unpause, rename, top, update, kill -s, wait conditions, attach with detach keys —
+through the real docker CLI, checked against the kernel (freezer, cgroup files)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Daemon
+from tests.daemon.apihttp import request
+from tests.daemon.ptydocker import PtyDocker
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def names(daemon: Daemon) -> Iterator[list[str]]:
+    made: list[str] = []
+    try:
+        yield made
+    finally:
+        if made:
+            daemon.docker("rm", "-f", *made)
+
+
+def _new(names: list[str]) -> str:
+    n = f"c-{uuid.uuid4().hex[:10]}"
+    names.append(n)
+    return n
+
+
+def _inspect(daemon: Daemon, name: str) -> dict:
+    return json.loads(daemon.docker("inspect", name, check=True).stdout)[0]
+
+
+def _proc_state(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("State:"):
+            return line.split()[1]
+    return "?"
+
+
+def test_pause_unpause_freezes_processes(daemon: Daemon, names: list[str]) -> None:
+    name = _new(names)
+    daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+                  "while true; do date +%s%N > /tmp/tick; sleep 0.05; done", check=True)
+    info = _inspect(daemon, name)
+    freezer = Path(f"/sys/fs/cgroup/freezer/{daemon.cgroup_parent}/{info['Id']}/freezer.state")
+    daemon.docker("pause", name, check=True)
+    st = _inspect(daemon, name)["State"]
+    assert (st["Status"], st["Running"], st["Paused"]) == ("paused", True, True)
+    assert freezer.read_text().strip() == "FROZEN"
+    tick = Path(f"/proc/{info['State']['Pid']}/root/tmp/tick")
+    before = tick.read_text()
+    time.sleep(0.4)
+    assert tick.read_text() == before  # nothing ran while frozen
+    ps = daemon.docker("ps", "--filter", f"name={name}", "--format", "{{.Status}}", check=True)
+    assert ps.stdout.decode().strip().endswith("(Paused)")
+    r = daemon.docker("pause", name)
+    assert r.returncode != 0 and b"already paused" in r.stderr
+    daemon.docker("unpause", name, check=True)
+    assert freezer.read_text().strip() == "THAWED"
+    time.sleep(0.4)
+    assert tick.read_text() != before
+    r = daemon.docker("unpause", name)
+    assert r.returncode != 0 and b"is not paused" in r.stderr
+
+
+def test_stop_and_kill_of_a_paused_container(daemon: Daemon, names: list[str]) -> None:
+    a, b = _new(names), _new(names)
+    for n in (a, b):
+        daemon.docker("run", "-d", "--name", n, "busybox", "sleep", "1000", check=True)
+        daemon.docker("pause", n, check=True)
+    daemon.docker("stop", "-t", "1", a, check=True)
+    daemon.docker("kill", b, check=True)
+    for n in (a, b):
+        daemon.docker("wait", n, check=True)
+        st = _inspect(daemon, n)["State"]
+        assert st["Status"] == "exited" and not st["Paused"]
+
+
+def test_rename(daemon: Daemon, names: list[str]) -> None:
+    old, new, other = _new(names), _new(names), _new(names)
+    daemon.docker("create", "--name", old, "busybox", "true", check=True)
+    daemon.docker("create", "--name", other, "busybox", "true", check=True)
+    daemon.docker("rename", old, new, check=True)
+    assert _inspect(daemon, new)["Name"] == f"/{new}"
+    assert daemon.docker("inspect", old).returncode != 0
+    r = daemon.docker("rename", new, other)
+    assert r.returncode != 0 and b"is already in use" in r.stderr
+    status, _, body = request(str(daemon.socket), "POST", f"/containers/{new}/rename?name=bad%20name")
+    assert status == 400 and b"Invalid container name" in body
+    status, _, _ = request(str(daemon.socket), "POST", "/containers/nosuch-x/rename?name=abc")
+    assert status == 404
+
+
+def test_top_lists_the_containers_processes(daemon: Daemon, names: list[str]) -> None:
+    name = _new(names)
+    daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c", "sleep 1001 & sleep 1002",
+                  check=True)
+    time.sleep(0.3)
+    body = json.loads(request(str(daemon.socket), "GET", f"/containers/{name}/top")[2])
+    assert "PID" in body["Titles"] and "CMD" in body["Titles"]
+    cmds = [p[-1] for p in body["Processes"]]
+    assert any("sleep 1001" in c for c in cmds) and any("sleep 1002" in c for c in cmds)
+    assert len(body["Processes"]) == 2  # the two sleeps (sh execs the last), nothing of the host
+    r = daemon.docker("top", name, "-o", "pid,comm", check=True)
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].split() == ["PID", "COMMAND"]
+    assert sorted(line.split()[1] for line in lines[1:]) == ["sleep", "sleep"]
+    status, _, body2 = request(str(daemon.socket), "GET", f"/containers/{name}/top?ps_args=-o%20comm")
+    assert status in (400, 500) and b"PID" in body2
+    daemon.docker("stop", "-t", "0", name, check=True)
+    status, _, _ = request(str(daemon.socket), "GET", f"/containers/{name}/top")
+    assert status == 409
+
+
+def test_update_limits_of_a_running_container(daemon: Daemon, names: list[str]) -> None:
+    name = _new(names)
+    daemon.docker("run", "-d", "--name", name, "-m", "64m", "busybox", "sleep", "1000", check=True)
+    cid = _inspect(daemon, name)["Id"]
+    cg = Path("/sys/fs/cgroup")
+    daemon.docker("update", "-m", "96m", "--memory-swap", "200m", "--pids-limit", "33",
+                  "--cpus", "0.5", "--cpu-shares", "512", name, check=True)
+    assert (cg / "memory" / daemon.cgroup_parent / cid / "memory.limit_in_bytes").read_text() \
+        == f"{96 << 20}\n"
+    assert (cg / "pids" / daemon.cgroup_parent / cid / "pids.max").read_text() == "33\n"
+    assert (cg / "cpu" / daemon.cgroup_parent / cid / "cpu.cfs_quota_us").read_text() == "50000\n"
+    assert (cg / "cpu" / daemon.cgroup_parent / cid / "cpu.shares").read_text() == "512\n"
+    hc = _inspect(daemon, name)["HostConfig"]
+    assert (hc["Memory"], hc["PidsLimit"], hc["NanoCpus"]) == (96 << 20, 33, 500_000_000)
+    # what the container itself sees
+    r = daemon.docker("exec", name, "cat", "/sys/fs/cgroup/pids/pids.max", check=True)
+    assert r.stdout == b"33\n"
+    # bad input changes nothing
+    r = daemon.docker("update", "-m", "1m", name)
+    assert r.returncode != 0 and b"Minimum memory limit allowed is 6MB" in r.stderr
+    assert _inspect(daemon, name)["HostConfig"]["Memory"] == 96 << 20
+    # a stopped container keeps the new limits for its next start
+    daemon.docker("stop", "-t", "0", name, check=True)
+    daemon.docker("update", "--pids-limit", "44", name, check=True)
+    daemon.docker("start", name, check=True)
+    assert (cg / "pids" / daemon.cgroup_parent / cid / "pids.max").read_text() == "44\n"
+
+
+def test_kill_with_signal(daemon: Daemon, names: list[str]) -> None:
+    name = _new(names)
+    daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+                  "trap 'echo got-usr1' USR1; trap 'exit 9' TERM; "
+                  "echo ready; while true; do sleep 0.05; done", check=True)
+    deadline = time.monotonic() + 10
+    while b"ready" not in daemon.docker("logs", name).stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daemon.docker("kill", "-s", "USR1", name, check=True)
+    deadline = time.monotonic() + 10
+    while b"got-usr1" not in daemon.docker("logs", name).stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b"got-usr1" in daemon.docker("logs", name).stdout
+    assert _inspect(daemon, name)["State"]["Running"]
+    daemon.docker("kill", "--signal", "SIGTERM", name, check=True)
+    assert daemon.docker("wait", name, check=True).stdout == b"9\n"
+    r = daemon.docker("kill", name)
+    assert r.returncode != 0 and b"is not running" in r.stderr
+    status, _, _ = request(str(daemon.socket), "POST", f"/containers/{name}/kill?signal=NOPE")
+    assert status in (400, 409)
+
+
+def test_wait_conditions(daemon: Daemon, names: list[str]) -> None:
+    name = _new(names)
+    daemon.docker("create", "--name", name, "busybox", "sh", "-c", "exit 3", check=True)
+    sock = str(daemon.socket)
+    # not-running returns at once for a created container
+    status, _, body = request(sock, "POST", f"/containers/{name}/wait")
+    assert status == 200 and json.loads(body)["StatusCode"] == 0
+    nxt = subprocess.Popen(
+        ["curl", "-s", "--unix-socket", sock, "-X", "POST",
+         f"http://x/containers/{name}/wait?condition=next-exit"], stdout=subprocess.PIPE)
+    removed = subprocess.Popen(
+        ["curl", "-s", "--unix-socket", sock, "-X", "POST",
+         f"http://x/containers/{name}/wait?condition=removed"], stdout=subprocess.PIPE)
+    time.sleep(0.3)
+    daemon.docker("start", name, check=True)
+    assert json.loads(nxt.communicate(timeout=20)[0])["StatusCode"] == 3
+    assert removed.poll() is None  # still waiting: not removed yet
+    daemon.docker("rm", name, check=True)
+    names.remove(name)
+    assert json.loads(removed.communicate(timeout=20)[0])["StatusCode"] == 3
+    status, _, _ = request(sock, "POST", f"/containers/{_new(names)}/wait?condition=bogus")
+    assert status in (400, 404)
+
+
+def test_attach_to_running_container_and_detach(daemon: Daemon, names: list[str]) -> None:
+    name = _new(names)
+    daemon.docker("run", "-dit", "--name", name, "busybox", "sh", check=True)
+    cli = PtyDocker(daemon, "attach", name)
+    try:
+        cli.write(b"echo attached-$((40+2))\r")
+        cli.read_until(b"attached-42")
+        cli.write(b"\x10\x11")
+        cli.wait()
+        assert b"read escape sequence" in cli.output
+    finally:
+        cli.close()
+    assert _inspect(daemon, name)["State"]["Running"]
+    # custom keys, chosen by the client
+    cli = PtyDocker(daemon, "attach", "--detach-keys", "ctrl-a,x", name)
+    try:
+        cli.write(b"echo again\r")
+        cli.read_until(b"again")
+        cli.write(b"\x01x")
+        cli.wait()
+    finally:
+        cli.close()
+    assert _inspect(daemon, name)["State"]["Running"]
