@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from berth.testing.netcleanup import private_network_flags
 from berth.testing.rootfs import busybox_rootfs_tar
 
 __all__ = ["Engine", "start_berthd", "start_dockerd"]
@@ -106,6 +107,8 @@ def start_berthd(base: Path) -> Engine:
     proc = subprocess.Popen(
         [sys.executable, "-m", "berth.daemon.main", "-H", f"unix://{sock}",
          "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+         # own bridge and subnet: never berth0 or the subnet of a berthd the user runs
+         *private_network_flags(str(root)),
          "--pidfile", str(root / "berthd.pid"), "--cgroup-parent", f"berth-bench-{os.getpid()}"],
         stdout=log, stderr=subprocess.STDOUT)
     _wait_socket(sock, proc)

@@ -78,12 +78,9 @@ def _free_port() -> int:
 def network_flags(base: Path) -> list[str]:
     """A bridge name and subnets of this test daemon's own, clear of berth0, docker0 and other
     sessions (derived from the pid and the temp dir, both unique while the session runs)."""
-    import hashlib
+    from berth.testing.netcleanup import private_network_flags
 
-    h = int(hashlib.sha256(f"{os.getpid()}-{base}".encode()).hexdigest(), 16)
-    octet = 100 + h % 120
-    return ["--bridge", f"bt{h % 10**10:010d}", "--bip", f"10.{octet}.0.1/24",
-            "--default-address-pool", f"base=10.{octet}.0.0/16,size=24"]
+    return private_network_flags(f"{os.getpid()}-{base}")
 
 
 def start_berthd(base: Path, name: str = "berthd") -> Daemon:

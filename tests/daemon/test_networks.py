@@ -118,13 +118,20 @@ def test_connect_disconnect_running_container(daemon: Daemon) -> None:
     net = _name()
     web, c = _name(), _name()
     try:
-        _ok(daemon.docker("network", "create", "--subnet", "10.251.7.0/24", net))
-        _httpd(daemon, web, "--network", net, "--ip", "10.251.7.50")
+        # A subnet of the test daemon's own pool (free for sure), given explicitly.
+        probe = _name()
+        _ok(daemon.docker("network", "create", probe))
+        subnet = json.loads(_ok(daemon.docker("network", "inspect", probe)))[0]["IPAM"]["Config"][0]["Subnet"]
+        _ok(daemon.docker("network", "rm", probe))
+        prefix = subnet.rsplit(".", 1)[0] + "."
+        web_ip = prefix + str(int(subnet.rsplit(".", 1)[1].split("/")[0]) + 10)
+        _ok(daemon.docker("network", "create", "--subnet", subnet, net))
+        _httpd(daemon, web, "--network", net, "--ip", web_ip)
         _ok(daemon.docker("run", "-d", "--name", c, "busybox", "sleep", "60"))
         _ok(daemon.docker("network", "connect", "--alias", "buddy", net, c))
-        fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.251.7.50 80"
+        fetch = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {web_ip} 80"
         out = _ok(daemon.docker("exec", c, "sh", "-c", f"ip -4 addr show eth1; {fetch}"))
-        assert "10.251.7." in out and "hello-" in out
+        assert prefix in out and "hello-" in out
         _ok(daemon.docker("network", "disconnect", net, c))
         out = daemon.docker("exec", c, "ip", "addr").stdout.decode()
         assert "eth1" not in out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from berth.network import links, nftables
 
-__all__ = ["cleanup_network_leftovers"]
+__all__ = ["cleanup_network_leftovers", "private_network_flags"]
 
 
 def cleanup_network_leftovers(data_root: Path, default_bridge: str) -> list[str]:
@@ -37,3 +37,16 @@ def cleanup_network_leftovers(data_root: Path, default_bridge: str) -> list[str]
     for b in bridges:
         links.delete_link(b)
     return found
+
+
+def private_network_flags(seed: str) -> list[str]:
+    """berthd flags giving a throwaway daemon its own bridge name and subnets (clear of berth0,
+    docker0 and other throwaway daemons with a different ``seed``)."""
+    import hashlib
+
+    h = int(hashlib.sha256(seed.encode()).hexdigest(), 16)
+    # 10.A.B.0/24 out of 120 * 256 choices: the default bridge takes the lower half, user
+    # networks are /28s of the upper half (8 of them; tests need a few at a time).
+    a, b = 100 + h % 120, (h >> 8) % 256
+    return ["--bridge", f"bb{h % 10**10:010d}", "--bip", f"10.{a}.{b}.1/25",
+            "--default-address-pool", f"base=10.{a}.{b}.128/25,size=28"]
