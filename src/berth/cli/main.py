@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "registry": ("berth.cli.registry", "cmd_registry"),
     "stats": ("berth.cli.stats", "cmd_stats"),
     "events": ("berth.cli.events", "cmd_events"),
+    "build": ("berth.cli.build", "cmd_build"),
+    "builder": ("berth.cli.build", "cmd_builder"),
     "network": ("berth.cli.networks", "cmd_network"),
     "volume": ("berth.cli.volumes", "cmd_volume"),
     "port": ("berth.cli.networks", "cmd_port"),
@@ -53,6 +55,7 @@ _ALIASES = {
     ("image", "tag"): "tag", ("image", "rm"): "rmi",
     ("image", "pull"): "pull", ("image", "push"): "push",
     ("system", "info"): "info",
+    ("image", "build"): "build",
     ("container", "port"): "port",
     ("container", "stats"): "stats", ("system", "events"): "events",
 }

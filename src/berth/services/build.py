@@ -246,7 +246,14 @@ def _remove_mount_stubs(upper: Path, lowers: list[Path], destinations: list[str]
         rel = dest
         while rel:
             path = upper / rel
-            if _in_lowers(lowers, rel) or not os.path.lexists(path):
+            if not os.path.lexists(path):
+                break
+            if _in_lowers(lowers, rel):
+                # A parent copied up only because a stub was made inside it.
+                if _copied_up_only(path, lowers, rel):
+                    path.rmdir()
+                    rel = os.path.dirname(rel)
+                    continue
                 break
             if path.is_dir() and not path.is_symlink():
                 if any(os.scandir(path)):
@@ -257,3 +264,17 @@ def _remove_mount_stubs(upper: Path, lowers: list[Path], destinations: list[str]
             else:
                 break
             rel = os.path.dirname(rel)
+
+
+def _copied_up_only(path: Path, lowers: list[Path], rel: str) -> bool:
+    """An empty, non-opaque upper directory with the lower directory's owner and mode."""
+    if path.is_symlink() or not path.is_dir() or any(os.scandir(path)):
+        return False
+    with contextlib.suppress(OSError):
+        if os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y":
+            return False
+    low = next((lo / rel for lo in lowers if os.path.lexists(lo / rel)), None)
+    if low is None or low.is_symlink() or not low.is_dir():
+        return False
+    a, b = path.lstat(), low.lstat()
+    return (a.st_mode, a.st_uid, a.st_gid) == (b.st_mode, b.st_uid, b.st_gid)
