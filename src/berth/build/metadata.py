@@ -74,7 +74,7 @@ def _healthcheck(args: Sequence[str], flags: dict[str, str], exec_form: bool,
                       ("start-period", "StartPeriod"), ("start-interval", "StartInterval")):
         if flags.get(flag):
             value = parse_duration_ns(flags[flag])
-            if 0 < value < 1_000_000_000 and flag != "start-interval":
+            if 0 < value < 1_000_000:  # Docker refuses durations under 1ms
                 raise InvalidArgument(f"Interval \"{flag}\" cannot be less than 1ms")
             hc[key] = value
     if flags.get("retries"):
