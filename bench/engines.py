@@ -99,7 +99,7 @@ def _env(sock: Path, root: Path) -> dict[str, str]:
     return env
 
 
-def start_berthd(base: Path) -> Engine:
+def start_berthd(base: Path, metrics_addr: str = "") -> Engine:
     root = base / "berth"
     root.mkdir(parents=True)
     sock = root / "berth.sock"
@@ -109,7 +109,9 @@ def start_berthd(base: Path) -> Engine:
          "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
          # own bridge and subnet: never berth0 or the subnet of a berthd the user runs
          *private_network_flags(str(root)),
-         "--pidfile", str(root / "berthd.pid"), "--cgroup-parent", f"berth-bench-{os.getpid()}"],
+         "--pidfile", str(root / "berthd.pid"), "--cgroup-parent", f"berth-bench-{os.getpid()}",
+         # dashboard off unless asked: never take the default port of a berthd the user runs
+         "--metrics-addr", metrics_addr],
         stdout=log, stderr=subprocess.STDOUT)
     _wait_socket(sock, proc)
     engine = Engine("berth", root, sock, proc, _env(sock, root))

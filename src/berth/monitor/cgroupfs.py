@@ -9,6 +9,7 @@ stats are best effort, as in Docker.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -91,16 +92,24 @@ def parse_io_stat_v2(text: str) -> tuple[BlkioEntry, ...]:
 
 
 def _read(path: Path) -> str:
+    # os.open/os.read, not Path.read_text: the collector reads ~14 small files per container
+    # per second, and the buffered text stack costs more than the kernel's work here.
     try:
-        return path.read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return ""
+    try:
+        return os.read(fd, 65536).decode("ascii", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _read_int(path: Path) -> int:
     try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
+        return int(_read(path).strip() or 0)
+    except ValueError:
         return 0
 
 

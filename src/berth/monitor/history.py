@@ -19,8 +19,10 @@ __all__ = ["History", "HistoryPoint", "container_point", "host_point"]
 
 @dataclass(frozen=True)
 class HistoryPoint:
-    """One second of one series. ``cpu_percent`` is of one core (200 = two cores busy), as
-    ``docker stats`` shows; ``*_rate`` are bytes per second; totals are cumulative."""
+    """One second of one series; ``time`` is unix seconds rounded to milliseconds (what the
+    API shows, so ``since`` comparisons agree with it). ``cpu_percent`` is of one core
+    (200 = two cores busy), as ``docker stats`` shows; ``*_rate`` are bytes per second;
+    totals are cumulative."""
 
     time: float
     cpu_percent: float
@@ -37,7 +39,7 @@ class HistoryPoint:
     pids: int
 
     def to_json(self) -> dict[str, float | int]:
-        return {"t": round(self.time, 3), "cpu": round(self.cpu_percent, 2),
+        return {"t": self.time, "cpu": round(self.cpu_percent, 2),
                 "mem": self.memory_usage, "mem_limit": self.memory_limit,
                 "rx": round(self.rx_rate, 1), "tx": round(self.tx_rate, 1),
                 "read": round(self.read_rate, 1), "write": round(self.write_rate, 1),
@@ -65,7 +67,7 @@ def container_point(cur: ContainerSample, prev: ContainerSample | None) -> Histo
         rx_rate, tx_rate = _rate(rx, prev.rx_bytes(), secs), _rate(tx, prev.tx_bytes(), secs)
         rd_rate = _rate(rd, prev.cgroup.blkio_bytes("Read"), secs)
         wr_rate = _rate(wr, prev.cgroup.blkio_bytes("Write"), secs)
-    return HistoryPoint(time=cur.time_ns / 1e9, cpu_percent=cpu, memory_usage=cg.working_set,
+    return HistoryPoint(time=round(cur.time_ns / 1e9, 3), cpu_percent=cpu, memory_usage=cg.working_set,
                         memory_limit=cg.memory_limit, rx_rate=rx_rate, tx_rate=tx_rate,
                         read_rate=rd_rate, write_rate=wr_rate, rx_total=rx, tx_total=tx,
                         read_total=rd, write_total=wr, pids=cg.pids_current)
@@ -85,7 +87,7 @@ def host_point(cur: HostSample, prev: HostSample | None) -> HistoryPoint:
         tx_rate = _rate(tx, sum(n.tx_bytes for n in prev.networks), secs)
         rd_rate = _rate(cur.disk_read_bytes, prev.disk_read_bytes, secs)
         wr_rate = _rate(cur.disk_write_bytes, prev.disk_write_bytes, secs)
-    return HistoryPoint(time=cur.time_ns / 1e9, cpu_percent=max(0.0, cpu),
+    return HistoryPoint(time=round(cur.time_ns / 1e9, 3), cpu_percent=max(0.0, cpu),
                         memory_usage=cur.memory_total - cur.memory_available,
                         memory_limit=cur.memory_total, rx_rate=rx_rate, tx_rate=tx_rate,
                         read_rate=rd_rate, write_rate=wr_rate, rx_total=rx, tx_total=tx,

@@ -88,9 +88,18 @@ def parse_diskstats(text: str) -> tuple[int, int]:
 
 def read_net_dev(pid: int | str, proc: Path = Path("/proc")) -> tuple[NetInterface, ...]:
     try:
-        return parse_net_dev((proc / str(pid) / "net" / "dev").read_text())
+        fd = os.open(f"{proc}/{pid}/net/dev", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return ()
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except OSError:
+        return ()
+    finally:
+        os.close(fd)
+    return parse_net_dev(b"".join(chunks).decode("ascii", "replace"))
 
 
 def read_host(proc: Path = Path("/proc")) -> HostSample:

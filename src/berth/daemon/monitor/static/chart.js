@@ -70,7 +70,8 @@ function fmtBytes(v) {
   const u = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
-  return (v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)) + u[i];
+  const text = v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1).replace(/\.0$/, "");
+  return text + u[i];
 }
 function fmtRate(v) { return fmtBytes(v) + "/s"; }
 function fmtPct(v) { return v.toFixed(v >= 10 ? 0 : 1) + "%"; }
