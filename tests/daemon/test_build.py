@@ -61,6 +61,8 @@ def test_three_line_layered_build(daemon: Daemon, tmp_path: Path, cleanup_images
                             "Dockerfile": "FROM busybox\nCOPY test /tmp/test\nRUN mkdir /tmp/testdir\n"})
     cleanup_images.append("layered:1")
     r = _build(daemon, ctx, "-t", "layered:1")
+    # COPY mounts its snapshot in a private mount namespace: nothing of it on the host.
+    assert str(daemon.data_root) not in Path("/proc/self/mountinfo").read_text()
     out = r.stdout.decode()
     assert r.returncode == 0, r.stderr
     base = _inspect(daemon, "busybox")["Id"].removeprefix("sha256:")[:12]

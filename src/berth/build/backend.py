@@ -8,15 +8,18 @@ image (or over nothing, for ``FROM scratch``) whose upper directory becomes a la
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from berth.errors import BerthError
+from berth.mount import Mount
 
 __all__ = ["BaseImage", "BuildBackend", "BuildFailed", "BuildOptions", "Rootfs"]
+
+T = TypeVar("T")
 
 
 class BuildFailed(BerthError):
@@ -35,9 +38,11 @@ class BaseImage:
 
 @dataclass(frozen=True)
 class Rootfs:
-    """A mounted writable root (``merged``) and where its changes land (``upper``)."""
+    """A writable root: the ``mounts`` that assemble it (none for a scratch root, which is
+    ``upper`` itself) and ``upper``, where its changes land. Never mounted by its holder:
+    ``BuildBackend.in_rootfs`` mounts it where only the step's function sees it."""
 
-    merged: Path
+    mounts: tuple[Mount, ...]
     upper: Path
 
 
@@ -72,6 +77,9 @@ class BuildBackend(Protocol):
 
     def rootfs(self, image_id: str | None) -> AbstractContextManager[Rootfs]:
         """A throw-away writable root over ``image_id``, removed on exit."""
+
+    def in_rootfs(self, roots: Sequence[Rootfs], fn: Callable[[list[Path]], T]) -> T:
+        """Call ``fn`` with each root mounted (in order), in a private mount namespace."""
 
     async def create_container(self, body: dict[str, Any]) -> str: ...
 

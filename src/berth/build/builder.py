@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import os
 import platform
 import posixpath
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from berth.build.backend import BaseImage, BuildBackend, BuildFailed, BuildOptions
+from berth.build.backend import BaseImage, BuildBackend, BuildFailed, BuildOptions, Rootfs
 from berth.build.cache import BuildCache, cache_key, content_checksum
 from berth.build.copier import Owner, copy_sources, find_sources, lookup_owner
 from berth.build.dockerfile import Dockerfile, Instruction, parse_instruction
@@ -379,30 +380,29 @@ class Builder:
         key = cache_key(state.image_id or "scratch", text, "")
         if await self._cached(state, key):
             return
-
         with self._b.rootfs(state.image_id) as root:
-            await asyncio.to_thread(_mkdir_in, root.merged, path)
+            await asyncio.to_thread(self._b.in_rootfs, [root], lambda paths: _mkdir_in(paths[0], path))
             layer = root.upper if any(os.scandir(root.upper)) else None
             await self._commit(state, text, layer, "", key=key)
 
     # -- COPY / ADD ----------------------------------------------------------------------------
 
-    def _source_root(self, state: _State, ins: Instruction) -> tuple[str | None, str]:
-        """(image ID to copy from or None for the context, its name for messages)."""
+    def _source_image(self, state: _State, ins: Instruction) -> str | None:
+        """The image ``--from`` names (a stage, a stage index or an image); None = context."""
         src = ins.flag("from")
         if src is None:
-            return None, ""
+            return None
         src = expand_word(src, state.env(), self._df.escape)
         for s in self._stages:
             if s is not state and s.name and s.name == src.lower():
-                return s.image_id, src
+                return s.image_id
         if src.isdigit():
             idx = int(src)
             if idx >= len(self._stages) or self._stages[idx] is state:
                 raise BuildFailed(f"invalid from flag value {src}: refers to current build stage")
-            return self._stages[idx].image_id, src
+            return self._stages[idx].image_id
         try:
-            return self._b.image(src).id, src
+            return self._b.image(src).id
         except NotFound as e:
             raise BuildFailed(f"invalid from flag value {src}: {e}") from e
 
@@ -411,7 +411,6 @@ class Builder:
         words = self._expand(state, ins)
         sources, dest = list(words[:-1]), words[-1]
         chown = ins.flag("chown")
-        chown = expand_word(chown, state.env(), self._df.escape) if chown else None
         chmod_text = ins.flag("chmod")
         chmod: int | None = None
         if chmod_text:
@@ -419,8 +418,23 @@ class Builder:
                 chmod = int(chmod_text, 8)
             except ValueError as e:
                 raise BuildFailed(f"invalid chmod parameter {chmod_text!r}") from e
-        from_image, _ = await asyncio.to_thread(self._source_root, state, ins)
-        workdir = state.run_config.get("WorkingDir") or "/"
+        step = _CopyStep(
+            what=what, dest=dest, chmod=chmod,
+            chown=expand_word(chown, state.env(), self._df.escape) if chown else None,
+            workdir=state.run_config.get("WorkingDir") or "/")
+        from_image = await asyncio.to_thread(self._source_image, state, ins)
+        if from_image is not None:
+            with self._b.rootfs(from_image) as src_root:
+                def probe(paths: list[Path]) -> tuple[list[str], str]:
+                    found = find_sources(paths[0], sources, what)
+                    return ([f.relative_to(paths[0]).as_posix() for f in found],
+                            content_checksum(paths[0], found))
+
+                rels, checksum = await asyncio.to_thread(self._b.in_rootfs, [src_root], probe)
+                step = dataclasses.replace(step, from_image=from_image, from_root=src_root,
+                                           from_rels=tuple(rels), checksum=checksum)
+                await self._copy_step(state, ins, step)
+            return
         urls = [s for s in sources if ins.cmd == "add" and s.startswith(("http://", "https://"))]
         locals_ = [s for s in sources if s not in urls]
         with tempfile.TemporaryDirectory(dir=self._tmp, prefix="add-") as dl_dir:
@@ -434,46 +448,62 @@ class Builder:
                     os.utime(target, (mtime, mtime))
                 paths.append(target)
                 names.append(name)
-            dest_abs = dest if dest.startswith("/") else posixpath.join(workdir, dest)
-            if from_image is not None:
-                with self._b.rootfs(from_image) as src_root:
-                    found = await asyncio.to_thread(find_sources, src_root.merged, locals_, what)
-                    checksum = await asyncio.to_thread(content_checksum, src_root.merged, found)
-                    await self._copy_step(state, ins, found, dest, dest_abs, chown, chmod, checksum,
-                                          from_image, archives=tuple(found))
-                return
-            found = await asyncio.to_thread(find_sources, self._ctx, locals_, what)
+            found = await asyncio.to_thread(find_sources, self._ctx, locals_, what) if locals_ else []
             checksum = await asyncio.to_thread(content_checksum, self._ctx, found)
             if paths:
                 url_sum = await asyncio.to_thread(content_checksum, Path(dl_dir), paths)
                 checksum = f"{checksum}+{url_sum}"
-            all_paths = [*found, *paths]
-            all_names = [p.name for p in found] + names if paths else None
-            await self._copy_step(state, ins, all_paths, dest, dest_abs, chown, chmod, checksum,
-                                  None, all_names, archives=tuple(found))
+            step = dataclasses.replace(
+                step, sources=(*found, *paths), checksum=checksum,
+                names=(*(p.name for p in found), *names) if paths else None,
+                archives=frozenset(found) if ins.cmd == "add" else frozenset())
+            await self._copy_step(state, ins, step)
 
-    async def _copy_step(self, state: _State, ins: Instruction, found: list[Path], dest: str,
-                         dest_abs: str, chown: str | None, chmod: int | None, checksum: str,
-                         from_image: str | None, names: list[str] | None = None,
-                         archives: tuple[Path, ...] = ()) -> None:
-        kind = "multi" if len(found) > 1 else ("dir" if found and found[0].is_dir() else "file")
-        text = f"{' '.join(state.shell)} #(nop) {ins.cmd.upper()} {kind}:{checksum[:64]} in {dest_abs} "
-        extra = f"chown={chown} chmod={chmod} from={from_image} dest={dest}"
-        key = cache_key(state.image_id or "scratch", text + extra, checksum)
+    async def _copy_step(self, state: _State, ins: Instruction, step: _CopyStep) -> None:
+        count = len(step.from_rels) if step.from_root is not None else len(step.sources)
+        single_dir = count == 1 and step.from_root is None and step.sources[0].is_dir()
+        kind = "multi" if count > 1 else ("dir" if single_dir else "file")
+        dest_abs = step.dest if step.dest.startswith("/") else posixpath.join(step.workdir, step.dest)
+        text = (f"{' '.join(state.shell)} #(nop) {step.what} {kind}:{step.checksum[:64]} "
+                f"in {dest_abs} ")
+        extra = f"chown={step.chown} chmod={step.chmod} from={step.from_image} dest={step.dest}"
+        key = cache_key(state.image_id or "scratch", text + extra, step.checksum)
         if await self._cached(state, key):
             return
+
+        def place(paths: list[Path]) -> None:
+            dest_root = paths[0]
+            sources = ([paths[1] / r for r in step.from_rels] if step.from_root is not None
+                       else list(step.sources))
+            owner: Owner | None = lookup_owner(dest_root, step.chown) if step.chown else None
+            copy_sources(sources, step.dest, dest_root, step.workdir, owner=owner, chmod=step.chmod,
+                         what=step.what, names=step.names, unpack_archives=step.archives)
+
         with self._b.rootfs(state.image_id) as root:
-            owner: Owner | None = None
-            if chown:
-                owner = await asyncio.to_thread(lookup_owner, root.merged, chown)
+            roots = [root] if step.from_root is None else [root, step.from_root]
             try:
-                await asyncio.to_thread(
-                    copy_sources, found, dest, root.merged, state.run_config.get("WorkingDir") or "/",
-                    owner=owner, chmod=chmod, what=ins.cmd.upper(), names=names,
-                    unpack_archives=frozenset(archives if ins.cmd == "add" else ()))
+                await asyncio.to_thread(self._b.in_rootfs, roots, place)
             except (InvalidArgument, OSError) as e:
-                raise BuildFailed(f"{ins.cmd.upper()} failed: {e}") from e
-            await self._commit(state, text, root.upper, checksum, key=key)
+                raise BuildFailed(f"{step.what} failed: {e}") from e
+            await self._commit(state, text, root.upper, step.checksum, key=key)
+
+
+@dataclass(frozen=True)
+class _CopyStep:
+    """One COPY/ADD after substitution: what to place where, and its content checksum."""
+
+    what: str
+    dest: str
+    workdir: str
+    chown: str | None
+    chmod: int | None
+    checksum: str = ""
+    sources: tuple[Path, ...] = ()
+    names: tuple[str, ...] | None = None
+    archives: frozenset[Path] = frozenset()
+    from_image: str | None = None
+    from_root: Rootfs | None = None
+    from_rels: tuple[str, ...] = ()
 
 
 def _mkdir_in(root: Path, path: str) -> None:
@@ -488,4 +518,3 @@ def _mkdir_in(root: Path, path: str) -> None:
             os.chmod(target, 0o755)
         elif not target.is_dir():
             raise BuildFailed(f"failed to create WORKDIR {path}: {current} is not a directory")
-

@@ -22,10 +22,10 @@ import struct
 import tempfile
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from berth import errors
 from berth.build.backend import BaseImage, BuildFailed, BuildOptions, Rootfs
@@ -34,12 +34,14 @@ from berth.build.cache import BuildCache
 from berth.build.context import apply_ignore, extract_context, read_dockerignore
 from berth.build.dockerfile import Dockerfile, parse
 from berth.images.reference import parse_normalized
-from berth.mount import mount_all, unmount
+from berth.services.buildmounts import with_private_mounts
 from berth.services.containers import ContainerService
 from berth.services.images import ImageService
 from berth.store.metadata import Database
 
 __all__ = ["BuildService", "PreparedBuild"]
+
+T = TypeVar("T")
 
 _MAX_DOWNLOAD = 1 << 30
 
@@ -146,21 +148,17 @@ class BuildService:
         self._tmp.mkdir(parents=True, exist_ok=True)
         if image_id is None:
             with tempfile.TemporaryDirectory(prefix="scratch-", dir=self._tmp) as d:
-                yield Rootfs(Path(d), Path(d))
+                yield Rootfs((), Path(d))
             return
         key = "build-" + os.urandom(8).hex()
-        target = Path(tempfile.mkdtemp(prefix="rootfs-", dir=self._tmp))
         mounts = self._images.prepare_rootfs(image_id, key)
-        mounted = False
         try:
-            mount_all(mounts, str(target))
-            mounted = True
-            yield Rootfs(target, self._images.upper_dir(key))
+            yield Rootfs(tuple(mounts), self._images.upper_dir(key))
         finally:
-            if mounted:
-                unmount(str(target))
-            target.rmdir()
             self._images.remove_rootfs(key)
+
+    def in_rootfs(self, roots: Sequence[Rootfs], fn: Callable[[list[Path]], T]) -> T:
+        return with_private_mounts([(r.mounts, r.upper) for r in roots], self._tmp, fn)
 
     async def create_container(self, body: dict[str, Any]) -> str:
         c = await self._containers.create(body, None)
