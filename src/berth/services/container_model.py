@@ -30,6 +30,8 @@ class State:
     oom_killed: bool = False
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
+    health: dict[str, Any] | None = None
+    """Docker's ``State.Health`` (Status, FailingStreak, Log) when a health check is set."""
 
     @property
     def running(self) -> bool:
@@ -37,11 +39,14 @@ class State:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "Status": self.status, "Running": self.status in ("running", "paused"),
+            "Status": self.status,
+            # Docker reports a container waiting to be restarted as running and restarting.
+            "Running": self.status in ("running", "paused", "restarting"),
             "Paused": self.status == "paused", "Restarting": self.status == "restarting",
             "OOMKilled": self.oom_killed, "Dead": self.status == "dead", "Pid": self.pid,
             "ExitCode": self.exit_code, "Error": self.error, "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
+            **({"Health": self.health} if self.health is not None else {}),
         }
 
     @classmethod
@@ -50,7 +55,8 @@ class State:
                    exit_code=int(data.get("ExitCode", 0)), error=data.get("Error", ""),
                    oom_killed=bool(data.get("OOMKilled", False)),
                    started_at=data.get("StartedAt", ZERO_TIME),
-                   finished_at=data.get("FinishedAt", ZERO_TIME))
+                   finished_at=data.get("FinishedAt", ZERO_TIME),
+                   health=data.get("Health"))
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ class Container:
     paths: ContainerPaths
     state: State = field(default_factory=State)
     restart_count: int = 0
+    manually_stopped: bool = False
+    """Stopped or killed by the user: restart policies leave it alone (moby's field)."""
     mount_points: list[dict[str, Any]] = field(default_factory=list)
     """Docker's MountPoints, resolved at create (see ``berth.volumes.mounts``)."""
 
@@ -100,7 +108,7 @@ class Container:
             "Config": self.config, "HostConfig": self.host_config, "ImageRef": self.image_ref,
             "Path": self.path, "Args": self.args, "State": self.state.to_json(),
             "RestartCount": self.restart_count, "Created": self.created,
-            "MountPoints": self.mount_points,
+            "MountPoints": self.mount_points, "HasBeenManuallyStopped": self.manually_stopped,
         }
 
     @classmethod
@@ -111,6 +119,7 @@ class Container:
                    path=data["Path"], args=list(data["Args"]), paths=paths,
                    state=State.from_json(data.get("State", {})),
                    restart_count=int(data.get("RestartCount", 0)),
+                   manually_stopped=bool(data.get("HasBeenManuallyStopped", False)),
                    mount_points=list(data.get("MountPoints") or []))
 
     def status_text(self, now: float | None = None) -> str:
@@ -120,6 +129,9 @@ class Container:
         if st.status in ("running", "paused"):
             started = parse_to_ns(st.started_at) / 1e9
             text = f"Up {human_duration(max(0.0, now - started))}"
+            if st.health is not None and st.status == "running":
+                hs = st.health.get("Status")
+                text += " (health: starting)" if hs == "starting" else f" ({hs})"
             return text + " (Paused)" if st.status == "paused" else text
         if st.status == "restarting":
             finished = parse_to_ns(st.finished_at) / 1e9

@@ -27,9 +27,11 @@ from berth.names import random_name
 from berth.oci import specgen
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
+from berth.services.health import HealthConfig, run_probes
 from berth.services.images import ImageService
 from berth.services.networks import NetworkService
 from berth.services.procs import ps_table
+from berth.services.restart import Backoff, RestartPolicy, should_restart
 from berth.services.update import apply_update
 from berth.services.volumes import VolumeService
 from berth.shim import client as shim_client
@@ -72,6 +74,9 @@ class _Live:
     pending_attach: list[tuple[tuple[bool, bool, bool], asyncio.Future[AttachStreams]]] = field(
         default_factory=list)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    backoff: Backoff = field(default_factory=Backoff)
+    health: asyncio.Task[None] | None = None
+    restart_task: asyncio.Task[None] | None = None
 
 
 def _signal_number(value: str | int | None, default: int) -> int:
@@ -150,8 +155,37 @@ class ContainerService:
         for rec in self._records.list():
             c = Container.from_record(rec.id, rec.name, rec.image_id, rec.data, self._paths(rec.id))
             self._containers[c.id] = c
-            if c.state.status in ("running", "paused", "restarting"):
+            if c.state.status == "restarting":
+                # berthd stopped during a restart back-off: the restart is due now.
+                c.state.status = "exited"
+                self._save(c)
+            if c.state.status in ("running", "paused"):
                 await self._readopt(c)
+                if c.state.status == "exited" and self._wants_restart(c, on_boot=False):
+                    self._spawn(self._boot_start(c))
+            elif c.state.status == "exited" and self._wants_restart(c, on_boot=True):
+                self._spawn(self._boot_start(c))
+
+    def _wants_restart(self, c: Container, on_boot: bool) -> bool:
+        """Whether an exited container is started again by its restart policy."""
+        if c.host_config.get("AutoRemove"):
+            return False
+        policy = RestartPolicy.from_host_config(c.host_config)
+        if on_boot:
+            # As moby: ``always`` comes back with the daemon even after a manual stop.
+            return policy.name == "always" or (policy.name == "unless-stopped"
+                                               and not c.manually_stopped)
+        return should_restart(policy, c.state.exit_code, c.restart_count, c.manually_stopped)
+
+    async def _boot_start(self, c: Container) -> None:
+        live = self._live_of(c)
+        async with live.lock:
+            if c.id not in self._containers or c.state.status != "exited":
+                return
+            try:
+                await self._start_locked(c, live)
+            except errors.BerthError as err:
+                _log.warning("restart of %s on daemon start failed: %s", c.short_id, err)
 
     async def _readopt(self, c: Container) -> None:
         live = self._live_of(c)
@@ -168,6 +202,35 @@ class ContainerService:
             return
         _log.info("re-adopted running container %s", c.short_id)
         live.monitor = self._spawn(self._monitor(c, live.shim))
+        self._start_health(c, live.shim)
+
+    # ---- health checks ------------------------------------------------------------------
+
+    def _start_health(self, c: Container, shim: shim_client.ShimClient) -> None:
+        try:
+            cfg = HealthConfig.from_config(c.config)
+        except errors.InvalidArgument as err:
+            _log.warning("health check of %s: %s", c.short_id, err)
+            return
+        if cfg is None:
+            return
+        live = self._live_of(c)
+        self._stop_health(c)
+
+        def changed(health: dict[str, Any], new_status: str | None) -> None:
+            c.state.health = health
+            self._save(c)
+            if new_status is not None:
+                self.on_event(f"health_status: {new_status}", c)
+
+        started = parse_to_ns(c.state.started_at)
+        live.health = self._spawn(run_probes(cfg, shim, started, changed))
+
+    def _stop_health(self, c: Container) -> None:
+        live = self._live.get(c.id)
+        if live is not None and live.health is not None:
+            live.health.cancel()
+            live.health = None
 
     async def close(self) -> None:
         """Stop watching containers; they keep running (live restore)."""
@@ -327,6 +390,10 @@ class ContainerService:
                 raise errors.Conflict(f"cannot start a paused container {c.id}, try unpause instead")
             if c.state.status in ("removing", "dead"):
                 raise errors.Conflict(f"container {c.id} is marked for removal and cannot be started")
+            # A start by the user resets the restart policy's bookkeeping, as moby does.
+            c.manually_stopped = False
+            c.restart_count = 0
+            live.backoff = Backoff()
             await self._start_locked(c, live)
 
     async def _start_locked(self, c: Container, live: _Live) -> None:
@@ -412,6 +479,7 @@ class ContainerService:
         c.state = State(status="running", pid=pid, started_at=format_ns(now_ns()))
         self._save(c)
         self.on_event("start", c)
+        self._start_health(c, shim)
         live.monitor = self._spawn(self._monitor(c, shim))
 
     def _record_start_failure(self, c: Container, live: _Live, err: errors.BerthError) -> None:
@@ -452,11 +520,54 @@ class ContainerService:
         if c.host_config.get("AutoRemove"):
             with contextlib.suppress(errors.BerthError):
                 await self.remove(c.id, force=True, volumes=True)
+        elif c.id in self._containers and self._wants_restart(c, on_boot=False):
+            self._schedule_restart(c, live)
+
+    def _schedule_restart(self, c: Container, live: _Live) -> None:
+        try:
+            ran_for = (parse_to_ns(c.state.finished_at) - parse_to_ns(c.state.started_at)) / 1e9
+        except ValueError:
+            ran_for = 0.0
+        live.backoff = live.backoff.next(ran_for)
+        c.state.status = "restarting"
+        self._save(c)
+        live.restart_task = self._spawn(self._restart_after(c, live, live.backoff.delay))
+
+    async def _restart_after(self, c: Container, live: _Live, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with live.lock:
+            if c.id not in self._containers or c.state.status != "restarting":
+                return
+            live.restart_task = None
+            c.restart_count += 1
+            try:
+                await self._start_locked(c, live)
+            except errors.BerthError as err:
+                _log.warning("restart of %s failed: %s", c.short_id, err)
+                c.state.status = "exited"
+                self._save(c)
+                if self._wants_restart(c, on_boot=False):
+                    self._schedule_restart(c, live)
+                return
+        self.on_event("restart", c)
+
+    def _cancel_restart(self, c: Container, live: _Live) -> bool:
+        """Stop a pending restart (stop, kill, rm); True if the container was restarting."""
+        if live.restart_task is not None:
+            live.restart_task.cancel()
+            live.restart_task = None
+        if c.state.status == "restarting":
+            c.state.status = "exited"
+            self._save(c)
+            return True
+        return False
 
     def _mark_exited(self, c: Container, code: int, finished_at: str, oom: bool,
                      error: str = "") -> None:
+        self._stop_health(c)
         c.state = State(status="exited", pid=0, exit_code=code, error=error, oom_killed=oom,
-                        started_at=c.state.started_at, finished_at=finished_at)
+                        started_at=c.state.started_at, finished_at=finished_at,
+                        health=c.state.health)
         self._save(c)
         live = self._live_of(c)
         waiters, live.exit_waiters = live.exit_waiters, []
@@ -474,8 +585,15 @@ class ContainerService:
         c = self.get(ref)
         sig = _signal_number(signal, _signal.SIGKILL)
         live = self._live_of(c)
+        if c.state.status == "restarting":
+            raise errors.Conflict(f"Cannot kill container: {ref}: Container {c.id} is restarting, "
+                                  "wait until the container is running")
         if c.state.status not in ("running", "paused") or live.shim is None:
             raise errors.Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+        if sig in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
+            # The user ended it: no restart policy brings it back (moby marks any kill so).
+            c.manually_stopped = True
+            self._save(c)
         await live.shim.kill(sig, all=sig == _signal.SIGKILL)
         if sig == _signal.SIGKILL:
             await self._thaw_for_stop(c, live)
@@ -484,9 +602,14 @@ class ContainerService:
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
         live = self._live_of(c)
+        c.manually_stopped = True
+        if self._cancel_restart(c, live):
+            self.on_event("stop", c)
+            return
         async with live.lock:
             if c.state.status not in ("running", "paused") or live.shim is None:
                 raise errors.NotModified("container already stopped")
+            self._save(c)
             await self._stop_locked(c, live, timeout, signal)
         self.on_event("stop", c)
 
@@ -517,9 +640,15 @@ class ContainerService:
     async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
         live = self._live_of(c)
+        self._cancel_restart(c, live)
         async with live.lock:
             if c.state.status in ("running", "paused") and live.shim is not None:
+                # Not a manual stop: the restart policy still applies afterwards.
+                c.manually_stopped = True
                 await self._stop_locked(c, live, timeout, signal)
+            c.manually_stopped = False
+            c.restart_count = 0
+            live.backoff = Backoff()
             await self._start_locked(c, live)
         self.on_event("restart", c)
 
@@ -531,11 +660,18 @@ class ContainerService:
         async with live.lock:
             if c.id not in self._containers:
                 return
+            if c.state.status == "restarting":
+                if not force:
+                    raise errors.Conflict(
+                        f"You cannot remove a restarting container {c.id}. Stop the container "
+                        "before attempting removal or force remove")
+                self._cancel_restart(c, live)
             if c.state.status in ("running", "paused", "restarting") and live.shim is not None:
                 if not force:
                     raise errors.Conflict(
                         f"You cannot remove a running container {c.id}. Stop the container "
                         "before attempting removal or force remove")
+                c.manually_stopped = True  # no restart policy between the kill and the removal
                 with contextlib.suppress(errors.BerthError):
                     await live.shim.kill(_signal.SIGKILL, all=True)
                 await live.exited.wait()
