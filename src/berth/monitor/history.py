@@ -8,7 +8,7 @@ per second); the series of a container that disappears is dropped by the owner.
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,7 +17,7 @@ from berth.monitor.samples import ContainerSample, HostSample
 __all__ = ["History", "HistoryPoint", "container_point", "host_point"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 90,000 of these for 100 containers x 15 min
 class HistoryPoint:
     """One second of one series; ``time`` is unix seconds rounded to milliseconds (what the
     API shows, so ``since`` comparisons agree with it). ``cpu_percent`` is of one core
@@ -94,6 +94,50 @@ def host_point(cur: HostSample, prev: HostSample | None) -> HistoryPoint:
                         read_total=cur.disk_read_bytes, write_total=cur.disk_write_bytes, pids=0)
 
 
+_FIELDS = ("time", "cpu_percent", "memory_usage", "memory_limit", "rx_rate", "tx_rate", "read_rate",
+           "write_rate", "rx_total", "tx_total", "read_total", "write_total", "pids")
+_INT_FIELDS = frozenset({"memory_usage", "memory_limit", "rx_total", "tx_total", "read_total",
+                         "write_total", "pids"})
+
+
+class _Ring:
+    """``capacity`` points packed as doubles (104 bytes a point; integers stay exact below
+    2**53): 100 containers x 15 minutes take ~9 MB instead of ~40 MB of Python objects."""
+
+    def __init__(self, capacity: int) -> None:
+        self._cap = capacity
+        self._data = array("d", bytes(8 * len(_FIELDS) * capacity))
+        self._next = 0
+        self._count = 0
+
+    def append(self, p: HistoryPoint) -> None:
+        base = self._next * len(_FIELDS)
+        self._data[base:base + len(_FIELDS)] = array("d", (float(getattr(p, f)) for f in _FIELDS))
+        self._next = (self._next + 1) % self._cap
+        self._count = min(self._count + 1, self._cap)
+
+    def _at(self, i: int) -> HistoryPoint:
+        """The i-th oldest point."""
+        slot = (self._next - self._count + i) % self._cap
+        vals = self._data[slot * len(_FIELDS):(slot + 1) * len(_FIELDS)]
+        kw = {f: (int(v) if f in _INT_FIELDS else v) for f, v in zip(_FIELDS, vals, strict=True)}
+        return HistoryPoint(**kw)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return self._count
+
+    def since(self, t: float) -> list[HistoryPoint]:
+        # Times only grow: find the first newer point from the end, then build just those.
+        first = self._count
+        while first > 0 and self._data[((self._next - self._count + first - 1) % self._cap)
+                                       * len(_FIELDS)] > t:
+            first -= 1
+        return [self._at(i) for i in range(first, self._count)]
+
+    def last(self) -> HistoryPoint | None:
+        return self._at(self._count - 1) if self._count else None
+
+
 class History:
     """Rings of points keyed by series name ("host" or a container ID)."""
 
@@ -101,7 +145,7 @@ class History:
         if capacity < 1:
             raise ValueError("history capacity must be positive")
         self._capacity = capacity
-        self._series: dict[str, deque[HistoryPoint]] = {}
+        self._series: dict[str, _Ring] = {}
 
     @property
     def capacity(self) -> int:
@@ -110,18 +154,16 @@ class History:
     def add(self, key: str, point: HistoryPoint) -> None:
         ring = self._series.get(key)
         if ring is None:
-            ring = self._series[key] = deque(maxlen=self._capacity)
+            ring = self._series[key] = _Ring(self._capacity)
         ring.append(point)
 
     def points(self, key: str, since: float = 0.0) -> list[HistoryPoint]:
         ring = self._series.get(key)
-        if ring is None:
-            return []
-        return [p for p in ring if p.time > since]
+        return ring.since(since) if ring is not None else []
 
     def latest(self, key: str) -> HistoryPoint | None:
         ring = self._series.get(key)
-        return ring[-1] if ring else None
+        return ring.last() if ring is not None else None
 
     def keys(self) -> list[str]:
         return list(self._series)
