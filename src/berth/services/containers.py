@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from berth import errors, ids
+from berth import init as init_binary
 from berth.names import random_name
 from berth.oci import specgen
 from berth.services.container_model import Container, ContainerPaths, State
@@ -437,6 +438,9 @@ class ContainerService:
                 hostname=str(c.paths.hostname), hosts=str(c.paths.hosts),
                 resolv_conf=str(c.paths.resolv_conf)),
             volumes=volumes, host_cpus=os.cpu_count(), network_namespace_path=netns_path))
+        if c.host_config.get("Init"):
+            binary = await asyncio.to_thread(init_binary.ensure_binary, self._cfg.data_root)
+            spec = init_binary.apply_init(spec, binary)
         (c.paths.bundle / "config.json").write_text(_dumps(spec))
         mounts = await asyncio.to_thread(self._images.rootfs_mounts, c.id)
         shutil.rmtree(c.paths.state_dir, ignore_errors=True)
