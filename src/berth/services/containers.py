@@ -53,6 +53,7 @@ class ServiceConfig:
     data_root: Path
     exec_root: Path
     cgroup_parent: str
+    shim_factory: Path | None = None
 
 
 @dataclass
@@ -457,7 +458,8 @@ class ContainerService:
             rootfs_mounts=tuple(mounts),
             cgroup_parent=self._cfg.cgroup_parent)
         try:
-            shim = await shim_client.spawn(c.paths.state_dir, shim_spec)
+            shim = await shim_client.spawn(c.paths.state_dir, shim_spec,
+                                           factory=self._cfg.shim_factory)
         except errors.RuntimeFailure as err:
             self._record_start_failure(c, live, err)
             self._cleanup_state_dir(c)
