@@ -56,7 +56,7 @@ def test_unknown_image_is_a_clear_error(daemon: Daemon) -> None:
     r = daemon.docker("run", "--rm", "127.0.0.1:9/no-such-image-xyz", "true")
     assert r.returncode == 125
     assert b"Unable to find image '127.0.0.1:9/no-such-image-xyz:latest' locally" in r.stderr
-    assert b"127.0.0.1:9" in r.stderr.splitlines()[-1]
+    assert b"connection refused" in r.stderr.lower()
 
 
 def test_container_sees_its_own_world(daemon: Daemon) -> None:
