@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import shutil
 import signal as _signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -758,9 +759,11 @@ class ContainerService:
         since_ns = int(since * 1e9) if since else None
         until_ns = int(until * 1e9) if until else None
         if not follow or not c.state.running:
-            for entry in await asyncio.to_thread(lambda: list(jsonlog.read(
-                    path, since=since_ns, until=until_ns, tail=tail))):
-                yield entry
+            # In batches: a 100 MB log must stream through berthd, not be loaded into it.
+            entries = jsonlog.read(path, since=since_ns, until=until_ns, tail=tail)
+            while batch := await asyncio.to_thread(_take, entries, 512):
+                for entry in batch:
+                    yield entry
             return
         live = self._live_of(c)
         async for entry in jsonlog.follow(path, since=since_ns, until=until_ns, tail=tail,
@@ -940,6 +943,10 @@ class ContainerService:
                 return False
         created = parse_to_ns(c.created)
         return all(created > parse_to_ns(self.get(ref).created) for ref in f.get("since", []))
+
+
+def _take(it: Iterator[jsonlog.LogEntry], n: int) -> list[jsonlog.LogEntry]:
+    return list(itertools.islice(it, n))
 
 
 def _tree_size(root: Path) -> int:
