@@ -49,3 +49,28 @@ def test_berth_network_volume_port_commands(daemon: Daemon) -> None:
         daemon.berth("network", "rm", net)
     assert net not in _ok(daemon.berth("network", "ls", "--format", "{{.Name}}")).split()
     assert vol not in _ok(daemon.berth("volume", "ls", "-q")).split()
+
+
+def test_berth_run_network_and_storage_flags(daemon: Daemon, tmp_path) -> None:
+    net, c = (f"t-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    (tmp_path / "f").write_text("bound\n")
+    try:
+        _ok(daemon.berth("network", "create", net))
+        _ok(daemon.berth("run", "-d", "--name", c, "--network", net, "--network-alias", "svc",
+                         "-p", "127.0.0.1::80", "--expose", "90", "--dns", "10.3.3.3",
+                         "--add-host", "h1:10.4.4.4", "--mac-address", "02:42:0a:00:00:42",
+                         "--mount", f"type=bind,src={tmp_path},dst=/b,readonly", "-v", "/anon",
+                         "busybox", "sleep", "60"))
+        info = json.loads(_ok(daemon.docker("inspect", c)))[0]
+        ports = info["NetworkSettings"]["Ports"]
+        assert ports["80/tcp"][0]["HostIp"] == "127.0.0.1" and ports["90/tcp"] is None
+        ep = info["NetworkSettings"]["Networks"][net]
+        assert ep["Aliases"] == ["svc"] and ep["MacAddress"] == "02:42:0a:00:00:42"
+        assert {m["Destination"] for m in info["Mounts"]} == {"/b", "/anon"}
+        out = _ok(daemon.docker("exec", c, "sh", "-c", "cat /b/f /etc/resolv.conf /etc/hosts"))
+        assert "bound" in out and "nameserver 10.3.3.3" in out and "10.4.4.4\th1" in out
+        r = daemon.berth("run", "--rm", "-p", "1-2:3-5", "busybox", "true")
+        assert r.returncode == 125 and b"invalid ranges" in r.stderr
+    finally:
+        daemon.docker("rm", "-f", "-v", c)
+        daemon.berth("network", "rm", net)

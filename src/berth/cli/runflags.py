@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from berth.cli import netflags
 from berth.cli.context import UsageError, make_parser
 from berth.cli.humanize import parse_ram_bytes
 from berth.errors import BerthError
@@ -64,6 +65,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add("--stop-timeout", type=int)
     add("--detach-keys")
     add("--pull", default="missing", choices=["always", "missing", "never"])
+    netflags.add_flags(add)
     return p
 
 
@@ -204,6 +206,8 @@ def _restart(spec: str) -> dict[str, Any]:
 def _binds(specs: list[str]) -> list[str]:
     for spec in specs:
         parts = spec.split(":")
+        if len(parts) == 1 and spec.startswith("/"):
+            continue  # an anonymous volume (netflags moves it to Config.Volumes)
         if len(parts) > 3 or len(parts) < 2 or not parts[1].startswith("/"):
             raise UsageError(f"invalid volume specification: '{spec}'")
     return specs
@@ -332,6 +336,7 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
         "HostConfig": host_config,
         "NetworkingConfig": {"EndpointsConfig": {network: {}}},
     }
+    netflags.apply_flags(ns, body)
     if ns.stop_signal:
         body["StopSignal"] = ns.stop_signal
     if ns.stop_timeout is not None:

@@ -1,0 +1,147 @@
+"""``run``/``create`` flags for networking and storage that the docker CLI turns into create-body
+fields: -p/-P/--expose, --ip, --mac-address, --dns*, --add-host, --network-alias, --mount,
+--volumes-from, and anonymous ``-v /path``. Owns their parsing only (docker's rules and messages).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from berth.cli.context import UsageError
+
+__all__ = ["add_flags", "apply_flags", "parse_mount", "parse_publish"]
+
+
+def add_flags(add: Callable[..., Any]) -> None:
+    add("-p", "--publish", action="append", default=[])
+    add("-P", "--publish-all", action="store_true")
+    add("--expose", action="append", default=[])
+    add("--ip")
+    add("--mac-address")
+    add("--dns", action="append", default=[])
+    add("--dns-search", action="append", default=[])
+    add("--dns-option", action="append", default=[])
+    add("--add-host", action="append", default=[])
+    add("--network-alias", action="append", default=[])
+    add("--mount", action="append", default=[])
+    add("--volumes-from", action="append", default=[])
+
+
+def _port_range(text: str, spec: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    try:
+        a, b = int(lo), int(hi or lo)
+    except ValueError:
+        raise UsageError(f"invalid port specification: \"{spec}\"") from None
+    if not 0 < a <= b < 65536:
+        raise UsageError(f"invalid port specification: \"{spec}\"")
+    return list(range(a, b + 1))
+
+
+def parse_publish(spec: str) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, str]]]]:
+    """``[ip:][hostPort:]containerPort[/proto]`` (ranges allowed) -> (ExposedPorts, PortBindings)."""
+    body, _, proto = spec.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp", "sctp"):
+        raise UsageError(f"invalid proto: {proto}")
+    parts = body.rsplit(":", 2)
+    ip, host = "", ""
+    if len(parts) == 3:
+        ip, host, ctr = parts
+    elif len(parts) == 2:
+        host, ctr = parts
+    else:
+        ctr = parts[0]
+    ip = ip.strip("[]")
+    ctr_ports = _port_range(ctr, spec)
+    if host:
+        host_ports = _port_range(host, spec)
+        if len(host_ports) != len(ctr_ports) and len(ctr_ports) != 1:
+            raise UsageError(f"invalid ranges specified for container and host Ports: {ctr} and {host}")
+    exposed: dict[str, dict[str, Any]] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for i, port in enumerate(ctr_ports):
+        key = f"{port}/{proto}"
+        exposed[key] = {}
+        if not host:
+            hp = ""
+        elif len(ctr_ports) == 1:
+            hp = host   # one container port, a range of host ports: any free one of them
+        else:
+            hp = str(host_ports[i])
+        bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": hp})
+    return exposed, bindings
+
+
+def parse_mount(spec: str) -> dict[str, Any]:
+    """``type=bind|volume|tmpfs,source=..,target=..,readonly,...`` -> an API Mount."""
+    out: dict[str, Any] = {"Type": "volume"}
+    for field in spec.split(","):
+        key, eq, value = field.partition("=")
+        key = key.strip().lower()
+        if key == "type":
+            out["Type"] = value
+        elif key in ("source", "src"):
+            out["Source"] = value
+        elif key in ("target", "destination", "dst"):
+            out["Target"] = value
+        elif key in ("readonly", "ro"):
+            out["ReadOnly"] = not eq or value.lower() in ("1", "true")
+        elif key == "bind-propagation":
+            out.setdefault("BindOptions", {})["Propagation"] = value
+        elif key == "volume-nocopy":
+            out.setdefault("VolumeOptions", {})["NoCopy"] = not eq or value.lower() in ("1", "true")
+        elif key == "tmpfs-size":
+            out.setdefault("TmpfsOptions", {})["SizeBytes"] = int(value)
+        elif key == "tmpfs-mode":
+            out.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
+        else:
+            raise UsageError(f"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}'")
+    if not out.get("Target"):
+        raise UsageError(f"invalid argument \"{spec}\" for \"--mount\" flag: target is required")
+    return out
+
+
+def apply_flags(ns: argparse.Namespace, body: dict[str, Any]) -> None:
+    """Fill the create body from the parsed flags (docker CLI's field placement)."""
+    hc = body["HostConfig"]
+    exposed: dict[str, Any] = dict(body.get("ExposedPorts") or {})
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in ns.publish:
+        e, b = parse_publish(spec)
+        exposed.update(e)
+        for k, v in b.items():
+            bindings.setdefault(k, []).extend(v)
+    for spec in ns.expose:
+        port, _, proto = spec.partition("/")
+        for p in _port_range(port, spec):
+            exposed[f"{p}/{proto or 'tcp'}"] = {}
+    if exposed:
+        body["ExposedPorts"] = exposed
+    hc["PortBindings"] = bindings
+    hc["PublishAllPorts"] = bool(ns.publish_all)
+    hc["Dns"], hc["DnsSearch"], hc["DnsOptions"] = ns.dns, ns.dns_search, ns.dns_option
+    hc["ExtraHosts"] = ns.add_host or None
+    if ns.mount:
+        hc["Mounts"] = [parse_mount(m) for m in ns.mount]
+    if ns.volumes_from:
+        hc["VolumesFrom"] = ns.volumes_from
+    # -v /path (one part) is an anonymous volume: Config.Volumes, not a bind.
+    binds = hc.get("Binds") or []
+    anon = [b for b in binds if ":" not in b]
+    if anon:
+        body["Volumes"] = {**(body.get("Volumes") or {}), **{a: {} for a in anon}}
+        hc["Binds"] = [b for b in binds if ":" in b] or None
+    if ns.mac_address:
+        body["MacAddress"] = ns.mac_address
+    endpoint: dict[str, Any] = {}
+    if ns.ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": ns.ip}
+    if ns.network_alias:
+        endpoint["Aliases"] = ns.network_alias
+    if ns.mac_address:
+        endpoint["MacAddress"] = ns.mac_address
+    if endpoint:
+        body["NetworkingConfig"] = {"EndpointsConfig": {hc["NetworkMode"]: endpoint}}
