@@ -341,3 +341,46 @@ def test_cache_survives_restart(tmp_path: Path) -> None:
         from berth.testing.cleanup import cleanup_daemon_leftovers
 
         assert not cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
+
+
+def test_shell_args_substitution_and_scratch(daemon: Daemon, tmp_path: Path,
+                                             cleanup_images: list[str]) -> None:
+    ctx = _write(tmp_path, {"file.txt": "payload\n", "Dockerfile": (
+        "# escape=`\n"
+        "ARG FLAVOR=plain\n"
+        "FROM scratch AS files\n"
+        "COPY file.txt /f/\n"
+        "FROM busybox\n"
+        "ARG FLAVOR\n"
+        "ARG UNSET\n"
+        "ENV DEST=/opt/${FLAVOR} MODE=${UNSET:-fallback} ALT=${FLAVOR:+set}\n"
+        "COPY --from=files --chown=1234:5678 /f/file.txt $DEST/`\n"
+        "copied.txt\n"
+        "SHELL [\"/bin/sh\", \"-ec\"]\n"
+        "RUN echo \"$FLAVOR $MODE $ALT\" > /result; test \"$0\" = /bin/sh\n"
+        "RUN [\"/bin/sh\", \"-c\", \"echo exec >> /result\"]\n")})
+    cleanup_images.append("subst:1")
+    r = _build(daemon, ctx, "-t", "subst:1", "--build-arg", "FLAVOR=fancy", "--build-arg", "NOTUSED=1")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert b"[Warning] One or more build-args [NOTUSED] were not consumed" in r.stdout
+    r = daemon.docker("run", "--rm", "subst:1", "sh", "-c",
+                      "cat /result /opt/fancy/copied.txt; stat -c %u:%g /opt/fancy/copied.txt")
+    assert r.stdout == b"fancy fallback set\nexec\npayload\n1234:5678\n", r.stderr
+    hist = json.loads(request(str(daemon.socket), "GET", "/images/subst:1/history")[2])
+    # Build args in scope are part of a RUN's CREATED BY (and of its cache key), as in Docker.
+    assert hist[1]["CreatedBy"].startswith("|1 FLAVOR=fancy /bin/sh -ec echo")
+
+
+def test_rmi_removes_the_build_steps(daemon: Daemon, tmp_path: Path) -> None:
+    def all_ids() -> set[str]:
+        return {i["Id"] for i in json.loads(request(str(daemon.socket), "GET", "/images/json?all=1")[2])}
+
+    before = all_ids()
+    ctx = _write(tmp_path, {"f": "unique-to-rmi-test\n",
+                            "Dockerfile": "FROM busybox\nCOPY f /f\nENV X=1\nRUN true\n"})
+    assert _build(daemon, ctx, "-t", "steps:1").returncode == 0
+    assert len(all_ids() - before) == 3
+    r = daemon.docker("rmi", "steps:1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().count("Deleted: sha256:") >= 3
+    assert all_ids() == before

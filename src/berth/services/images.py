@@ -279,8 +279,8 @@ class ImageService:
 
         ``in_use`` maps image IDs to a container using each (a plain set of image IDs also
         works; messages then name no container). Those containers are treated as stopped:
-        ``force`` overrides them. ``noprune`` is accepted for the API; imported images have
-        no parents to prune.
+        ``force`` overrides them. Unless ``noprune``, untagged parents nothing else needs
+        (the steps of a build) go too, as in Docker.
         """
         users: dict[str, str] = (dict(in_use) if isinstance(in_use, Mapping)
                                  else dict.fromkeys(in_use or (), ""))
@@ -328,9 +328,24 @@ class ImageService:
             with self._db.transaction() as tx:
                 ImageRecords.delete(tx, image.id)
             records.append({"Deleted": image.id})
+            if not noprune:
+                self._prune_parents(image, users, records)
             gone = self.collect_garbage()
             records.extend({"Deleted": key} for key in gone if key in image.chain_ids)
             return records
+
+    def _prune_parents(self, image: Image, users: Mapping[str, str],
+                       records: list[dict[str, str]]) -> None:
+        parent_id = image.parent
+        while parent_id and self._records.exists(parent_id):
+            parent = self._records.get(parent_id)
+            if parent.references or parent_id in users or any(
+                    i.parent == parent_id for i in self._records.all()):
+                return
+            with self._db.transaction() as tx:
+                ImageRecords.delete(tx, parent_id)
+            records.append({"Deleted": parent_id})
+            parent_id = parent.parent
 
     def _untag(self, ref: Reference, records: list[dict[str, str]]) -> None:
         with self._db.transaction() as tx:
