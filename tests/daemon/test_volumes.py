@@ -6,6 +6,7 @@ import contextlib
 import json
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -146,3 +147,20 @@ def test_volume_and_network_survive_berthd_restart() -> None:
 
         shutil.rmtree(base, ignore_errors=True)
     assert not leftovers
+
+
+def test_network_and_volume_events(daemon: Daemon) -> None:
+    client = docker.DockerClient(base_url=daemon.host)
+    name = _name()
+    try:
+        since = time.time() - 1
+        client.networks.create(name).remove()
+        client.volumes.create(name).remove()
+        until = time.time() + 1
+        seen = [(e["Type"], e["Action"]) for e in client.events(since=since, until=until, decode=True)
+                if e.get("Actor", {}).get("Attributes", {}).get("name") == name or
+                e.get("Actor", {}).get("ID") == name]
+        assert ("network", "create") in seen and ("network", "destroy") in seen
+        assert ("volume", "create") in seen and ("volume", "destroy") in seen
+    finally:
+        client.close()

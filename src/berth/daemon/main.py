@@ -117,6 +117,14 @@ async def run(cfg: DaemonConfig) -> None:
     events = EventBus()
     containers.on_event = lambda action, c: events.publish(container_event(action, c))
     images.on_event = lambda action, image_id, attrs: events.emit("image", action, image_id, attrs)
+    networks.on_event = lambda action, nid, attrs: events.emit("network", action, nid, attrs)
+    # Volume changes may run in worker threads (asyncio.to_thread): hand events to the loop.
+    main_loop = asyncio.get_running_loop()
+
+    def volume_event(action: str, name: str, attrs: dict[str, str]) -> None:
+        main_loop.call_soon_threadsafe(events.emit, "volume", action, name, attrs)
+
+    volumes.on_event = volume_event
     stats = StatsService(containers.all, cfg.cgroup_parent)
     metrics_addr = parse_addr(cfg.metrics_addr)
     await containers.restore()

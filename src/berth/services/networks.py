@@ -20,7 +20,7 @@ import contextlib
 import ipaddress
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ class NetworkService:
         self._resolvers: dict[str, Resolver] = {}
         self._lock = asyncio.Lock()
         self._upstreams = self._host_nameservers()
+        # (action, network id, attributes): create, destroy, connect, disconnect
+        self.on_event: Callable[[str, str, dict[str, str]], None] = lambda action, nid, attrs: None
 
     @property
     def table(self) -> str:
@@ -241,6 +243,7 @@ class NetworkService:
                 self._records.delete_network(n.id)
                 raise
             await self._start_resolver(n)
+        self.on_event("create", n.id, {"name": n.name, "type": n.driver})
         return n, ""
 
     async def remove(self, ref: str) -> Network:
@@ -258,6 +261,7 @@ class NetworkService:
             self._records.delete_network(n.id)
             await asyncio.to_thread(links.delete_link, n.bridge)
             await self._render()
+        self.on_event("destroy", n.id, {"name": n.name, "type": n.driver})
         return n
 
     async def prune(self, filters: Mapping[str, list[str]]) -> list[str]:
@@ -376,6 +380,7 @@ class NetworkService:
                     except BaseException:
                         self._records.delete_endpoint(n.id, c.id)
                         raise
+        self.on_event("connect", n.id, {"name": n.name, "type": n.driver, "container": c.id})
 
     async def disconnect(self, ref: str, c: Container, force: bool) -> None:
         n = self.get(ref)
@@ -390,6 +395,7 @@ class NetworkService:
                 await asyncio.to_thread(links.remove_endpoint_in_ns, sb.netns, eps[0].ifname)
             self._records.delete_endpoint(n.id, c.id)
             await self._render()
+        self.on_event("disconnect", n.id, {"name": n.name, "type": n.driver, "container": c.id})
 
     def _sandbox(self, cid: str) -> Sandbox | None:
         for s in self._records.sandboxes():

@@ -38,6 +38,8 @@ class VolumeService:
         self._store = store
         self._tmp = tmp_root
         self.usage: Callable[[], dict[str, list[str]]] = dict
+        # (action, volume name, attributes): create, destroy, mount, unmount
+        self.on_event: Callable[[str, str, dict[str, str]], None] = lambda action, name, attrs: None
 
     # ---- volume API ---------------------------------------------------------------------
 
@@ -49,7 +51,20 @@ class VolumeService:
         labels = dict(body.get("Labels") or {})
         if not name:
             name = ids.generate_id()
-        return self._store.create(name, labels, dict(body.get("DriverOpts") or {}))
+        return self._create(name, labels, dict(body.get("DriverOpts") or {}))
+
+    def _create(self, name: str, labels: dict[str, str], options: dict[str, str]) -> Volume:
+        try:
+            return self._store.get(name)
+        except errors.NotFound:
+            pass
+        v = self._store.create(name, labels, options)
+        self.on_event("create", name, {"driver": "local"})
+        return v
+
+    def _delete(self, name: str) -> None:
+        self._store.delete(name)
+        self.on_event("destroy", name, {"driver": "local"})
 
     def get(self, name: str) -> Volume:
         return self._store.get(name)
@@ -89,7 +104,7 @@ class VolumeService:
         users = self.usage().get(name)
         if users:
             raise errors.Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-        self._store.delete(name)
+        self._delete(name)
 
     def prune(self, filters: Mapping[str, list[str]], all_volumes: bool) -> tuple[list[str], int]:
         for key in filters:
@@ -107,7 +122,7 @@ class VolumeService:
             if filters.get("label!") and _labels_match(v.labels, filters["label!"]):
                 continue
             space += self._store.size(v)
-            self._store.delete(v.name)
+            self._delete(v.name)
             gone.append(v.name)
         return gone, space
 
@@ -130,8 +145,23 @@ class VolumeService:
                 # -v creates a missing source directory, as Docker does.
                 os.makedirs(mp.source, exist_ok=True)
             elif mp.type == "volume" and mp.origin != "volumes-from":
-                self._store.create(mp.name, {ANONYMOUS_LABEL: ""} if mp.anonymous else {}, {})
+                self._create(mp.name, {ANONYMOUS_LABEL: ""} if mp.anonymous else {}, {})
         return points
+
+    def mounted(self, container_id: str, points: Iterable[vmounts.MountPoint]) -> None:
+        """A container starts with these mount points: a ``mount`` event per named volume,
+        with moby's attributes."""
+        for mp in points:
+            if mp.type == "volume":
+                self.on_event("mount", mp.name, {
+                    "driver": "local", "container": container_id, "destination": mp.destination,
+                    "read/write": "true" if mp.rw else "false", "propagation": mp.propagation})
+
+    def unmounted(self, container_id: str, points: Iterable[vmounts.MountPoint]) -> None:
+        """The container stopped: an ``unmount`` event per named volume."""
+        for mp in points:
+            if mp.type == "volume":
+                self.on_event("unmount", mp.name, {"driver": "local", "container": container_id})
 
     def paths(self, points: Iterable[vmounts.MountPoint]) -> dict[str, str]:
         return {mp.name: str(self._store.get(mp.name).mountpoint)
