@@ -85,8 +85,12 @@ def test_cpus_half_holds_a_busy_loop_near_50_percent(daemon: Daemon, names: list
     time.sleep(3.0)
     u1, t1 = _cpu_usage_ns(daemon, cid), time.monotonic()
     share = (u1 - u0) / ((t1 - t0) * 1e9)
-    # The quota caps the loop at half a core; on a busy 2-core test machine it may get less.
-    assert 0.25 < share < 0.6, share
+    stat = dict(line.split() for line in
+                (CG / "cpu" / daemon.cgroup_parent / cid / "cpu.stat").read_text().splitlines())
+    # The quota caps the loop at half a core (the kernel throttled it to get there); on a
+    # loaded 2-core test machine the loop may get less than its half, never more.
+    assert int(stat["nr_throttled"]) > 0
+    assert 0.15 < share < 0.6, share
 
 
 def test_cpuset_and_cpu_shares(daemon: Daemon, names: list[str]) -> None:

@@ -44,6 +44,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "network": ("berth.cli.networks", "cmd_network"),
     "volume": ("berth.cli.volumes", "cmd_volume"),
     "port": ("berth.cli.networks", "cmd_port"),
+    "exec": ("berth.cli.control", "cmd_exec"),
+    "attach": ("berth.cli.control", "cmd_attach"),
+    "wait": ("berth.cli.control", "cmd_wait"),
+    "pause": ("berth.cli.control", "cmd_pause"),
+    "unpause": ("berth.cli.control", "cmd_unpause"),
+    "rename": ("berth.cli.control", "cmd_rename"),
+    "top": ("berth.cli.control", "cmd_top"),
+    "update": ("berth.cli.control", "cmd_update"),
 }
 _ALIASES = {
     ("container", "ls"): "ps", ("container", "list"): "ps", ("container", "run"): "run",
@@ -57,6 +65,10 @@ _ALIASES = {
     ("system", "info"): "info",
     ("image", "build"): "build",
     ("container", "port"): "port",
+    ("container", "exec"): "exec", ("container", "attach"): "attach",
+    ("container", "wait"): "wait", ("container", "pause"): "pause",
+    ("container", "unpause"): "unpause", ("container", "rename"): "rename",
+    ("container", "top"): "top", ("container", "update"): "update",
     ("container", "stats"): "stats", ("system", "events"): "events",
 }
 

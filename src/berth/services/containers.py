@@ -559,15 +559,19 @@ class ContainerService:
         self.on_event("restart", c)
 
     def _cancel_restart(self, c: Container, live: _Live) -> bool:
-        """Stop a pending restart (stop, kill, rm); True if the container was restarting."""
-        if live.restart_task is not None:
-            live.restart_task.cancel()
-            live.restart_task = None
+        """Cancel a restart still waiting out its back-off; True if there was one.
+
+        A restart already starting the container (it holds the lock) is not cancelled: the
+        caller then takes the lock and finds the container running.
+        """
+        task, live.restart_task = live.restart_task, None
+        if task is None:
+            return False
+        task.cancel()
         if c.state.status == "restarting":
             c.state.status = "exited"
             self._save(c)
-            return True
-        return False
+        return True
 
     def _mark_exited(self, c: Container, code: int, finished_at: str, oom: bool,
                      error: str = "") -> None:
