@@ -202,3 +202,25 @@ def test_publish_all_and_ranges(daemon: Daemon) -> None:
         assert "hello-" in out
     finally:
         daemon.docker("rm", "-f", a)
+
+
+def test_internal_network_and_restart_keeps_ports(daemon: Daemon) -> None:
+    net, a, b = _name(), _name(), _name()
+    try:
+        _ok(daemon.docker("network", "create", "--internal", net))
+        out = _ok(daemon.docker("run", "--rm", "--network", net, "busybox", "ip", "route"))
+        assert "default" not in out
+        _httpd(daemon, a, "-p", "127.0.0.1::80")
+        _ok(daemon.docker("restart", "-t", "1", a))
+        port = _ok(daemon.docker("port", a, "80")).strip().rsplit(":", 1)[1]
+        deadline = time.monotonic() + 10
+        while _curl(f"http://127.0.0.1:{port}/").returncode != 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert _rules(daemon).count(f"dport {port} ") == 1
+        _ok(daemon.docker("stop", "-t", "1", a))
+        assert f"dport {port} " not in _rules(daemon)
+        assert json.loads(_ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Ports"] == {}
+    finally:
+        daemon.docker("rm", "-f", a, b)
+        daemon.docker("network", "rm", net)

@@ -19,7 +19,7 @@ from pyroute2 import IPRoute, NetlinkError  # type: ignore[import-untyped]
 from berth.errors import Internal
 
 __all__ = ["EndpointLink", "add_endpoint", "delete_link", "ensure_bridge", "host_networks",
-           "link_exists", "remove_endpoint_in_ns"]
+           "link_exists", "overlapping", "remove_endpoint_in_ns"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,19 @@ def host_networks() -> list[ipaddress.IPv4Network]:
     with IPRoute() as ipr:
         return [ipaddress.IPv4Network(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
                 for a in ipr.get_addr(family=2)]
+
+
+def overlapping(subnet: ipaddress.IPv4Network, own: str) -> list[str]:
+    """Interfaces other than ``own`` holding an address inside ``subnet``."""
+    out = []
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        for a in ipr.get_addr(family=2):
+            net = ipaddress.IPv4Network(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
+            name = names.get(a["index"], "?")
+            if name != own and net.overlaps(subnet):
+                out.append(str(name))
+    return out
 
 
 def add_endpoint(ep: EndpointLink) -> str:

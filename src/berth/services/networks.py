@@ -96,6 +96,11 @@ class NetworkService:
             self._records.put_network(n)
         for n in self._records.networks():
             if n.driver == "bridge" and n.subnet is not None:
+                clash = await asyncio.to_thread(links.overlapping, n.subnet.network, n.bridge)
+                if clash:
+                    _log.warning("network %s (%s on %s) overlaps addresses of %s: containers may be "
+                                 "unreachable; choose another --bip/--subnet", n.name, n.subnet.network,
+                                 n.bridge, ", ".join(clash))
                 await asyncio.to_thread(links.ensure_bridge, n.bridge, n.subnet.gateway_cidr)
                 if not n.predefined:
                     await self._start_resolver(n)
@@ -519,7 +524,7 @@ class NetworkService:
             "Bridge": "", "SandboxID": c.id if sb else "",
             "SandboxKey": str(sb.netns) if sb and sb.netns else "",
             "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": ports.port_view(c.config, c.host_config, mappings),
+            "Ports": ports.port_view(c.config, c.host_config, mappings) if running else {},
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
             "EndpointID": bridge.get("EndpointID", ""), "Gateway": bridge.get("Gateway", ""),
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
