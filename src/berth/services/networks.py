@@ -110,9 +110,21 @@ class NetworkService:
         await self._render()
 
     async def close(self) -> None:
+        """Stop the DNS responders; with no container left plumbed, also remove the bridges
+        and the nftables table (the next start re-creates them). With running containers
+        everything stays, so they keep working while berthd is down (live restore)."""
         for r in self._resolvers.values():
             r.close()
         self._resolvers.clear()
+        if self._records.sandboxes():
+            return
+        try:
+            await asyncio.to_thread(nftables.delete, self._table)
+            for n in self._records.networks():
+                if n.driver == "bridge" and n.bridge:
+                    await asyncio.to_thread(links.delete_link, n.bridge)
+        except errors.BerthError as exc:
+            _log.warning("removing networking at shutdown: %s", exc)
 
     async def _start_resolver(self, n: Network) -> None:
         if n.subnet is None or n.id in self._resolvers:
@@ -442,6 +454,7 @@ class NetworkService:
                 self._records.delete_sandbox(c.id)
                 await asyncio.to_thread(netns.remove, path)
                 raise
+        self._endpoint_events("connect", c.id)
         return path
 
     def _drop_sandbox(self, sb: Sandbox) -> None:
@@ -462,6 +475,16 @@ class NetworkService:
                 return
             await asyncio.to_thread(self._drop_sandbox, sb)
             await self._render()
+        self._endpoint_events("disconnect", cid)
+
+    def _endpoint_events(self, action: str, cid: str) -> None:
+        """moby reports a container's networks as connected when it starts and disconnected
+        when it stops."""
+        nets = {n.id: n for n in self._records.networks()}
+        for e in self._records.endpoints(container_id=cid):
+            n = nets.get(e.network_id)
+            if n is not None:
+                self.on_event(action, n.id, {"name": n.name, "type": n.driver, "container": cid})
 
     async def release(self, cid: str) -> None:
         await self.teardown(cid)
