@@ -116,6 +116,8 @@ async def run(cfg: DaemonConfig) -> None:
     volumes.usage = containers.volume_usage
     events = EventBus()
     containers.on_event = lambda action, c: events.publish(container_event(action, c))
+    containers.on_event_attrs = (
+        lambda action, c, attrs: events.publish(container_event(action, c, attrs)))
     images.on_event = lambda action, image_id, attrs: events.emit("image", action, image_id, attrs)
     networks.on_event = lambda action, nid, attrs: events.emit("network", action, nid, attrs)
     # Volume changes may run in worker threads (asyncio.to_thread): hand events to the loop.
@@ -143,6 +145,8 @@ async def run(cfg: DaemonConfig) -> None:
                         distribution=DistributionService(images, RegistryOptions(
                             cfg.registry_certs_dir, cfg.insecure_registries)),
                         events=events, stats=stats)
+    ctx.distribution.on_event = (
+        lambda action, ref, attrs: events.emit("image", action, ref, attrs))
     tmp_build = cfg.data_root / "tmp" / "build"
     app = make_app([
         lambda r: system_routes.register(r, ctx),

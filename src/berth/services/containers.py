@@ -457,7 +457,8 @@ class ContainerService:
             tty=bool(c.config.get("Tty")), open_stdin=bool(c.config.get("OpenStdin")),
             stdin_once=bool(c.config.get("StdinOnce")),
             rootfs_mounts=tuple(mounts),
-            cgroup_parent=self._cfg.cgroup_parent)
+            cgroup_parent=self._cfg.cgroup_parent,
+            runtime=str(c.host_config.get("Runtime") or "berth"))
         try:
             shim = await shim_client.spawn(c.paths.state_dir, shim_spec,
                                            factory=self._cfg.shim_factory)

@@ -69,6 +69,9 @@ _CONFIG_DEFAULTS: dict[str, Any] = {
     "OnBuild": None, "Labels": {},
 }
 
+# berth's own runtime, or runc driving the same bundle (berth.shim.backend).
+_RUNTIMES = {"berth", "runc"}
+
 _RESTART_POLICIES = {"", "no", "always", "on-failure", "unless-stopped"}
 
 
@@ -141,6 +144,8 @@ def _normalise_host(raw: dict[str, Any]) -> dict[str, Any]:
         host["ShmSize"] = 67108864
     if not host.get("Runtime"):
         host["Runtime"] = "berth"
+    if host["Runtime"] not in _RUNTIMES:
+        raise InvalidArgument(f"unknown or invalid runtime name: {host['Runtime']}")
     return host
 
 

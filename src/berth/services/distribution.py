@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from berth.errors import Forbidden, InvalidArgument, NotFound, Unauthorized
@@ -75,6 +75,8 @@ class DistributionService:
     def __init__(self, images: ImageService, options: RegistryOptions) -> None:
         self._images = images
         self._options = options
+        # (action, actor, attributes): Docker's image "pull" / "push" events, set by berthd.
+        self.on_event: Callable[[str, str, dict[str, str]], None] = lambda action, ref, attrs: None
 
     # -- pull ------------------------------------------------------------------------------
 
@@ -85,9 +87,12 @@ class DistributionService:
         # A 401 from berthd makes the docker CLI prompt for a login; dockerd reports a
         # registry's refusal during pull/push as a plain error, so it is Forbidden here.
         try:
-            return await self._pull(ref, platform, creds, sink)
+            image_id = await self._pull(ref, platform, creds, sink)
         except Unauthorized as e:
             raise Forbidden(e.message) from e
+        # moby names the reference as pulled (busybox:latest), not the image ID.
+        self.on_event("pull", ref.familiar, {"name": ref.familiar_name})
+        return image_id
 
     async def _pull(self, ref: Reference, platform: str | None, creds: Credentials,
                     sink: Sink) -> str:
@@ -192,6 +197,7 @@ class DistributionService:
         async with RegistryClient(registry_host(repo.domain), self._options, creds) as reg:
             for target in targets:
                 await self._push_one(reg, target, progress)
+                self.on_event("push", target.familiar, {"name": target.familiar_name})
 
     async def _push_one(self, reg: RegistryClient, ref: Reference, progress: Progress) -> None:
         image = self._images.resolve(str(ref))

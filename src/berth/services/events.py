@@ -178,11 +178,12 @@ class EventBus:
             self._subs.discard(sub)
 
 
-def container_event(action: str, c: Container) -> Event:
-    """A container event with moby's attributes: labels, image (as given), name, and for
-    ``die`` the exit code."""
+def container_event(action: str, c: Container, extra: Mapping[str, str] | None = None) -> Event:
+    """A container event with moby's attributes: labels, image (as given), name, for ``die``
+    the exit code, plus the action's own (``extra``: kill's signal, rename's oldName...)."""
     attrs: dict[str, str] = {str(k): str(v) for k, v in (c.config.get("Labels") or {}).items()}
     attrs.update({"image": c.image_ref, "name": c.name})
     if action == "die":
         attrs["exitCode"] = str(c.state.exit_code)
+    attrs.update(extra or {})
     return Event.make("container", action, c.id, attrs)

@@ -105,6 +105,7 @@ class ExecService:
         self._containers.running_shim(c)  # 409 now, as Docker, if not running or paused
         inst = ExecInstance(id=ids.generate_id(), container_id=c.id, config=cfg)
         self._execs[inst.id] = inst
+        self._containers.emit_exec_event(c, "exec_create: " + " ".join(cfg.args), inst.id)
         return inst
 
     def get(self, exec_id: str) -> ExecInstance:
@@ -165,7 +166,7 @@ class ExecService:
                 code = value if isinstance(value, int) else 137
         inst.exit_code, inst.running = code, False
         inst.done.set()
-        self._containers.emit_exec_event(c, "exec_die", inst.id)
+        self._containers.emit_exec_event(c, "exec_die", inst.id, code)
 
     async def wait(self, exec_id: str) -> int:
         """Wait until the exec has exited; its exit code."""

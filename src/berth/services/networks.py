@@ -397,7 +397,8 @@ class NetworkService:
                     except BaseException:
                         self._records.delete_endpoint(n.id, c.id)
                         raise
-        self.on_event("connect", n.id, {"name": n.name, "type": n.driver, "container": c.id})
+        if running:  # as moby: a stopped container's networks are reported when it starts
+            self.on_event("connect", n.id, {"name": n.name, "type": n.driver, "container": c.id})
 
     async def disconnect(self, ref: str, c: Container, force: bool) -> None:
         n = self.get(ref)

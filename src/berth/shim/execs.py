@@ -9,10 +9,10 @@ answering on connections it is handed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from berth.errors import AlreadyExists, NotFound
+from berth.shim.backend import Backend
 from berth.shim.conn import Conn
 from berth.shim.io import ContainerIO
 from berth.shim.loop import Loop
@@ -38,34 +38,30 @@ class _Exec:
 class ExecTable:
     """Every exec started in this container, by exec ID."""
 
-    def __init__(self, loop: Loop, runtime_root: Path, container_id: str) -> None:
+    def __init__(self, loop: Loop, backend: Backend, container_id: str) -> None:
         self._loop = loop
-        self._root = runtime_root
+        self._backend = backend
         self._id = container_id
         self._execs: dict[str, _Exec] = {}
         self._by_pid: dict[int, str] = {}
 
     def start(self, req: ExecRequest, conn: Conn) -> None:
         """Start the process and answer on ``conn`` (which then carries its stream, if attached)."""
-        from berth.runtime.exec import ExecOptions, exec_process
-
         if req.exec_id in self._execs:
             raise AlreadyExists(f"exec {req.exec_id} was already started")
         io = ContainerIO(self._loop, tty=req.tty, open_stdin=req.stdin, stdin_once=True, log=None)
         stdin, stdout, stderr = io.runtime_stdio()
         try:
-            started = exec_process(self._root, self._id, ExecOptions(
-                args=req.args, env=req.env, cwd=req.cwd, user=req.user,
-                privileged=req.privileged, tty=req.tty, stdin=stdin, stdout=stdout,
-                stderr=stderr))
+            pid, console_fd = self._backend.exec(self._id, req.args, req.env, req.cwd, req.user,
+                                                 req.privileged, req.tty, stdin, stdout, stderr)
         except BaseException:
             io.close()
             raise
-        io.created(started.console_fd)
-        ex = _Exec(started.pid, io)
+        io.created(console_fd)
+        ex = _Exec(pid, io)
         self._execs[req.exec_id] = ex
-        self._by_pid[started.pid] = req.exec_id
-        conn.send(encode_ok({"pid": started.pid}))
+        self._by_pid[pid] = req.exec_id
+        conn.send(encode_ok({"pid": pid}))
         if req.attach:
             io.attach(conn, stdin=req.stdin, stdout=True, stderr=True)
         else:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from berth.errors import BerthError, Conflict, Internal
 from berth.shim import _sys
+from berth.shim.backend import Backend, backend_for
 from berth.shim.conn import Conn
 from berth.shim.execs import ExecTable
 from berth.shim.exitfile import write_exit
@@ -57,7 +58,7 @@ from berth.shim.server import SOCKET_FILE, Server
 from berth.shim.spec import ShimSpec, write_atomic
 
 if TYPE_CHECKING:
-    from berth.runtime.container import Created
+    from berth.shim.backend import CreatedProcess
 
 __all__ = ["INIT_PID_FILE", "LOG_FILE", "PID_FILE", "main", "run_shim"]
 
@@ -77,7 +78,7 @@ class Shim:
     """Serves one container; built by :func:`run_shim` once the container is created."""
 
     def __init__(self, loop: Loop, spec: ShimSpec, state_dir: Path, io: ContainerIO,
-                 created: Created) -> None:
+                 created: CreatedProcess, backend: Backend) -> None:
         self._loop = loop
         self._spec = spec
         self._state_dir = state_dir
@@ -88,7 +89,8 @@ class Shim:
         self._server: Server | None = None
         self._finished = False
         self._give_up = 0.0
-        self.execs = ExecTable(loop, spec.runtime_root, spec.id)
+        self.backend = backend
+        self.execs = ExecTable(loop, backend, spec.id)
 
     def listen(self) -> None:
         self._server = Server(self._loop, self._state_dir / SOCKET_FILE, self.dispatch)
@@ -112,8 +114,6 @@ class Shim:
         conn.close_when_flushed()
 
     def _handle(self, request: Request, conn: Conn) -> None:
-        from berth.runtime import container as runtime
-
         match request:
             case StartRequest():
                 self.init.started()
@@ -129,7 +129,7 @@ class Shim:
                     # the runtime's delete kills any stragglers in the cgroup.
                     self._reply(conn)
                     return
-                runtime.kill(self._spec.runtime_root, self._spec.id, sig, all=all_)
+                self.backend.kill(self._spec.id, sig, all=all_)
                 self._reply(conn)
             case ResizeRequest(height=h, width=w):
                 self._io.resize(h, w)
@@ -155,15 +155,12 @@ class Shim:
                     raise Conflict("container is running")
                 self._reply(conn)
                 if self.init.status is ProcessStatus.CREATED:
-                    runtime.kill(self._spec.runtime_root, self._spec.id, signal.SIGKILL)
+                    self.backend.kill(self._spec.id, signal.SIGKILL)
             case _:
                 self._handle_control(request, conn)
 
     def _handle_control(self, request: Request, conn: Conn) -> None:
         """Requests on a running container: exec, freezer, cgroup pids and limits."""
-        from berth.runtime import container as runtime
-        from berth.runtime import control
-
         if self.init.status is not ProcessStatus.RUNNING and not isinstance(
                 request, (ExecStateRequest, ExecResizeRequest)):
             raise Conflict(f"container {self._spec.id} is not running")
@@ -176,16 +173,15 @@ class Shim:
                 self.execs.resize(eid, h, w)
                 self._reply(conn)
             case PauseRequest():
-                control.pause(self._spec.runtime_root, self._spec.id)
+                self.backend.pause(self._spec.id)
                 self._reply(conn)
             case ResumeRequest():
-                control.resume(self._spec.runtime_root, self._spec.id)
+                self.backend.resume(self._spec.id)
                 self._reply(conn)
             case PidsRequest():
-                self._reply(conn, {"pids": runtime.cgroup_pids(self._spec.runtime_root,
-                                                               self._spec.id)})
+                self._reply(conn, {"pids": self.backend.cgroup_pids(self._spec.id)})
             case UpdateRequest(resources=res):
-                control.update(self._spec.runtime_root, self._spec.id, res)
+                self.backend.update(self._spec.id, res)
                 self._reply(conn)
 
     def _forget_waiter(self, conn: Conn) -> None:
@@ -195,13 +191,11 @@ class Shim:
     # -- exit -----------------------------------------------------------------------------
 
     def _oom_killed(self) -> bool:
-        from berth.runtime import container as runtime
-
         try:
-            info = runtime.state(self._spec.runtime_root, self._spec.id)
+            paths = self.backend.cgroup_paths(self._spec.id)
         except BerthError:
             return False
-        return oom_killed(info.cgroup_paths)
+        return oom_killed(paths)
 
     def on_sigchld(self, _signum: int) -> None:
         for pid, code in reap_children():
@@ -213,8 +207,6 @@ class Shim:
                 self._io.finish(self._finish, _DRAIN_TIMEOUT)
 
     def _finish(self) -> None:
-        from berth.runtime import container as runtime
-
         status = self.init.exit
         if status is None:
             raise Internal("finish before the init exited")
@@ -223,7 +215,7 @@ class Shim:
         except BerthError as e:
             _log(f"cannot record exit status: {e}")
         try:
-            runtime.delete(self._spec.runtime_root, self._spec.id)
+            self.backend.delete(self._spec.id)
         except BerthError as e:
             _log(f"runtime delete: {e}")
         self._finished = True
@@ -263,8 +255,6 @@ def run_shim(state_dir: Path, ready_fd: int) -> int:
         spec = ShimSpec.load(state_dir)
         write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644)
         _sys.set_child_subreaper()
-        from berth.runtime.container import CreateOptions, create
-
         loop = Loop()
         shim_ref: list[Shim] = []
         # SIGCHLD is handled from the start so an init that dies at once is still reaped.
@@ -277,17 +267,16 @@ def run_shim(state_dir: Path, ready_fd: int) -> int:
         io = ContainerIO(loop, tty=spec.tty, open_stdin=spec.open_stdin,
                          stdin_once=spec.stdin_once, log=log)
         stdin, stdout, stderr = io.runtime_stdio()
+        backend = backend_for(spec.runtime, spec.runtime_root)
         try:
-            created = create(CreateOptions(
-                id=spec.id, bundle=spec.bundle, state_root=spec.runtime_root,
-                rootfs_mounts=list(spec.rootfs_mounts), stdin=stdin, stdout=stdout,
-                stderr=stderr, console=spec.tty))
+            created = backend.create(spec.id, spec.bundle, spec.rootfs_mounts, stdin, stdout,
+                                     stderr, spec.tty)
         except BaseException:
             io.close()
             raise
         io.created(created.console_fd)
         write_atomic(state_dir / INIT_PID_FILE, f"{created.pid}\n".encode(), 0o644)
-        shim = Shim(loop, spec, state_dir, io, created)
+        shim = Shim(loop, spec, state_dir, io, created, backend)
         shim_ref.append(shim)
         shim.listen()
     except BerthError as e:

@@ -56,6 +56,8 @@ class ShimSpec:
     stdin_once: bool = False
     rootfs_mounts: tuple[Mount, ...] = field(default_factory=tuple)
     cgroup_parent: str = "berth"
+    runtime: str = "berth"
+    """The OCI runtime driving the bundle: ``berth`` (in-process) or ``runc``."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,7 +66,7 @@ class ShimSpec:
             "log_max_size": self.log_max_size, "log_max_file": self.log_max_file,
             "tty": self.tty, "open_stdin": self.open_stdin, "stdin_once": self.stdin_once,
             "rootfs_mounts": [m.to_json() for m in self.rootfs_mounts],
-            "cgroup_parent": self.cgroup_parent,
+            "cgroup_parent": self.cgroup_parent, "runtime": self.runtime,
         }
 
     @classmethod
@@ -80,6 +82,7 @@ class ShimSpec:
                 stdin_once=bool(data.get("stdin_once", False)),
                 rootfs_mounts=tuple(Mount.from_json(m) for m in data.get("rootfs_mounts", ())),
                 cgroup_parent=str(data.get("cgroup_parent", "berth")),
+                runtime=str(data.get("runtime") or "berth"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise InvalidArgument(f"invalid {SPEC_FILE}: {e}") from e
