@@ -111,6 +111,9 @@ class ContainerService:
         self._live: dict[str, _Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.on_event: Callable[[str, Container], None] = lambda action, c: None
+        # Events with attributes of their own (kill's signal, rename's oldName, exec's execID).
+        self.on_event_attrs: Callable[[str, Container, dict[str, str]], None] = (
+            lambda action, c, attrs: self.on_event(action, c))
 
     # ---- lookup -------------------------------------------------------------------------
 
@@ -609,7 +612,7 @@ class ContainerService:
         await live.shim.kill(sig, all=sig == _signal.SIGKILL)
         if sig == _signal.SIGKILL:
             await self._thaw_for_stop(c, live)
-        self.on_event("kill", c)
+        self.on_event_attrs("kill", c, {"signal": str(int(sig))})
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
@@ -789,8 +792,12 @@ class ContainerService:
     def shim_or_none(self, c: Container) -> shim_client.ShimClient | None:
         return self._live.get(c.id, _Live()).shim
 
-    def emit_exec_event(self, c: Container, action: str, exec_id: str) -> None:
-        self.on_event(action, c)
+    def emit_exec_event(self, c: Container, action: str, exec_id: str,
+                        exit_code: int | None = None) -> None:
+        attrs = {"execID": exec_id}
+        if exit_code is not None:
+            attrs["exitCode"] = str(exit_code)
+        self.on_event_attrs(action, c, attrs)
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
@@ -841,7 +848,7 @@ class ContainerService:
         except BaseException:
             c.name = old
             raise
-        self.on_event("rename", c)
+        self.on_event_attrs("rename", c, {"oldName": "/" + old})
 
     async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
         """``docker top``: host ``ps`` output limited to the container's processes."""
