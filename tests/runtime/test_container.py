@@ -18,6 +18,15 @@ from .conftest import Env, wait_exit
 pytestmark = pytest.mark.root
 
 
+def _is_fork_of_me(pid: int) -> bool:
+    # The runtime makes this process a subreaper, so unrelated orphans (shims of other
+    # tests) may be reparented to it: only forks of this process can be the runtime's.
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes() == Path("/proc/self/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _children_of_me() -> list[int]:
     me = os.getpid()
     out = []
@@ -27,7 +36,7 @@ def _children_of_me() -> list[int]:
                 stat = Path(f"/proc/{name}/stat").read_text()
             except OSError:
                 continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == me:
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == me and _is_fork_of_me(int(name)):
                 out.append(int(name))
     return out
 

@@ -23,7 +23,8 @@ RUNC = "/usr/sbin/runc"
 PROBE = ("id; hostname; echo $HOME; pwd; grep -E '^(CapBnd|CapEff|NoNewPrivs)' "
          "/proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls -1 /dev; "
          "cat /etc/hosts; awk '{print $5}' /proc/self/mountinfo | sort; "
-         "ls -d /proc/[0-9]* | wc -l; ulimit -n")
+         # counted by the shell itself: a pipeline's processes would race with the glob
+         "set -- /proc/[0-9]*; echo $#; ulimit -n")
 
 
 def _docker_spec(rt: Env, cid: str, config: dict, hc: dict) -> dict:
