@@ -218,3 +218,23 @@ def test_attach_to_running_container_and_detach(daemon: Daemon, names: list[str]
     finally:
         cli.close()
     assert _inspect(daemon, name)["State"]["Running"]
+
+
+def test_stop_signal_and_stop_timeout(daemon: Daemon, names: list[str]) -> None:
+    sig, slow = _new(names), _new(names)
+    daemon.docker("run", "-d", "--name", sig, "--stop-signal", "USR1", "busybox", "sh", "-c",
+                  "trap 'echo got-usr1; exit 11' USR1; while true; do sleep 0.05; done",
+                  check=True)
+    time.sleep(0.3)
+    daemon.docker("stop", sig, check=True)
+    assert _inspect(daemon, sig)["State"]["ExitCode"] == 11
+    assert b"got-usr1" in daemon.docker("logs", sig, check=True).stdout
+    # TERM is ignored (no handler in PID 1): --stop-timeout 1 then SIGKILL
+    daemon.docker("run", "-d", "--name", slow, "--stop-timeout", "1", "busybox", "sleep", "1000",
+                  check=True)
+    t0 = time.monotonic()
+    daemon.docker("stop", slow, check=True)
+    took = time.monotonic() - t0
+    assert 0.9 < took < 5, took
+    assert _inspect(daemon, slow)["State"]["ExitCode"] == 137
+    assert _inspect(daemon, slow)["Config"]["StopTimeout"] == 1
