@@ -39,6 +39,7 @@ from berth.registry.tls import RegistryOptions, allows_plain_http, ssl_context
 __all__ = ["Manifest", "RegistryClient", "digest_of"]
 
 _CHUNK = 1 << 20
+_RESUMES = 3
 _TIMEOUT = aiohttp.ClientTimeout(total=None, connect=15, sock_read=120)
 
 
@@ -293,20 +294,34 @@ class RegistryClient:
     async def fetch_blob(self, repo: str, digest: str, size: int,
                          write: Callable[[bytes], object],
                          on_progress: Callable[[int], None]) -> None:
-        """Stream a blob into ``write``; raises when its digest is not ``digest``."""
-        resp = await self.request("GET", f"/v2/{repo}/blobs/{digest}", f"repository:{repo}:pull")
+        """Stream a blob into ``write``; raises when its digest is not ``digest``.
+
+        A download cut off part-way is resumed where it stopped (``Range``), up to
+        :data:`_RESUMES` times, when the registry answers with that range (206); a registry
+        that ignores ranges makes the cut final, since ``write`` cannot be rewound.
+        """
         h = hashlib.sha256()
         done = 0
-        try:
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                h.update(chunk)
-                write(chunk)
-                done += len(chunk)
-                on_progress(done)
-        except (aiohttp.ClientError, OSError) as e:
-            raise Unavailable(f"downloading {digest}: {e}") from e
-        finally:
-            resp.release()
+        for attempt in range(_RESUMES + 1):
+            headers = {"Range": f"bytes={done}-"} if done else None
+            resp = await self.request("GET", f"/v2/{repo}/blobs/{digest}",
+                                      f"repository:{repo}:pull", headers=headers)
+            try:
+                if done and not (resp.status == 206 and resp.headers.get(
+                        "Content-Range", "").startswith(f"bytes {done}-")):
+                    raise Unavailable(f"downloading {digest}: connection lost after {done} bytes "
+                                      "and the registry cannot resume it")
+                async for chunk in resp.content.iter_chunked(_CHUNK):
+                    h.update(chunk)
+                    write(chunk)
+                    done += len(chunk)
+                    on_progress(done)
+                break
+            except (aiohttp.ClientError, OSError) as e:
+                if attempt == _RESUMES or (size and done >= size):
+                    raise Unavailable(f"downloading {digest}: {e}") from e
+            finally:
+                resp.release()
         actual = "sha256:" + h.hexdigest()
         if actual != digest:
             raise InvalidArgument(f"filesystem layer verification failed for digest {digest}")
