@@ -103,6 +103,7 @@ class ExecService:
         cfg = ExecConfig.from_body(body)
         c = self._containers.get(ref)
         self._containers.running_shim(c)  # 409 now, as Docker, if not running or paused
+        self._forget_finished()
         inst = ExecInstance(id=ids.generate_id(), container_id=c.id, config=cfg)
         self._execs[inst.id] = inst
         self._containers.emit_exec_event(c, "exec_create: " + " ".join(cfg.args), inst.id)
@@ -186,6 +187,12 @@ class ExecService:
         c = self._containers.get(inst.container_id)
         shim = self._containers.running_shim(c)
         await shim.exec_resize(exec_id, height, width)
+
+    def _forget_finished(self, keep: int = 256) -> None:
+        """Drop the oldest finished exec instances beyond ``keep`` (moby cleans them too)."""
+        finished = [e for e, i in self._execs.items() if i.done.is_set()]
+        for eid in finished[:-keep]:
+            del self._execs[eid]
 
     def forget_container(self, container_id: str) -> None:
         for eid in [e for e, i in self._execs.items() if i.container_id == container_id]:

@@ -21,6 +21,9 @@ from berth.shim.protocol import ExecRequest, encode_ok
 __all__ = ["ExecTable"]
 
 _DRAIN_TIMEOUT = 2.0
+# Finished execs kept for exec_state; health probes exec every interval for the container's
+# whole life, so older records are dropped rather than kept forever.
+_KEEP_FINISHED = 64
 
 
 @dataclass
@@ -86,6 +89,9 @@ class ExecTable:
             conn.send(encode_ok(ex.state()))
             conn.close_when_flushed()
         ex.waiters.clear()
+        finished = [eid for eid, e in self._execs.items() if e.finished]
+        for eid in finished[:-_KEEP_FINISHED]:
+            del self._execs[eid]
 
     def _get(self, exec_id: str) -> _Exec:
         ex = self._execs.get(exec_id)
