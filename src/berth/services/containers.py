@@ -435,6 +435,7 @@ class ContainerService:
             points = [vmounts.from_json(m) for m in c.mount_points]
             volumes = self._volumes.paths(points)
             host_config = vmounts.spec_host_config(c.host_config, points, volumes)
+            self._volumes.mounted(c.id, points)
         spec = specgen.generate(specgen.SpecInput(
             container_id=c.id, config=c.config, host_config=host_config,
             cgroups_path=f"{self._cfg.cgroup_parent}/{c.id}",
@@ -521,6 +522,8 @@ class ContainerService:
                 await self._networks.teardown(c.id)
             except errors.BerthError as err:
                 _log.warning("network teardown of %s: %s", c.short_id, err)
+        if self._volumes is not None and c.mount_points:
+            self._volumes.unmounted(c.id, [vmounts.from_json(m) for m in c.mount_points])
         if status is None:
             self._mark_exited(c, 255, format_ns(now_ns()), False,
                               error="container's shim exited without recording a status")
