@@ -356,18 +356,46 @@ class RegistryClient:
         return loc if loc.startswith(("http://", "https://")) else self._base + loc
 
     async def upload_blob(self, repo: str, digest: str, size: int,
-                          chunks: AsyncIterator[bytes], location: str | None = None) -> None:
-        """POST an upload (unless ``location`` is given), PATCH the bytes, PUT ``?digest=``."""
+                          chunks_from: Callable[[int], AsyncIterator[bytes]],
+                          location: str | None = None) -> None:
+        """POST an upload (unless ``location`` is given), PATCH the bytes, PUT ``?digest=``.
+
+        ``chunks_from(offset)`` yields the blob from ``offset`` on. A PATCH cut off part-way
+        is resumed from what the registry says it holds (GET on the upload: ``Range``), up to
+        :data:`_RESUMES` times.
+        """
         scope = f"repository:{repo}:pull,push"
         if location is None:
             resp = await self.request("POST", f"/v2/{repo}/blobs/uploads/", scope)
             resp.release()
             location = self._location(resp)
-        resp = await self.request("PATCH", location, scope, data=chunks, headers={
-            "Content-Type": "application/octet-stream"})
-        resp.release()
-        location = self._location(resp)
+        offset = 0
+        for attempt in range(_RESUMES + 1):
+            headers = {"Content-Type": "application/octet-stream"}
+            if offset:
+                headers["Content-Range"] = f"{offset}-{max(size - 1, offset)}"
+            try:
+                resp = await self.request("PATCH", location, scope, data=chunks_from(offset),
+                                          headers=headers)
+            except Unavailable:
+                if attempt == _RESUMES:
+                    raise
+                offset = await self._upload_offset(location, scope)
+                continue
+            resp.release()
+            location = self._location(resp)
+            break
         sep = "&" if "?" in location else "?"
         resp = await self.request("PUT", f"{location}{sep}digest={digest}", scope, data=b"",
                                   headers={"Content-Type": "application/octet-stream"})
         resp.release()
+
+    async def _upload_offset(self, location: str, scope: str) -> int:
+        """How many bytes of an upload the registry holds (its ``Range: 0-N`` answer)."""
+        resp = await self.request("GET", location, scope)
+        resp.release()
+        rng = resp.headers.get("Range", "")
+        try:
+            return int(rng.removeprefix("bytes=").split("-")[1]) + 1 if rng else 0
+        except (IndexError, ValueError) as e:
+            raise Unavailable(f"upload status: bad Range header {rng!r}") from e

@@ -225,16 +225,19 @@ class DistributionService:
                     if location is None:
                         progress.layer(short, f"Mounted from {source}")
                         return
-                await reg.upload_blob(ref.path, layer.digest, layer.size,
-                                      self._chunks(layer.digest, short, layer.size, progress),
-                                      location)
+                await reg.upload_blob(
+                    ref.path, layer.digest, layer.size,
+                    lambda offset: self._chunks(layer.digest, short, layer.size, progress,
+                                                offset),
+                    location)
                 progress.layer(short, "Pushed")
 
         await asyncio.gather(*(push_layer(x) for x in reversed(parsed.layers)))
         cfg = parsed.config
         if not await reg.blob_exists(ref.path, cfg.digest):
             await reg.upload_blob(ref.path, cfg.digest, cfg.size,
-                                  self._chunks(cfg.digest, "", cfg.size, None))
+                                  lambda offset: self._chunks(cfg.digest, "", cfg.size, None,
+                                                              offset))
         digest = await reg.put_manifest(ref.path, ref.tag or "latest", parsed.media_type, body)
         progress.status(f"{ref.tag}: digest: {digest} size: {len(body)}")
         progress.aux({"Tag": ref.tag, "Digest": digest, "Size": len(body)})
@@ -242,9 +245,10 @@ class DistributionService:
                                 Reference(ref.domain, ref.path, None, digest), image.id)
 
     async def _chunks(self, digest: str, short: str, size: int,
-                      progress: Progress | None) -> AsyncIterator[bytes]:
-        done = 0
+                      progress: Progress | None, offset: int = 0) -> AsyncIterator[bytes]:
+        done = offset
         with self._images.content.open(digest) as f:
+            f.seek(offset)
             while chunk := await asyncio.to_thread(f.read, _CHUNK):
                 done += len(chunk)
                 if progress is not None:
