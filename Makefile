@@ -5,11 +5,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-APT_PACKAGES := busybox-static gcc libc6-dev runc iproute2 nftables util-linux procps skopeo docker-registry chromium chromium-driver curl
+APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 runc iproute2 nftables util-linux procps skopeo docker-registry chromium chromium-driver curl
 BERTH_HOST ?= unix:///run/berth/berth.sock
 PYTEST_ARGS ?=
 
-.PHONY: run test deps venv lint typecheck daemon images clean-venv
+.PHONY: run test deps venv lint typecheck daemon images registry-image clean-venv
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -36,6 +36,10 @@ daemon: deps venv
 
 images: daemon
 	$(PY) -m berth.baseimages -H $(BERTH_HOST)
+
+# berth/registry: berth's registry server with the host's Python (~90 MB, about half a minute).
+registry-image: daemon
+	$(PY) -m berth.baseimages -H $(BERTH_HOST) registry
 
 run: images
 	$(VENV)/bin/berth -H $(BERTH_HOST) run --rm hello-world

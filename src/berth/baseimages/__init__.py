@@ -5,7 +5,10 @@
 - ``hello-world:latest``: one static program (``hello.c`` beside this file, compiled with
   the host's gcc) that explains what just happened.
 
-Both are imported through the Engine API (``POST /images/create?fromSrc=-``), exactly as
+``berth/registry:latest`` (``python -m berth.baseimages registry``, see ``registry.py``) is
+built only when asked for: berth's registry server with the host's Python.
+
+All are imported through the Engine API (``POST /images/create?fromSrc=-``), exactly as
 ``docker import`` would, so this module needs only a running daemon.
 """
 
@@ -28,7 +31,7 @@ from pathlib import Path
 
 from berth.testing.rootfs import busybox_rootfs_tar
 
-__all__ = ["ensure_base_images", "hello_world_tar", "main"]
+__all__ = ["ensure_base_images", "hello_world_tar", "import_file", "main"]
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -88,6 +91,26 @@ def _import(host: str, repo: str, tag: str, tar: bytes, changes: list[str], mess
     return str(json.loads(last).get("status", ""))
 
 
+def import_file(host: str, repo: str, tag: str, tar: Path, changes: list[str], message: str) -> str:
+    """``docker import`` of a rootfs tar file (streamed, not read into memory); the image ID."""
+    query = [("fromSrc", "-"), ("repo", repo), ("tag", tag), ("message", message)]
+    query += [("changes", c) for c in changes]
+    conn = _UnixConnection(host.removeprefix("unix://"), timeout=600)
+    try:
+        with tar.open("rb") as body:
+            conn.request("POST", "/images/create?" + urllib.parse.urlencode(query), body=body,
+                         headers={"Content-Type": "application/x-tar",
+                                  "Content-Length": str(tar.stat().st_size)})
+            resp = conn.getresponse()
+            status, data = resp.status, resp.read()
+    finally:
+        conn.close()
+    lines = [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+    if status != 200 or not lines or "error" in lines[-1]:
+        raise RuntimeError(f"importing {repo}:{tag} failed ({status}): {data.decode(errors='replace')}")
+    return str(lines[-1].get("status", ""))
+
+
 def ensure_base_images(host: str) -> list[str]:
     """Import busybox:latest and hello-world:latest into the daemon at ``host`` if absent."""
     made = []
@@ -107,7 +130,13 @@ def main(argv: list[str] | None = None) -> None:
                                 description="import berth's local base images if absent")
     p.add_argument("-H", "--host", default=os.environ.get("BERTH_HOST")
                    or os.environ.get("DOCKER_HOST") or "unix:///run/berth/berth.sock")
+    p.add_argument("image", nargs="?", choices=["registry"],
+                   help="also build this image (registry: berth/registry from the host's Python)")
     ns = p.parse_args(argv)
+    if ns.image == "registry":
+        from berth.baseimages.registry import REGISTRY_IMAGE, build_registry_image
+        print(f"built {REGISTRY_IMAGE}: {build_registry_image(ns.host)}", file=sys.stderr)
+        return
     for ref in ensure_base_images(ns.host):
         print(f"imported {ref}", file=sys.stderr)
 
