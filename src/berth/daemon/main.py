@@ -129,6 +129,11 @@ async def run(cfg: DaemonConfig) -> None:
     volumes.on_event = volume_event
     stats = StatsService(containers.all, cfg.cgroup_parent)
     metrics_addr = parse_addr(cfg.metrics_addr)
+    # Networking is reconciled first, from what the records say is running, so containers
+    # that restart policies start during containers.restore() are plumbed onto a clean state.
+    await networks.restore({r.id for r in ContainerRecords(db).list()
+                            if (r.data.get("State") or {}).get("Status") in ("running", "paused",
+                                                                              "restarting")})
     await containers.restore()
     await asyncio.to_thread(images.recover)
     tmp = cfg.data_root / "tmp"
@@ -137,7 +142,6 @@ async def run(cfg: DaemonConfig) -> None:
     files = ContainerFilesService(containers, images, tmp,
                                   checkpoint=lambda where: crash("commit", where))
     usage = ImageUsageService(images, containers)
-    await networks.restore({c.id for c in containers.all() if c.state.running})
     ctx = DaemonContext(daemon_id=_daemon_id(cfg.data_root), data_root=cfg.data_root,
                         exec_root=cfg.exec_root, debug=cfg.log_level == "debug",
                         cgroup_version=_cgroup_version(), containers=containers, images=images,

@@ -198,6 +198,8 @@ class ContainerService:
         try:
             live.shim = await shim_client.ShimClient.connect(c.paths.state_dir)
         except errors.BerthError:
+            if self._networks is not None:
+                await self._networks.teardown(c.id)
             status = shim_client.read_exit(c.paths.state_dir)
             if status is None:
                 self._mark_exited(c, 255, format_ns(now_ns()), False,

@@ -85,6 +85,13 @@ class NetworkService:
     # ---- daemon start / stop ------------------------------------------------------------
 
     async def restore(self, running: set[str]) -> None:
+        """Re-create predefined networks, bridges and responders; drop the sandboxes of
+        containers not in ``running``. Holds the plumbing lock throughout, so containers that
+        the restart policies start meanwhile are plumbed after, not torn down by, this."""
+        async with self._lock:
+            await self._restore_locked(running)
+
+    async def _restore_locked(self, running: set[str]) -> None:
         nets = {n.name: n for n in self._records.networks()}
         for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
             n = nets.get(name)
