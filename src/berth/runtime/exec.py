@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from berth.errors import Conflict, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
-from berth.runtime import console, process
+from berth.runtime import console, process, seccomp
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager_for_paths
 from berth.runtime.container import _close_inherited_fds, _reap, _reset_signals, _run_child
@@ -90,6 +90,8 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
     if statefile.status_of(st) is not statefile.Status.RUNNING:
         raise Conflict(f"container {container_id} is not running")
     spec = _bundle_spec(st.bundle)
+    # The container's own filter, built here before forking; exec'd processes get it too.
+    program = seccomp.program_for(spec.get("linux") or {})
     nss = []
     for name, kind in _KINDS.items():
         path = f"/proc/{st.pid}/ns/{name}"
@@ -107,7 +109,8 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
                 enter(nss)
                 child = os.fork()
                 if child == 0:
-                    _run_child(lambda: _exec_child(spec, opts, child_end, devnull), child_end)
+                    _run_child(lambda: _exec_child(spec, opts, child_end, devnull, program),
+                               child_end)
                 child_end.send("pid", pid=child)
             _run_child(middle_body, child_end)
     finally:
@@ -122,8 +125,12 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
 def _await(ch: Channel, middle: int) -> Exec:
     pid: int | None = None
     console_fd: int | None = None
+    ready = False
     try:
         while True:
+            if ready and pid is not None:
+                ch.send("go")
+                return Exec(pid, console_fd)
             try:
                 msg = ch.recv(timeout=_TIMEOUT)
             except TimeoutError as exc:
@@ -138,9 +145,10 @@ def _await(ch: Channel, middle: int) -> Exec:
                 console_fd = msg.fds[0]
             elif msg.type == "error":
                 raise RuntimeFailure(str(msg.body.get("message")))
-            elif msg.type == "ready" and pid is not None:
-                ch.send("go")
-                return Exec(pid, console_fd)
+            elif msg.type == "ready":
+                # The middle's "pid" and the child's "ready" come from two processes: under
+                # load "ready" can arrive first.
+                ready = True
     except BaseException:
         if middle:
             _reap(middle)
@@ -153,7 +161,8 @@ def _await(ch: Channel, middle: int) -> Exec:
         raise
 
 
-def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull: int) -> None:
+def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull: int,
+                program: bytes | None) -> None:
     proc: Mapping[str, Any] = spec.get("process") or {}
     os.setsid()
     annotations = spec.get("annotations") or {}
@@ -178,8 +187,11 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
     if opts.privileged:
         every = sum(1 << n for n in CAP_NUMBERS.values())
         caps = process.Capabilities(every, every, every, every, every)
+    no_new_privs = bool(proc.get("noNewPrivileges")) and not opts.privileged
+    if program is not None and not no_new_privs:
+        seccomp.install(program)  # needs CAP_SYS_ADMIN without no_new_privs: before the drop
     process.switch_user(user, caps)
-    process.apply_capabilities(bool(proc.get("noNewPrivileges")) and not opts.privileged)
+    process.apply_capabilities(no_new_privs)
     cwd = opts.cwd or str(proc.get("cwd") or "/")
     try:
         os.chdir(cwd)
@@ -195,6 +207,8 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
     if msg is None or msg.type != "go":
         os._exit(1)
     _reset_signals()
+    if program is not None and no_new_privs:
+        seccomp.install(program)
     try:
         os.execve(path, args, env)
     except OSError as exc:
