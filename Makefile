@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 runc iproute2 nftables util-linux procps skopeo docker-registry chromium chromium-driver curl
+APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 runc crun iproute2 nftables util-linux procps skopeo docker-registry chromium chromium-driver curl
 BERTH_HOST ?= unix:///run/berth/berth.sock
 PYTEST_ARGS ?=
 

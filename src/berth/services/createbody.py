@@ -69,8 +69,8 @@ _CONFIG_DEFAULTS: dict[str, Any] = {
     "OnBuild": None, "Labels": {},
 }
 
-# berth's own runtime, or runc driving the same bundle (berth.shim.backend).
-_RUNTIMES = {"berth", "runc"}
+# berth's own runtime, or runc / crun driving the same bundle (berth.shim.backend).
+_RUNTIMES = {"berth", "runc", "crun"}
 
 _RESTART_POLICIES = {"", "no", "always", "on-failure", "unless-stopped"}
 

@@ -1,4 +1,4 @@
-"""The OCI runtime a shim drives: berth's own (in-process) or runc (``--runtime runc``).
+"""The OCI runtime a shim drives: berth's own (in-process), runc or crun (``--runtime``).
 
 Both take the same bundle (config.json from berthd's specgen) and give the shim the same
 operations, so everything above this seam (stdio, logs, attach, exit status, exec streams)
@@ -118,10 +118,10 @@ class _RuncCreated:
 
 
 class RuncBackend:
-    """runc (the oracle runtime) on the same bundle."""
+    """runc (the oracle runtime) on the same bundle; crun takes the same command line."""
 
     def __init__(self, root: Path, binary: str = "runc") -> None:
-        self._root = root / "runc"
+        self._root = root / binary
         self._binary = shutil.which(binary) or binary
         self._bundles: dict[str, Path] = {}
 
@@ -137,9 +137,9 @@ class RuncBackend:
                                   stderr=stderr if stderr is not None else subprocess.PIPE,
                                   timeout=60, check=False)
         except (OSError, subprocess.TimeoutExpired) as e:
-            raise RuntimeFailure(f"runc {args[0]}: {e}") from e
+            raise RuntimeFailure(f"{self._root.name} {args[0]}: {e}") from e
         if proc.returncode != 0:
-            raise RuntimeFailure(f"runc {args[0]}: {_last_error(log) or 'failed'}")
+            raise RuntimeFailure(f"{self._root.name} {args[0]}: {_last_error(log) or 'failed'}")
         return proc.stdout.decode(errors="replace") if proc.stdout else ""
 
     def _cgroup(self, id: str) -> Any:
@@ -156,8 +156,8 @@ class RuncBackend:
     def create(self, id: str, bundle: Path, rootfs_mounts: Sequence[Mount], stdin: int | None,
                stdout: int | None, stderr: int | None, console: bool) -> CreatedProcess:
         if console:
-            raise RuntimeFailure("--runtime runc: a tty is not supported by berth's runc "
-                                 "driver yet")
+            raise RuntimeFailure(f"--runtime {self._root.name}: a tty is not supported by "
+                                 "berth's runc/crun driver yet")
         rootfs = bundle / "rootfs"
         mount_all(list(rootfs_mounts), str(rootfs))
         pid_file = self._root / f"{id}.pid"
@@ -256,6 +256,6 @@ def _last_error(log: Path) -> str:
 def backend_for(runtime: str, root: Path) -> Backend:
     if runtime in ("", "berth"):
         return BerthBackend(root)
-    if runtime == "runc":
-        return RuncBackend(root)
+    if runtime in ("runc", "crun"):
+        return RuncBackend(root, runtime)
     raise NotFound(f"unknown runtime {runtime!r}")
