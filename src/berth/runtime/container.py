@@ -205,8 +205,11 @@ def _await_ready(ch: Channel, middle: int) -> tuple[int, int | None]:
     pid: int | None = None
     console_fd: int | None = None
     reaped = False
+    ready = False
     try:
         while True:
+            if ready and pid is not None:
+                return pid, console_fd
             try:
                 msg = ch.recv(timeout=_SETUP_TIMEOUT)
             except TimeoutError as exc:
@@ -224,9 +227,9 @@ def _await_ready(ch: Channel, middle: int) -> tuple[int, int | None]:
             elif msg.type == "error":
                 raise _ChildError(str(msg.body.get("message")), pid)
             elif msg.type == "ready":
-                if pid is None:
-                    raise RuntimeFailure("container init reported ready before its pid")
-                return pid, console_fd
+                # "pid" (from the middle process) and "ready" (from the init) come from two
+                # processes; under load the init can be first.
+                ready = True
     except BaseException as exc:
         if not reaped:
             _reap(middle)
