@@ -8,7 +8,10 @@ Invalid requests raise InvalidArgument with Docker's wording.
 Vocabulary: ``config`` is the already merged Config (see :func:`merge_image_config`);
 ``host_config`` is HostConfig as sent to ``POST /containers/create``.
 
-Not here (later issues): --init, seccomp profiles, --device, user-namespace remapping.
+Seccomp: the default profile or ``--security-opt seccomp=<profile JSON>|unconfined``,
+resolved against the final capability set (berth.security.seccomp); none when privileged.
+
+Not here (later issues): --init, user-namespace remapping.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from berth.oci import capabilities as caps
 from berth.oci import specmounts, specresources
 from berth.oci.merge import DEFAULT_PATH_ENV, merge_image_config
 from berth.oci.specmounts import NetworkFiles
+from berth.security import seccomp
 
 __all__ = ["DOCKER_MASKED_PATHS", "DOCKER_READONLY_PATHS", "USER_ANNOTATION", "HostDevice",
-           "NetworkFiles", "SpecInput", "generate", "merge_image_config"]
+           "NetworkFiles", "SpecInput", "check_security", "generate", "merge_image_config"]
 
 USER_ANNOTATION: Final = "berth.user"
 
@@ -65,6 +69,10 @@ class SpecInput:
     host_devices: Sequence[HostDevice] = ()
     network_namespace_path: str | None = None
     """netns to join for ``NetworkMode: container:<id>`` (or a prepared bridge netns)."""
+    machine: str = "x86_64"
+    """``uname -m`` of the host: picks the seccomp architectures and arch-only rules."""
+    kernel: tuple[int, int] = (6, 1)
+    """Host kernel (major, minor), for ``minKernel`` in seccomp profiles."""
 
 
 def _replace_or_append(env: list[str], overrides: Sequence[str]) -> list[str]:
@@ -111,21 +119,31 @@ def _capabilities(hc: Mapping[str, Any], privileged: bool) -> list[str]:
     return out
 
 
-def _security(hc: Mapping[str, Any]) -> bool:
-    """no_new_privileges from SecurityOpt; options berth cannot honour are refused."""
+def _security(hc: Mapping[str, Any]) -> tuple[bool, seccomp.SeccompChoice]:
+    """(no_new_privileges, seccomp) from SecurityOpt; options berth cannot honour are refused."""
     nnp = False
+    choice = seccomp.SeccompChoice()
     for opt in hc.get("SecurityOpt") or []:
         key, _, value = str(opt).replace("=", ":", 1).partition(":")
         if key == "no-new-privileges":
             if value not in ("", "true", "false"):
                 raise InvalidArgument(f"invalid --security-opt 2: {opt!r}")
             nnp = value != "false"
-        elif (key, value) in (("seccomp", "unconfined"), ("apparmor", "unconfined"),
-                              ("label", "disable")) or key == "label":
+        elif key == "seccomp":
+            choice = seccomp.parse_choice(value)
+        elif (key, value) in (("apparmor", "unconfined"), ("label", "disable")) or key == "label":
             continue
         else:
             raise InvalidArgument(f"invalid --security-opt: {opt!r}")
-    return nnp
+    return nnp, choice
+
+
+def check_security(host_config: Mapping[str, Any]) -> None:
+    """Refuse bad capabilities, security options and sysctls at create time, as dockerd does."""
+    _capabilities(host_config, bool(host_config.get("Privileged")))
+    _security(host_config)
+    net = str(host_config.get("NetworkMode") or "")
+    specresources.sysctls(host_config, net == "host", str(host_config.get("IpcMode") or "") == "host")
 
 
 def _namespaces(inp: SpecInput) -> tuple[list[dict[str, str]], bool, bool]:
@@ -198,8 +216,9 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         "cwd": cwd,
         "capabilities": {"bounding": list(cap_list), "effective": list(cap_list),
                          "permitted": list(cap_list)},
-        "noNewPrivileges": _security(hc),
+        "noNewPrivileges": False,
     }
+    process["noNewPrivileges"], seccomp_choice = _security(hc)
     rl = specresources.rlimits(hc)
     if rl:
         process["rlimits"] = rl
@@ -232,6 +251,10 @@ def generate(inp: SpecInput) -> dict[str, Any]:
     else:
         linux["maskedPaths"] = list(DOCKER_MASKED_PATHS)
         linux["readonlyPaths"] = list(DOCKER_READONLY_PATHS)
+        # Docker resolves the profile against the bounding set; --privileged has no filter.
+        filter_ = seccomp.to_oci(seccomp_choice, cap_list, inp.machine, inp.kernel)
+        if filter_ is not None:
+            linux["seccomp"] = filter_
 
     spec: dict[str, Any] = {
         "ociVersion": "1.0.2",

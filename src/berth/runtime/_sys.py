@@ -41,6 +41,7 @@ __all__ = [
     "mount",
     "pivot_root",
     "prctl",
+    "seccomp_install",
     "sethostname",
     "setns",
     "umount2",
@@ -75,6 +76,8 @@ _PR_CAP_AMBIENT: Final = 47
 _PR_CAP_AMBIENT_RAISE: Final = 2
 _PR_CAP_AMBIENT_CLEAR_ALL: Final = 4
 _CAP_VERSION_3: Final = 0x20080522
+_PR_SET_SECCOMP: Final = 22
+_SECCOMP_MODE_FILTER: Final = 2
 
 # x86_64 numbers; glibc has no pivot_root wrapper.
 _SYSCALLS: Final = {"x86_64": {"pivot_root": 155}, "aarch64": {"pivot_root": 41}}
@@ -174,6 +177,17 @@ def capset(sets: CapSets) -> None:
         data[i].permitted = (sets.permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (sets.inheritable >> shift) & 0xFFFFFFFF
     _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_install(program: bytes) -> None:
+    """prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, program): ``program`` is struct sock_filter[]."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(prog))
 
 
 def capbset_drop(cap: int) -> None:

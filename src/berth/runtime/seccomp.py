@@ -1,0 +1,131 @@
+"""The OCI ``linux.seccomp`` object -> rules -> a BPF program, and installing it.
+
+``compile_rules`` is pure (spec -> frozen :class:`Rules`); ``build_program`` asks libseccomp to
+turn the rules into classic BPF in the caller, before any fork; ``install`` runs in the
+container's process and is a single prctl, so nothing but execve follows it when
+no_new_privs is set. Without no_new_privs the kernel demands CAP_SYS_ADMIN to install a
+filter, so the init installs it while still privileged, before dropping to the user (runc's
+order); the rules must then allow the few calls that follow (Docker's default does).
+
+Semantics follow runc: a rule whose action equals the default is dropped (libseccomp refuses
+it), names this architecture lacks are skipped, ``SCMP_ACT_ERRNO`` without ``errnoRet``
+means EPERM, and several conditions on the same argument index become one rule each (OR),
+since libseccomp cannot AND two comparisons of one argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from berth.errors import RuntimeFailure
+from berth.runtime import _libseccomp, _sys
+
+__all__ = ["Condition", "Rule", "Rules", "build_program", "compile_rules", "install", "program_for"]
+
+_EPERM: Final = 1
+_ACTIONS: Final = {"SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
+                   "SCMP_ACT_KILL_PROCESS": 0x80000000, "SCMP_ACT_TRAP": 0x00030000,
+                   "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000,
+                   "SCMP_ACT_LOG": 0x7FFC0000, "SCMP_ACT_ALLOW": 0x7FFF0000}
+_OPERATORS: Final = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
+                     "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
+
+
+@dataclass(frozen=True)
+class Condition:
+    index: int
+    op: int
+    value: int
+    value_two: int = 0
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    action: int
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A whole filter: default action, extra architectures (libseccomp names), rules in order."""
+
+    default_action: int
+    architectures: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+
+def _action(name: Any, errno: Any) -> int:
+    if name not in _ACTIONS:
+        raise RuntimeFailure(f"seccomp: unsupported action {name!r}")
+    code: int = _ACTIONS[name]
+    if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        code |= (int(errno) if errno is not None else (_EPERM if name == "SCMP_ACT_ERRNO" else 0)) & 0xFFFF
+    return code
+
+
+def _arch_name(oci: str) -> str:
+    # SCMP_ARCH_X86_64 -> x86_64, SCMP_ARCH_AARCH64 -> aarch64: libseccomp's own names.
+    return oci.removeprefix("SCMP_ARCH_").lower()
+
+
+def compile_rules(seccomp: Mapping[str, Any]) -> Rules:
+    """Pure: the spec's seccomp object as rules, checked (RuntimeFailure on bad input)."""
+    default = _action(seccomp.get("defaultAction"), seccomp.get("defaultErrnoRet"))
+    rules: list[Rule] = []
+    for call in seccomp.get("syscalls") or []:
+        action = _action(call.get("action"), call.get("errnoRet"))
+        if action == default:
+            continue
+        conds: list[Condition] = []
+        for a in call.get("args") or []:
+            op = _OPERATORS.get(a.get("op"))
+            if op is None:
+                raise RuntimeFailure(f"seccomp: unsupported operator {a.get('op')!r}")
+            conds.append(Condition(int(a.get("index", 0)), op, int(a.get("value", 0)),
+                                   int(a.get("valueTwo", 0))))
+        indexes = [c.index for c in conds]
+        groups = [(c,) for c in conds] if len(set(indexes)) < len(indexes) else [tuple(conds)]
+        for name in call.get("names") or []:
+            rules += [Rule(str(name), action, group) for group in groups]
+    arches = tuple(_arch_name(str(a)) for a in seccomp.get("architectures") or [])
+    return Rules(default, arches, tuple(rules))
+
+
+def build_program(rules: Rules) -> bytes:
+    """Classic BPF (struct sock_filter[]) for ``rules``, built by libseccomp."""
+    try:
+        with _libseccomp.Filter(rules.default_action) as f:
+            for arch in rules.architectures:
+                token = _libseccomp.arch_token(arch)
+                if not token:
+                    raise RuntimeFailure(f"seccomp: unknown architecture {arch!r}")
+                f.add_arch(token)
+            for rule in rules.rules:
+                number = _libseccomp.syscall_number(rule.name)
+                if number == _libseccomp.NR_UNKNOWN:
+                    continue
+                args = [_libseccomp.ArgCmp(c.index, c.op, c.value, c.value_two)
+                        for c in rule.conditions]
+                f.add_rule(rule.action, number, args)
+            return f.export_bpf()
+    except OSError as exc:
+        raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
+
+
+def program_for(linux: Mapping[str, Any]) -> bytes | None:
+    """The BPF program for a spec's ``linux`` section, or None when it has no seccomp."""
+    seccomp = linux.get("seccomp")
+    if not seccomp:
+        return None
+    return build_program(compile_rules(seccomp))
+
+
+def install(program: bytes) -> None:
+    """Install ``program`` on the calling thread (inherited by children and kept over exec)."""
+    try:
+        _sys.seccomp_install(program)
+    except OSError as exc:
+        raise RuntimeFailure(f"seccomp: load filter: {exc.strerror}") from exc
