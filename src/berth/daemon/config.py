@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from berth.daemon.tls import TCPAddress, TLSConfig, check_listeners, parse_tcp
 from berth.errors import InvalidArgument
 
 __all__ = ["DaemonConfig", "parse_args"]
@@ -28,6 +29,8 @@ class DaemonConfig:
     registry_certs_dir: Path = Path("/etc/berth/certs.d")
     insecure_registries: tuple[str, ...] = ()
     metrics_addr: str = "127.0.0.1:9323"
+    tcp_hosts: tuple[TCPAddress, ...] = ()
+    tls: TLSConfig = field(default_factory=TLSConfig)
 
 
 def _socket_path(host: str) -> Path:
@@ -40,8 +43,14 @@ def _socket_path(host: str) -> Path:
 
 def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     p = argparse.ArgumentParser(prog="berthd", description="berth container engine daemon")
-    p.add_argument("-H", "--host", default=DEFAULT_HOST,
-                   help="daemon socket to listen on (unix:///path)")
+    p.add_argument("-H", "--host", action="append", default=[],
+                   help="where to listen: unix:///path, or tcp://HOST:PORT (non-loopback only "
+                        "with --tlsverify); repeatable")
+    p.add_argument("--tlsverify", action="store_true",
+                   help="TCP clients must present a certificate signed by --tlscacert")
+    p.add_argument("--tlscacert", default=None, help="CA that signs client certificates")
+    p.add_argument("--tlscert", default=None, help="server certificate (PEM)")
+    p.add_argument("--tlskey", default=None, help="server key (PEM)")
     p.add_argument("--data-root", default="/var/lib/berth", help="root of persistent state")
     p.add_argument("--exec-root", default="/run/berth", help="root of execution state")
     p.add_argument("-p", "--pidfile", default=None,
@@ -67,8 +76,15 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     if len(ns.bridge) > 15:
         raise InvalidArgument(f"bridge name {ns.bridge!r} is longer than 15 characters")
     exec_root = Path(ns.exec_root)
+    hosts = list(ns.host) or [DEFAULT_HOST]
+    tcp = tuple(parse_tcp(h) for h in hosts if h.startswith("tcp://"))
+    unix = [h for h in hosts if not h.startswith("tcp://")] or [DEFAULT_HOST]
+    tls = TLSConfig(bool(ns.tlsverify), *(Path(v) if v else None
+                                          for v in (ns.tlscacert, ns.tlscert, ns.tlskey)))
+    check_listeners(tcp, tls)
     return DaemonConfig(
-        socket_path=_socket_path(ns.host), data_root=Path(ns.data_root), exec_root=exec_root,
+        tcp_hosts=tcp, tls=tls,
+        socket_path=_socket_path(unix[0]), data_root=Path(ns.data_root), exec_root=exec_root,
         pidfile=Path(ns.pidfile) if ns.pidfile else exec_root / "berthd.pid",
         log_level=ns.log_level, cgroup_parent=ns.cgroup_parent.strip("/"), socket_group=ns.group,
         bridge=ns.bridge, bip=ns.bip,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import grp
 import logging
 import os
 import secrets
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from berth.daemon import tls
 from berth.daemon.api.app import make_app
 from berth.daemon.api.routes import build as build_routes
 from berth.daemon.api.routes import containers as containers_routes
@@ -36,6 +36,7 @@ from berth.daemon.monitor.server import MonitorServer, parse_addr
 from berth.errors import BerthError
 from berth.network import ipam
 from berth.registry.tls import RegistryOptions
+from berth.security import socketgroup
 from berth.services.containerfs import ContainerFilesService
 from berth.services.build import BuildService
 from berth.services.containers import ContainerService, ServiceConfig
@@ -170,12 +171,15 @@ async def run(cfg: DaemonConfig) -> None:
         cfg.socket_path.unlink()
     site = web.UnixSite(runner, str(cfg.socket_path))
     await site.start()
-    gid = 0
-    with contextlib.suppress(KeyError):
-        gid = grp.getgrnam(cfg.socket_group).gr_gid
-    os.chown(cfg.socket_path, 0, gid)
+    # 0660 root:<group>, the group created if missing: no world access to the engine.
     os.chmod(cfg.socket_path, 0o660)
+    os.chown(cfg.socket_path, 0, socketgroup.ensure_group(cfg.socket_group))
     _log.info("berthd listening on unix://%s (data root %s)", cfg.socket_path, cfg.data_root)
+    tls_context = tls.server_context(cfg.tls)
+    for addr in cfg.tcp_hosts:
+        await web.TCPSite(runner, addr.host, addr.port, ssl_context=tls_context).start()
+        _log.info("berthd listening on tcp://%s:%d (%s)", addr.host, addr.port,
+                  "mutual TLS" if tls_context else "loopback, no TLS")
     stats.start()
     monitor = MonitorServer(stats, containers)
     if metrics_addr is not None:
