@@ -21,11 +21,12 @@ import os
 import stat
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from berth.store.metadata import Database, Migration
 
-__all__ = ["BuildCache", "cache_key", "content_checksum"]
+__all__ = ["BuildCache", "CacheEntry", "cache_key", "content_checksum"]
 
 _MIGRATIONS = (
     Migration(1, ("""CREATE TABLE build_cache (
@@ -73,6 +74,15 @@ def content_checksum(root: Path, sources: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached step: its key, the image it produced, when (ns since the epoch)."""
+
+    key: str
+    image_id: str
+    created_ns: int
+
+
 class BuildCache:
     """Cache keys over the ``build`` component's table in ``berth.db``."""
 
@@ -89,6 +99,11 @@ class BuildCache:
             tx.execute("INSERT INTO build_cache(key, image_id, created) VALUES (?, ?, ?) "
                        "ON CONFLICT(key) DO UPDATE SET image_id = excluded.image_id, "
                        "created = excluded.created", (key, image_id, time.time_ns()))
+
+    def entries(self) -> list[CacheEntry]:
+        """Every cached step, oldest first (for ``system df``)."""
+        rows = self._db.query("SELECT key, image_id, created FROM build_cache ORDER BY created")
+        return [CacheEntry(str(r["key"]), str(r["image_id"]), int(r["created"])) for r in rows]
 
     def forget_image(self, image_id: str) -> None:
         with self._db.transaction() as tx:

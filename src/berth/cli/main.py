@@ -52,6 +52,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rename": ("berth.cli.control", "cmd_rename"),
     "top": ("berth.cli.control", "cmd_top"),
     "update": ("berth.cli.control", "cmd_update"),
+    "commit": ("berth.cli.imagefiles", "cmd_commit"),
+    "diff": ("berth.cli.imagefiles", "cmd_diff"),
+    "export": ("berth.cli.imagefiles", "cmd_export"),
+    "save": ("berth.cli.imagefiles", "cmd_save"),
+    "load": ("berth.cli.imagefiles", "cmd_load"),
+    "history": ("berth.cli.imagefiles", "cmd_history"),
+    "cp": ("berth.cli.copy", "cmd_cp"),
+    "image": ("berth.cli.prune", "cmd_image"),
+    "container": ("berth.cli.prune", "cmd_container"),
+    "system": ("berth.cli.prune", "cmd_system"),
 }
 _ALIASES = {
     ("container", "ls"): "ps", ("container", "list"): "ps", ("container", "run"): "run",
@@ -70,6 +80,9 @@ _ALIASES = {
     ("container", "unpause"): "unpause", ("container", "rename"): "rename",
     ("container", "top"): "top", ("container", "update"): "update",
     ("container", "stats"): "stats", ("system", "events"): "events",
+    ("container", "commit"): "commit", ("container", "diff"): "diff",
+    ("container", "export"): "export", ("container", "cp"): "cp",
+    ("image", "save"): "save", ("image", "load"): "load", ("image", "history"): "history",
 }
 
 _USAGE = """Usage:  berth [OPTIONS] COMMAND

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from berth.build.cache import BuildCache
 from berth.daemon import tls
 from berth.daemon.api.app import make_app
 from berth.daemon.api.routes import build as build_routes
@@ -37,8 +39,8 @@ from berth.errors import BerthError
 from berth.network import ipam
 from berth.registry.tls import RegistryOptions
 from berth.security import socketgroup
-from berth.services.containerfs import ContainerFilesService
 from berth.services.build import BuildService
+from berth.services.containerfs import ContainerFilesService
 from berth.services.containers import ContainerService, ServiceConfig
 from berth.services.distribution import DistributionService
 from berth.services.events import EventBus, container_event
@@ -87,7 +89,8 @@ def _cgroup_version() -> str:
 
 def _crash_hook(spec: str) -> Callable[[str, str], None]:
     """Fault injection for crash tests: ``BERTH_CRASH_AT=load:layer`` makes berthd SIGKILL
-    itself when a load reaches that step (steps: staged, layer, blobs, unpacked)."""
+    itself when a load reaches that step (load: staged, layer, blobs, unpacked; commit and
+    import: layer, blobs, unpacked)."""
     wanted = set(filter(None, spec.split(",")))
 
     def check(op: str, where: str) -> None:
@@ -95,6 +98,18 @@ def _crash_hook(spec: str) -> Callable[[str, str], None]:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return check
+
+
+def _sweep_spool(tmp: Path) -> None:
+    """Remove request bodies and archives spooled by a berthd that was killed mid-request
+    (import-/upload-/download-/push- files, load- staging dirs): nothing else owns them."""
+    if not tmp.is_dir():
+        return
+    for entry in tmp.iterdir():
+        if entry.name.startswith(("import-", "upload-", "download-", "push-")) and entry.is_file():
+            entry.unlink(missing_ok=True)
+        elif entry.name.startswith("load-") and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 async def run(cfg: DaemonConfig) -> None:
@@ -138,17 +153,19 @@ async def run(cfg: DaemonConfig) -> None:
     await containers.restore()
     await asyncio.to_thread(images.recover)
     tmp = cfg.data_root / "tmp"
+    _sweep_spool(tmp)
     crash = _crash_hook(os.environ.get("BERTH_CRASH_AT", ""))
     transfer = ImageTransferService(images, tmp, checkpoint=lambda where: crash("load", where))
+    images.import_checkpoint = lambda where: crash("import", where)
     files = ContainerFilesService(containers, images, tmp,
                                   checkpoint=lambda where: crash("commit", where))
-    usage = ImageUsageService(images, containers)
+    usage = ImageUsageService(images, containers, volumes, BuildCache(db))
     ctx = DaemonContext(daemon_id=_daemon_id(cfg.data_root), data_root=cfg.data_root,
                         exec_root=cfg.exec_root, debug=cfg.log_level == "debug",
                         cgroup_version=_cgroup_version(), containers=containers, images=images,
                         networks=networks, volumes=volumes,
                         distribution=DistributionService(images, RegistryOptions(
-                            cfg.registry_certs_dir, cfg.insecure_registries)),
+                            cfg.registry_certs_dir, cfg.insecure_registries), tmp),
                         events=events, stats=stats)
     ctx.distribution.on_event = (
         lambda action, ref, attrs: events.emit("image", action, ref, attrs))

@@ -1,9 +1,10 @@
 """``docker import``: a flat rootfs tar becomes a one-layer image.
 
-Owns building the layer blob (gzip, diff ID over the uncompressed tar), the image config
-(with ``--change`` lines), the Docker schema2 manifest, the unpacked snapshot, and the image
-row + tag written in one transaction. Any failure removes what this import created (blobs
-that did not exist before, snapshots it made), so a rejected body leaves no residue.
+Owns building the layer blob (gzip at zlib's default level, diff ID over the uncompressed
+tar), the image config (with ``--change`` lines), the Docker schema2 manifest, the unpacked
+snapshot, and the image row + tag written in one transaction. Any failure removes what this
+import created (blobs that did not exist before, snapshots it made), so a rejected body
+leaves no residue.
 
 Callers must serialise imports with garbage collection (``berth.services.images`` holds
 one lock for both): until the row is written, the new blobs are referenced by nothing.
@@ -16,6 +17,7 @@ import json
 import platform
 import tarfile
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,10 @@ __all__ = [
 MEDIA_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MEDIA_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+# zlib's default level (6, also Go's gzip.DefaultCompression): on real layers it compresses
+# within 0.5% of level 9 at 2-3x the speed; level 9 made import many times slower than Docker.
+GZIP_LEVEL = 6
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
          "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
@@ -84,7 +90,8 @@ def _ingest_layer(content: ContentStore, source: Path, limits: Limits,
     """Recompress ``source`` into ``w`` while checking it is a tar; returns (diff_id, size)."""
     with source.open("rb") as raw:
         reader = HashingReader(decompressor(raw), limits.max_bytes + (1 << 30))
-        with gzip.GzipFile(fileobj=w, mode="wb", mtime=0, filename="") as gz:
+        with gzip.GzipFile(fileobj=w, mode="wb", mtime=0, filename="",
+                           compresslevel=GZIP_LEVEL) as gz:
             tee = _Tee(reader, gz)
             try:
                 with tarfile.open(fileobj=tee, mode="r|") as tar:  # type: ignore[call-overload]
@@ -101,8 +108,12 @@ def _ingest_layer(content: ContentStore, source: Path, limits: Limits,
 
 
 def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapshotter,
-                  req: ImportRequest, limits: Limits | None = None) -> str:
-    """Import ``req.tar_path`` as a new image; returns its ID (``sha256:<config digest>``)."""
+                  req: ImportRequest, limits: Limits | None = None,
+                  checkpoint: Callable[[str], None] = lambda where: None) -> str:
+    """Import ``req.tar_path`` as a new image; returns its ID (``sha256:<config digest>``).
+
+    ``checkpoint`` marks steps (``layer``, ``blobs``, ``unpacked``) for crash tests.
+    """
     limits = limits or Limits()
     config = apply_changes({}, list(req.changes))  # bad change lines fail before any I/O
     created_blobs: list[str] = []
@@ -124,6 +135,7 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
             layer_digest = w.commit()
         if fresh:
             created_blobs.append(layer_digest)
+        checkpoint("layer")
         now = time.time_ns()
         created = format_ns(now)
         comment = req.message or "Imported from -"
@@ -147,7 +159,9 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
                         "digest": layer_digest}],
         }
         manifest_digest = put(json.dumps(manifest, separators=(",", ":")).encode())
+        checkpoint("blobs")
         created_snaps = unpack(content, snapshots, [LayerBlob(layer_digest, diff_id)], limits)
+        checkpoint("unpacked")
         # One layer: its chain ID is its diff ID.
         size = snapshots.usage(diff_id).size
         with db.transaction() as tx:

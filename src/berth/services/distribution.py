@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import json
 import re
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from berth.errors import Forbidden, InvalidArgument, NotFound, Unauthorized
 from berth.images.importer import host_architecture
 from berth.images.pulled import PulledImage, layer_blobs
+from berth.images.pushform import PushForm, PushLayer, prepare_push
 from berth.images.reference import DEFAULT_DOMAIN, Reference, parse_normalized
 from berth.registry.auth import Credentials
 from berth.registry.client import RegistryClient
@@ -72,11 +75,14 @@ def _choose(manifests: tuple[Descriptor, ...], want: tuple[str, str, str]) -> De
 
 
 class DistributionService:
-    def __init__(self, images: ImageService, options: RegistryOptions) -> None:
+    def __init__(self, images: ImageService, options: RegistryOptions,
+                 tmp_root: Path | None = None) -> None:
         self._images = images
         self._options = options
         # (action, actor, attributes): Docker's image "pull" / "push" events, set by berthd.
         self.on_event: Callable[[str, str, dict[str, str]], None] = lambda action, ref, attrs: None
+        # Gzip forms of uncompressed layers live here while a push runs (berth.images.pushform).
+        self._tmp = tmp_root or Path(tempfile.gettempdir())
 
     # -- pull ------------------------------------------------------------------------------
 
@@ -202,16 +208,28 @@ class DistributionService:
     async def _push_one(self, reg: RegistryClient, ref: Reference, progress: Progress) -> None:
         image = self._images.resolve(str(ref))
         content = self._images.content
-        body = content.read(image.manifest_digest)
-        parsed = parse_manifest(body)
+        parsed = parse_manifest(content.read(image.manifest_digest))
         if parsed.config is None:
             raise InvalidArgument(f"{ref}: image has no config to push")
+        form = await asyncio.to_thread(prepare_push, content,
+                                       content.read(image.manifest_digest), self._tmp)
+        try:
+            await self._push_form(reg, ref, image.id, parsed.media_type, parsed.config, form,
+                                  progress)
+        finally:
+            form.close()
+
+    async def _push_form(self, reg: RegistryClient, ref: Reference, image_id: str,
+                         media_type: str, cfg: Descriptor, form: PushForm,
+                         progress: Progress) -> None:
+        image = self._images.resolve(image_id)
+        body = form.manifest
         sources = [r.path for r in image.digests if r.domain == ref.domain and r.path != ref.path]
-        for layer in reversed(parsed.layers):
+        for layer in reversed(form.layers):
             progress.layer(_short(layer.digest), "Preparing")
         sem = asyncio.Semaphore(_UPLOADS)
 
-        async def push_layer(layer: Descriptor) -> None:
+        async def push_layer(layer: PushLayer) -> None:
             short = _short(layer.digest)
             if sem.locked():
                 progress.layer(short, "Waiting")
@@ -228,26 +246,25 @@ class DistributionService:
                 await reg.upload_blob(
                     ref.path, layer.digest, layer.size,
                     lambda offset: self._chunks(layer.digest, short, layer.size, progress,
-                                                offset),
+                                                layer.path, offset),
                     location)
                 progress.layer(short, "Pushed")
 
-        await asyncio.gather(*(push_layer(x) for x in reversed(parsed.layers)))
-        cfg = parsed.config
+        await asyncio.gather(*(push_layer(x) for x in reversed(form.layers)))
         if not await reg.blob_exists(ref.path, cfg.digest):
             await reg.upload_blob(ref.path, cfg.digest, cfg.size,
                                   lambda offset: self._chunks(cfg.digest, "", cfg.size, None,
-                                                              offset))
-        digest = await reg.put_manifest(ref.path, ref.tag or "latest", parsed.media_type, body)
+                                                              offset=offset))
+        digest = await reg.put_manifest(ref.path, ref.tag or "latest", media_type, body)
         progress.status(f"{ref.tag}: digest: {digest} size: {len(body)}")
         progress.aux({"Tag": ref.tag, "Digest": digest, "Size": len(body)})
         await asyncio.to_thread(self._images.add_reference,
                                 Reference(ref.domain, ref.path, None, digest), image.id)
 
-    async def _chunks(self, digest: str, short: str, size: int,
-                      progress: Progress | None, offset: int = 0) -> AsyncIterator[bytes]:
+    async def _chunks(self, digest: str, short: str, size: int, progress: Progress | None,
+                      path: Path | None = None, offset: int = 0) -> AsyncIterator[bytes]:
         done = offset
-        with self._images.content.open(digest) as f:
+        with (path.open("rb") if path is not None else self._images.content.open(digest)) as f:
             f.seek(offset)
             while chunk := await asyncio.to_thread(f.read, _CHUNK):
                 done += len(chunk)

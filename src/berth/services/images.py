@@ -65,6 +65,11 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(out) + "$")
 
 
+def _repo_of(familiar: str) -> str:
+    """``name`` of a familiar ``name:tag`` or ``name@digest``."""
+    return familiar.split("@")[0] if "@" in familiar else familiar.rpartition(":")[0]
+
+
 class ImageService:
     """Images over one metadata database, content store and snapshotter."""
 
@@ -77,6 +82,8 @@ class ImageService:
         self._lock = threading.RLock()
         # (action, image ID, attributes) for the event bus; berthd's composition root sets it.
         self.on_event: Callable[[str, str, dict[str, str]], None] = lambda action, i, attrs: None
+        # Marks import steps (fault injection for crash tests); berthd's composition root sets it.
+        self.import_checkpoint: Callable[[str], None] = lambda where: None
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -132,7 +139,8 @@ class ImageService:
         tag = self._tag_reference(repo_tag, None) if repo_tag else None
         with self._lock:
             image_id = import_rootfs(self._db, self._content, self._snapshots,
-                                     ImportRequest(tar_path, tag, tuple(changes), message))
+                                     ImportRequest(tar_path, tag, tuple(changes), message),
+                                     checkpoint=self.import_checkpoint)
         self.on_event("import", image_id, {"name": tag.familiar if tag else image_id})
         return image_id
 
@@ -186,7 +194,15 @@ class ImageService:
         parents = {i.parent for i in images if i.parent}
         keep = [i for i in images if all or i.tags or i.id not in parents]
         keep = [i for i in keep if self._matches(i, filters)]
-        return [self._summary(i) for i in keep]
+        patterns = [_glob(p) for p in filters.get("reference", [])]
+        out = [self._summary(i) for i in keep]
+        if patterns:
+            # As in moby, a reference filter also narrows each image's names to the matching ones.
+            for item in out:
+                for key in ("RepoTags", "RepoDigests"):
+                    item[key] = [n for n in item[key]
+                                 if any(p.match(n) or p.match(_repo_of(n)) for p in patterns)]
+        return out
 
     def _matches(self, image: Image, filters: Mapping[str, list[str]]) -> bool:
         for value in filters.get("dangling", []):
@@ -262,10 +278,15 @@ class ImageService:
     # -- remove ------------------------------------------------------------------------------
 
     def remove(self, ref: str, force: bool = False, noprune: bool = False,
-               in_use: Mapping[str, str] | Set[str] | None = None) -> list[dict[str, str]]:
-        """``DELETE /images/{name}``; emits ``untag``/``delete`` events for what it did."""
+               in_use: Mapping[str, str] | Set[str] | None = None,
+               running: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+        """``DELETE /images/{name}``; emits ``untag``/``delete`` events for what it did.
+
+        ``running`` maps image IDs to a running container using each: a conflict even
+        ``force`` cannot override (moby's hard conflict); names may still be untagged.
+        """
         image_id = self.resolve(ref).id
-        records = self._remove(ref, force, noprune, in_use)
+        records = self._remove(ref, force, noprune, in_use, running or {})
         for rec in records:
             if "Untagged" in rec:
                 self.on_event("untag", image_id, {"name": rec["Untagged"]})
@@ -274,7 +295,8 @@ class ImageService:
         return records
 
     def _remove(self, ref: str, force: bool, noprune: bool,
-                in_use: Mapping[str, str] | Set[str] | None) -> list[dict[str, str]]:
+                in_use: Mapping[str, str] | Set[str] | None,
+                running: Mapping[str, str]) -> list[dict[str, str]]:
         """``DELETE /images/{name}``: Docker's list of Untagged/Deleted records.
 
         ``in_use`` maps image IDs to a container using each (a plain set of image IDs also
@@ -313,12 +335,12 @@ class ImageService:
                     return records
                 removed_repo_ref = True
             elif single:
-                self._check_delete(image, force, users, refs_left=0)
+                self._check_delete(image, force, users, refs_left=0, running=running)
                 for r in refs:
                     self._untag(r, records)
                 refs = []
             try:
-                self._check_delete(image, force, users, refs_left=len(refs))
+                self._check_delete(image, force, users, refs_left=len(refs), running=running)
             except Conflict:
                 if removed_repo_ref:
                     return records  # untagged; the image stays for its container
@@ -353,11 +375,15 @@ class ImageService:
         records.append({"Untagged": ref.familiar})
 
     def _check_delete(self, image: Image, force: bool, users: Mapping[str, str],
-                      refs_left: int) -> None:
+                      refs_left: int, running: Mapping[str, str] | None = None) -> None:
         short = short_id(image.id)
         if any(i.parent == image.id for i in self._records.all()):
             raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - "
                            "image has dependent child images")
+        runner = (running or {}).get(image.id)
+        if runner is not None:
+            raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - image is "
+                           f"being used by running container {short_id(runner)}")
         if force:
             return
         user = users.get(image.id)

@@ -10,23 +10,27 @@ Removal goes through ``ImageService.remove``, so prune follows rmi's rules exact
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from berth import errors
+from berth.build.cache import BuildCache
 from berth.images.records import Image
 from berth.services.containers import ContainerService
 from berth.services.images import ImageService
-from berth.timefmt import parse_to_ns
+from berth.services.prunefilters import parse_prune_filters
+from berth.services.volumes import VolumeService
+from berth.timefmt import format_ns, parse_to_ns
 
 __all__ = ["ImageUsageService"]
 
-_PRUNE_FILTERS = frozenset({"dangling", "label", "until"})
-
-
 class ImageUsageService:
-    def __init__(self, images: ImageService, containers: ContainerService) -> None:
+    def __init__(self, images: ImageService, containers: ContainerService,
+                 volumes: VolumeService | None = None, build_cache: BuildCache | None = None) -> None:
         self._images = images
         self._containers = containers
+        self._volumes = volumes
+        self._build_cache = build_cache
 
     def _all(self) -> list[Image]:
         return [self._images.resolve(s["Id"]) for s in self._images.list_images(all=True)]
@@ -77,21 +81,13 @@ class ImageUsageService:
     # -- prune ---------------------------------------------------------------------------------
 
     def prune(self, filters: Mapping[str, list[str]]) -> dict[str, Any]:
-        for key in filters:
-            if key not in _PRUNE_FILTERS:
-                raise errors.InvalidArgument(f"Invalid filter '{key}'")
+        wanted = parse_prune_filters(filters, extra=("dangling",))
         dangling_only = True
         for value in filters.get("dangling", []):
             if value.lower() in ("false", "0"):
                 dangling_only = False
             elif value.lower() not in ("true", "1"):
                 raise errors.InvalidArgument(f"Invalid filter 'dangling={value}'")
-        until = None
-        for value in filters.get("until", []):
-            try:
-                until = float(value) * 1e9
-            except ValueError:
-                raise errors.InvalidArgument(f"invalid until filter {value!r}") from None
         in_use = self._containers.image_ids_in_use()
         deleted: list[dict[str, str]] = []
         reclaimed = 0
@@ -99,10 +95,8 @@ class ImageUsageService:
         for image in sorted(self._all(), key=lambda i: i.created, reverse=True):
             if image.id in in_use or (dangling_only and image.tags):
                 continue
-            if until is not None and image.created >= until:
-                continue
             labels = (image.config.get("config") or {}).get("Labels") or {}
-            if not all(_label_match(labels, want) for want in filters.get("label", [])):
+            if not wanted.matches(image.created, labels):
                 continue
             try:
                 records = self._images.remove(image.id, force=True, in_use=in_use)
@@ -143,9 +137,52 @@ class ImageUsageService:
             container_rows.append({**self._containers.decorate_summary(c, c.summary()),
                                    "SizeRw": sizes["rw"], "SizeRootFs": sizes["rootfs"]})
         return {"LayersSize": sum(layer_sizes.values()), "Images": summaries,
-                "Containers": container_rows, "Volumes": [], "BuildCache": []}
+                "Containers": container_rows, "Volumes": self._volume_usage(),
+                "BuildCache": self._build_cache_usage({i.id: i for i in images}, layer_sizes)}
+
+    def _volume_usage(self) -> list[dict[str, Any]]:
+        if self._volumes is None:
+            return []
+        users = self._volumes.usage()
+        return [{**self._volumes.inspect(v),
+                 "UsageData": {"Size": _tree_size(v.mountpoint),
+                               "RefCount": len(users.get(v.name, []))}}
+                for v in self._volumes.list_volumes({})]
+
+    def _build_cache_usage(self, images: Mapping[str, Image],
+                           layer_sizes: Mapping[str, int]) -> list[dict[str, Any]]:
+        """One record per cached build step. Its size is the layer the step added; the step's
+        image holds that space, so a record is ``Shared`` when the image is also tagged (and
+        then counted under Images)."""
+        if self._build_cache is None:
+            return []
+        out: list[dict[str, Any]] = []
+        for entry in self._build_cache.entries():
+            image = images.get(entry.image_id)
+            if image is None:
+                continue  # the image went: the key is dead and never used again
+            parent = images.get(image.parent) if image.parent else None
+            added = [c for c in image.chain_ids if parent is None or c not in parent.chain_ids]
+            created = format_ns(entry.created_ns)
+            out.append({"ID": entry.key[:25], "Parent": image.parent.removeprefix("sha256:")[:25],
+                        "Type": "regular", "Description": f"cached step -> {image.id[:19]}",
+                        "InUse": False, "Shared": bool(image.tags),
+                        "Size": sum(layer_sizes.get(c, 0) for c in added),
+                        "CreatedAt": created, "LastUsedAt": created, "UsageCount": 1})
+        return out
 
 
-def _label_match(labels: Mapping[str, str], want: str) -> bool:
-    key, eq, value = want.partition("=")
-    return key in labels and (not eq or labels[key] == value)
+def _tree_size(root: Path) -> int:
+    """Bytes of regular files under ``root`` (symlinks not followed, hard links once)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in root.rglob("*"):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if path.is_symlink() or not path.is_file() or (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        total += st.st_size
+    return total

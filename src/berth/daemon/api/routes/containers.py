@@ -19,6 +19,7 @@ from berth.daemon.api.params import json_body, qbool, qfilters, qint, qstr
 from berth.daemon.api.routes import control as control_routes
 from berth.daemon.api.routes import exec as exec_routes
 from berth.daemon.context import DaemonContext
+from berth.services.containerprune import prune_containers
 from berth.shim import jsonlog
 from berth.timefmt import format_ns
 
@@ -164,6 +165,9 @@ def register(router: Router, ctx: DaemonContext) -> None:
             client.close()
         return web.Response()
 
+    async def prune(request: web.Request) -> web.StreamResponse:
+        return web.json_response(await prune_containers(svc, qfilters(request)))
+
     async def resize(request: web.Request) -> web.StreamResponse:
         await svc.resize(request.match_info["id"], qint(request, "h", 0) or 0,
                          qint(request, "w", 0) or 0)
@@ -210,6 +214,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
         return resp
 
     router.add("POST", "/containers/create", create)
+    router.add("POST", "/containers/prune", prune)
     router.add("GET", "/containers/json", list_)
     router.add("GET", "/containers/{id}/json", inspect)
     router.add("POST", "/containers/{id}/start", start)

@@ -41,9 +41,10 @@ def register(router: Router, ctx: DaemonContext) -> None:
 
     async def delete(request: web.Request) -> web.StreamResponse:
         in_use = ctx.containers.image_ids_in_use()
+        running = {c.image_id: c.id for c in ctx.containers.all() if c.state.running}
         result = await asyncio.to_thread(svc.remove, request.match_info["name"],
                                          qbool(request, "force"), qbool(request, "noprune"),
-                                         in_use)
+                                         in_use, running)
         return web.json_response(result)
 
     async def create(request: web.Request) -> web.StreamResponse:
