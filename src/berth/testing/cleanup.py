@@ -77,4 +77,9 @@ def cleanup_daemon_leftovers(data_root: Path, exec_root: Path, cgroup_parent: st
         leftovers.append(f"mount {target}")
         with contextlib.suppress(BerthError):
             unmount(target)
+    # A daemon killed rather than stopped keeps its bridges and nftables table (live restore):
+    # remove them; port rules still present count as leftovers.
+    from berth.testing.netcleanup import cleanup_network_leftovers
+
+    leftovers += cleanup_network_leftovers(data_root, "")
     return leftovers

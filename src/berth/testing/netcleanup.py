@@ -16,7 +16,7 @@ __all__ = ["cleanup_network_leftovers", "private_network_flags"]
 def cleanup_network_leftovers(data_root: Path, default_bridge: str) -> list[str]:
     """Delete the table and bridges; return what was found still plumbed (for assertions)."""
     found = []
-    bridges = {default_bridge}
+    bridges = {default_bridge} if default_bridge else set()
     db = data_root / "berth.db"
     if db.exists():
         conn = sqlite3.connect(db)
