@@ -67,20 +67,20 @@ def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes], log: Path) -> No
     raise RuntimeError(f"berthd did not listen on {path}:\n{log.read_text()}")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def network_flags(base: Path) -> list[str]:
     """A bridge name and subnets of this test daemon's own, clear of berth0, docker0 and other
     sessions (derived from the pid and the temp dir, both unique while the session runs)."""
     from berth.testing.netcleanup import private_network_flags
 
     return private_network_flags(f"{os.getpid()}-{base}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def start_berthd(base: Path, name: str = "berthd") -> Daemon:

@@ -64,14 +64,14 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
                    help="per-registry CA dirs: <dir>/<host:port>/ca.crt (like Docker's certs.d)")
     p.add_argument("--insecure-registry", action="append", default=[],
                    help="registry host[:port] or CIDR allowed over plain HTTP / unverified TLS")
-    p.add_argument("--metrics-addr", default="127.0.0.1:9323",
-                   help="host:port of the monitoring dashboard and /metrics (empty = off)")
     p.add_argument("-b", "--bridge", default="berth0",
                    help="interface of the default bridge network (created if missing)")
     p.add_argument("--bip", default="10.77.0.1/16",
                    help="address and prefix of the default bridge (its subnet)")
     p.add_argument("--default-address-pool", action="append", default=[],
                    help="base=CIDR,size=N: where user-defined networks take their subnets")
+    p.add_argument("--metrics-addr", default="127.0.0.1:9323",
+                   help="host:port of the monitoring dashboard and /metrics (empty = off)")
     ns = p.parse_args(argv)
     if len(ns.bridge) > 15:
         raise InvalidArgument(f"bridge name {ns.bridge!r} is longer than 15 characters")

@@ -10,8 +10,8 @@ from berth.services.distribution import DistributionService
 from berth.services.events import EventBus
 from berth.services.images import ImageService
 from berth.services.networks import NetworkService
-from berth.services.volumes import VolumeService
 from berth.services.stats import StatsService
+from berth.services.volumes import VolumeService
 
 __all__ = ["DaemonContext"]
 
