@@ -13,6 +13,7 @@ are not counted.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -62,6 +63,7 @@ def main() -> None:
     finally:
         for e in engines:
             e.stop()
+        shutil.rmtree(base, ignore_errors=True)
     keys = ["start_all_s", "exec_median_ms", "exec_max_ms", "stop_all_s", "kib_per_container",
             "engine_idle_kib"]
     names = list(results)
