@@ -19,6 +19,7 @@ import contextlib
 import gc
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -70,12 +71,27 @@ def _read_line(conn: socket.socket, limit: int = 65536) -> bytes:
     return data
 
 
-def serve(listener: socket.socket) -> None:
+def serve(listener: socket.socket, owner_pid: int | None = None) -> None:
+    """Fork shims on request until told to stop or until ``owner_pid`` (berthd) is gone.
+
+    Following berthd's life means a berthd killed with -9 leaves no factory behind; its
+    containers' shims are not the factory's children and keep running.
+    """
     # Children are reaped by the kernel: the factory never waits for them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     # Objects that exist now stay out of the cyclic GC, so forked shims keep sharing them.
     gc.freeze()
+    owner = None
+    if owner_pid is not None:
+        try:
+            owner = os.pidfd_open(owner_pid)
+        except ProcessLookupError:
+            return
+    watched: list[int] = [listener.fileno(), *([owner] if owner is not None else [])]
     while True:
+        ready, _, _ = select.select(watched, [], [])
+        if owner is not None and owner in ready:
+            return
         conn, _ = listener.accept()
         with conn:
             conn.settimeout(5)
@@ -102,10 +118,11 @@ def serve(listener: socket.socket) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m berth.shim.factory <exec-root>", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m berth.shim.factory <exec-root> [<owner-pid>]", file=sys.stderr)
         return 2
     root = Path(args[0]).absolute()
+    owner_pid = int(args[1]) if len(args) == 2 else None
     path = root / SOCKET_NAME
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with contextlib.suppress(FileNotFoundError):
@@ -127,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     os.close(devnull)
     os.close(log)
     try:
-        serve(listener)
+        serve(listener, owner_pid)
     finally:
         listener.close()
         with contextlib.suppress(FileNotFoundError):

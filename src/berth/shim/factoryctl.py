@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,10 +43,12 @@ async def stop_factory(exec_root: Path) -> None:
 
 
 async def start_factory(exec_root: Path, python: str = sys.executable) -> Path | None:
-    """Replace any factory on ``exec_root`` by a fresh one; its socket path, or None on failure."""
+    """Replace any factory on ``exec_root`` by a fresh one that lives as long as this process;
+    its socket path, or None on failure."""
     await stop_factory(exec_root)
     proc = await asyncio.create_subprocess_exec(
-        python, "-m", "berth.shim.factory", str(exec_root), stdin=asyncio.subprocess.DEVNULL,
+        python, "-m", "berth.shim.factory", str(exec_root), str(os.getpid()),
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True)
     _, err = await proc.communicate()
     path = socket_path(exec_root)
