@@ -160,3 +160,20 @@ def remove_all_containers(d: Daemon) -> None:
             request(str(d.socket), "DELETE", f"/containers/{c['Id']}?force=1")
     except (OSError, ValueError):
         pass
+
+
+@pytest.fixture(autouse=True)
+def _base_images_survive(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test leaves the session daemon's base images in place.
+
+    A test that removed busybox would make the next ones pull it — from the internet, since
+    the docker CLI pulls what is missing. Name the culprit and put the images back instead.
+    """
+    yield
+    if "daemon" not in request.fixturenames:
+        return
+    d: Daemon = request.getfixturevalue("daemon")
+    from berth.baseimages import ensure_base_images
+
+    restored = ensure_base_images(d.host)
+    assert not restored, f"{request.node.nodeid} removed the base images {restored}"
