@@ -79,3 +79,36 @@ def test_push_committed_image_then_pull_and_run(daemon, scratch: Path, kind: str
         daemon.docker("rm", "-f", ctr)
         daemon.docker("rmi", "-f", name)
         server.stop()
+
+
+def test_push_imported_image_then_pull_and_run(daemon, scratch: Path, tmp_path: Path) -> None:
+    """``import`` stores its layer uncompressed too: push gzips it, pull brings it back."""
+    import io
+    import tarfile
+
+    server = start_berth_registry(scratch)
+    name = f"{server.host}/local/imported:v1"
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        data = b"imported-content\n"
+        info = tarfile.TarInfo("marker")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    try:
+        p = daemon.docker("import", str(rootfs), name)
+        assert p.returncode == 0, _out(p)
+        p = daemon.docker("push", name)
+        assert p.returncode == 0, _out(p)
+        manifest = requests.get(f"{server.url}/v2/local/imported/manifests/v1",
+                                headers={"Accept": _ACCEPT}, timeout=10).json()
+        assert [x["mediaType"] for x in manifest["layers"]] == [
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"]
+        assert daemon.docker("rmi", name).returncode == 0
+        p = daemon.docker("pull", name)
+        assert p.returncode == 0, _out(p)
+        p = daemon.docker("run", "--rm", "--network", "none", name, "/bin/busybox", "cat", "/marker")
+        assert p.stdout == b"imported-content\n", _out(p)
+    finally:
+        daemon.docker("rmi", "-f", name)
+        server.stop()

@@ -1,10 +1,11 @@
 """``docker import``: a flat rootfs tar becomes a one-layer image.
 
-Owns building the layer blob (gzip at zlib's default level, diff ID over the uncompressed
-tar), the image config (with ``--change`` lines), the Docker schema2 manifest, the unpacked
-snapshot, and the image row + tag written in one transaction. Any failure removes what this
-import created (blobs that did not exist before, snapshots it made), so a rejected body
-leaves no residue.
+Owns building the layer blob (the uncompressed tar, so its digest is the diff ID, as for
+``load`` and ``commit``; Docker too stores imports uncompressed, and ``push`` compresses:
+``berth.images.pushform``), the image config (with ``--change`` lines), the Docker schema2
+manifest, the unpacked snapshot, and the image row + tag written in one transaction. Any
+failure removes what this import created (blobs that did not exist before, snapshots it
+made), so a rejected body leaves no residue.
 
 Callers must serialise imports with garbage collection (``berth.services.images`` holds
 one lock for both): until the row is written, the new blobs are referenced by nothing.
@@ -12,7 +13,6 @@ one lock for both): until the row is written, the new blobs are referenced by no
 
 from __future__ import annotations
 
-import gzip
 import json
 import platform
 import tarfile
@@ -38,6 +38,7 @@ from berth.timefmt import format_ns
 __all__ = [
     "MEDIA_CONFIG",
     "MEDIA_LAYER_GZIP",
+    "MEDIA_LAYER_TAR",
     "MEDIA_MANIFEST",
     "ImportRequest",
     "host_architecture",
@@ -47,10 +48,7 @@ __all__ = [
 MEDIA_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MEDIA_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-
-# zlib's default level (6, also Go's gzip.DefaultCompression): on real layers it compresses
-# within 0.5% of level 9 at 2-3x the speed; level 9 made import many times slower than Docker.
-GZIP_LEVEL = 6
+MEDIA_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
          "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
@@ -73,9 +71,9 @@ class ImportRequest:
 
 
 class _Tee:
-    """Feeds every byte tarfile reads into the gzip writer as well."""
+    """Feeds every byte tarfile reads into the blob writer as well."""
 
-    def __init__(self, reader: HashingReader, sink: gzip.GzipFile) -> None:
+    def __init__(self, reader: HashingReader, sink: Writer) -> None:
         self._reader = reader
         self._sink = sink
 
@@ -87,23 +85,23 @@ class _Tee:
 
 def _ingest_layer(content: ContentStore, source: Path, limits: Limits,
                   w: Writer) -> tuple[str, int]:
-    """Recompress ``source`` into ``w`` while checking it is a tar; returns (diff_id, size)."""
+    """Copy the decompressed ``source`` into ``w`` while checking it is a tar; returns
+    (diff_id, size). Compressing here (gzip level 9 at first, then 6) made import 6-12x slower
+    than Docker for nothing: the store keeps local layers uncompressed and push compresses."""
     with source.open("rb") as raw:
         reader = HashingReader(decompressor(raw), limits.max_bytes + (1 << 30))
-        with gzip.GzipFile(fileobj=w, mode="wb", mtime=0, filename="",
-                           compresslevel=GZIP_LEVEL) as gz:
-            tee = _Tee(reader, gz)
-            try:
-                with tarfile.open(fileobj=tee, mode="r|") as tar:  # type: ignore[call-overload]
-                    for member in tar:
-                        if member.isreg():
-                            f = tar.extractfile(member)
-                            while f is not None and f.read(1 << 20):
-                                pass
-            except tarfile.TarError as e:
-                raise InvalidArgument(f"invalid tar archive: {e}") from e
-            while tee.read(1 << 20):
-                pass
+        tee = _Tee(reader, w)
+        try:
+            with tarfile.open(fileobj=tee, mode="r|") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    if member.isreg():
+                        f = tar.extractfile(member)
+                        while f is not None and f.read(1 << 20):
+                            pass
+        except tarfile.TarError as e:
+            raise InvalidArgument(f"invalid tar archive: {e}") from e
+        while tee.read(1 << 20):
+            pass
     return reader.digest, reader.size
 
 
@@ -155,7 +153,7 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
             "mediaType": MEDIA_MANIFEST,
             "config": {"mediaType": MEDIA_CONFIG, "size": len(raw_config),
                        "digest": config_digest},
-            "layers": [{"mediaType": MEDIA_LAYER_GZIP, "size": content.size(layer_digest),
+            "layers": [{"mediaType": MEDIA_LAYER_TAR, "size": content.size(layer_digest),
                         "digest": layer_digest}],
         }
         manifest_digest = put(json.dumps(manifest, separators=(",", ":")).encode())

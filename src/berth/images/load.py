@@ -112,7 +112,9 @@ def stage_archive(source: Path, staging: Path, limits: Limits | None = None) -> 
                     if m.isdir() or not name:
                         continue
                     if m.isreg():
-                        target = staging / f"f{len(staged.files)}"
+                        # Named by entry number: a name repeated in the archive (the last
+                        # one wins, as in tar) must not collide with an earlier file.
+                        target = staging / f"f{entries}"
                         src = tar.extractfile(m)
                         with target.open("xb") as out:
                             while src is not None and (chunk := src.read(_CHUNK)):
