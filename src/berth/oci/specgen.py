@@ -11,6 +11,11 @@ Vocabulary: ``config`` is the already merged Config (see :func:`merge_image_conf
 Seccomp: the default profile or ``--security-opt seccomp=<profile JSON>|unconfined``,
 resolved against the final capability set (berth.security.seccomp); none when privileged.
 
+Devices: ``--privileged`` gets every host node (``host_devices``), ``--device`` nodes come in
+``devices`` (both read on the host by berth.security.devices) with their devices-cgroup allow
+rules, then ``--device-cgroup-rule``. ``--group-add``: numbers go to ``additionalGids``, names
+to the ``berth.groups`` annotation (resolved by the runtime in the container's /etc/group).
+
 Not here (later issues): --init, user-namespace remapping.
 """
 
@@ -27,10 +32,13 @@ from berth.oci.merge import DEFAULT_PATH_ENV, merge_image_config
 from berth.oci.specmounts import NetworkFiles
 from berth.security import seccomp
 
-__all__ = ["DOCKER_MASKED_PATHS", "DOCKER_READONLY_PATHS", "USER_ANNOTATION", "HostDevice",
+__all__ = ["DOCKER_MASKED_PATHS", "DOCKER_READONLY_PATHS", "GROUPS_ANNOTATION", "USER_ANNOTATION",
+           "HostDevice",
            "NetworkFiles", "SpecInput", "check_security", "generate", "merge_image_config"]
 
 USER_ANNOTATION: Final = "berth.user"
+GROUPS_ANNOTATION: Final = "berth.groups"
+"""``--group-add`` names, comma-separated: resolved by the runtime in the container's /etc/group."""
 
 DOCKER_MASKED_PATHS: Final = (
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
@@ -44,7 +52,10 @@ DOCKER_READONLY_PATHS: Final = (
 
 @dataclass(frozen=True)
 class HostDevice:
-    """A host device node, listed by the daemon for --privileged containers."""
+    """A host device node the daemon read (--privileged's whole /dev, or one --device).
+
+    ``path`` is where it appears in the container; ``permissions`` the devices-cgroup access.
+    """
 
     path: str
     type: str
@@ -53,6 +64,7 @@ class HostDevice:
     file_mode: int = 0o666
     uid: int = 0
     gid: int = 0
+    permissions: str = "rwm"
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,8 @@ class SpecInput:
     volumes: Mapping[str, str] = field(default_factory=dict)
     host_cpus: int | None = None
     host_devices: Sequence[HostDevice] = ()
+    devices: Sequence[HostDevice] = ()
+    """``--device`` nodes (``HostConfig.Devices`` read on the host by the daemon)."""
     network_namespace_path: str | None = None
     """netns to join for ``NetworkMode: container:<id>`` (or a prepared bridge netns)."""
     machine: str = "x86_64"
@@ -100,6 +114,21 @@ def _user(value: str) -> tuple[dict[str, Any], str | None]:
     # Names, and a bare uid (whose group and supplementary groups come from the image's
     # passwd/group), are resolved by the runtime inside the container.
     return {"uid": int(user) if user.isdigit() else 0, "gid": 0}, value
+
+
+def _group_add(hc: Mapping[str, Any]) -> tuple[list[int], list[str]]:
+    """``--group-add``: (numeric gids, names for the runtime to resolve)."""
+    gids: list[int] = []
+    names: list[str] = []
+    for item in hc.get("GroupAdd") or []:
+        value = str(item)
+        if value.isdigit():
+            gids.append(int(value))
+        elif not value or "," in value or ":" in value:
+            raise InvalidArgument(f"invalid group: {value!r}")
+        else:
+            names.append(value)
+    return gids, names
 
 
 def _capabilities(hc: Mapping[str, Any], privileged: bool) -> list[str]:
@@ -142,6 +171,8 @@ def check_security(host_config: Mapping[str, Any]) -> None:
     """Refuse bad capabilities, security options and sysctls at create time, as dockerd does."""
     _capabilities(host_config, bool(host_config.get("Privileged")))
     _security(host_config)
+    _group_add(host_config)
+    specresources.device_cgroup_rules(host_config)
     net = str(host_config.get("NetworkMode") or "")
     specresources.sysctls(host_config, net == "host", str(host_config.get("IpcMode") or "") == "host")
 
@@ -207,6 +238,9 @@ def generate(inp: SpecInput) -> dict[str, Any]:
     env = _replace_or_append(env, [str(e) for e in config.get("Env") or []])
 
     user, user_annotation = _user(str(config.get("User") or ""))
+    group_gids, group_names = _group_add(hc)
+    if group_gids:
+        user["additionalGids"] = list(dict.fromkeys([*user.get("additionalGids", []), *group_gids]))
     cap_list = _capabilities(hc, privileged)
     process: dict[str, Any] = {
         "terminal": tty,
@@ -244,11 +278,17 @@ def generate(inp: SpecInput) -> dict[str, Any]:
     sysctl = specresources.sysctls(hc, host_net, host_ipc)
     if sysctl:
         linux["sysctl"] = sysctl
-    if privileged:
+    nodes = [*(inp.host_devices if privileged else ()), *inp.devices]
+    if nodes:
         linux["devices"] = [{"path": d.path, "type": d.type, "major": d.major,
                              "minor": d.minor, "fileMode": d.file_mode, "uid": d.uid,
-                             "gid": d.gid} for d in inp.host_devices]
-    else:
+                             "gid": d.gid} for d in nodes]
+    if not privileged:
+        # moby: each --device adds its allow rule after the defaults, then --device-cgroup-rule.
+        linux["resources"]["devices"] += [
+            {"allow": True, "type": d.type, "major": d.major, "minor": d.minor,
+             "access": d.permissions} for d in inp.devices]
+        linux["resources"]["devices"] += specresources.device_cgroup_rules(hc)
         linux["maskedPaths"] = list(DOCKER_MASKED_PATHS)
         linux["readonlyPaths"] = list(DOCKER_READONLY_PATHS)
         # Docker resolves the profile against the bounding set; --privileged has no filter.
@@ -268,4 +308,6 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         spec["hostname"] = hostname
     if user_annotation is not None:
         spec["annotations"][USER_ANNOTATION] = user_annotation
+    if group_names:
+        spec["annotations"][GROUPS_ANNOTATION] = ",".join(group_names)
     return spec

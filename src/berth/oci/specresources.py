@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from berth.errors import InvalidArgument
 
-__all__ = ["DEFAULT_DEVICE_RULES", "resources", "rlimits", "sysctls"]
+__all__ = ["DEFAULT_DEVICE_RULES", "device_cgroup_rules", "resources", "rlimits", "sysctls"]
 
 _MIN_MEMORY: Final = 6 * 1024 * 1024
 _CPUSET: Final = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
@@ -32,6 +32,8 @@ DEFAULT_DEVICE_RULES: Final = (
     {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
     {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
 )
+
+_CGROUP_RULE: Final = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 
 _ULIMITS: Final = {
     "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
@@ -182,4 +184,19 @@ def sysctls(hc: Mapping[str, Any], host_network: bool, host_ipc: bool) -> dict[s
         elif key != "kernel.domainname":
             raise InvalidArgument(f"sysctl {key!r} is not whitelisted")
         out[str(key)] = str(value)
+    return out
+
+
+def device_cgroup_rules(hc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``--device-cgroup-rule 'c 1:3 rwm'`` entries as OCI allow rules (Docker's format check)."""
+    out: list[dict[str, Any]] = []
+    for rule in hc.get("DeviceCgroupRules") or []:
+        m = _CGROUP_RULE.match(str(rule))
+        if m is None:
+            raise InvalidArgument(f"invalid device cgroup format '{rule}'")
+        kind, major, minor, access = m.groups()
+        entry: dict[str, Any] = {"allow": True, "type": kind, "access": access}
+        entry["major"] = -1 if major == "*" else int(major)
+        entry["minor"] = -1 if minor == "*" else int(minor)
+        out.append(entry)
     return out

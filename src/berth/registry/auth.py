@@ -114,7 +114,7 @@ def _read(path: Path) -> dict[str, object]:
 
 
 def _write(path: Path, data: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # as the docker CLI: 0700
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-")
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent="\t")

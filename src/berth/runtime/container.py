@@ -42,6 +42,7 @@ __all__ = ["ContainerInfo", "CreateOptions", "Created", "cgroup_pids", "create",
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _SETUP_TIMEOUT: Final = 60.0
 _USER_ANNOTATION: Final = "berth.user"
+_GROUPS_ANNOTATION: Final = "berth.groups"
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,7 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int) -
     _write_sysctls(linux.get("sysctl") or {})
     annotations = spec.get("annotations") or {}
     user = process.resolve_user(proc.get("user") or {}, annotations.get(_USER_ANNOTATION))
+    user = process.add_groups(user, annotations.get(_GROUPS_ANNOTATION))
     if opts.console or proc.get("terminal"):
         pty = console.open_pty(user.uid, None)
         console.bind_console(pty)

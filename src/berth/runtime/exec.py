@@ -170,6 +170,7 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
         user = process.resolve_user({}, opts.user)
     else:
         user = process.resolve_user(proc.get("user") or {}, annotations.get("berth.user"))
+        user = process.add_groups(user, annotations.get("berth.groups"))
     if opts.tty:
         pty = console.open_pty(user.uid, None)
         ch.send("console", fds=(pty.master,))

@@ -13,7 +13,7 @@ import os
 import resource
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from berth.errors import RuntimeFailure
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_PATH",
     "Capabilities",
     "User",
+    "add_groups",
     "apply_capabilities",
     "apply_rlimits",
     "build_env",
@@ -110,6 +111,20 @@ def resolve_user(spec_user: Mapping[str, Any], annotation: str | None,
                           if entry[0] in g[3].split(",") and g[2].isdigit()]
     all_extra = tuple(dict.fromkeys([*supplementary, *extra]))
     return User(uid, gid, all_extra, entry[5] if entry else "/")
+
+
+def add_groups(user: User, names: str | None, group: str = "/etc/group") -> User:
+    """``--group-add`` names (the ``berth.groups`` annotation) added to the supplementary groups."""
+    if not names:
+        return user
+    groups = [e for e in _read_db(group) if len(e) >= 3]
+    extra = list(user.additional_gids)
+    for name in names.split(","):
+        g = next((e for e in groups if e[0] == name), None)
+        if g is None or not g[2].isdigit():
+            raise RuntimeFailure(f"Unable to find group {name}: no matching entries in group file")
+        extra.append(int(g[2]))
+    return replace(user, additional_gids=tuple(dict.fromkeys(extra)))
 
 
 def _mask(names: Sequence[str] | None) -> int:

@@ -27,6 +27,7 @@ from berth import errors, ids
 from berth import init as init_binary
 from berth.names import random_name
 from berth.oci import specgen
+from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
@@ -279,6 +280,7 @@ class ContainerService:
                       path=args[0], args=args[1:], paths=paths)
         self._check_network_mode(c)
         specgen.check_security(req.host_config)
+        security_devices.check_mappings(req.host_config)
         points: list[vmounts.MountPoint] = []
         if self._volumes is not None:
             points = self._volumes.plan(config, req.host_config, self._volumes_from(req.host_config))
@@ -448,7 +450,10 @@ class ContainerService:
                 hostname=str(c.paths.hostname), hosts=str(c.paths.hosts),
                 resolv_conf=str(c.paths.resolv_conf)),
             volumes=volumes, host_cpus=os.cpu_count(), network_namespace_path=netns_path,
-            machine=hostfacts.machine(), kernel=hostfacts.kernel_version()))
+            machine=hostfacts.machine(), kernel=hostfacts.kernel_version(),
+            host_devices=(security_devices.host_devices() if c.host_config.get("Privileged")
+                          else ()),
+            devices=security_devices.mapped_devices(c.host_config.get("Devices") or [])))
         if c.host_config.get("Init"):
             binary = await asyncio.to_thread(init_binary.ensure_binary, self._cfg.data_root)
             spec = init_binary.apply_init(spec, binary)
