@@ -31,6 +31,8 @@ class DaemonConfig:
     metrics_addr: str = "127.0.0.1:9323"
     tcp_hosts: tuple[TCPAddress, ...] = ()
     tls: TLSConfig = field(default_factory=TLSConfig)
+    userns_remap: str = ""
+    """``--userns-remap``: '' (off), ``default`` or ``user[:group]`` (berth.security.userns)."""
 
 
 def _socket_path(host: str) -> Path:
@@ -60,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     p.add_argument("--cgroup-parent", default="berth", help="parent cgroup of all containers")
     p.add_argument("-G", "--group", default="berth",
                    help="group that may use the socket (if it exists)")
+    p.add_argument("--userns-remap", default="",
+                   help="run containers in user namespaces: 'default' (user berthremap, created "
+                        "if missing) or user[:group] with /etc/subuid and /etc/subgid ranges")
     p.add_argument("--registry-certs-dir", default="/etc/berth/certs.d",
                    help="per-registry CA dirs: <dir>/<host:port>/ca.crt (like Docker's certs.d)")
     p.add_argument("--insecure-registry", action="append", default=[],
@@ -90,4 +95,5 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         bridge=ns.bridge, bip=ns.bip,
         address_pools=tuple(ns.default_address_pool) or ("base=10.78.0.0/15,size=24",),
         registry_certs_dir=Path(ns.registry_certs_dir),
-        insecure_registries=tuple(ns.insecure_registry), metrics_addr=ns.metrics_addr)
+        insecure_registries=tuple(ns.insecure_registry), metrics_addr=ns.metrics_addr,
+        userns_remap=ns.userns_remap)

@@ -39,6 +39,7 @@ from berth.errors import BerthError
 from berth.network import ipam
 from berth.registry.tls import RegistryOptions
 from berth.security import socketgroup
+from berth.security.userns import grant_traversal, resolve_remap
 from berth.services.build import BuildService
 from berth.services.containerfs import ContainerFilesService
 from berth.services.containers import ContainerService, ServiceConfig
@@ -125,9 +126,13 @@ async def run(cfg: DaemonConfig) -> None:
         data_root=cfg.data_root, exec_root=cfg.exec_root, bridge=cfg.bridge,
         bip=ipam.parse_bip(cfg.bip), pools=tuple(ipam.parse_pool(p) for p in cfg.address_pools)), db)
     volumes = VolumeService(VolumeStore(db, cfg.data_root / "volumes"), cfg.data_root / "tmp")
+    remap = resolve_remap(cfg.userns_remap)
+    if remap is not None:
+        grant_traversal(cfg.data_root, remap)
     containers = ContainerService(
         ServiceConfig(data_root=cfg.data_root, exec_root=cfg.exec_root,
-                      cgroup_parent=cfg.cgroup_parent, shim_factory=factory),
+                      cgroup_parent=cfg.cgroup_parent, shim_factory=factory,
+                      userns=remap),
         ContainerRecords(db), images, networks, volumes)
     volumes.usage = containers.volume_usage
     events = EventBus()

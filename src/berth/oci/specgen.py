@@ -87,6 +87,8 @@ class SpecInput:
     """``uname -m`` of the host: picks the seccomp architectures and arch-only rules."""
     kernel: tuple[int, int] = (6, 1)
     """Host kernel (major, minor), for ``minKernel`` in seccomp profiles."""
+    id_mappings: Mapping[str, Any] | None = None
+    """``{"uidMappings": [...], "gidMappings": [...]}`` under ``--userns-remap``: a new user ns."""
 
 
 def _replace_or_append(env: list[str], overrides: Sequence[str]) -> list[str]:
@@ -270,11 +272,16 @@ def generate(inp: SpecInput) -> dict[str, Any]:
                if m["destination"] not in taken]
     mounts += users
 
+    if inp.id_mappings is not None:
+        namespaces = [{"type": "user"}, *namespaces]
     linux: dict[str, Any] = {
         "cgroupsPath": inp.cgroups_path,
         "namespaces": namespaces,
         "resources": specresources.resources(hc, privileged, inp.host_cpus),
     }
+    if inp.id_mappings is not None:
+        linux["uidMappings"] = list(inp.id_mappings["uidMappings"])
+        linux["gidMappings"] = list(inp.id_mappings["gidMappings"])
     sysctl = specresources.sysctls(hc, host_net, host_ipc)
     if sysctl:
         linux["sysctl"] = sysctl

@@ -23,14 +23,14 @@ import os
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
-from berth.runtime import _sys, console, devices, namespaces, process, rootfs, seccomp
+from berth.runtime import _sys, console, devices, namespaces, process, rootfs, seccomp, userns
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import CgroupManager, detect, manager_for_paths
 from berth.runtime.loopback import bring_up_loopback
@@ -116,6 +116,8 @@ class _Plan:
     capabilities: process.Capabilities
     cgroup: CgroupManager
     seccomp_program: bytes | None = None
+    uid_maps: tuple[userns.IdMapping, ...] = ()
+    gid_maps: tuple[userns.IdMapping, ...] = ()
 
 
 def _load_spec(bundle: Path) -> dict[str, Any]:
@@ -144,6 +146,9 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
     nss = namespaces.parse_namespaces(linux.get("namespaces") or [])
     if not any(n.type == "mount" and not n.path for n in nss):
         raise RuntimeFailure("the berth runtime needs a new mount namespace")
+    if any(n.type == "user" and not n.path for n in nss) and not (
+            linux.get("uidMappings") and linux.get("gidMappings")):
+        raise RuntimeFailure("a new user namespace needs linux.uidMappings and linux.gidMappings")
     return _Plan(
         spec=spec,
         root_dir=os.path.realpath(root_path),
@@ -153,6 +158,8 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         capabilities=process.parse_capabilities(proc.get("capabilities")),
         cgroup=detect(linux.get("cgroupsPath"), opts.id),
         seccomp_program=seccomp.program_for(linux),
+        uid_maps=userns.parse_mappings(linux.get("uidMappings")),
+        gid_maps=userns.parse_mappings(linux.get("gidMappings")),
     )
 
 
@@ -160,8 +167,9 @@ def create(opts: CreateOptions) -> Created:
     """Create the container and return once its init waits for ``start``."""
     spec = _load_spec(opts.bundle)
     plan = _plan(opts, spec)
-    statefile.reserve(opts.state_root, opts.id)
+    state_dir = statefile.reserve(opts.state_root, opts.id)
     cgroup_made = False
+    idmap_dir: Path | None = None
     pid: int | None = None
     parent_end: Channel | None = None
     console_fd: int | None = None
@@ -170,6 +178,11 @@ def create(opts: CreateOptions) -> Created:
         cgroup_made = True
         plan.cgroup.apply((spec.get("linux") or {}).get("resources") or {})
         _sys.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        if plan.uid_maps and opts.rootfs_mounts:
+            # Image layers shifted into the mapped range by idmapped mounts, not copied.
+            idmap_dir = state_dir / "idmap"
+            opts = replace(opts, rootfs_mounts=userns.idmapped_rootfs(
+                opts.rootfs_mounts, idmap_dir, plan.uid_maps, plan.gid_maps))
         parent_end, child_end = channel_pair()
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -179,7 +192,7 @@ def create(opts: CreateOptions) -> Created:
         finally:
             os.close(devnull)
             child_end.close()
-        pid, console_fd = _await_ready(parent_end, middle)
+        pid, console_fd = _await_ready(parent_end, middle, plan)
         start_time = statefile.process_start_time(pid)
         if start_time is None:
             raise RuntimeFailure("container init exited during setup")
@@ -201,9 +214,13 @@ def create(opts: CreateOptions) -> Created:
                 plan.cgroup.destroy()
         statefile.remove(opts.state_root, opts.id)
         raise
+    finally:
+        if idmap_dir is not None:
+            # The container's mount namespace holds its own copy of the shifted rootfs.
+            userns.release_rootfs(idmap_dir)
 
 
-def _await_ready(ch: Channel, middle: int) -> tuple[int, int | None]:
+def _await_ready(ch: Channel, middle: int, plan: _Plan) -> tuple[int, int | None]:
     pid: int | None = None
     console_fd: int | None = None
     reaped = False
@@ -222,6 +239,9 @@ def _await_ready(ch: Channel, middle: int) -> tuple[int, int | None]:
                 pid = int(msg.body["pid"])
                 _reap(middle)
                 reaped = True
+            elif msg.type == "userns":
+                userns.write_maps(middle, plan.uid_maps, plan.gid_maps)
+                ch.send("mapped")
             elif msg.type == "console":
                 console_fd = msg.fds[0]
                 for extra in msg.fds[1:]:
@@ -283,11 +303,23 @@ def _run_child(body: Any, ch: Channel) -> None:
 def _middle_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int) -> None:
     # Join before unsharing: a new cgroup namespace is rooted at the cgroup we are in.
     plan.cgroup.join(os.getpid())
-    namespaces.enter(plan.namespaces)
+    namespaces.enter(plan.namespaces, lambda: _await_maps(ch))
     child = os.fork()
     if child == 0:
         _run_child(lambda: _init_process(opts, plan, ch, devnull), ch)
     ch.send("pid", pid=child)
+
+
+def _await_maps(ch: Channel) -> None:
+    """In a fresh user namespace: have the parent write the maps, then become its root (so files
+    the init creates belong to the mapped root; capabilities stay, as the caller was root)."""
+    ch.send("userns")
+    msg = ch.recv(timeout=_SETUP_TIMEOUT)
+    if msg is None or msg.type != "mapped":
+        raise RuntimeFailure("the parent did not map the user namespace")
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    os.setgroups([])
 
 
 def _new(plan: _Plan, kind: str) -> bool:

@@ -35,7 +35,7 @@ from berth.runtime.sync import Channel, channel_pair
 __all__ = ["Exec", "ExecOptions", "exec_process"]
 
 _TIMEOUT: Final = 30.0
-# The namespaces an exec joins; user namespaces are not created by berth (see namespaces.py).
+# The namespaces an exec joins (and the container's user namespace, joined last, when remapped).
 _KINDS: Final = {"ipc": "ipc", "uts": "uts", "net": "network", "pid": "pid",
                  "cgroup": "cgroup", "mnt": "mount"}
 
@@ -98,6 +98,10 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
         # A namespace the init shares with us (e.g. --network host) is joined harmlessly.
         if os.path.exists(path):
             nss.append(Namespace(kind, path))
+    user_ns = f"/proc/{st.pid}/ns/user"
+    # setns into one's own user namespace is EINVAL: join only a container's own.
+    if os.path.exists(user_ns) and os.stat(user_ns).st_ino != os.stat("/proc/self/ns/user").st_ino:
+        nss.append(Namespace("user", user_ns))
     cgroup = manager_for_paths(st.cgroup_paths)
     parent_end, child_end = channel_pair()
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)

@@ -7,7 +7,7 @@ Must not know about mounts, cgroups or processes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -27,9 +27,10 @@ NAMESPACE_FLAGS: Final = {
     "time": _sys.CLONE_NEWTIME,
 }
 
-# setns into the user namespace first changes what we may join afterwards; mount last so the
-# /proc paths of the others are still resolvable.
-_JOIN_ORDER: Final = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+# A user namespace is joined last: once in it we lose our privileges over namespaces owned by
+# the initial one (a container's netns made by berthd), while from outside we may join the
+# ones it owns.
+_JOIN_ORDER: Final = ("ipc", "uts", "network", "pid", "cgroup", "time", "mount", "user")
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,16 @@ def parse_namespaces(entries: Sequence[dict[str, Any]]) -> list[Namespace]:
         seen.add(kind)
         path = entry.get("path") or None
         out.append(Namespace(kind, str(path) if path else None))
-    if "user" in seen and not any(n.type == "user" and n.path for n in out):
-        # A new user namespace needs uid/gid maps written from outside; not implemented yet.
-        raise RuntimeFailure("creating a user namespace is not supported yet")
     return out
 
 
-def enter(namespaces: Sequence[Namespace]) -> None:
+def enter(namespaces: Sequence[Namespace], on_userns: Callable[[], None] | None = None) -> None:
     """Join the namespaces that have a path, then unshare the new ones (calling process only).
 
     A new pid namespace applies to the caller's children, not the caller: fork afterwards.
+    A new user namespace is unshared alone first and ``on_userns`` called (the parent writes
+    its maps): the other new namespaces are then owned by it. Joins come before it, while the
+    caller still has its privileges in the namespaces being joined.
     """
     by_type = {n.type: n for n in namespaces}
     fds: list[tuple[str, int]] = []
@@ -90,6 +91,14 @@ def enter(namespaces: Sequence[Namespace]) -> None:
     for ns in namespaces:
         if not ns.path:
             flags |= ns.flag
+    if flags & _sys.CLONE_NEWUSER:
+        flags &= ~_sys.CLONE_NEWUSER
+        try:
+            _sys.unshare(_sys.CLONE_NEWUSER)
+        except OSError as exc:
+            raise RuntimeFailure(f"unshare user namespace: {exc.strerror}") from exc
+        if on_userns is not None:
+            on_userns()
     if flags:
         try:
             _sys.unshare(flags)

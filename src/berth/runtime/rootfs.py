@@ -218,7 +218,14 @@ def mount_spec_mounts(rootfs: str, mounts: Sequence[SpecMount],
                 _mount_cgroup(dest, opts, cgroup_paths, new_cgroupns)
             else:
                 _make_target(dest, as_file=False)
-                _sys.mount(m.source or m.type, dest, m.type, opts.flags, opts.data or None)
+                try:
+                    _sys.mount(m.source or m.type, dest, m.type, opts.flags, opts.data or None)
+                except PermissionError:
+                    if m.type != "sysfs":
+                        raise
+                    # In a user namespace that does not own the network namespace (joined,
+                    # made by berthd) sysfs cannot be mounted: bind the host's, as runc does.
+                    _bind("/sys", dest, opts, recursive=True)
             for prop in opts.propagation:
                 _sys.mount(None, dest, None, prop)
         except OSError as exc:

@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import signal as _signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from berth.names import random_name
 from berth.oci import specgen
 from berth.security import devices as security_devices
 from berth.security import host as hostfacts
+from berth.security.userns import Remap
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.health import HealthConfig, run_probes
@@ -57,6 +58,8 @@ class ServiceConfig:
     exec_root: Path
     cgroup_parent: str
     shim_factory: Path | None = None
+    userns: Remap | None = None
+    """``--userns-remap``: containers get a user namespace with these maps."""
 
 
 @dataclass
@@ -280,6 +283,10 @@ class ContainerService:
                       path=args[0], args=args[1:], paths=paths)
         self._check_network_mode(c)
         specgen.check_security(req.host_config)
+        if self._remap_of(req.host_config) is not None and req.host_config.get("Privileged"):
+            raise errors.InvalidArgument(
+                "privileged mode is incompatible with user namespaces.  You must run the "
+                "container in the host namespace when running privileged mode")
         security_devices.check_mappings(req.host_config)
         points: list[vmounts.MountPoint] = []
         if self._volumes is not None:
@@ -287,6 +294,8 @@ class ContainerService:
             c.mount_points = [vmounts.to_json(mp) for mp in points]
         await asyncio.to_thread(self._images.prepare_rootfs, image.id, cid)
         try:
+            if self._remap_of(req.host_config) is not None:
+                await asyncio.to_thread(self._chown_upper, cid)
             if self._volumes is not None and points:
                 await self._volumes.copy_up(
                     points, await asyncio.to_thread(self._images.rootfs_mounts, cid))
@@ -305,6 +314,21 @@ class ContainerService:
         self._containers[cid] = c
         self.on_event("create", c)
         return c
+
+    def _remap_of(self, host_config: dict[str, Any]) -> Remap | None:
+        """The daemon's remap unless the container asked for the host's (``--userns host``)."""
+        if str(host_config.get("UsernsMode") or "") == "host":
+            return None
+        return self._cfg.userns
+
+    def _chown_upper(self, cid: str) -> None:
+        # The writable layer (and overlay's work dir next to it) belongs to the mapped root.
+        remap = self._cfg.userns
+        assert remap is not None
+        upper = self._images.upper_dir(cid)
+        for d in (upper, upper.parent / "work"):
+            if d.exists():
+                os.chown(d, remap.root_uid, remap.root_gid)
 
     def _check_name_free(self, name: str) -> None:
         for other in self._containers.values():
@@ -440,6 +464,8 @@ class ContainerService:
         if self._volumes is not None and c.mount_points:
             points = [vmounts.from_json(m) for m in c.mount_points]
             volumes = self._volumes.paths(points)
+            if (remap := self._remap_of(c.host_config)) is not None:
+                await asyncio.to_thread(_own_volumes, volumes.values(), remap)
             host_config = vmounts.spec_host_config(c.host_config, points, volumes)
             self._volumes.mounted(c.id, points)
         spec = specgen.generate(specgen.SpecInput(
@@ -453,7 +479,8 @@ class ContainerService:
             machine=hostfacts.machine(), kernel=hostfacts.kernel_version(),
             host_devices=(security_devices.host_devices() if c.host_config.get("Privileged")
                           else ()),
-            devices=security_devices.mapped_devices(c.host_config.get("Devices") or [])))
+            devices=security_devices.mapped_devices(c.host_config.get("Devices") or []),
+            id_mappings=remap.spec_mappings() if (remap := self._remap_of(c.host_config)) else None))
         if c.host_config.get("Init"):
             binary = await asyncio.to_thread(init_binary.ensure_binary, self._cfg.data_root)
             spec = init_binary.apply_init(spec, binary)
@@ -968,6 +995,14 @@ class ContainerService:
                 return False
         created = parse_to_ns(c.created)
         return all(created > parse_to_ns(self.get(ref).created) for ref in f.get("since", []))
+
+
+def _own_volumes(paths: Iterable[str], remap: Remap) -> None:
+    """Named volumes still owned by host root go to the mapped root (Docker creates them so)."""
+    for path in paths:
+        st = os.stat(path)
+        if st.st_uid == 0 and st.st_gid == 0:
+            os.chown(path, remap.root_uid, remap.root_gid)
 
 
 def _take(it: Iterator[jsonlog.LogEntry], n: int) -> list[jsonlog.LogEntry]:

@@ -1,0 +1,168 @@
+"""User namespaces: the spec's uid/gid mappings, writing them for a new namespace, and a rootfs
+whose image layers show up shifted into the mapped range without copying them.
+
+The rootfs: each overlay lower dir (or a bind source) is cloned as an idmapped mount
+(MOUNT_ATTR_IDMAP, with a throw-away user namespace carrying the container's maps) and the
+overlay is mounted on the host side from those clones, so host root's files appear owned by
+the container's root; the upper/work dirs must already belong to the mapped root (the daemon
+chowns them). The clones are detached once the overlay holds them; the overlay itself is
+detached by the caller once the container's mount namespace has its copy.
+Must not decide which ids to use (the daemon does) nor touch /etc/subuid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from berth.errors import BerthError, RuntimeFailure
+from berth.mount import Mount, mount_all
+from berth.runtime import _sys
+
+__all__ = ["IdMapping", "idmapped_rootfs", "parse_mappings", "release_rootfs", "write_maps"]
+
+
+@dataclass(frozen=True)
+class IdMapping:
+    """One line of /proc/<pid>/uid_map: ``size`` ids from ``container_id`` -> ``host_id``."""
+
+    container_id: int
+    host_id: int
+    size: int
+
+
+def parse_mappings(entries: Sequence[Mapping[str, Any]] | None) -> tuple[IdMapping, ...]:
+    out = []
+    for e in entries or []:
+        try:
+            m = IdMapping(int(e["containerID"]), int(e["hostID"]), int(e["size"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RuntimeFailure(f"invalid id mapping {e!r}") from exc
+        if m.size <= 0 or m.container_id < 0 or m.host_id < 0:
+            raise RuntimeFailure(f"invalid id mapping {e!r}")
+        out.append(m)
+    return tuple(out)
+
+
+def _lines(maps: Sequence[IdMapping]) -> str:
+    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+
+
+def write_maps(pid: int, uid_maps: Sequence[IdMapping], gid_maps: Sequence[IdMapping]) -> None:
+    """Write the maps of ``pid``'s new user namespace (from the parent namespace, privileged, so
+    setgroups stays allowed inside)."""
+    try:
+        with open(f"/proc/{pid}/uid_map", "w") as f:
+            f.write(_lines(uid_maps))
+        with open(f"/proc/{pid}/gid_map", "w") as f:
+            f.write(_lines(gid_maps))
+    except OSError as exc:
+        raise RuntimeFailure(f"write id mappings: {exc.strerror}") from exc
+
+
+@contextlib.contextmanager
+def _mapped_namespace(uid_maps: Sequence[IdMapping],
+                      gid_maps: Sequence[IdMapping]) -> Iterator[int]:
+    """An fd of a user namespace with these maps, held by a child that is killed afterwards."""
+    ready_r, ready_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(hold_w)
+            _sys.unshare(_sys.CLONE_NEWUSER)
+            os.write(ready_w, b"1")
+            os.read(hold_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise RuntimeFailure("could not create a user namespace for idmapped mounts")
+        write_maps(pid, uid_maps, gid_maps)
+        fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+    finally:
+        os.close(ready_r)
+        os.close(hold_w)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _clone(source: str, target: Path, userns_fd: int) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        _sys.idmapped_clone(source, str(target), userns_fd)
+    except OSError as exc:
+        raise RuntimeFailure(f"idmapped mount of {source}: {exc.strerror}") from exc
+
+
+def idmapped_rootfs(mounts: Sequence[Mount], workdir: Path, uid_maps: Sequence[IdMapping],
+                    gid_maps: Sequence[IdMapping]) -> list[Mount]:
+    """Mount the snapshot ``mounts`` shifted by the maps under ``workdir``; returns the one bind
+    mount that replaces them for the container. Undo with :func:`release_rootfs`."""
+    root = workdir / "rootfs"
+    root.mkdir(parents=True, exist_ok=True)
+    clones: list[Path] = []
+    try:
+        with _mapped_namespace(uid_maps, gid_maps) as nsfd:
+            shifted: list[Mount] = []
+            for m in mounts:
+                if m.type == "bind":
+                    _clone(m.source, root, nsfd)
+                    continue
+                if m.type != "overlay":
+                    raise RuntimeFailure(f"cannot idmap a {m.type} rootfs mount")
+                opts = []
+                for opt in m.options:
+                    if opt.startswith("lowerdir="):
+                        lowers = []
+                        for lower in opt[len("lowerdir="):].split(":"):
+                            clone = workdir / f"l{len(clones)}"
+                            _clone(lower, clone, nsfd)
+                            clones.append(clone)
+                            lowers.append(str(clone))
+                        opt = "lowerdir=" + ":".join(lowers)
+                    opts.append(opt)
+                shifted.append(Mount(m.type, m.source, tuple(opts)))
+            if shifted:
+                try:
+                    mount_all(shifted, str(root))
+                except BerthError as exc:
+                    raise RuntimeFailure(f"mount idmapped rootfs: {exc}") from exc
+    except BaseException:
+        release_rootfs(workdir)
+        raise
+    finally:
+        # The overlay keeps private references to its layers: the clones can go now.
+        for clone in clones:
+            with contextlib.suppress(OSError):
+                _sys.umount2(str(clone), _MNT_DETACH)
+            with contextlib.suppress(OSError):
+                clone.rmdir()
+    return [Mount("bind", str(root), ("rbind", "rw"))]
+
+
+_MNT_DETACH = 2
+
+
+def release_rootfs(workdir: Path) -> None:
+    """Detach the host-side rootfs (the container's mount namespace keeps its own copy)."""
+    root = workdir / "rootfs"
+    with contextlib.suppress(OSError):
+        _sys.umount2(str(root), _MNT_DETACH)
+    with contextlib.suppress(OSError):
+        root.rmdir()
+    with contextlib.suppress(OSError):
+        workdir.rmdir()
