@@ -215,8 +215,9 @@ def test_resources() -> None:
     ({"Sysctls": {"kernel.hostname": "x"}}, "sysctl 'kernel.hostname' is not whitelisted"),
     ({"NetworkMode": "host", "Sysctls": {"net.ipv4.ip_forward": "1"}},
      "sysctl 'net.ipv4.ip_forward' is not allowed in host network namespace"),
+    # the docker CLI sends the profile's content: a path is not a profile
     ({"SecurityOpt": ["seccomp=/my/profile.json"]},
-     "invalid --security-opt: 'seccomp=/my/profile.json'"),
+     "Decoding seccomp profile failed: Expecting value: line 1 column 1 (char 0)"),
 ])
 def test_invalid_host_config(hc: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument) as err:
