@@ -14,8 +14,8 @@ from berth.cli.containers import _each
 from berth.cli.context import CLIContext, daemon_error_text, make_parser
 from berth.cli.humanize import parse_ram_bytes
 from berth.cli.runflags import DEFAULT_DETACH_KEYS, parse_detach_keys
-from berth.cli.streams import pump, resize_on_winch
-from berth.cli.terminal import raw_mode, terminal_size
+from berth.cli.streams import pump, resize_exec_on_winch, resize_on_winch
+from berth.cli.terminal import raw_mode
 from berth.client.hijack import hijack
 from berth.errors import BerthError
 
@@ -67,11 +67,7 @@ def cmd_exec(ctx: CLIContext, argv: list[str]) -> int:
         if ns.tty:
             if ns.interactive:
                 stack.enter_context(raw_mode(0))
-            size = terminal_size(1)
-            if size is not None:
-                with contextlib.suppress(BerthError):
-                    client.request("POST", f"/exec/{exec_id}/resize",
-                                   {"h": size[0], "w": size[1]}).read()
+            stack.enter_context(resize_exec_on_winch(client, exec_id))
         detached = pump(stream, tty=ns.tty, stdin=ns.interactive, detach_keys=keys)
     if detached:
         ctx.error("read escape sequence")

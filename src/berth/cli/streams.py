@@ -18,7 +18,7 @@ from berth.cli.terminal import terminal_size
 from berth.client import APIClient, FrameDecoder, HijackedStream, StreamType
 from berth.errors import BerthError
 
-__all__ = ["proxy_signals", "pump", "resize_on_winch", "write_all"]
+__all__ = ["proxy_signals", "pump", "resize_exec_on_winch", "resize_on_winch", "write_all"]
 
 _NOT_PROXIED = {signal.SIGCHLD, signal.SIGPIPE, signal.SIGWINCH, signal.SIGURG,
                 signal.SIGKILL, signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
@@ -98,26 +98,39 @@ def pump(stream: HijackedStream, *, tty: bool, stdin: bool, detach_keys: bytes |
     return detached.is_set()
 
 
-def _resize(client: APIClient, ref: str) -> None:
+def _resize(send: Callable[[int, int], None]) -> None:
     size = terminal_size(1) or terminal_size(0)
     if size:
         with contextlib.suppress(BerthError):
-            client.resize(ref, size[0], size[1])
+            send(size[0], size[1])
 
 
 @contextlib.contextmanager
-def resize_on_winch(client: APIClient, ref: str) -> Iterator[None]:
-    """Send the current size now and on every SIGWINCH while the block runs."""
-    _resize(client, ref)
+def _follow_winch(send: Callable[[int, int], None]) -> Iterator[None]:
+    _resize(send)
 
     def on_winch(_sig: int, _frame: FrameType | None) -> None:
-        _background(lambda: _resize(client, ref))
+        _background(lambda: _resize(send))
 
     previous = signal.signal(signal.SIGWINCH, on_winch)
     try:
         yield
     finally:
         signal.signal(signal.SIGWINCH, previous)
+
+
+def resize_on_winch(client: APIClient, ref: str) -> contextlib.AbstractContextManager[None]:
+    """Send the container's tty the current size now and on every SIGWINCH while the block runs."""
+    return _follow_winch(lambda h, w: client.resize(ref, h, w))
+
+
+def resize_exec_on_winch(client: APIClient,
+                         exec_id: str) -> contextlib.AbstractContextManager[None]:
+    """The same for an exec's tty (``POST /exec/{id}/resize``), as ``docker exec -t`` does."""
+    def send(height: int, width: int) -> None:
+        client.request("POST", f"/exec/{exec_id}/resize", {"h": height, "w": width}).read()
+
+    return _follow_winch(send)
 
 
 @contextlib.contextmanager

@@ -234,7 +234,9 @@ def mount_spec_mounts(rootfs: str, mounts: Sequence[SpecMount],
 
 def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, Path],
                   new_cgroupns: bool) -> None:
-    """Show the container its own cgroups at ``dest``, read-only when the spec says so."""
+    """Show the container its own cgroups at ``dest``, read-only when the spec says so.
+
+    On v1 only the per-hierarchy binds are read-only; the tmpfs holding them is not (runc)."""
     ro = opts.flags & _sys.MS_RDONLY
     base = opts.flags & (_sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC)
     if set(paths) == {"unified"}:
@@ -256,8 +258,9 @@ def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, Path],
                 link = os.path.join(dest, alias)
                 if not os.path.lexists(link):
                     os.symlink(name, link)
-    if ro:
-        _sys.mount(None, dest, None, _sys.MS_REMOUNT | base | _sys.MS_RDONLY, "mode=755")
+    # The tmpfs itself stays read-write even when the spec says ro: Docker with runc gives
+    # exactly that (checked against dockerd 20.10 + runc 1.1.5: "tmpfs on /sys/fs/cgroup
+    # (rw,...,mode=755)"); only the hierarchies inside are read-only.
 
 
 def pivot_root(rootfs: str) -> None:

@@ -194,6 +194,13 @@ class ExecService:
         for eid in finished[:-keep]:
             del self._execs[eid]
 
+    def ids_of(self, container_id: str) -> list[str] | None:
+        """Inspect's ExecIDs: the container's execs not yet exited (created or running);
+        None when there are none, as Docker answers."""
+        ids = [e for e, i in self._execs.items()
+               if i.container_id == container_id and not i.done.is_set()]
+        return ids or None
+
     def forget_container(self, container_id: str) -> None:
         for eid in [e for e, i in self._execs.items() if i.container_id == container_id]:
             del self._execs[eid]

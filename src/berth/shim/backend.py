@@ -4,12 +4,16 @@ Both take the same bundle (config.json from berthd's specgen) and give the shim 
 operations, so everything above this seam (stdio, logs, attach, exit status, exec streams)
 is shared. runc gets the rootfs ready-mounted on ``<bundle>/rootfs`` (berth's runtime mounts
 it inside the new mount namespace itself) and keeps its state under ``<runtime_root>/runc``.
-Under runc, ``tty`` and ``--privileged``/named-user exec are refused (not implemented yet).
+Under runc a tty (container or exec) comes back through runc's ``--console-socket``
+(berth.shim.consolesock); an exec runs from a full ``--process`` JSON built here (the
+container's process with the exec's args/env/cwd, the user resolved in the rootfs, every
+capability for ``--privileged``), as Docker hands runc an exec.
 Must not use threads: runc is run with blocking subprocess calls from the shim's loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +24,7 @@ from typing import Any, Protocol
 
 from berth.errors import Conflict, NotFound, RuntimeFailure
 from berth.mount import Mount, mount_all, unmount
+from berth.shim.consolesock import console_socket
 
 __all__ = ["Backend", "BerthBackend", "CreatedProcess", "RuncBackend", "backend_for"]
 
@@ -107,11 +112,11 @@ class BerthBackend:
 
 
 class _RuncCreated:
-    def __init__(self, backend: RuncBackend, id: str, pid: int) -> None:
+    def __init__(self, backend: RuncBackend, id: str, pid: int, console_fd: int | None) -> None:
         self._backend = backend
         self.id = id
         self.pid = pid
-        self.console_fd: int | None = None
+        self.console_fd = console_fd
 
     def start(self) -> None:
         self._backend.run("start", self.id)
@@ -145,36 +150,42 @@ class RuncBackend:
     def _cgroup(self, id: str) -> Any:
         from berth.runtime.cgroups import detect
 
-        bundle = self._bundles.get(id)
-        if bundle is None:
-            state = json.loads(self.run("state", id))
-            bundle = Path(state["bundle"])
-            self._bundles[id] = bundle
-        spec = json.loads((bundle / "config.json").read_text())
+        spec = json.loads((self._bundle(id) / "config.json").read_text())
         return detect((spec.get("linux") or {}).get("cgroupsPath"), id)
 
     def create(self, id: str, bundle: Path, rootfs_mounts: Sequence[Mount], stdin: int | None,
                stdout: int | None, stderr: int | None, console: bool) -> CreatedProcess:
-        if console:
-            raise RuntimeFailure(f"--runtime {self._root.name}: a tty is not supported by "
-                                 "berth's runc/crun driver yet")
         rootfs = bundle / "rootfs"
         mount_all(list(rootfs_mounts), str(rootfs))
+        try:
+            _resolve_named_user(bundle)
+        except BaseException:
+            unmount(str(rootfs))
+            raise
         pid_file = self._root / f"{id}.pid"
         devnull = os.open(os.devnull, os.O_RDWR)
+        console_fd: int | None = None
         try:
-            self.run("create", "--bundle", str(bundle), "--pid-file", str(pid_file), id,
-                     stdin=devnull if stdin is None else stdin,
-                     stdout=devnull if stdout is None else stdout,
-                     stderr=devnull if stderr is None else stderr)
+            with console_socket(self._root / "consoles") as sock:
+                flags = ["--console-socket", str(sock.path)] if console else []
+                self.run("create", "--bundle", str(bundle), "--pid-file", str(pid_file), *flags,
+                         id, stdin=devnull if stdin is None else stdin,
+                         stdout=devnull if stdout is None else stdout,
+                         stderr=devnull if stderr is None else stderr)
+                if console:
+                    console_fd = sock.receive()
             pid = int(pid_file.read_text())
         except BaseException:
+            if console_fd is not None:
+                os.close(console_fd)
+            with contextlib.suppress(RuntimeFailure):
+                self.run("delete", "--force", id)
             unmount(str(rootfs))
             raise
         finally:
             os.close(devnull)
         self._bundles[id] = bundle
-        return _RuncCreated(self, id, pid)
+        return _RuncCreated(self, id, pid, console_fd)
 
     def kill(self, id: str, sig: int, all: bool = False) -> None:
         args = ["kill", *(["--all"] if all else []), id, str(sig)]
@@ -215,27 +226,111 @@ class RuncBackend:
     def exec(self, id: str, args: Sequence[str], env: Sequence[str], cwd: str, user: str,
              privileged: bool, tty: bool, stdin: int | None, stdout: int | None,
              stderr: int | None) -> tuple[int, int | None]:
-        if tty or privileged or (user and not user.replace(":", "").isdigit()):
-            raise RuntimeFailure("--runtime runc: exec with a tty, --privileged or a user name "
-                                 "is not supported by berth's runc driver yet")
-        pid_file = self._root / f"{id}.exec.pid"
-        flags = ["exec", "--detach", "--pid-file", str(pid_file)]
-        for e in env:
-            flags += ["--env", e]
-        if cwd:
-            flags += ["--cwd", cwd]
-        if user:
-            flags += ["--user", user]
+        if not args:
+            raise RuntimeFailure("exec needs a command")
+        bundle = self._bundle(id)
+        spec = json.loads((bundle / "config.json").read_text())
+        process = _exec_process_json(spec, bundle / "rootfs", args, env, cwd, user,
+                                     privileged, tty)
+        tag = os.urandom(6).hex()
+        pid_file = self._root / f"{id}.exec-{tag}.pid"
+        process_file = self._root / f"{id}.exec-{tag}.json"
+        process_file.write_text(json.dumps(process))
         devnull = os.open(os.devnull, os.O_RDWR)
+        console_fd: int | None = None
         try:
-            self.run(*flags, id, *args, stdin=devnull if stdin is None else stdin,
-                     stdout=devnull if stdout is None else stdout,
-                     stderr=devnull if stderr is None else stderr)
+            with console_socket(self._root / "consoles") as sock:
+                flags = ["--console-socket", str(sock.path)] if tty else []
+                self.run("exec", "--detach", "--pid-file", str(pid_file), "--process",
+                         str(process_file), *flags, id,
+                         stdin=devnull if stdin is None else stdin,
+                         stdout=devnull if stdout is None else stdout,
+                         stderr=devnull if stderr is None else stderr)
+                if tty:
+                    console_fd = sock.receive()
+            pid = int(pid_file.read_text())
+        except BaseException:
+            if console_fd is not None:
+                os.close(console_fd)
+            raise
         finally:
             os.close(devnull)
-        pid = int(pid_file.read_text())
-        pid_file.unlink(missing_ok=True)
-        return pid, None
+            pid_file.unlink(missing_ok=True)
+            process_file.unlink(missing_ok=True)
+        return pid, console_fd
+
+    def _bundle(self, id: str) -> Path:
+        bundle = self._bundles.get(id)
+        if bundle is None:
+            bundle = Path(json.loads(self.run("state", id))["bundle"])
+            self._bundles[id] = bundle
+        return bundle
+
+
+def _resolve_named_user(bundle: Path) -> None:
+    """Write the uid/gid of a ``--user`` name (the berth.user annotation, which berth's own
+    runtime resolves inside the container) into config.json: runc only takes numbers.
+    Looked up in the image's passwd/group, as Docker does before handing runc the spec."""
+    from berth.oci.specgen import USER_ANNOTATION
+    from berth.runtime.process import resolve_user
+
+    config = bundle / "config.json"
+    spec = json.loads(config.read_text())
+    annotation = (spec.get("annotations") or {}).get(USER_ANNOTATION)
+    if not annotation:
+        return
+    process = spec.setdefault("process", {})
+    rootfs = bundle / "rootfs"
+    u = resolve_user(process.get("user") or {}, annotation, passwd=str(rootfs / "etc/passwd"),
+                     group=str(rootfs / "etc/group"))
+    process["user"] = {"uid": u.uid, "gid": u.gid, "additionalGids": list(u.additional_gids)}
+    tmp = config.with_name("config.json.tmp")
+    tmp.write_text(json.dumps(spec))
+    tmp.replace(config)
+
+
+def _exec_process_json(spec: Mapping[str, Any], rootfs: Path, args: Sequence[str],
+                       env: Sequence[str], cwd: str, user: str, privileged: bool,
+                       tty: bool) -> dict[str, Any]:
+    """The OCI process runc runs for an exec: the container's, with the exec's overrides."""
+    from berth.oci.capabilities import CAP_NUMBERS
+    from berth.runtime.process import resolve_user
+
+    base: Mapping[str, Any] = spec.get("process") or {}
+    process = dict(base)
+    process["args"] = list(args)
+    process["terminal"] = tty
+    merged: dict[str, str] = {}
+    for entry in [*(str(e) for e in base.get("env") or []), *env]:
+        merged[entry.partition("=")[0]] = entry
+    process["env"] = list(merged.values())
+    if cwd:
+        process["cwd"] = cwd
+    process.pop("consoleSize", None)
+    if user:
+        # Named users are looked up in the container's own passwd/group, as Docker does.
+        u = resolve_user({}, user, passwd=str(rootfs / "etc/passwd"),
+                         group=str(rootfs / "etc/group"))
+        process["user"] = {"uid": u.uid, "gid": u.gid,
+                           "additionalGids": list(u.additional_gids)}
+    if privileged:
+        # Every capability this process may hand on (this host has no CAP_SYS_RESOURCE,
+        # and runc fails on a capability outside its own bounding set).
+        bounding = _own_bounding_set()
+        every = sorted(name for name, n in CAP_NUMBERS.items() if bounding >> n & 1)
+        process["capabilities"] = {k: every for k in
+                                   ("bounding", "effective", "permitted", "inheritable")}
+        process.pop("apparmorProfile", None)
+        process["noNewPrivileges"] = False
+    return process
+
+
+def _own_bounding_set() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    return 0
 
 
 def _last_error(log: Path) -> str:

@@ -86,6 +86,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
     async def inspect(request: web.Request) -> web.StreamResponse:
         c = svc.get(request.match_info["id"])
         body = svc.decorate_inspect(c, c.inspect())
+        body["ExecIDs"] = execs.ids_of(c.id)
         if qbool(request, "size"):
             sizes = await asyncio.to_thread(svc.sizes, c)
             body["SizeRw"], body["SizeRootFs"] = sizes["rw"], sizes["rootfs"]
@@ -228,7 +229,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
     router.add("DELETE", "/containers/{id}", delete)
     # Exec and process-control routes live in their own modules, on the same service.
     control_routes.register(router, svc)
-    exec_routes.register(router, svc)
+    execs = exec_routes.register(router, svc)
 
 
 async def _until_closed(task: asyncio.Future[_T], client: HijackedStream) -> _T | None:
