@@ -69,6 +69,10 @@ class BuildBackend(Protocol):
 
     def image_exists(self, image_id: str) -> bool: ...
 
+    async def pull(self, ref: str, progress: Callable[[dict[str, Any]], Awaitable[None]]) -> BaseImage:
+        """Pull ``ref`` from its registry (FROM of a missing image, or ``pull=1``), sending
+        the pull's progress messages; raises NotFound (or another BerthError)."""
+
     def derive(self, parent_id: str | None, config: dict[str, Any], layer_dir: Path | None) -> str:
         """Write a new image over ``parent_id`` (see ``berth.images.derive``)."""
 

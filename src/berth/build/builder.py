@@ -12,11 +12,13 @@ It must not touch HTTP or the services directly; file work runs in worker thread
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import os
 import platform
 import posixpath
+import re
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from berth.build.copier import Owner, copy_sources, find_sources, lookup_owner
 from berth.build.dockerfile import Dockerfile, Instruction, parse_instruction
 from berth.build.metadata import apply_metadata, nop, set_env
 from berth.build.shellwords import expand_word, expand_words
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import BerthError, InvalidArgument, NotFound
 from berth.timefmt import format_ns, now_ns
 
 __all__ = ["Builder", "Emit", "plan_stages"]
@@ -202,11 +204,7 @@ class Builder:
                 raise BuildFailed(f"stage {ref} produced no image")
             base = await asyncio.to_thread(self._b.image, by_stage.image_id)
         elif ref.lower() != "scratch":
-            try:
-                base = await asyncio.to_thread(self._b.image, ref)
-            except NotFound as e:
-                raise BuildFailed(f"pull access denied for {ref}, repository does not exist or "
-                                  f"may require 'docker login': {e}") from e
+            base = await self._base_image(ref)
         config = _new_config(base)
         state = _State(plan.name, base.id if base else None, config)
         env = list(state.run_config.get("Env") or [])
@@ -222,6 +220,28 @@ class Builder:
                 ins = parse_instruction(text, plan.from_ins.line, self._df.escape)
                 await self._dispatch(state, ins, global_args)
         return state
+
+    async def _base_image(self, ref: str) -> BaseImage:
+        """A FROM image: local unless ``pull`` asks for a fresh copy; pulled when missing,
+        as the classic builder does. An image ID is never pulled."""
+        local: BaseImage | None = None
+        with contextlib.suppress(NotFound):
+            local = await asyncio.to_thread(self._b.image, ref)
+        by_id = re.fullmatch(r"(sha256:)?[0-9a-f]{12,64}", ref) is not None
+        if local is not None and (not self._opt.pull or by_id):
+            return local
+
+        async def progress(message: dict[str, Any]) -> None:
+            if not self._opt.quiet:
+                await self._emit_raw(message)
+
+        try:
+            return await self._b.pull(ref, progress)
+        except NotFound as e:
+            raise BuildFailed(f"pull access denied for {ref}, repository does not exist or "
+                              f"may require 'docker login': {e}") from e
+        except BerthError as e:
+            raise BuildFailed(f"failed to pull {ref}: {e.message}") from e
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -310,27 +330,34 @@ class Builder:
         if announce:
             await self._say(f" ---> {_short(image_id)}\n")
 
-    def _run_env(self, state: _State) -> tuple[list[str], list[str]]:
-        """(container Env, the ``K=V`` build args shown in history and the cache key)."""
+    def _run_env(self, state: _State) -> tuple[list[str], list[str] | None]:
+        """(container Env, the ``K=V`` build args shown in history and the cache key).
+
+        As moby: the args are those in scope that ENV does not override; predefined proxy
+        args given with --build-arg but not declared with ARG reach the process and count
+        for the ``|N`` prefix, yet are neither listed nor part of the key. None: no prefix.
+        """
         env = list(state.run_config.get("Env") or [])
         keys = {e.partition("=")[0] for e in env}
-        shown = [f"{k}={v}" for k, v in sorted(state.args.items()) if k not in PROXY_ARGS]
+        shown = [f"{k}={v}" for k, v in sorted(state.args.items()) if k not in keys]
         for k, v in sorted(state.args.items()):
             if k not in keys:
                 env.append(f"{k}={v}")
+        hidden = False
         for k in sorted(PROXY_ARGS & set(self._opt.build_args)):
             proxy = self._opt.build_args[k]
-            if proxy is not None and k not in keys:
+            if proxy is not None and k not in keys and k not in state.args:
                 env = set_env(env, k, proxy)
                 self._used_args.add(k)
-        return env, shown
+                hidden = True
+        return env, (shown if shown or hidden else None)
 
     async def _run(self, state: _State, ins: Instruction) -> None:
         cmd = list(ins.args) if ins.exec_form else [*state.shell, ins.args[0]]
         env, shown = self._run_env(state)
         created_by = " ".join(cmd)
-        if shown:
-            created_by = f"|{len(shown)} {' '.join(shown)} {created_by}"
+        if shown is not None:
+            created_by = " ".join([f"|{len(shown)}", *shown, created_by])
         key = cache_key(state.image_id or "scratch", created_by,
                         f"net={self._opt.network_mode}")
         if await self._cached(state, key):

@@ -106,6 +106,10 @@ def cmd_build(ctx: CLIContext, argv: list[str]) -> int:
                         image_id = msg.stream.strip()
                     sys.stdout.write(msg.stream)
                     sys.stdout.flush()
+                elif msg.status and not msg.progress and not ns.quiet:
+                    # A base image pulled for FROM: its status lines, as docker build shows them.
+                    sys.stdout.write(f"{msg.id}: {msg.status}\n" if msg.id else f"{msg.status}\n")
+                    sys.stdout.flush()
         except StreamError as exc:
             ctx.fail(exc)
             return exc.code or 1

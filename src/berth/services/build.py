@@ -34,8 +34,10 @@ from berth.build.cache import BuildCache
 from berth.build.context import apply_ignore, extract_context, read_dockerignore
 from berth.build.dockerfile import Dockerfile, parse
 from berth.images.reference import parse_normalized
+from berth.registry.auth import Credentials
 from berth.services.buildmounts import with_private_mounts
 from berth.services.containers import ContainerService
+from berth.services.distribution import DistributionService
 from berth.services.images import ImageService
 from berth.store.metadata import Database
 
@@ -58,8 +60,9 @@ class PreparedBuild:
 
 class BuildService:
     def __init__(self, images: ImageService, containers: ContainerService, db: Database,
-                 tmp_root: Path) -> None:
+                 tmp_root: Path, distribution: DistributionService | None = None) -> None:
         self._images = images
+        self._distribution = distribution
         self._containers = containers
         self._cache = BuildCache(db)
         self._tmp = tmp_root
@@ -119,15 +122,64 @@ class BuildService:
         finally:
             await asyncio.to_thread(shutil.rmtree, prepared.work_dir, True)
 
-    def prune(self) -> list[str]:
-        """``builder prune``: forget every cache key; returns them."""
-        return self._cache.prune()
+    def prune(self) -> dict[str, Any]:
+        """``builder prune``: forget every cache key, then remove the images only the cache
+        kept (untagged, no container, no child image), with the layers that go with them.
+
+        Docker's answer: ``{"CachesDeleted": [keys] | None, "SpaceReclaimed": bytes}``, the
+        space being the layers garbage collection really freed."""
+        entries = self._cache.entries()
+        keys = self._cache.prune()
+        images = []
+        for image_id in dict.fromkeys(e.image_id for e in entries):
+            with contextlib.suppress(errors.NotFound):
+                images.append(self._images.resolve(image_id))
+        sizes: dict[str, int] = {}
+        with self._images.exclusive() as (_, _, snapshots):
+            for image in images:
+                for chain in image.chain_ids:
+                    if chain not in sizes and snapshots.exists(chain):
+                        sizes[chain] = snapshots.usage(chain).size
+        in_use = self._containers.image_ids_in_use()
+        reclaimed = 0
+        # Children first: a step's image is the parent of the next step's.
+        for image in sorted(images, key=lambda i: i.created, reverse=True):
+            if image.references or image.id in in_use:
+                continue
+            try:
+                records = self._images.remove(image.id, in_use=in_use)
+            except (errors.Conflict, errors.NotFound):
+                continue  # a child image (tagged build result) or already gone with a child
+            reclaimed += sum(sizes.pop(r["Deleted"], 0) for r in records if "Deleted" in r)
+        return {"CachesDeleted": keys or None, "SpaceReclaimed": reclaimed}
 
     # -- BuildBackend ---------------------------------------------------------------------------
 
     def image(self, ref: str) -> BaseImage:
         img = self._images.resolve(ref)
         return BaseImage(img.id, img.config)
+
+    async def pull(self, ref: str,
+                   progress: Callable[[dict[str, Any]], Awaitable[None]]) -> BaseImage:
+        if self._distribution is None:
+            raise errors.NotFound(f"No such image: {ref}")
+        reference = parse_normalized(ref).with_default_tag()
+        # The registry code reports progress synchronously; forward it in order.
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def forward() -> None:
+            while (message := await queue.get()) is not None:
+                await progress(message)
+
+        forwarder = asyncio.get_running_loop().create_task(forward())
+        try:
+            # Anonymous, as berth build sends no X-Registry-Config credentials yet.
+            image_id = await self._distribution.pull(reference, None, Credentials(),
+                                                     queue.put_nowait)
+        finally:
+            queue.put_nowait(None)
+            await forwarder
+        return await asyncio.to_thread(self.image, image_id)
 
     def image_exists(self, image_id: str) -> bool:
         try:

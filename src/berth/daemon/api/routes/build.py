@@ -93,8 +93,7 @@ def register(router: Router, svc: BuildService, tmp_dir: Path) -> None:
         return resp
 
     async def prune(request: web.Request) -> web.StreamResponse:
-        keys = await asyncio.to_thread(svc.prune)
-        return web.json_response({"CachesDeleted": keys or None, "SpaceReclaimed": 0})
+        return web.json_response(await asyncio.to_thread(svc.prune))
 
     router.add("POST", "/build", build)
     router.add("POST", "/build/prune", prune)
