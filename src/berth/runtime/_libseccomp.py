@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["NR_UNKNOWN", "ArgCmp", "Filter", "arch_token", "syscall_number"]
+__all__ = ["NR_UNKNOWN", "ArgCmp", "Filter"]
 
 NR_UNKNOWN: Final = -1  # __NR_SCMP_ERROR
 _SONAME: Final = "libseccomp.so.2"
@@ -49,16 +49,6 @@ def _check(rc: int, what: str) -> None:
         raise OSError(-rc, f"{what}: {os.strerror(-rc)}")
 
 
-def arch_token(name: str) -> int:
-    """libseccomp's token for ``x86_64``/``x86``/``x32``/``aarch64``/...; 0 if unknown."""
-    return int(_lib().seccomp_arch_resolve_name(name.encode()))
-
-
-def syscall_number(name: str) -> int:
-    """The native number of ``name``, or NR_UNKNOWN when this architecture lacks it."""
-    return int(_lib().seccomp_syscall_resolve_name(name.encode()))
-
-
 class Filter:
     """A libseccomp filter context; use as a context manager so it is always released."""
 
@@ -71,6 +61,16 @@ class Filter:
 
     def __enter__(self) -> Filter:
         return self
+
+    # Lookups go through the filter's own library handle: a CDLL built per call (dlopen and
+    # argtypes again) cost ~20 ms per container for the ~360 syscalls of the default profile.
+    def arch_token(self, name: str) -> int:
+        """libseccomp's token for ``x86_64``/``x86``/``x32``/``aarch64``/...; 0 if unknown."""
+        return int(self._lib.seccomp_arch_resolve_name(name.encode()))
+
+    def syscall_number(self, name: str) -> int:
+        """The native number of ``name``, or NR_UNKNOWN when this architecture lacks it."""
+        return int(self._lib.seccomp_syscall_resolve_name(name.encode()))
 
     def __exit__(self, *exc: object) -> None:
         self._lib.seccomp_release(self._ctx)

@@ -99,12 +99,12 @@ def build_program(rules: Rules) -> bytes:
     try:
         with _libseccomp.Filter(rules.default_action) as f:
             for arch in rules.architectures:
-                token = _libseccomp.arch_token(arch)
+                token = f.arch_token(arch)
                 if not token:
                     raise RuntimeFailure(f"seccomp: unknown architecture {arch!r}")
                 f.add_arch(token)
             for rule in rules.rules:
-                number = _libseccomp.syscall_number(rule.name)
+                number = f.syscall_number(rule.name)
                 if number == _libseccomp.NR_UNKNOWN:
                     continue
                 args = [_libseccomp.ArgCmp(c.index, c.op, c.value, c.value_two)

@@ -16,6 +16,7 @@ it. ``{"op": "stop"}`` makes the factory exit. The factory never imports berth.d
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import json
 import os
@@ -27,8 +28,12 @@ from pathlib import Path
 
 from berth import __version__
 
-# Imported here, not in the forked shim: that is the point of the factory.
+# Imported here, not in the forked shim: that is the point of the factory. The cgroup
+# managers are imported lazily by the runtime; left to the shim, every container paid for
+# their import (compiled from source where no .pyc is written) with ~1 MB of private memory.
 from berth.runtime import container as _runtime_container  # noqa: F401
+from berth.runtime.cgroups import v1 as _cgroups_v1  # noqa: F401
+from berth.runtime.cgroups import v2 as _cgroups_v2  # noqa: F401
 from berth.shim import main as shim_main
 
 __all__ = ["PID_NAME", "SOCKET_NAME", "main", "serve"]
@@ -79,6 +84,10 @@ def serve(listener: socket.socket, owner_pid: int | None = None) -> None:
     """
     # Children are reaped by the kernel: the factory never waits for them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # libseccomp mapped and relocated once here (ctypes never dlcloses): a shim's dlopen of
+    # it then only takes a reference. Missing, the runtime reports it when a container needs it.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libseccomp.so.2")
     # Objects that exist now stay out of the cyclic GC, so forked shims keep sharing them.
     gc.freeze()
     owner = None

@@ -290,6 +290,7 @@ def run_shim(state_dir: Path, ready_fd: int) -> int:
         return 1
     _log(f"container {spec.id} created, init pid {created.pid}")
     _report(ready_fd, {"ok": True, "pid": created.pid})
+    _sys.release_free_memory()
     loop.call_soon(lambda: shim.on_sigchld(signal.SIGCHLD))
     loop.run()
     io.close()
