@@ -32,7 +32,7 @@ def release_free_memory() -> None:
 
     Creating the container (spec, seccomp compile, mounts) allocates a few MB in the shim
     and frees most of it; the freed pages stay dirty and private to this process for the
-X
+    container's whole life unless malloc returns them (~0.8 MB a shim, bench/README.md).
     """
     gc.collect()
     libc = ctypes.CDLL(None)
