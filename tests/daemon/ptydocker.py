@@ -37,6 +37,10 @@ class PtyDocker:
                 if not data:
                     break
                 self.output += data
+                if b"\x1b[6n" in data:
+                    # Answer busybox's cursor-position query as a terminal would: unanswered,
+                    # it can take typed keys for the answer.
+                    os.write(self.master, b"\x1b[1;1R")
         assert needle in self.output, self.output
         return self.output
 

@@ -169,6 +169,8 @@ def _run_in_pty(argv: list[str], env: dict[str, str], keys: bytes, timeout: floa
                 if not chunk:
                     break
                 out += chunk
+                if b"\x1b[6n" in chunk:  # answer busybox's cursor query as a terminal would
+                    os.write(fd, b"\x1b[1;1R")
             if not sent and (b"#" in out or time.monotonic() > deadline - timeout + 3):
                 os.write(fd, keys)
                 sent = True
