@@ -256,13 +256,12 @@ def test_process_settings(daemon: Daemon) -> None:
 def test_network_modes(daemon: Daemon) -> None:
     r = daemon.docker("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
     assert r.stdout.split() == [b"lo"], r.stderr
-    # Container veths (vb…) and test bridges come and go with concurrent tests: compare the rest.
-    def steady(names: list[str]) -> list[str]:
-        return sorted(n for n in names if not n.startswith(("vb", "bb", "bt", "br-")))
-
-    host_ifaces = steady(os.listdir("/sys/class/net"))
+    # Host networking means the host's own network namespace: compare the namespace itself
+    # (interfaces come and go with whatever else runs on the machine).
+    r = daemon.docker("run", "--rm", "--network", "host", "busybox", "readlink", "/proc/self/ns/net")
+    assert r.stdout.decode().strip() == os.readlink("/proc/self/ns/net"), r.stderr
     r = daemon.docker("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
-    assert steady(r.stdout.decode().split()) == host_ifaces, r.stderr
+    assert "lo" in r.stdout.decode().split() and len(r.stdout.split()) > 1, r.stderr
     r = daemon.docker("run", "--rm", "--network", "host", "busybox", "hostname")
     assert r.stdout.decode().strip() == os.uname().nodename
 
