@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,17 +46,25 @@ def _proc_state(pid: int) -> str:
     return "?"
 
 
+def _eventually(check: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
 def test_pause_unpause_freezes_processes(daemon: Daemon, names: list[str]) -> None:
     name = _new(names)
     daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
                   "while true; do date +%s%N > /tmp/tick; sleep 0.05; done", check=True)
     info = _inspect(daemon, name)
     freezer = Path(f"/sys/fs/cgroup/freezer/{daemon.cgroup_parent}/{info['Id']}/freezer.state")
+    tick = Path(f"/proc/{info['State']['Pid']}/root/tmp/tick")
+    _eventually(lambda: tick.exists() and tick.read_text() != "")
     daemon.docker("pause", name, check=True)
     st = _inspect(daemon, name)["State"]
     assert (st["Status"], st["Running"], st["Paused"]) == ("paused", True, True)
     assert freezer.read_text().strip() == "FROZEN"
-    tick = Path(f"/proc/{info['State']['Pid']}/root/tmp/tick")
     before = tick.read_text()
     time.sleep(0.4)
     assert tick.read_text() == before  # nothing ran while frozen
@@ -66,8 +74,7 @@ def test_pause_unpause_freezes_processes(daemon: Daemon, names: list[str]) -> No
     assert r.returncode != 0 and b"already paused" in r.stderr
     daemon.docker("unpause", name, check=True)
     assert freezer.read_text().strip() == "THAWED"
-    time.sleep(0.4)
-    assert tick.read_text() != before
+    _eventually(lambda: tick.read_text() not in ("", before))  # it runs again
     r = daemon.docker("unpause", name)
     assert r.returncode != 0 and b"is not paused" in r.stderr
 
