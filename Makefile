@@ -9,7 +9,7 @@ APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 runc crun iproute2 nfta
 BERTH_HOST ?= unix:///run/berth/berth.sock
 PYTEST_ARGS ?=
 
-.PHONY: run test deps venv lint typecheck daemon images registry-image clean-venv
+.PHONY: run test deps venv lint typecheck daemon images registry-image clean-venv bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -47,6 +47,14 @@ run: images
 
 test: deps venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Side-by-side benchmark against a private dockerd (bench/README.md); not part of `make test`.
+# Byte-compiles berth first: an installed berth has .pyc files, and with PYTHONDONTWRITEBYTECODE
+# set every process (CLI, shims) would otherwise compile its modules from source.
+BENCH_ARGS ?=
+bench: deps venv
+	$(PY) -m compileall -q src/berth >/dev/null
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check src tests

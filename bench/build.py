@@ -32,7 +32,7 @@ CMD ["cat", "/app/size"]
 """
 
 
-def _context(root: Path) -> Path:
+def context(root: Path) -> Path:
     (root / "conf").mkdir(parents=True)
     (root / "Dockerfile").write_text(DOCKERFILE)
     (root / "base.txt").write_text("base\n" * 1000)
@@ -42,7 +42,7 @@ def _context(root: Path) -> Path:
     return root
 
 
-def _build(e: Engine, ctx: Path, *extra: str) -> float:
+def build(e: Engine, ctx: Path, *extra: str) -> float:
     env = dict(e.env, DOCKER_BUILDKIT="0")
     import subprocess
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=5)
     ns = p.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="berth-bench-build-"))
-    ctx = _context(base / "ctx")
+    ctx = context(base / "ctx")
     engines = [start_berthd(base)]
     docker = start_dockerd(base)
     if docker is not None:
@@ -67,10 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for i in range(ns.repeat):
             for e in engines:  # A B A B
-                results["cold (--no-cache)"][e.name].append(_build(e, ctx, "--no-cache"))
-                results["fully cached"][e.name].append(_build(e, ctx))
+                results["cold (--no-cache)"][e.name].append(build(e, ctx, "--no-cache"))
+                results["fully cached"][e.name].append(build(e, ctx))
                 (ctx / "changing.txt").write_text(f"v{i + 1}-{e.name}\n")
-                results["one file changed"][e.name].append(_build(e, ctx))
+                results["one file changed"][e.name].append(build(e, ctx))
     finally:
         for e in engines:
             e.stop()

@@ -2,8 +2,8 @@
 socket and roots under one temporary directory, driven by the same real docker CLI.
 
 Nothing here touches a daemon the user already runs. dockerd is started without its bridge
-(`--bridge=none --iptables=false`) so the host's network configuration is left alone; its
-default network then behaves as `none`, as berth's does until its bridge is enabled.
+(`--bridge=none`) or on a private bridge given by the caller, and always with
+`--iptables=false`, so the host's firewall and networks are left alone.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from berth.network import links
 from berth.testing.netcleanup import private_network_flags
 from berth.testing.rootfs import busybox_rootfs_tar
 
@@ -31,6 +32,7 @@ class Engine:
     socket: Path
     process: subprocess.Popen[bytes]
     env: dict[str, str] = field(default_factory=dict)
+    bridge: str | None = None  # a bridge created for this engine, removed by stop()
 
     def docker(self, *args: str, input: bytes | None = None,
                check: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -74,6 +76,8 @@ class Engine:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.bridge is not None:
+            links.delete_link(self.bridge)
 
 
 def _wait_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -121,9 +125,15 @@ def start_berthd(base: Path, metrics_addr: str = "") -> Engine:
     return engine
 
 
-def start_dockerd(base: Path) -> Engine | None:
+def start_dockerd(base: Path, bridge: tuple[str, str] | None = None) -> Engine | None:
+    """A private dockerd; ``bridge`` = (name, gateway CIDR) gives it a default bridge network
+    of its own (created here, removed by :meth:`Engine.stop`), still without iptables."""
     if shutil.which("dockerd") is None:
         return None
+    net = ["--bridge=none"]
+    if bridge is not None:
+        links.ensure_bridge(*bridge)
+        net = ["--bridge", bridge[0]]
     root = base / "docker"
     root.mkdir(parents=True)
     sock = root / "docker.sock"
@@ -131,10 +141,11 @@ def start_dockerd(base: Path) -> Engine | None:
     proc = subprocess.Popen(
         ["dockerd", "-H", f"unix://{sock}", "--data-root", str(root / "data"),
          "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
-         "--bridge=none", "--iptables=false", "--ip6tables=false",
+         *net, "--iptables=false", "--ip6tables=false",
          "--cgroup-parent", f"docker-bench-{os.getpid()}"],
         stdout=log, stderr=subprocess.STDOUT)
     _wait_socket(sock, proc)
-    engine = Engine("docker", root, sock, proc, _env(sock, root))
+    engine = Engine("docker", root, sock, proc, _env(sock, root),
+                    bridge=bridge[0] if bridge else None)
     engine.docker("import", "-c", 'CMD ["sh"]', "-", "busybox:latest", input=busybox_rootfs_tar())
     return engine

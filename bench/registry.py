@@ -31,7 +31,7 @@ from tests.registry.helpers import Server, start_berth_registry, start_distribut
 from bench.engines import Engine, start_berthd, start_dockerd
 
 
-def _layers(size_mb: int, count: int) -> list[tuple[bytes, str]]:
+def make_layers(size_mb: int, count: int) -> list[tuple[bytes, str]]:
     """(gzip blob, diff id) per layer; random data so compression cannot shrink it."""
     per = size_mb * 1_000_000 // count
     out = []
@@ -47,7 +47,7 @@ def _layers(size_mb: int, count: int) -> list[tuple[bytes, str]]:
     return out
 
 
-def _seed(url: str, repo: str, layers: list[tuple[bytes, str]]) -> None:
+def seed(url: str, repo: str, layers: list[tuple[bytes, str]]) -> None:
     def d(b: bytes) -> str:
         return "sha256:" + hashlib.sha256(b).hexdigest()
 
@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ns = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="berth-bench-registry-"))
-    layers = _layers(ns.size_mb, ns.layers)
+    layers = make_layers(ns.size_mb, ns.layers)
     engines: list[Engine] = [start_berthd(base)]
     docker = start_dockerd(base)
     if docker is not None:
@@ -99,7 +99,7 @@ def main() -> None:
                 d2.mkdir()
                 src, dst = start(d1), start(d2)
                 try:
-                    _seed(src.url, "bench/big", layers)
+                    seed(src.url, "bench/big", layers)
                     for eng in engines if rep % 2 == 0 else list(reversed(engines)):
                         ref = f"{src.host}/bench/big:v1"
                         eng.docker("rmi", "-f", ref, check=False)
