@@ -25,7 +25,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
+# berth's own .pyc files: with PYTHONDONTWRITEBYTECODE set (as on these machines) every berth
+# process (CLI, berthd, each shim factory) would otherwise compile its modules from source.
 venv: $(VENV)/.installed
+	@$(PY) -m compileall -q src/berth >/dev/null
 
 daemon: deps venv
 	@if ! BERTH_HOST=$(BERTH_HOST) $(PY) -c 'import socket,sys,os; s=socket.socket(socket.AF_UNIX); s.connect(os.environ["BERTH_HOST"][7:])' 2>/dev/null; then \
@@ -49,11 +52,8 @@ test: deps venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Side-by-side benchmark against a private dockerd (bench/README.md); not part of `make test`.
-# Byte-compiles berth first: an installed berth has .pyc files, and with PYTHONDONTWRITEBYTECODE
-# set every process (CLI, shims) would otherwise compile its modules from source.
 BENCH_ARGS ?=
 bench: deps venv
-	$(PY) -m compileall -q src/berth >/dev/null
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: venv
