@@ -11,8 +11,10 @@ Any failure before ``start`` leaves no process, cgroup or state dir behind.
 
 seccomp is compiled to BPF in the caller (``seccomp.program_for``) and installed by the init:
 right before exec under no_new_privs, else before dropping capabilities (the kernel wants
-CAP_SYS_ADMIN then). Not here yet: OCI hooks (would run in the caller around create/start);
-specs asking for them are refused rather than half-honoured.
+CAP_SYS_ADMIN then). OCI hooks (hooks.py): once its mounts are done the init asks the caller
+(``hooks``) to run createRuntime/prestart with its host pid, runs createContainer itself
+before pivot_root and startContainer right before exec; ``start`` runs poststart and
+``delete`` poststop (both only warn on failure, as the spec says).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -30,19 +33,20 @@ from typing import Any, Final
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
-from berth.runtime import _sys, console, devices, namespaces, process, rootfs, seccomp, userns
+from berth.runtime import _sys, console, devices, hooks, namespaces, process, rootfs, seccomp, userns
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import CgroupManager, detect, manager_for_paths
 from berth.runtime.loopback import bring_up_loopback
 from berth.runtime.sync import Channel, channel_pair
 
 __all__ = ["ContainerInfo", "CreateOptions", "Created", "cgroup_pids", "create", "delete", "kill",
-           "state"]
+           "start_detached", "state"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _SETUP_TIMEOUT: Final = 60.0
 _USER_ANNOTATION: Final = "berth.user"
 _GROUPS_ANNOTATION: Final = "berth.groups"
+_EXEC_FIFO: Final = "exec.fifo"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class CreateOptions:
     stdout: int | None = None
     stderr: int | None = None
     console: bool = False
+    # Detached create (the ``berth-runtime create`` command): the init waits on a fifo in the
+    # state dir instead of the handshake, so the creating process may exit before ``start``.
+    exec_fifo: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,15 @@ class Created:
         if reply is not None:
             raise RuntimeFailure(str(reply.body.get("message", "start failed")))
         with contextlib.suppress(BerthError):
-            statefile.save(self._state_root, statefile.load(self._state_root, self.id).with_started())
+            st = statefile.load(self._state_root, self.id).with_started()
+            statefile.save(self._state_root, st)
+            _late_hooks(st, "poststart", "running")
+
+    def detach(self) -> None:
+        """Let go of a container created with ``exec_fifo``: it waits for ``start_detached``."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
 
     def close(self) -> None:
         """Drop the handshake without starting (the init then exits)."""
@@ -116,6 +131,7 @@ class _Plan:
     capabilities: process.Capabilities
     cgroup: CgroupManager
     seccomp_program: bytes | None = None
+    hooks: Mapping[str, tuple[hooks.Hook, ...]] = field(default_factory=dict)
     uid_maps: tuple[userns.IdMapping, ...] = ()
     gid_maps: tuple[userns.IdMapping, ...] = ()
 
@@ -136,8 +152,6 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
     proc = spec.get("process") or {}
     if not proc.get("args"):
         raise RuntimeFailure("process.args must not be empty")
-    if spec.get("hooks"):
-        raise RuntimeFailure("OCI hooks are not supported by the berth runtime yet")
     linux = spec.get("linux") or {}
     root = str((spec.get("root") or {}).get("path") or "rootfs")
     root_path = Path(root) if root.startswith("/") else opts.bundle / root
@@ -158,6 +172,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         capabilities=process.parse_capabilities(proc.get("capabilities")),
         cgroup=detect(linux.get("cgroupsPath"), opts.id),
         seccomp_program=seccomp.program_for(linux),
+        hooks=hooks.parse_hooks(spec.get("hooks")),
         uid_maps=userns.parse_mappings(linux.get("uidMappings")),
         gid_maps=userns.parse_mappings(linux.get("gidMappings")),
     )
@@ -168,6 +183,7 @@ def create(opts: CreateOptions) -> Created:
     spec = _load_spec(opts.bundle)
     plan = _plan(opts, spec)
     state_dir = statefile.reserve(opts.state_root, opts.id)
+    fifo_fd: int | None = None
     cgroup_made = False
     idmap_dir: Path | None = None
     pid: int | None = None
@@ -183,16 +199,24 @@ def create(opts: CreateOptions) -> Created:
             idmap_dir = state_dir / "idmap"
             opts = replace(opts, rootfs_mounts=userns.idmapped_rootfs(
                 opts.rootfs_mounts, idmap_dir, plan.uid_maps, plan.gid_maps))
+        if opts.exec_fifo:
+            # O_RDWR never blocks on a fifo and keeps a reader open, so ``start`` can open it
+            # write-only without blocking exactly while the init is alive and waiting.
+            os.mkfifo(state_dir / _EXEC_FIFO, 0o600)
+            fifo_fd = os.open(state_dir / _EXEC_FIFO, os.O_RDWR | os.O_CLOEXEC)
         parent_end, child_end = channel_pair()
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
             middle = os.fork()
             if middle == 0:
-                _run_child(lambda: _middle_process(opts, plan, child_end, devnull), child_end)
+                _run_child(lambda: _middle_process(opts, plan, child_end, devnull, fifo_fd),
+                           child_end)
         finally:
             os.close(devnull)
             child_end.close()
-        pid, console_fd = _await_ready(parent_end, middle, plan)
+            if fifo_fd is not None:
+                os.close(fifo_fd)
+        pid, console_fd = _await_ready(parent_end, middle, plan, opts)
         start_time = statefile.process_start_time(pid)
         if start_time is None:
             raise RuntimeFailure("container init exited during setup")
@@ -220,13 +244,30 @@ def create(opts: CreateOptions) -> Created:
             userns.release_rootfs(idmap_dir)
 
 
-def _await_ready(ch: Channel, middle: int, plan: _Plan) -> tuple[int, int | None]:
+def _hook_state(opts: CreateOptions, plan: _Plan, status: str, pid: int) -> dict[str, Any]:
+    return hooks.state_document(opts.id, status, pid, str(opts.bundle),
+                                plan.spec.get("annotations") or {})
+
+
+def _await_ready(ch: Channel, middle: int, plan: _Plan,
+                 opts: CreateOptions) -> tuple[int, int | None]:
     pid: int | None = None
     console_fd: int | None = None
     reaped = False
     ready = False
+    hooks_asked = False
     try:
         while True:
+            if hooks_asked and pid is not None:
+                # The init waits for these with its mounts done, before pivot_root.
+                hooks_asked = False
+                try:
+                    state = _hook_state(opts, plan, "creating", pid)
+                    for phase in ("createRuntime", "prestart"):
+                        hooks.run_hooks(phase, plan.hooks.get(phase, ()), state)
+                except RuntimeFailure as exc:
+                    raise _ChildError(str(exc), pid) from None
+                ch.send("resume", pid=pid)
             if ready and pid is not None:
                 return pid, console_fd
             try:
@@ -248,6 +289,8 @@ def _await_ready(ch: Channel, middle: int, plan: _Plan) -> tuple[int, int | None
                     os.close(extra)
             elif msg.type == "error":
                 raise _ChildError(str(msg.body.get("message")), pid)
+            elif msg.type == "hooks":
+                hooks_asked = True
             elif msg.type == "ready":
                 # "pid" (from the middle process) and "ready" (from the init) come from two
                 # processes; under load the init can be first.
@@ -300,13 +343,14 @@ def _run_child(body: Any, ch: Channel) -> None:
         os._exit(code)
 
 
-def _middle_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int) -> None:
+def _middle_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
+                    fifo_fd: int | None) -> None:
     # Join before unsharing: a new cgroup namespace is rooted at the cgroup we are in.
     plan.cgroup.join(os.getpid())
     namespaces.enter(plan.namespaces, lambda: _await_maps(ch))
     child = os.fork()
     if child == 0:
-        _run_child(lambda: _init_process(opts, plan, ch, devnull), ch)
+        _run_child(lambda: _init_process(opts, plan, ch, devnull, fifo_fd), ch)
     ch.send("pid", pid=child)
 
 
@@ -326,7 +370,8 @@ def _new(plan: _Plan, kind: str) -> bool:
     return any(n.type == kind and not n.path for n in plan.namespaces)
 
 
-def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int) -> None:
+def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
+                  fifo_fd: int | None) -> None:
     spec = plan.spec
     proc: Mapping[str, Any] = spec.get("process") or {}
     linux: Mapping[str, Any] = spec.get("linux") or {}
@@ -337,6 +382,16 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int) -
     if not any(m.is_bind and m.destination.rstrip("/") == "/dev" for m in plan.mounts):
         devices.create_devices(plan.root_dir, plan.devices)
         devices.create_symlinks(plan.root_dir)
+    host_pid = 0
+    if any(plan.hooks.get(p) for p in ("createRuntime", "prestart", "createContainer",
+                                       "startContainer")):
+        ch.send("hooks")
+        msg = ch.recv()
+        if msg is None or msg.type != "resume":
+            os._exit(1)
+        host_pid = int(msg.body["pid"])
+        hooks.run_hooks("createContainer", plan.hooks.get("createContainer", ()),
+                        _hook_state(opts, plan, "creating", host_pid))
     rootfs.pivot_root(plan.root_dir)
     if _new(plan, "network"):
         bring_up_loopback()
@@ -382,11 +437,20 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int) -
     env = process.build_env([str(e) for e in proc.get("env") or []], user)
     args = [str(a) for a in proc["args"]]
     path = process.find_executable(args[0], env.get("PATH"))
-    _close_inherited_fds(keep=ch.fileno())
-    ch.send("ready")
-    msg = ch.recv()
-    if msg is None or msg.type != "start":
-        os._exit(1)
+    if fifo_fd is None:
+        _close_inherited_fds(keep=ch.fileno())
+        ch.send("ready")
+        msg = ch.recv()
+        if msg is None or msg.type != "start":
+            os._exit(1)
+    else:
+        _close_inherited_fds(keep=ch.fileno(), also=fifo_fd)
+        ch.send("ready")
+        ch.close()
+        _wait_fifo(fifo_fd)
+    if plan.hooks.get("startContainer"):
+        hooks.run_hooks("startContainer", plan.hooks["startContainer"],
+                        _hook_state(opts, plan, "created", host_pid))
     _reset_signals()
     if plan.seccomp_program is not None and no_new_privs:
         seccomp.install(plan.seccomp_program)
@@ -405,7 +469,17 @@ def _dup_stdio(opts: CreateOptions, devnull: int) -> None:
         os.close(src)
 
 
-def _close_inherited_fds(keep: int) -> None:
+def _wait_fifo(fd: int) -> None:
+    while True:
+        try:
+            if os.read(fd, 1):
+                break
+        except InterruptedError:
+            continue
+    os.close(fd)
+
+
+def _close_inherited_fds(keep: int, also: int | None = None) -> None:
     """Close every fd above 2 but ``keep``: nothing of the caller's reaches the container.
 
     Closing (not just close-on-exec) matters while the init waits for start: a pipe the
@@ -413,8 +487,15 @@ def _close_inherited_fds(keep: int) -> None:
     """
     # closerange (close_range(2) on Linux) needs no free fd: after a low RLIMIT_NOFILE
     # (--ulimit nofile=10) listing /proc/self/fd would itself fail with EMFILE.
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 30)
+    # A seccomp profile already installed may refuse close_range (older allowlists lack it);
+    # Python then closes one fd at a time, so the range must stay small: the caller's fds
+    # are below its own NOFILE hard limit (20000 here), well under 1 << 16.
+    high = max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16)
+    low = 3
+    for fd in sorted({keep} if also is None else {keep, also}):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, high)
 
 
 def _reset_signals() -> None:
@@ -458,6 +539,40 @@ def _kill_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def start_detached(state_root: Path, container_id: str) -> None:
+    """Release the init of a container created with ``exec_fifo`` (``runc start``)."""
+    st = statefile.load(state_root, container_id)
+    path = state_root / container_id / _EXEC_FIFO
+    if st.started or not path.exists():
+        raise Conflict("cannot start a container that has stopped" if
+                       statefile.status_of(st) is statefile.Status.STOPPED
+                       else "cannot start an already running container")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:  # ENXIO: no reader, the init is gone
+        raise Conflict("cannot start a container that has stopped") from exc
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        path.unlink()
+    statefile.save(state_root, st.with_started())
+    _late_hooks(st, "poststart", "running")
+
+
+def _late_hooks(st: statefile.ContainerState, phase: str, status: str) -> None:
+    """poststart/poststop: the spec has a failure here only warned about, never fatal."""
+    try:
+        spec = _load_spec(Path(st.bundle))
+        found = hooks.parse_hooks(spec.get("hooks")).get(phase, ())
+        if found:
+            hooks.run_hooks(phase, found, hooks.state_document(
+                st.id, status, st.pid, st.bundle, spec.get("annotations") or {}))
+    except BerthError:
+        pass
+
+
 def state(state_root: Path, container_id: str) -> ContainerInfo:
     """The container's recorded pid and live status; NotFound if the runtime does not know it."""
     st = statefile.load(state_root, container_id)
@@ -495,4 +610,5 @@ def delete(state_root: Path, container_id: str) -> None:
     mgr = manager_for_paths(st.cgroup_paths)
     _kill_cgroup(mgr)
     mgr.destroy()
+    _late_hooks(st, "poststop", "stopped")
     statefile.remove(state_root, container_id)

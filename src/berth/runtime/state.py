@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from berth.errors import AlreadyExists, Internal, NotFound
-from berth.ids import validate_id
+from berth.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 
 __all__ = ["ContainerState", "Status", "load", "process_start_time", "remove", "reserve", "save",
            "status_of"]
 
 _FILE = "state.json"
+# runc's rule for container IDs (berthd's are 64 hex digits, a subset); never "." or "..".
+_ID = re.compile(r"^[\w+.-]+$", re.ASCII)
 
 
 class Status(Enum):
@@ -66,8 +68,10 @@ class ContainerState:
 
 
 def _dir(state_root: Path, container_id: str) -> Path:
-    # Runtime IDs are container IDs; validating keeps them safe as path components.
-    return state_root / validate_id(container_id)
+    # Validating keeps runtime IDs safe as path components.
+    if not _ID.match(container_id) or container_id in (".", ".."):
+        raise InvalidArgument(f"invalid id format: {container_id}")
+    return state_root / container_id
 
 
 def process_start_time(pid: int) -> int | None:

@@ -1,0 +1,87 @@
+"""Benchmark: ``<runtime> run`` of a busybox bundle running ``true`` — berth-runtime vs runc vs crun.
+
+Run as root: ``.venv/bin/python bench/runtime.py [-n 20]``. Each runtime gets the same bundle
+(busybox rootfs, Docker-like mounts and namespaces) and its own state root under one temp dir,
+removed at the end. crun refuses this hybrid host while /sys/fs/cgroup/unified has a v2
+mount, so it runs inside a private mount namespace (``unshare -m``) with that mount hidden.
+Prints the median and best wall time per runtime; a runtime that is missing or fails is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from berth.runtime.cli.info import default_spec
+from berth.testing.rootfs import make_busybox_rootfs
+
+
+def _bundle(base: Path) -> Path:
+    bundle = base / "bundle"
+    make_busybox_rootfs(bundle / "rootfs")
+    spec = default_spec()
+    spec["ociVersion"] = "1.0.2"  # crun 1.8 refuses newer versions
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["true"]
+    spec["root"]["readonly"] = False
+    (bundle / "config.json").write_text(json.dumps(spec))
+    return bundle
+
+
+def _command(name: str, root: Path) -> list[str] | None:
+    if name == "berth-runtime":
+        return [str(Path(sys.executable).parent / "berth-runtime"), "--root", str(root)]
+    path = shutil.which(name)
+    if path is None:
+        return None
+    if name == "crun":
+        # Hide the empty v2 hierarchy in a private mount namespace: crun then sees plain v1.
+        return ["unshare", "-m", "sh", "-c",
+                f'umount /sys/fs/cgroup/unified 2>/dev/null; exec {path} --root {root} "$@"',
+                "crun"]
+    return [path, "--root", str(root)]
+
+
+def _time(cmd: list[str], bundle: Path, runs: int) -> list[float] | str:
+    times = []
+    for i in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run([*cmd, "run", "--bundle", str(bundle), f"bench{i}"],
+                              capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            return f"failed: {proc.stderr.strip()[:200]}"
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=20)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="berth-bench-rt-"))
+    try:
+        bundle = _bundle(base)
+        print(f"{'runtime':15} {'median ms':>10} {'best ms':>9}   ({args.n} runs of `run` true)")
+        for name in ("berth-runtime", "runc", "crun"):
+            cmd = _command(name, base / f"state-{name}")
+            if cmd is None:
+                print(f"{name:15} not installed")
+                continue
+            result = _time(cmd, bundle, args.n)
+            if isinstance(result, str):
+                print(f"{name:15} {result}")
+                continue
+            print(f"{name:15} {statistics.median(result) * 1000:10.1f} {min(result) * 1000:9.1f}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""create, start, run, state, kill, delete, list: the container's life through the command line.
+
+``create`` uses the library's exec-fifo mode: the init waits on ``exec.fifo`` in the state dir
+and this process exits, leaving the init to whoever reaps for our caller (containerd's shim
+is a subreaper; otherwise PID 1), exactly as with ``runc create``. ``run`` keeps the init as its
+child, starts it over the handshake, forwards signals, waits and deletes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.runtime import container, control
+from berth.runtime.cli import _common
+from berth.runtime.cli._consolesock import send_console
+
+__all__ = ["register"]
+
+
+def _terminal(bundle: Path) -> bool:
+    try:
+        spec = json.loads((bundle / "config.json").read_text())
+    except (OSError, ValueError):
+        return False  # create reports the bundle's problem itself
+    return bool(isinstance(spec, dict) and (spec.get("process") or {}).get("terminal"))
+
+
+def _create(args: argparse.Namespace, root: Path, detached: bool,
+            fifo: bool) -> container.Created:
+    bundle = Path(args.bundle or ".").absolute()
+    terminal = _terminal(bundle)
+    if terminal and not args.console_socket and detached:
+        raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
+    if args.console_socket and not terminal:
+        raise InvalidArgument("cannot use console socket if runc will not detach or allocate tty")
+    if not args.id:
+        raise InvalidArgument('"create" requires exactly 1 argument(s)')
+    opts = container.CreateOptions(id=args.id, bundle=bundle, state_root=root, stdin=0, stdout=1,
+                                   stderr=2, exec_fifo=fifo)
+    created = container.create(opts)
+    try:
+        if created.console_fd is not None:
+            if args.console_socket:
+                send_console(args.console_socket, created.console_fd)
+            else:
+                os.close(created.console_fd)
+        if args.pid_file:
+            _common.write_pid_file(args.pid_file, created.pid)
+    except BaseException:
+        created.close()
+        container.delete(root, args.id)
+        raise
+    return created
+
+
+def _cmd_create(args: argparse.Namespace, root: Path) -> int:
+    _create(args, root, detached=True, fifo=True).detach()
+    return 0
+
+
+def _cmd_start(args: argparse.Namespace, root: Path) -> int:
+    container.start_detached(root, args.id)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, root: Path) -> int:
+    # run starts over the handshake right away, even with --detach.
+    created = _create(args, root, detached=args.detach, fifo=False)
+    if not args.detach:
+        _common.forward_signals(created.pid)
+    try:
+        created.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            container.delete(root, args.id)
+        raise
+    if args.detach:
+        return 0
+    code = _common.wait_exit(created.pid)
+    with contextlib.suppress(NotFound):
+        container.delete(root, args.id)
+    return code
+
+
+def _cmd_state(args: argparse.Namespace, root: Path) -> int:
+    print(json.dumps(_common.oci_state(root, args.id), indent=2))
+    return 0
+
+
+def _cmd_kill(args: argparse.Namespace, root: Path) -> int:
+    sig = _common.parse_signal(args.signal)
+    if _common.oci_state(root, args.id)["status"] == "stopped" and not args.all:
+        return 0  # the spec: no effect on a stopped container (and the caller is not at fault)
+    container.kill(root, args.id, sig, all=args.all)
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace, root: Path) -> int:
+    try:
+        st = _common.oci_state(root, args.id)
+    except NotFound:
+        if args.force:
+            return 0
+        raise
+    status = st["status"]
+    # The spec wants an error for anything not stopped, a created container too.
+    if status != "stopped" and not args.force:
+        raise Conflict(f"cannot delete container {args.id} that is not stopped: {status}")
+    if status == "paused":
+        control.resume(root, args.id)  # a frozen process never acts on SIGKILL
+    container.delete(root, args.id)
+    return 0
+
+
+def _list_entries(root: Path) -> list[dict[str, Any]]:
+    entries = []
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        with contextlib.suppress(NotFound, OSError, ValueError, InvalidArgument):
+            entries.append(_common.oci_state(root, d.name))
+    return entries
+
+
+def _cmd_list(args: argparse.Namespace, root: Path) -> int:
+    entries = _list_entries(root)
+    if args.quiet:
+        for e in entries:
+            print(e["id"])
+    elif args.format == "json":
+        print(json.dumps(entries or None))
+    else:
+        rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+        rows += [[e["id"], str(e["pid"]), e["status"], e["bundle"], e["created"], e["owner"] or "root"]
+                 for e in entries]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def _create_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", nargs="?", default="")
+    p.add_argument("-b", "--bundle", default="")
+    p.add_argument("--pid-file", default="")
+    p.add_argument("--console-socket", default="")
+    p.add_argument("--no-pivot", action="store_true")  # berth always pivots; accepted
+    p.add_argument("--no-new-keyring", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("create", help="create a container")
+    _create_flags(p)
+    p.set_defaults(func=_cmd_create)
+    p = sub.add_parser("run", help="create and run a container")
+    _create_flags(p)
+    p.add_argument("-d", "--detach", action="store_true")
+    p.set_defaults(func=_cmd_run)
+    for name, func, text in (("start", _cmd_start, "start a created container"),
+                             ("state", _cmd_state, "output the state of a container")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("id")
+        p.set_defaults(func=func)
+    p = sub.add_parser("kill", help="send a signal to the container's init process")
+    p.add_argument("id")
+    p.add_argument("signal", nargs="?", default="SIGTERM")
+    p.add_argument("-a", "--all", action="store_true")
+    p.set_defaults(func=_cmd_kill)
+    p = sub.add_parser("delete", help="delete a container")
+    p.add_argument("id")
+    p.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(func=_cmd_delete)
+    p = sub.add_parser("list", help="list containers")
+    p.add_argument("-f", "--format", default="table", choices=["table", "json"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_list)
+

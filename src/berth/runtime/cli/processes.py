@@ -1,0 +1,118 @@
+"""exec and ps: more processes in a running container, and the ones it has.
+
+A detached exec leaves its process to our caller's subreaper (containerd's shim), as
+``runc exec -d`` does; a foreground exec becomes its subreaper, forwards signals and exits
+with its status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+from berth.errors import InvalidArgument, RuntimeFailure
+from berth.runtime import _sys, container
+from berth.runtime import exec as rexec
+from berth.runtime.cli import _common
+from berth.runtime.cli._consolesock import send_console
+
+__all__ = ["register"]
+
+_PR_SET_CHILD_SUBREAPER: Final = 36
+
+
+def _user_string(user: dict[str, Any]) -> str:
+    if not user:
+        return ""
+    return f"{int(user.get('uid', 0))}:{int(user.get('gid', 0))}"
+
+
+def _options(args: argparse.Namespace) -> rexec.ExecOptions:
+    if args.process:
+        try:
+            raw = sys.stdin.read() if args.process == "-" else Path(args.process).read_text()
+            proc = json.loads(raw)
+        except (OSError, ValueError) as exc:
+            raise InvalidArgument(f"read process spec {args.process}: {exc}") from exc
+        if not isinstance(proc, dict) or not proc.get("args"):
+            raise InvalidArgument("process spec has no args")
+        user = proc.get("user") or {}
+        user_str = _user_string(user)
+        return rexec.ExecOptions(
+            args=tuple(str(a) for a in proc["args"]), env=tuple(str(e) for e in proc.get("env") or []),
+            cwd=str(proc.get("cwd") or ""), user=user_str, tty=bool(proc.get("terminal")),
+            stdin=0, stdout=1, stderr=2)
+    if not args.argv:
+        raise InvalidArgument("exec needs a command or --process")
+    return rexec.ExecOptions(args=tuple(args.argv), env=tuple(args.env), cwd=args.cwd,
+                             user=args.user, tty=args.tty, stdin=0, stdout=1, stderr=2)
+
+
+def _cmd_exec(args: argparse.Namespace, root: Path) -> int:
+    opts = _options(args)
+    if opts.tty and not args.console_socket:
+        raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket"
+                              if args.detach else "berth-runtime exec --tty needs --console-socket")
+    if not args.detach:
+        _sys.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    started = rexec.exec_process(root, args.id, opts)
+    if started.console_fd is not None:
+        send_console(args.console_socket, started.console_fd)
+    if args.pid_file:
+        _common.write_pid_file(args.pid_file, started.pid)
+    if args.detach:
+        return 0
+    _common.forward_signals(started.pid)
+    return _common.wait_exit(started.pid)
+
+
+def _cmd_ps(args: argparse.Namespace, root: Path) -> int:
+    pids = container.cgroup_pids(root, args.id)
+    if args.format == "json":
+        print(json.dumps(pids))
+        return 0
+    try:
+        out = subprocess.run(["ps", *(args.ps_args or ["-ef"])], check=True, capture_output=True,
+                             text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise RuntimeFailure(f"ps: {exc}") from exc
+    lines = out.splitlines()
+    if not lines:
+        return 0
+    header = lines[0]
+    try:
+        col = header.split().index("PID")
+    except ValueError as exc:
+        raise RuntimeFailure("couldn't find PID field in ps output") from exc
+    print(header)
+    wanted = set(pids)
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            print(line)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("exec", help="execute a new process inside the container")
+    p.add_argument("id")
+    p.add_argument("argv", nargs=argparse.REMAINDER)
+    p.add_argument("-p", "--process", default="")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--pid-file", default="")
+    p.add_argument("--console-socket", default="")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("--cwd", default="")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-u", "--user", default="")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.set_defaults(func=_cmd_exec)
+    p = sub.add_parser("ps", help="processes running inside the container")
+    p.add_argument("id")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+    p.add_argument("-f", "--format", default="table", choices=["table", "json"])
+    p.set_defaults(func=_cmd_ps)
