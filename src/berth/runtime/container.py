@@ -262,7 +262,8 @@ def _await_ready(ch: Channel, middle: int, plan: _Plan,
                 # The init waits for these with its mounts done, before pivot_root.
                 hooks_asked = False
                 try:
-                    state = _hook_state(opts, plan, "creating", pid)
+                    # "created", as runc reports it and the OCI suite (hooks_stdin) checks.
+                    state = _hook_state(opts, plan, "created", pid)
                     for phase in ("createRuntime", "prestart"):
                         hooks.run_hooks(phase, plan.hooks.get(phase, ()), state)
                 except RuntimeFailure as exc:
@@ -391,7 +392,7 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
             os._exit(1)
         host_pid = int(msg.body["pid"])
         hooks.run_hooks("createContainer", plan.hooks.get("createContainer", ()),
-                        _hook_state(opts, plan, "creating", host_pid))
+                        _hook_state(opts, plan, "created", host_pid))
     rootfs.pivot_root(plan.root_dir)
     if _new(plan, "network"):
         bring_up_loopback()

@@ -66,6 +66,9 @@ def v1_writes(resources: Mapping[str, Any]) -> list[Write]:
         out.append(Write("memory", "memory.soft_limit_in_bytes", str(reservation)))
     if mem.get("disableOOMKiller"):
         out.append(Write("memory", "memory.oom_control", "1"))
+    swappiness = _int(mem, "swappiness")
+    if swappiness is not None and 0 <= swappiness <= 100:  # -1 / absent: the parent's
+        out.append(Write("memory", "memory.swappiness", str(swappiness)))
     cpu = resources.get("cpu") or {}
     shares = _int(cpu, "shares")
     period = _int(cpu, "period")

@@ -95,8 +95,6 @@ def _cmd_state(args: argparse.Namespace, root: Path) -> int:
 
 def _cmd_kill(args: argparse.Namespace, root: Path) -> int:
     sig = _common.parse_signal(args.signal)
-    if _common.oci_state(root, args.id)["status"] == "stopped" and not args.all:
-        return 0  # the spec: no effect on a stopped container (and the caller is not at fault)
     container.kill(root, args.id, sig, all=args.all)
     return 0
 
