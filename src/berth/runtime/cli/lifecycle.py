@@ -17,6 +17,7 @@ from typing import Any
 
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import container, control
+from berth.runtime import state as statefile
 from berth.runtime.cli import _common
 from berth.runtime.cli._consolesock import send_console
 
@@ -104,6 +105,8 @@ def _cmd_delete(args: argparse.Namespace, root: Path) -> int:
         st = _common.oci_state(root, args.id)
     except NotFound:
         if args.force:
+            # A create killed half-way leaves its reserved dir without state: clear it.
+            statefile.remove(root, args.id)
             return 0
         raise
     status = st["status"]
