@@ -80,9 +80,11 @@ def test_commit_diff_history_and_changes(daemon: Daemon, cleanup: list[str]) -> 
     assert hist[0].split("|")[0] == image_id
     assert hist[0].split("|")[2] == "first" and "echo hi > /hello" in hist[0]
     assert hist[1].split("|")[0] == base["Id"]
-    # 409 while a container uses it, unless forced; the parent has a dependent child.
-    r = daemon.docker("rmi", "busybox")
+    # 409 while a container uses it, unless forced; the parent has a dependent child. By ID:
+    # by name it would only be untagged if another test left a second tag on it.
+    r = daemon.docker("rmi", base["Id"])
     assert r.returncode != 0
+    assert b"conflict" in r.stderr
 
 
 def test_whiteouts_and_opaque_directories_across_layers(daemon: Daemon,

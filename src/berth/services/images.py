@@ -353,7 +353,8 @@ class ImageService:
             if not noprune:
                 self._prune_parents(image, users, records)
             gone = self.collect_garbage()
-            records.extend({"Deleted": key} for key in gone if key in image.chain_ids)
+            # A layer stored uncompressed has one digest for its blob and its snapshot: list it once.
+            records.extend({"Deleted": key} for key in dict.fromkeys(gone) if key in image.chain_ids)
             return records
 
     def _prune_parents(self, image: Image, users: Mapping[str, str],
