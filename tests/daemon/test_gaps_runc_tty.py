@@ -5,6 +5,7 @@ the same view."""
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,8 +55,13 @@ def test_interactive_tty_under_runc(daemon: Daemon, RT: str) -> None:
     try:
         # The CLI sends its size right after start: ask once the shell is up.
         term.read_until(b"# ")
-        term.write(b"stty size; echo done-$((6*7))\n")
-        term.read_until(b"done-42")
+        # The resize may land a moment after the prompt under load: ask until it shows.
+        for i in range(40):
+            term.write(f"stty size; echo done-{i}-$((6*7))\n".encode())
+            term.read_until(f"done-{i}-42".encode())
+            if b"33 101" in term.output:
+                break
+            time.sleep(0.25)
         assert b"33 101" in term.output, term.output.decode(errors="replace")
         term.write(b"exit 3\n")
         assert term.wait() == 3
