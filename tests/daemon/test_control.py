@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,16 +17,6 @@ from tests.daemon.apihttp import request
 from tests.daemon.ptydocker import PtyDocker
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def names(daemon: Daemon) -> Iterator[list[str]]:
-    made: list[str] = []
-    try:
-        yield made
-    finally:
-        if made:
-            daemon.docker("rm", "-f", *made)
 
 
 def _new(names: list[str]) -> str:

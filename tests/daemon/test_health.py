@@ -6,23 +6,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import Daemon
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def names(daemon: Daemon) -> Iterator[list[str]]:
-    made: list[str] = []
-    try:
-        yield made
-    finally:
-        if made:
-            daemon.docker("rm", "-f", *made)
 
 
 def _new(names: list[str]) -> str:

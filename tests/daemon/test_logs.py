@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,6 @@ import pytest
 from tests.conftest import Daemon
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def names(daemon: Daemon) -> Iterator[list[str]]:
-    made: list[str] = []
-    try:
-        yield made
-    finally:
-        if made:
-            daemon.docker("rm", "-f", *made)
 
 
 def _new(names: list[str]) -> str:

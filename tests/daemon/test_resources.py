@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from tests.conftest import Daemon
 pytestmark = pytest.mark.root
 
 CG = Path("/sys/fs/cgroup")
-
-
-@pytest.fixture
-def names(daemon: Daemon) -> Iterator[list[str]]:
-    made: list[str] = []
-    try:
-        yield made
-    finally:
-        if made:
-            daemon.docker("rm", "-f", *made)
 
 
 def _new(names: list[str]) -> str:

@@ -20,16 +20,6 @@ from tests.conftest import Daemon, remove_all_containers, start_berthd, stop_ber
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def names(daemon: Daemon) -> Iterator[list[str]]:
-    made: list[str] = []
-    try:
-        yield made
-    finally:
-        if made:
-            daemon.docker("rm", "-f", *made)
-
-
 def _new(names: list[str]) -> str:
     n = f"rp-{uuid.uuid4().hex[:10]}"
     names.append(n)

@@ -18,16 +18,6 @@ FUSE = "/dev/fuse"  # 10:229, world read/write on the host, not in the default a
 
 
 @pytest.fixture
-def names(daemon: Daemon) -> Iterator[list[str]]:
-    made: list[str] = []
-    try:
-        yield made
-    finally:
-        if made:
-            daemon.docker("rm", "-f", *made)
-
-
-@pytest.fixture
 def client(daemon: Daemon) -> Iterator[docker.DockerClient]:
     c = docker.DockerClient(base_url=daemon.host)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -21,16 +20,6 @@ def _seccomp_mode(out: bytes) -> str:
         if line.startswith("Seccomp:"):
             return line.split()[1]
     raise AssertionError(out)
-
-
-@pytest.fixture
-def names(daemon: Daemon) -> Iterator[list[str]]:
-    made: list[str] = []
-    try:
-        yield made
-    finally:
-        if made:
-            daemon.docker("rm", "-f", *made)
 
 
 def test_default_profile_is_loaded_and_filters(daemon: Daemon) -> None:
