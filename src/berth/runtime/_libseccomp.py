@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["NR_UNKNOWN", "ArgCmp", "Filter"]
+__all__ = ["NR_UNKNOWN", "ArgCmp", "Filter", "version"]
 
 NR_UNKNOWN: Final = -1  # __NR_SCMP_ERROR
 _SONAME: Final = "libseccomp.so.2"
@@ -25,11 +25,15 @@ class ArgCmp(ctypes.Structure):
                 ("datum_b", ctypes.c_uint64)]
 
 
-def _lib() -> ctypes.CDLL:
+def _open() -> ctypes.CDLL:
     try:
-        lib = ctypes.CDLL(_SONAME, use_errno=True)
+        return ctypes.CDLL(_SONAME, use_errno=True)
     except OSError as exc:
         raise OSError(2, f"{_SONAME} is not installed (apt-get install libseccomp2): {exc}") from exc
+
+
+def _lib() -> ctypes.CDLL:
+    lib = _open()
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
     lib.seccomp_init.restype = ctypes.c_void_p
     lib.seccomp_release.argtypes = [ctypes.c_void_p]
@@ -42,6 +46,20 @@ def _lib() -> ctypes.CDLL:
                                            ctypes.c_uint, ctypes.POINTER(ArgCmp)]
     lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     return lib
+
+
+class _Version(ctypes.Structure):
+    """struct scmp_version."""
+
+    _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+
+def version() -> str:
+    """libseccomp's ``major.minor.micro``: which syscall names it knows depends on it."""
+    lib = _open()  # not _lib(): a cache hit needs only this one function
+    lib.seccomp_version.restype = ctypes.POINTER(_Version)
+    v = lib.seccomp_version().contents
+    return f"{v.major}.{v.minor}.{v.micro}"
 
 
 def _check(rc: int, what: str) -> None:

@@ -171,7 +171,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         devices=tuple(devices.parse_devices(linux.get("devices") or [])),
         capabilities=process.parse_capabilities(proc.get("capabilities")),
         cgroup=detect(linux.get("cgroupsPath"), opts.id),
-        seccomp_program=seccomp.program_for(linux),
+        seccomp_program=seccomp.program_for(linux, seccomp.cache_dir(opts.state_root)),
         hooks=hooks.parse_hooks(spec.get("hooks")),
         uid_maps=userns.parse_mappings(linux.get("uidMappings")),
         gid_maps=userns.parse_mappings(linux.get("gidMappings")),

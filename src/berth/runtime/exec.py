@@ -91,7 +91,7 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
         raise Conflict(f"container {container_id} is not running")
     spec = _bundle_spec(st.bundle)
     # The container's own filter, built here before forking; exec'd processes get it too.
-    program = seccomp.program_for(spec.get("linux") or {})
+    program = seccomp.program_for(spec.get("linux") or {}, seccomp.cache_dir(state_root))
     nss = []
     for name, kind in _KINDS.items():
         path = f"/proc/{st.pid}/ns/{name}"

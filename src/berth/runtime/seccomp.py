@@ -1,7 +1,9 @@
 """The OCI ``linux.seccomp`` object -> rules -> a BPF program, and installing it.
 
 ``compile_rules`` is pure (spec -> frozen :class:`Rules`); ``build_program`` asks libseccomp to
-turn the rules into classic BPF in the caller, before any fork; ``install`` runs in the
+turn the rules into classic BPF in the caller, before any fork (``program_for`` with a cache
+directory first looks the program up in berth.runtime.bpfcache, under the runtime's state root
+by default: ``cache_dir``); ``install`` runs in the
 container's process and is a single prctl, so nothing but execve follows it when
 no_new_privs is set. Without no_new_privs the kernel demands CAP_SYS_ADMIN to install a
 filter, so the init installs it while still privileged, before dropping to the user (runc's
@@ -15,14 +17,20 @@ since libseccomp cannot AND two comparisons of one argument.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from berth.errors import RuntimeFailure
-from berth.runtime import _libseccomp, _sys
+from berth.runtime import _libseccomp, _sys, bpfcache
 
-__all__ = ["Condition", "Rule", "Rules", "build_program", "compile_rules", "install", "program_for"]
+__all__ = ["Condition", "Rule", "Rules", "build_program", "cache_dir", "compile_rules", "install",
+           "program_for"]
+
+# "@" is not allowed in a container ID, so no container's state dir can take this name.
+_CACHE_DIR: Final = "@seccomp"
 
 _EPERM: Final = 1
 _ACTIONS: Final = {"SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
@@ -115,12 +123,27 @@ def build_program(rules: Rules) -> bytes:
         raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
 
 
-def program_for(linux: Mapping[str, Any]) -> bytes | None:
-    """The BPF program for a spec's ``linux`` section, or None when it has no seccomp."""
+def cache_dir(state_root: Path) -> Path:
+    """Where the runtime keeping its state under ``state_root`` caches compiled programs."""
+    return state_root / _CACHE_DIR
+
+
+def program_for(linux: Mapping[str, Any], cache: Path | None = None) -> bytes | None:
+    """The BPF program for a spec's ``linux`` section, or None when it has no seccomp.
+
+    With ``cache`` (a directory), a program compiled before for the same seccomp object is
+    read back instead of asking libseccomp again; a fresh compile is stored there.
+    """
     seccomp = linux.get("seccomp")
     if not seccomp:
         return None
-    return build_program(compile_rules(seccomp))
+    if cache is None:
+        return build_program(compile_rules(seccomp))
+    try:
+        key = bpfcache.key_for(seccomp, os.uname().machine, _libseccomp.version())
+    except OSError as exc:
+        raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
+    return bpfcache.cached_program(cache, key, lambda: build_program(compile_rules(seccomp)))
 
 
 def install(program: bytes) -> None:
