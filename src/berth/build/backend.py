@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from berth.errors import BerthError
 from berth.mount import Mount
+from berth.registry.auth import Credentials
 
 __all__ = ["BaseImage", "BuildBackend", "BuildFailed", "BuildOptions", "Rootfs"]
 
@@ -48,7 +49,9 @@ class Rootfs:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """``POST /build``'s query parameters, parsed."""
+    """``POST /build``'s query parameters, parsed, and the ``X-Registry-Config``
+    credentials (registry as the client names it -> Credentials) for the images the build
+    pulls (FROM, ``COPY --from``); never shown in a repr."""
 
     dockerfile: str = "Dockerfile"
     tags: tuple[str, ...] = ()
@@ -61,6 +64,7 @@ class BuildOptions:
     quiet: bool = False
     network_mode: str = ""
     pull: bool = False
+    registry_auths: Mapping[str, Credentials] = field(default_factory=dict, repr=False)
 
 
 class BuildBackend(Protocol):
@@ -69,9 +73,11 @@ class BuildBackend(Protocol):
 
     def image_exists(self, image_id: str) -> bool: ...
 
-    async def pull(self, ref: str, progress: Callable[[dict[str, Any]], Awaitable[None]]) -> BaseImage:
-        """Pull ``ref`` from its registry (FROM of a missing image, or ``pull=1``), sending
-        the pull's progress messages; raises NotFound (or another BerthError)."""
+    async def pull(self, ref: str, auths: Mapping[str, Credentials],
+                   progress: Callable[[dict[str, Any]], Awaitable[None]]) -> BaseImage:
+        """Pull ``ref`` from its registry (FROM or ``COPY --from`` of a missing image, or
+        ``pull=1``) with the credentials ``auths`` holds for that registry, sending the
+        pull's progress messages; raises NotFound (or another BerthError)."""
 
     def derive(self, parent_id: str | None, config: dict[str, Any], layer_dir: Path | None) -> str:
         """Write a new image over ``parent_id`` (see ``berth.images.derive``)."""

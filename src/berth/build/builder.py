@@ -137,6 +137,7 @@ class Builder:
         self._tmp = tmp_dir
         self._stages: list[_State] = []
         self._used_args: set[str] = set()
+        self._pulled: dict[str, BaseImage] = {}  # one pull per reference and build, as moby
         self._step = 0
         self._total = 0
 
@@ -222,8 +223,11 @@ class Builder:
         return state
 
     async def _base_image(self, ref: str) -> BaseImage:
-        """A FROM image: local unless ``pull`` asks for a fresh copy; pulled when missing,
-        as the classic builder does. An image ID is never pulled."""
+        """A FROM (or ``COPY --from``) image: local unless ``pull`` asks for a fresh copy;
+        pulled when missing, as the classic builder does. An image ID is never pulled; a
+        reference is pulled at most once per build (FROM and ``COPY --from`` share it)."""
+        if ref in self._pulled:
+            return self._pulled[ref]
         local: BaseImage | None = None
         with contextlib.suppress(NotFound):
             local = await asyncio.to_thread(self._b.image, ref)
@@ -236,7 +240,8 @@ class Builder:
                 await self._emit_raw(message)
 
         try:
-            return await self._b.pull(ref, progress)
+            self._pulled[ref] = await self._b.pull(ref, self._opt.registry_auths, progress)
+            return self._pulled[ref]
         except NotFound as e:
             raise BuildFailed(f"pull access denied for {ref}, repository does not exist or "
                               f"may require 'docker login': {e}") from e
@@ -414,8 +419,9 @@ class Builder:
 
     # -- COPY / ADD ----------------------------------------------------------------------------
 
-    def _source_image(self, state: _State, ins: Instruction) -> str | None:
-        """The image ``--from`` names (a stage, a stage index or an image); None = context."""
+    async def _source_image(self, state: _State, ins: Instruction) -> str | None:
+        """The image ``--from`` names (a stage, a stage index or an image); None = context.
+        An image is found like a FROM base: local, else (or with ``pull``) pulled."""
         src = ins.flag("from")
         if src is None:
             return None
@@ -429,8 +435,8 @@ class Builder:
                 raise BuildFailed(f"invalid from flag value {src}: refers to current build stage")
             return self._stages[idx].image_id
         try:
-            return self._b.image(src).id
-        except NotFound as e:
+            return (await self._base_image(src)).id
+        except BuildFailed as e:
             raise BuildFailed(f"invalid from flag value {src}: {e}") from e
 
     async def _copy(self, state: _State, ins: Instruction) -> None:
@@ -449,7 +455,7 @@ class Builder:
             what=what, dest=dest, chmod=chmod,
             chown=expand_word(chown, state.env(), self._df.escape) if chown else None,
             workdir=state.run_config.get("WorkingDir") or "/")
-        from_image = await asyncio.to_thread(self._source_image, state, ins)
+        from_image = await self._source_image(state, ins)
         if from_image is not None:
             with self._b.rootfs(from_image) as src_root:
                 def probe(paths: list[Path]) -> tuple[list[str], str]:

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 from berth.build.context import read_dockerignore, write_context_tar
 from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.registry import build_auth_header
 from berth.client.progress import StreamError, decode_progress
 from berth.errors import BerthError
 
@@ -97,7 +98,7 @@ def cmd_build(ctx: CLIContext, argv: list[str]) -> int:
         image_id = ""
         try:
             resp = ctx.client.request("POST", "/build", query, body=body,
-                                      headers={"X-Registry-Config": "e30="})
+                                      headers={"X-Registry-Config": build_auth_header(ctx)})
             for msg in decode_progress(resp.iter_lines()):
                 if msg.aux.get("ID"):
                     image_id = str(msg.aux["ID"])

@@ -23,12 +23,14 @@ from berth.client.progress import ProgressMessage, decode_progress
 from berth.errors import BerthError, InvalidArgument
 from berth.registry.auth import (
     Credentials,
+    encode_registry_config,
+    load_all_credentials,
     load_credentials,
     remove_credentials,
     store_credentials,
 )
 
-__all__ = ["cmd_login", "cmd_logout", "cmd_pull", "cmd_push", "cmd_registry"]
+__all__ = ["build_auth_header", "cmd_login", "cmd_logout", "cmd_pull", "cmd_push", "cmd_registry"]
 
 _HUB = "docker.io"
 
@@ -51,6 +53,12 @@ def _auth_header(ctx: CLIContext, registry: str) -> str:
     if creds.identity_token:
         data["identitytoken"] = creds.identity_token
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def build_auth_header(ctx: CLIContext) -> str:
+    """``X-Registry-Config`` for a build: every stored login, as the docker CLI sends it,
+    since berthd only learns from the Dockerfile which registries the build pulls from."""
+    return encode_registry_config(load_all_credentials(_config_path(ctx)))
 
 
 def _render(messages: Iterator[ProgressMessage], quiet: bool) -> None:

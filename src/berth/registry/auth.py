@@ -1,6 +1,7 @@
 """Registry credentials: the ``X-Registry-Auth`` header, docker's ``config.json`` and challenges.
 
-Owns the Credentials value, decoding what Docker clients send berthd, reading and writing
+Owns the Credentials value, decoding what Docker clients send berthd (``X-Registry-Auth``
+for one registry, ``X-Registry-Config`` for every registry a build may pull from), reading and writing
 the ``auths`` section of a docker-compatible ``config.json`` (``{"auths": {"host":
 {"auth": base64("user:password")}}}``, Docker Hub under ``https://index.docker.io/v1/``),
 and parsing ``WWW-Authenticate`` challenges. It performs no network I/O.
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,11 @@ __all__ = [
     "Challenge",
     "Credentials",
     "config_key",
+    "credentials_for",
     "decode_registry_auth",
+    "decode_registry_config",
+    "encode_registry_config",
+    "load_all_credentials",
     "load_credentials",
     "parse_challenges",
     "remove_credentials",
@@ -98,9 +104,76 @@ def decode_registry_auth(header: str | None) -> Credentials:
                        str(data.get("identitytoken") or ""))
 
 
+def _from_json(data: Mapping[str, object]) -> Credentials:
+    """One auth entry as Docker writes it: username/password, or ``auth`` = base64("user:pw")."""
+    user, password = str(data.get("username") or ""), str(data.get("password") or "")
+    auth = str(data.get("auth") or "")
+    if auth and not user:
+        try:
+            user, _, password = base64.b64decode(auth).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError) as e:
+            raise InvalidArgument("invalid auth entry") from e
+    return Credentials(user, password, str(data.get("identitytoken") or ""))
+
+
+def decode_registry_config(header: str | None) -> dict[str, Credentials]:
+    """``X-Registry-Config`` (``docker build``, the SDK's ``build``): base64url JSON mapping
+    a registry (as the client's config.json names it) to its auth entry; very old clients
+    wrap the map in ``{"configs": ...}``. As moby does, an undecodable header or entry means
+    no credentials rather than an error: a build pulls anonymously then."""
+    if not header:
+        return {}
+    text = header.strip()
+    try:
+        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)) or b"{}")
+    except (binascii.Error, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    if isinstance(data.get("configs"), dict):
+        data = data["configs"]
+    out: dict[str, Credentials] = {}
+    for key, entry in data.items():
+        if isinstance(entry, dict):
+            try:
+                out[str(key)] = _from_json(entry)
+            except InvalidArgument:
+                continue
+    return out
+
+
+def encode_registry_config(auths: Mapping[str, Credentials]) -> str:
+    """The ``X-Registry-Config`` header for ``auths`` (what the docker CLI sends)."""
+    data: dict[str, dict[str, str]] = {}
+    for key, creds in auths.items():
+        entry = {"serveraddress": key}
+        if creds.username or creds.password:
+            entry |= {"username": creds.username, "password": creds.password}
+        if creds.identity_token:
+            entry["identitytoken"] = creds.identity_token
+        data[key] = entry
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
 def config_key(registry: str) -> str:
     """The ``auths`` key Docker uses for a registry host."""
     return DOCKER_HUB_AUTH_KEY if registry in ("docker.io", "index.docker.io") else registry
+
+
+def _hostname(key: str) -> str:
+    """A legacy ``auths`` key (``https://host/v1/``) reduced to its host."""
+    return re.sub(r"^https?://", "", key).split("/")[0]
+
+
+def credentials_for(auths: Mapping[str, Credentials], registry: str) -> Credentials:
+    """The entry of ``auths`` for ``registry``: its exact key, else (not Docker Hub) the
+    first key whose host part is ``registry``; none = anonymous."""
+    key = config_key(registry)
+    if key in auths:
+        return auths[key]
+    if key == DOCKER_HUB_AUTH_KEY:
+        return Credentials()
+    return next((c for k, c in auths.items() if _hostname(k) == registry), Credentials())
 
 
 def _read(path: Path) -> dict[str, object]:
@@ -122,28 +195,36 @@ def _write(path: Path, data: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
-def load_credentials(path: Path, registry: str) -> Credentials:
+def _auths(path: Path) -> dict[str, object]:
     auths = _read(path).get("auths")
-    if not isinstance(auths, dict):
-        return Credentials()
-    entry = auths.get(config_key(registry))
+    return auths if isinstance(auths, dict) else {}
+
+
+def load_credentials(path: Path, registry: str) -> Credentials:
+    """The credentials config.json at ``path`` holds for ``registry`` (none = anonymous)."""
+    auths = _auths(path)
+    key = config_key(registry)
+    entry = auths.get(key)
     if entry is None:
-        for key, value in auths.items():
-            host = re.sub(r"^https?://", "", key).split("/")[0]
-            if host == registry:
-                entry = value
-                break
+        entry = next((v for k, v in auths.items() if _hostname(k) == registry), None)
     if not isinstance(entry, dict):
         return Credentials()
-    token = str(entry.get("identitytoken") or "")
-    auth = str(entry.get("auth") or "")
-    if auth:
-        try:
-            user, _, password = base64.b64decode(auth).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError) as e:
-            raise InvalidArgument(f"{path}: invalid auth for {registry}") from e
-        return Credentials(user, password, token)
-    return Credentials(str(entry.get("username") or ""), str(entry.get("password") or ""), token)
+    try:
+        return _from_json(entry)
+    except InvalidArgument as e:
+        raise InvalidArgument(f"{path}: invalid auth for {registry}") from e
+
+
+def load_all_credentials(path: Path) -> dict[str, Credentials]:
+    """Every usable entry of config.json's ``auths`` (what ``docker build`` sends berthd)."""
+    out: dict[str, Credentials] = {}
+    for key, entry in _auths(path).items():
+        if isinstance(entry, dict):
+            try:
+                out[key] = _from_json(entry)
+            except InvalidArgument:
+                continue  # one broken entry must not keep a build from the others
+    return out
 
 
 def store_credentials(path: Path, registry: str, creds: Credentials) -> None:

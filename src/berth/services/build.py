@@ -22,7 +22,7 @@ import struct
 import tempfile
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +34,7 @@ from berth.build.cache import BuildCache
 from berth.build.context import apply_ignore, extract_context, read_dockerignore
 from berth.build.dockerfile import Dockerfile, parse
 from berth.images.reference import parse_normalized
-from berth.registry.auth import Credentials
+from berth.registry.auth import Credentials, credentials_for
 from berth.services.buildmounts import with_private_mounts
 from berth.services.containers import ContainerService
 from berth.services.distribution import DistributionService
@@ -159,7 +159,7 @@ class BuildService:
         img = self._images.resolve(ref)
         return BaseImage(img.id, img.config)
 
-    async def pull(self, ref: str,
+    async def pull(self, ref: str, auths: Mapping[str, Credentials],
                    progress: Callable[[dict[str, Any]], Awaitable[None]]) -> BaseImage:
         if self._distribution is None:
             raise errors.NotFound(f"No such image: {ref}")
@@ -173,9 +173,8 @@ class BuildService:
 
         forwarder = asyncio.get_running_loop().create_task(forward())
         try:
-            # Anonymous, as berth build sends no X-Registry-Config credentials yet.
-            image_id = await self._distribution.pull(reference, None, Credentials(),
-                                                     queue.put_nowait)
+            image_id = await self._distribution.pull(
+                reference, None, credentials_for(auths, reference.domain), queue.put_nowait)
         finally:
             queue.put_nowait(None)
             await forwarder

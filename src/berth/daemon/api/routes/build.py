@@ -22,6 +22,7 @@ from berth import errors
 from berth.build.backend import BuildFailed, BuildOptions
 from berth.daemon.api.app import Router
 from berth.daemon.api.params import qbool, qstr
+from berth.registry.auth import decode_registry_config
 from berth.services.build import BuildService
 
 __all__ = ["register"]
@@ -59,6 +60,7 @@ def _options(request: web.Request) -> BuildOptions:
         quiet=qbool(request, "q"),
         network_mode=qstr(request, "networkmode"),
         pull=qbool(request, "pull"),
+        registry_auths=decode_registry_config(request.headers.get("X-Registry-Config")),
     )
 
 
