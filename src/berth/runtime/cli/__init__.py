@@ -2,9 +2,10 @@
 
 Argument parsing and output formatting only; every command calls one entry point of the
 runtime library (``berth.runtime.container``, ``exec``, ``control``). ``main`` parses the
-global options, ``commands`` holds one function per subcommand.
+global options and dispatches; ``commands`` is the table of subcommands, each run by a
+function of ``lifecycle``, ``processes``, ``resources`` or ``info`` imported on use.
 """
 
-from berth.runtime.cli.main import main
+from berth.runtime.cli.main import console_main as main
 
 __all__ = ["main"]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any, Final
 
 from berth.errors import AlreadyExists
 from berth.oci.capabilities import ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES
+from berth.runtime.cli._args import Args
 from berth.runtime.cli._common import OCI_VERSION
 
-__all__ = ["default_spec", "register"]
+__all__ = ["cmd_features", "cmd_spec", "default_spec"]
 
 _NAMESPACES: Final = ("cgroup", "ipc", "mount", "network", "pid", "user", "uts")
 _MASKED: Final = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -58,7 +58,7 @@ def default_spec() -> dict[str, Any]:
     }
 
 
-def _cmd_spec(args: argparse.Namespace, _root: Path) -> int:
+def cmd_spec(args: Args, _root: Path) -> int:
     target = Path(args.bundle or ".") / "config.json"
     if target.exists():
         raise AlreadyExists("File config.json exists. Remove it first")
@@ -66,7 +66,7 @@ def _cmd_spec(args: argparse.Namespace, _root: Path) -> int:
     return 0
 
 
-def _cmd_features(_args: argparse.Namespace, _root: Path) -> int:
+def cmd_features(_args: Args, _root: Path) -> int:
     features = {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
@@ -93,12 +93,3 @@ def _cmd_features(_args: argparse.Namespace, _root: Path) -> int:
     }
     print(json.dumps(features, indent=4))
     return 0
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("spec", help="create a new specification file")
-    p.add_argument("-b", "--bundle", default="")
-    p.add_argument("--rootless", action="store_true")
-    p.set_defaults(func=_cmd_spec)
-    p = sub.add_parser("features", help="show the enabled features")
-    p.set_defaults(func=_cmd_features)

@@ -8,7 +8,6 @@ child, starts it over the handshake, forwards signals, waits and deletes.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -19,9 +18,10 @@ from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import container, control
 from berth.runtime import state as statefile
 from berth.runtime.cli import _common
+from berth.runtime.cli._args import Args
 from berth.runtime.cli._consolesock import send_console
 
-__all__ = ["register"]
+__all__ = ["cmd_create", "cmd_delete", "cmd_kill", "cmd_list", "cmd_run", "cmd_start", "cmd_state"]
 
 
 def _terminal(bundle: Path) -> bool:
@@ -32,7 +32,7 @@ def _terminal(bundle: Path) -> bool:
     return bool(isinstance(spec, dict) and (spec.get("process") or {}).get("terminal"))
 
 
-def _create(args: argparse.Namespace, root: Path, detached: bool,
+def _create(args: Args, root: Path, detached: bool,
             fifo: bool) -> container.Created:
     bundle = Path(args.bundle or ".").absolute()
     terminal = _terminal(bundle)
@@ -60,17 +60,17 @@ def _create(args: argparse.Namespace, root: Path, detached: bool,
     return created
 
 
-def _cmd_create(args: argparse.Namespace, root: Path) -> int:
+def cmd_create(args: Args, root: Path) -> int:
     _create(args, root, detached=True, fifo=True).detach()
     return 0
 
 
-def _cmd_start(args: argparse.Namespace, root: Path) -> int:
+def cmd_start(args: Args, root: Path) -> int:
     container.start_detached(root, args.id)
     return 0
 
 
-def _cmd_run(args: argparse.Namespace, root: Path) -> int:
+def cmd_run(args: Args, root: Path) -> int:
     # run starts over the handshake right away, even with --detach.
     created = _create(args, root, detached=args.detach, fifo=False)
     if not args.detach:
@@ -89,18 +89,18 @@ def _cmd_run(args: argparse.Namespace, root: Path) -> int:
     return code
 
 
-def _cmd_state(args: argparse.Namespace, root: Path) -> int:
+def cmd_state(args: Args, root: Path) -> int:
     print(json.dumps(_common.oci_state(root, args.id), indent=2))
     return 0
 
 
-def _cmd_kill(args: argparse.Namespace, root: Path) -> int:
+def cmd_kill(args: Args, root: Path) -> int:
     sig = _common.parse_signal(args.signal)
     container.kill(root, args.id, sig, all=args.all)
     return 0
 
 
-def _cmd_delete(args: argparse.Namespace, root: Path) -> int:
+def cmd_delete(args: Args, root: Path) -> int:
     try:
         st = _common.oci_state(root, args.id)
     except NotFound:
@@ -127,7 +127,7 @@ def _list_entries(root: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _cmd_list(args: argparse.Namespace, root: Path) -> int:
+def cmd_list(args: Args, root: Path) -> int:
     entries = _list_entries(root)
     if args.quiet:
         for e in entries:
@@ -142,42 +142,3 @@ def _cmd_list(args: argparse.Namespace, root: Path) -> int:
         for r in rows:
             print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     return 0
-
-
-def _create_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id", nargs="?", default="")
-    p.add_argument("-b", "--bundle", default="")
-    p.add_argument("--pid-file", default="")
-    p.add_argument("--console-socket", default="")
-    p.add_argument("--no-pivot", action="store_true")  # berth always pivots; accepted
-    p.add_argument("--no-new-keyring", action="store_true")
-    p.add_argument("--preserve-fds", type=int, default=0)
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("create", help="create a container")
-    _create_flags(p)
-    p.set_defaults(func=_cmd_create)
-    p = sub.add_parser("run", help="create and run a container")
-    _create_flags(p)
-    p.add_argument("-d", "--detach", action="store_true")
-    p.set_defaults(func=_cmd_run)
-    for name, func, text in (("start", _cmd_start, "start a created container"),
-                             ("state", _cmd_state, "output the state of a container")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("id")
-        p.set_defaults(func=func)
-    p = sub.add_parser("kill", help="send a signal to the container's init process")
-    p.add_argument("id")
-    p.add_argument("signal", nargs="?", default="SIGTERM")
-    p.add_argument("-a", "--all", action="store_true")
-    p.set_defaults(func=_cmd_kill)
-    p = sub.add_parser("delete", help="delete a container")
-    p.add_argument("id")
-    p.add_argument("-f", "--force", action="store_true")
-    p.set_defaults(func=_cmd_delete)
-    p = sub.add_parser("list", help="list containers")
-    p.add_argument("-f", "--format", default="table", choices=["table", "json"])
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=_cmd_list)
-

@@ -1,86 +1,116 @@
-"""Global options, the subcommand table and runc's error contract (message, log line, exit 1)."""
+"""Global options, command dispatch and runc's error contract (message, log line, exit 1).
+
+Start-up time is part of every container operation, so this module imports nothing beyond the
+command table: the chosen command's module is imported when it runs (``run`` needs the whole
+runtime library, ``state`` a fraction of it), and ``console_main`` leaves with ``os._exit``
+once the standard streams are flushed, skipping the interpreter's teardown of every module.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
-from typing import Final
+from typing import NoReturn, cast
 
 from berth.errors import BerthError
-from berth.runtime.cli import commands as commands
+from berth.runtime.cli import commands
+from berth.runtime.cli._args import Args, UsageError, command_usage, parse_command, parse_global
 
-__all__ = ["main"]
+__all__ = ["console_main", "main"]
 
-_DEFAULT_ROOT: Final = "/run/berth-runtime"
+_PROG = "berth-runtime"
 
 
-@dataclass(frozen=True)
-class _Logger:
+def _log_error(glob: Args, message: str) -> None:
     """Where runc writes its log lines: ``--log`` (default stderr) in ``--log-format``."""
+    import json  # error path only
 
-    path: str
-    json_format: bool
-
-    def error(self, message: str) -> None:
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        if self.json_format:
-            line = json.dumps({"level": "error", "msg": message, "time": now})
-        else:
-            line = f'time="{now}" level=error msg={json.dumps(message)}'
-        if not self.path:
-            print(line, file=sys.stderr)
-            return
-        try:
-            with open(self.path, "a") as f:
-                f.write(line + "\n")
-        except OSError:
-            pass
-        # runc prints the error itself too, so a caller without the log still sees it.
-        print(message, file=sys.stderr)
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+    if glob.log_format == "json":
+        line = json.dumps({"level": "error", "msg": message, "time": stamp})
+    else:
+        line = f'time="{stamp}" level=error msg={json.dumps(message)}'
+    if not glob.log:
+        print(line, file=sys.stderr)
+        return
+    try:
+        with open(glob.log, "a") as f:
+            f.write(line + "\n")
+    except OSError:
+        pass
+    # runc prints the error itself too, so a caller without the log still sees it.
+    print(message, file=sys.stderr)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="berth-runtime", description="berth's OCI runtime")
-    p.add_argument("--root", default=_DEFAULT_ROOT, help="state directory")
-    p.add_argument("--log", default="", help="log file (default stderr)")
-    p.add_argument("--log-format", default="text", choices=["text", "json"])
-    p.add_argument("--debug", action="store_true")
-    # Accepted for runc compatibility; berth drives cgroupfs itself and has no criu.
-    p.add_argument("--systemd-cgroup", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--rootless", default="auto", help=argparse.SUPPRESS)
-    p.add_argument("--criu", default="", help=argparse.SUPPRESS)
-    p.add_argument("-v", "--version", action="store_true")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    commands.register(sub)
-    return p
+def _usage() -> str:
+    width = max(len(c.name) for c in commands.COMMANDS)
+    lines = [f"{_PROG} - berth's OCI runtime", "", "USAGE:",
+             f"   {_PROG} [global options] command [command options] [arguments...]", "",
+             "COMMANDS:"]
+    lines += [f"   {c.name:{width}}  {c.help}" for c in commands.COMMANDS]
+    lines += ["", "GLOBAL OPTIONS:"]
+    for opt in commands.GLOBAL_OPTIONS:
+        if opt.help:
+            lines.append(f"   {', '.join(opt.names) + ('' if opt.kind == 'flag' else ' value'):28}"
+                         f" {opt.help}")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.version:
-        print("berth-runtime version 0.1\nspec: 1.2.0")
-        return 0
-    if not args.command:
-        parser.print_help()
-        return 0
-    log = _Logger(args.log, args.log_format == "json")
+    """Run one command line; its exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cmd: commands.Command | None = None
     try:
-        return int(args.func(args, Path(args.root)))
+        glob, rest = parse_global(commands.GLOBAL_OPTIONS, argv)
+        if glob.version:
+            print(f"{_PROG} version 0.1\nspec: 1.2.0")
+            return 0
+        if glob.help or not rest:
+            print(_usage())
+            return 0
+        cmd = commands.find(rest[0])
+        if cmd is None:
+            raise UsageError(f"no such command {rest[0]!r}")
+        args = parse_command(cmd, rest[1:])
+    except UsageError as exc:
+        usage = _usage() if cmd is None else command_usage(_PROG, cmd)
+        print(f"Incorrect Usage: {exc}\n\n{usage}", file=sys.stderr)
+        return 1
+    if args.help:
+        print(command_usage(_PROG, cmd))
+        return 0
+    try:
+        module = import_module(f"berth.runtime.cli.{cmd.module}")
+        func = cast(Callable[[Args, Path], int], getattr(module, cmd.function))
+        return int(func(args, Path(glob.root)))
     except BerthError as exc:
-        log.error(str(exc))
+        _log_error(glob, str(exc))
         return 1
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
-        log.error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        _log_error(glob, f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return 1
 
 
+def console_main() -> NoReturn:
+    """The ``berth-runtime`` entry point: ``main``, then exit without tearing the interpreter down."""
+    try:
+        code = main()
+    except BrokenPipeError:
+        code = 1  # our reader went away (``| head``); runc dies of SIGPIPE there
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

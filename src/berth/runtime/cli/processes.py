@@ -7,9 +7,7 @@ with its status.
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -18,9 +16,10 @@ from berth.errors import InvalidArgument, RuntimeFailure
 from berth.runtime import _sys, container
 from berth.runtime import exec as rexec
 from berth.runtime.cli import _common
+from berth.runtime.cli._args import Args
 from berth.runtime.cli._consolesock import send_console
 
-__all__ = ["register"]
+__all__ = ["cmd_exec", "cmd_ps"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 
@@ -31,7 +30,7 @@ def _user_string(user: dict[str, Any]) -> str:
     return f"{int(user.get('uid', 0))}:{int(user.get('gid', 0))}"
 
 
-def _options(args: argparse.Namespace) -> rexec.ExecOptions:
+def _options(args: Args) -> rexec.ExecOptions:
     if args.process:
         try:
             raw = sys.stdin.read() if args.process == "-" else Path(args.process).read_text()
@@ -52,7 +51,7 @@ def _options(args: argparse.Namespace) -> rexec.ExecOptions:
                              user=args.user, tty=args.tty, stdin=0, stdout=1, stderr=2)
 
 
-def _cmd_exec(args: argparse.Namespace, root: Path) -> int:
+def cmd_exec(args: Args, root: Path) -> int:
     opts = _options(args)
     if opts.tty and not args.console_socket:
         raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket"
@@ -70,7 +69,9 @@ def _cmd_exec(args: argparse.Namespace, root: Path) -> int:
     return _common.wait_exit(started.pid)
 
 
-def _cmd_ps(args: argparse.Namespace, root: Path) -> int:
+def cmd_ps(args: Args, root: Path) -> int:
+    import subprocess  # ps only: exec, the frequent command, does without
+
     pids = container.cgroup_pids(root, args.id)
     if args.format == "json":
         print(json.dumps(pids))
@@ -95,24 +96,3 @@ def _cmd_ps(args: argparse.Namespace, root: Path) -> int:
         if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
             print(line)
     return 0
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("exec", help="execute a new process inside the container")
-    p.add_argument("id")
-    p.add_argument("argv", nargs=argparse.REMAINDER)
-    p.add_argument("-p", "--process", default="")
-    p.add_argument("-d", "--detach", action="store_true")
-    p.add_argument("--pid-file", default="")
-    p.add_argument("--console-socket", default="")
-    p.add_argument("-t", "--tty", action="store_true")
-    p.add_argument("--cwd", default="")
-    p.add_argument("-e", "--env", action="append", default=[])
-    p.add_argument("-u", "--user", default="")
-    p.add_argument("--preserve-fds", type=int, default=0)
-    p.set_defaults(func=_cmd_exec)
-    p = sub.add_parser("ps", help="processes running inside the container")
-    p.add_argument("id")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER)
-    p.add_argument("-f", "--format", default="table", choices=["table", "json"])
-    p.set_defaults(func=_cmd_ps)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -12,21 +11,22 @@ from typing import Any
 from berth.errors import InvalidArgument
 from berth.runtime import control
 from berth.runtime import state as statefile
+from berth.runtime.cli._args import Args
 
-__all__ = ["register"]
+__all__ = ["cmd_events", "cmd_pause", "cmd_resume", "cmd_update"]
 
 
-def _cmd_pause(args: argparse.Namespace, root: Path) -> int:
+def cmd_pause(args: Args, root: Path) -> int:
     control.pause(root, args.id)
     return 0
 
 
-def _cmd_resume(args: argparse.Namespace, root: Path) -> int:
+def cmd_resume(args: Args, root: Path) -> int:
     control.resume(root, args.id)
     return 0
 
 
-def _flag_resources(args: argparse.Namespace) -> dict[str, Any]:
+def _flag_resources(args: Args) -> dict[str, Any]:
     memory = {k: v for k, v in (("limit", args.memory), ("reservation", args.memory_reservation),
                                 ("swap", args.memory_swap)) if v is not None}
     cpu: dict[str, Any] = {k: v for k, v in (("shares", args.cpu_shares), ("quota", args.cpu_quota),
@@ -45,7 +45,7 @@ def _flag_resources(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-def _cmd_update(args: argparse.Namespace, root: Path) -> int:
+def cmd_update(args: Args, root: Path) -> int:
     if args.resources:
         try:
             raw = sys.stdin.read() if args.resources == "-" else Path(args.resources).read_text()
@@ -83,7 +83,7 @@ def _stats(root: Path, container_id: str) -> dict[str, Any]:
     return {"type": "stats", "id": container_id, "data": data}
 
 
-def _cmd_events(args: argparse.Namespace, root: Path) -> int:
+def cmd_events(args: Args, root: Path) -> int:
     if args.stats:
         print(json.dumps(_stats(root, args.id)))
         return 0
@@ -91,33 +91,3 @@ def _cmd_events(args: argparse.Namespace, root: Path) -> int:
         print(json.dumps(_stats(root, args.id)), flush=True)
         time.sleep(args.interval)
     return 0
-
-
-def _interval(text: str) -> float:
-    return float(text[:-1]) if text.endswith("s") else float(text)
-
-
-def register(sub: Any) -> None:
-    for name, func, text in (("pause", _cmd_pause, "suspend all processes of the container"),
-                             ("resume", _cmd_resume, "resume all processes of the container")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("id")
-        p.set_defaults(func=func)
-    p = sub.add_parser("update", help="update the container's resource limits")
-    p.add_argument("id")
-    p.add_argument("-r", "--resources", default="")
-    p.add_argument("--memory", type=int)
-    p.add_argument("--memory-reservation", type=int)
-    p.add_argument("--memory-swap", type=int)
-    p.add_argument("--cpu-shares", type=int)
-    p.add_argument("--cpu-quota", type=int)
-    p.add_argument("--cpu-period", type=int)
-    p.add_argument("--cpuset-cpus")
-    p.add_argument("--cpuset-mems")
-    p.add_argument("--pids-limit", type=int)
-    p.set_defaults(func=_cmd_update)
-    p = sub.add_parser("events", help="container statistics")
-    p.add_argument("id")
-    p.add_argument("--stats", action="store_true")
-    p.add_argument("--interval", type=_interval, default=5.0)
-    p.set_defaults(func=_cmd_events)
