@@ -3,6 +3,8 @@
 Every route is served both unversioned (= the newest version) and under ``/vX.Y/``.
 The version a request speaks is stored in ``request["api_version"]`` as a (major, minor)
 tuple; every response carries the headers real clients read (API-Version, Ostype, Server).
+The middleware is the one place a handler's exception becomes an answer: berth errors through
+``errors.status_for``, a client that left (``disconnect``) quietly, anything else a logged 500.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from berth import __version__, errors
+from berth.daemon.api.disconnect import client_gone
 from berth.daemon.api.errors import error_response, status_for
 
 __all__ = ["API_VERSION", "MIN_API_VERSION", "Handler", "Router", "make_app"]
@@ -75,6 +78,13 @@ async def _version_and_errors(request: web.Request, handler: Handler) -> web.Str
         return error_response(405, "method not allowed")
     except web.HTTPException:
         raise
+    except ConnectionError as exc:
+        if not client_gone(request):
+            _log.exception("%s %s failed", request.method, request.path)
+            return error_response(500, f"internal error: {exc}")
+        # The client left (Ctrl-C, a closed stream): nothing to answer, nothing went wrong.
+        _log.debug("%s %s: client went away (%s)", request.method, request.path, exc)
+        return web.Response()
     except Exception as exc:
         _log.exception("%s %s failed", request.method, request.path)
         return error_response(500, f"internal error: {exc}")

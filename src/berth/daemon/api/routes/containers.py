@@ -14,6 +14,7 @@ from aiohttp import web
 from berth import errors
 from berth.daemon.api.app import Router
 from berth.daemon.api.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
+from berth.daemon.api.disconnect import until_disconnected
 from berth.daemon.api.hijack import HijackedStream, hijack
 from berth.daemon.api.params import json_body, qbool, qfilters, qint, qstr
 from berth.daemon.api.routes import control as control_routes
@@ -113,7 +114,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
         await resp.prepare(request)
         body: dict[str, object]
         try:
-            code = await task
+            code = await until_disconnected(request, task)
             body = {"StatusCode": code, "Error": None}
         except errors.BerthError as err:
             body = {"StatusCode": -1, "Error": {"Message": str(err)}}
@@ -197,20 +198,25 @@ def register(router: Router, ctx: DaemonContext) -> None:
             "Content-Type": "application/vnd.docker.raw-stream" if tty
             else "application/vnd.docker.multiplexed-stream"})
         resp.enable_chunked_encoding()
-        first = True
-        async for entry in entries:
+
+        async def send() -> None:
+            first = True
+            async for entry in entries:
+                if first:
+                    await resp.prepare(request)
+                    first = False
+                stream = 2 if entry.stream is jsonlog.Stream.STDERR else 1
+                if not want[stream]:
+                    continue
+                data = entry.data
+                if timestamps:
+                    data = format_ns(entry.time_ns, trim=False).encode() + b" " + data
+                await resp.write(data if tty else _frame(stream, data))
             if first:
                 await resp.prepare(request)
-                first = False
-            stream = 2 if entry.stream is jsonlog.Stream.STDERR else 1
-            if not want[stream]:
-                continue
-            data = entry.data
-            if timestamps:
-                data = format_ns(entry.time_ns, trim=False).encode() + b" " + data
-            await resp.write(data if tty else _frame(stream, data))
-        if first:
-            await resp.prepare(request)
+
+        # With follow the entries may not end for hours: stop when the client leaves.
+        await (until_disconnected(request, send()) if follow else send())
         await resp.write_eof()
         return resp
 

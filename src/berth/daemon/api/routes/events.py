@@ -12,6 +12,7 @@ import time
 from aiohttp import web
 
 from berth.daemon.api.app import Router
+from berth.daemon.api.disconnect import until_disconnected
 from berth.daemon.api.params import qfilters, qstr
 from berth.daemon.context import DaemonContext
 from berth.errors import InvalidArgument
@@ -51,7 +52,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
             if flt.matches(ev):
                 await resp.write((json.dumps(ev.to_json()) + "\n").encode())
 
-        try:
+        async def stream() -> None:
             async with bus.subscribe() as sub:
                 # Subscribed before replaying, so nothing published meanwhile is lost;
                 # events already replayed are skipped by time.
@@ -60,25 +61,22 @@ def register(router: Router, ctx: DaemonContext) -> None:
                     for ev in bus.history(since, until):
                         await send(ev)
                         replayed = max(replayed, ev.time_ns)
-                now = time.time_ns()
-                if until is not None and until <= now:
-                    await resp.write_eof()
-                    return resp
+                if until is not None and until <= time.time_ns():
+                    return
                 while True:
                     timeout = None if until is None else max(0.0, (until - time.time_ns()) / 1e9)
                     try:
                         live = await asyncio.wait_for(sub.get(), timeout)
                     except TimeoutError:
-                        break
-                    if live is None:
-                        break
-                    if live.time_ns <= replayed:
-                        continue
-                    if until is not None and live.time_ns > until:
-                        break
-                    await send(live)
-        except (ConnectionError, OSError):
-            return resp
+                        return
+                    if live is None or (until is not None and live.time_ns > until):
+                        return
+                    if live.time_ns > replayed:
+                        await send(live)
+
+        # A quiet bus may not publish for hours: the subscription ends when the client
+        # leaves (ClientGone, answered quietly by the middleware), not at the next event.
+        await until_disconnected(request, stream())
         await resp.write_eof()
         return resp
 
