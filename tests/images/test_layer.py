@@ -15,8 +15,18 @@ from .tarutil import make_tar
 pytestmark = pytest.mark.root
 
 
+@pytest.fixture(params=[False, True], ids=["stream", "verified"])
+def apply(request):
+    """apply_layer as a stream (hashed while extracted) or as a verified content-store blob
+    (uncompressed: seeked, data copied in the kernel); both must accept and refuse alike."""
+    def run(src, target, limits=None):
+        digest = "sha256:" + hashlib.sha256(src.read_bytes()).hexdigest() if request.param else None
+        return apply_layer(src, target, limits, verified_digest=digest)
+    return run
+
+
 @pytest.mark.parametrize("compression", ["", "gz", "bz2", "xz"])
-def test_apply_plain_and_compressed(tmp_path, compression):
+def test_apply_plain_and_compressed(tmp_path, compression, apply):
     plain = make_tar(("dir", "etc", b""), ("file", "etc/hostname", "box\n"),
                      ("sym", "etc/link", "hostname"), ("link", "etc/hard", "etc/hostname"),
                      ("chr", "null", b""))
@@ -26,7 +36,7 @@ def test_apply_plain_and_compressed(tmp_path, compression):
     src = tmp_path / "layer"
     src.write_bytes(data)
     target = tmp_path / "out"
-    stats = apply_layer(src, target)
+    stats = apply(src, target)
     assert (target / "etc" / "hostname").read_text() == "box\n"
     assert os.readlink(target / "etc" / "link") == "hostname"
     assert os.stat(target / "etc" / "hard").st_ino == os.stat(target / "etc" / "hostname").st_ino
@@ -62,7 +72,7 @@ def test_whiteouts_become_overlay_whiteouts(tmp_path):
     ((("file", "f", "x"), ("file", "f/g", "y")), "not a directory"),
     ((("file", "ok", "x"), ("file", "a/.wh..", b"")), "invalid whiteout"),
 ])
-def test_hostile_layers_rejected_without_residue(tmp_path, entries, message):
+def test_hostile_layers_rejected_without_residue(tmp_path, entries, message, apply):
     outside = tmp_path / "outside"
     outside.mkdir()
     src = tmp_path / "layer"
@@ -70,35 +80,35 @@ def test_hostile_layers_rejected_without_residue(tmp_path, entries, message):
     target = tmp_path / "snap" / "fs"
     target.mkdir(parents=True)
     with pytest.raises(InvalidArgument, match=message):
-        apply_layer(src, target)
+        apply(src, target)
     assert os.listdir(target) == []
     assert os.listdir(tmp_path / "snap") == ["fs"]
     assert os.listdir(outside) == []
     assert not (tmp_path / "evil").exists()
 
 
-def test_limits(tmp_path):
+def test_limits(tmp_path, apply):
     src = tmp_path / "layer"
     src.write_bytes(make_tar(("file", "a", "x" * 100), ("file", "b", "y")))
     with pytest.raises(InvalidArgument, match="exceeds"):
-        apply_layer(src, tmp_path / "o1", Limits(max_bytes=50))
+        apply(src, tmp_path / "o1", Limits(max_bytes=50))
     with pytest.raises(InvalidArgument, match="more than 1 entries"):
-        apply_layer(src, tmp_path / "o2", Limits(max_entries=1))
+        apply(src, tmp_path / "o2", Limits(max_entries=1))
     with pytest.raises(InvalidArgument, match="longer than"):
-        apply_layer(src, tmp_path / "o3", Limits(max_path=0))
+        apply(src, tmp_path / "o3", Limits(max_path=0))
     assert sorted(os.listdir(tmp_path)) == ["layer"]
 
 
 @pytest.mark.parametrize("body", [b"", b"not a tar at all" * 64, b"\x1f\x8bgarbage" * 10])
-def test_not_a_tar(tmp_path, body):
+def test_not_a_tar(tmp_path, body, apply):
     src = tmp_path / "layer"
     src.write_bytes(body)
     with pytest.raises(InvalidArgument):
-        apply_layer(src, tmp_path / "out")
+        apply(src, tmp_path / "out")
     assert sorted(os.listdir(tmp_path)) == ["layer"]
 
 
-def test_diff_roundtrip_keeps_whiteouts_and_links(tmp_path):
+def test_diff_roundtrip_keeps_whiteouts_and_links(tmp_path, apply):
     upper = tmp_path / "upper"
     (upper / "d").mkdir(parents=True)
     (upper / "d" / "f").write_text("data")
@@ -113,10 +123,19 @@ def test_diff_roundtrip_keeps_whiteouts_and_links(tmp_path):
     src = tmp_path / "layer.tar"
     src.write_bytes(data)
     out = tmp_path / "out"
-    stats = apply_layer(src, out)
+    stats = apply(src, out)
     assert stats.diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
     assert (out / "d" / "g").read_text() == "data"
     assert os.stat(out / "d" / "g").st_ino == os.stat(out / "d" / "f").st_ino
     assert os.lstat(out / "gone").st_rdev == os.makedev(0, 0)
     assert os.getxattr(out / "opq", "trusted.overlay.opaque") == b"y"
     assert os.readlink(out / "s") == "d/f"
+
+
+def test_truncated_layer_rejected_without_residue(tmp_path, apply):
+    data = make_tar(("file", "a", "x" * 5000), ("file", "b", "y" * 5000))
+    src = tmp_path / "layer"
+    src.write_bytes(data[:2048])  # the first file's header says 5000 bytes follow
+    with pytest.raises(InvalidArgument):
+        apply(src, tmp_path / "out")
+    assert sorted(os.listdir(tmp_path)) == ["layer"]

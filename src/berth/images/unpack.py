@@ -43,7 +43,7 @@ def unpack(content: ContentStore, snapshots: OverlaySnapshotter, layers: Sequenc
                 snapshots.prepare(key, parent, labels={"berth.layer.digest": layer.digest})
                 try:
                     stats = apply_layer(content.path(layer.digest), snapshots.upper_dir(key),
-                                        limits)
+                                        limits, verified_digest=layer.digest)
                     if stats.diff_id != layer.diff_id:
                         raise InvalidArgument(
                             f"layer {layer.digest}: diff ID {stats.diff_id} does not match "
