@@ -1,7 +1,7 @@
 """``docker commit``: a container's writable layer becomes one new layer over its image.
 
-Owns the layer (the upper directory as a tar with whiteouts, via ``berth.images.diff``,
-written to a temp file whose digest is the new diff ID) and the new image config: the base
+Owns the new image config (the layer is the upper directory as a tar with whiteouts,
+``berth.images.diff``, written by the caller straight into a content-store ingest): the base
 image's config with the container's Config (``--change`` lines applied), author, comment,
 one more history entry and one more diff ID. Storing is ``berth.images.stored``. It must
 not look up containers or images: callers pass the values.
@@ -10,20 +10,15 @@ not look up containers or images: callers pass the values.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from berth.images.changes import apply_changes
-from berth.images.diff import write_layer
 from berth.timefmt import format_ns
 
-__all__ = ["CommitRequest", "commit_config", "layer_file"]
+__all__ = ["CommitRequest", "commit_config"]
 
 _IMAGE_CONFIG_KEYS = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout",
                       "AttachStderr", "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env",
@@ -43,19 +38,6 @@ class CommitRequest:
     author: str = ""
     comment: str = ""
     changes: tuple[str, ...] = ()
-
-
-@contextmanager
-def layer_file(upper: Path, scratch: Path) -> Iterator[Path]:
-    """The upper directory as an uncompressed layer tar in a temp file (removed afterwards)."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="commit-", suffix=".tar", dir=scratch)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write_layer(upper, out)
-        yield Path(name)
-    finally:
-        os.unlink(name)
 
 
 def commit_config(req: CommitRequest, diff_id: str, now_ns: int | None = None) -> bytes:

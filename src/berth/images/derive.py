@@ -76,7 +76,7 @@ def derive_image(db: Database, content: ContentStore, snapshots: OverlaySnapshot
         if layer_dir is not None:
             with content.writer() as w:
                 sink = _HashGzip(w)
-                write_layer(layer_dir, sink)  # type: ignore[arg-type]
+                write_layer(layer_dir, sink)
                 sink.close()
                 fresh = not content.exists(w.digest)
                 digest = w.commit()

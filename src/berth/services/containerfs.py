@@ -21,15 +21,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 from berth import errors
-from berth.images.commit import CommitRequest, commit_config, layer_file
+from berth.images.commit import CommitRequest, commit_config
 from berth.images.copyarchive import PathStat, extract_into, path_stat, write_path_tar
+from berth.images.diff import write_layer
 from berth.images.fschanges import Change, changes
+from berth.images.records import Image
 from berth.images.reference import Reference, parse_normalized
-from berth.images.stored import LayerSource, NewImage, ingest_tar, store_image
+from berth.images.stored import LayerSource, NewImage, store_image
 from berth.mount import Mount, mount_all, unmount
 from berth.services.container_model import Container
 from berth.services.containers import ContainerService
 from berth.services.images import ImageService
+from berth.snapshots.overlay import OverlaySnapshotter
+from berth.store.content import ContentStore
+from berth.store.metadata import Database
 
 __all__ = ["ContainerFilesService"]
 
@@ -102,25 +107,37 @@ class ContainerFilesService:
                             created_by=created_by, base_config=base.config, author=author,
                             comment=comment, changes=tuple(change_lines))
         commit_config(req, "sha256:" + "0" * 64)  # bad --change lines fail before any I/O
-        with layer_file(self._images.upper_dir(c.id), self._tmp) as tar, \
-                self._images.exclusive() as (db, content, snapshots):
-            diff_id, fresh = ingest_tar(content, tar, None)
-            self._checkpoint("layer")
-            try:
-                raw = commit_config(req, diff_id)
-                manifest = json.loads(content.read(base.manifest_digest))
-                layers = tuple(LayerSource(d, None, blob=x["digest"]) for d, x in
-                               zip(base.diff_ids, manifest["layers"], strict=True))
-                layers += (LayerSource(diff_id, None),)
-                return store_image(db, content, snapshots, NewImage(
-                    config=raw, layers=layers,
-                    references=(target,) if target else (), parent=base.id),
-                    checkpoint=self._checkpoint)
-            except BaseException:
-                if fresh:
-                    with suppress(errors.NotFound):
-                        content.delete(diff_id)
-                raise
+        # The layer tar goes straight into a content-store ingest file, hashed as it is
+        # written (no temp copy read back), outside the lock; only committing the blob and
+        # storing the image hold it, so garbage collection never sees the blob unreferenced.
+        with self._images.content.writer() as w:
+            write_layer(self._images.upper_dir(c.id), w)
+            with self._images.exclusive() as (db, content, snapshots):
+                fresh = not content.exists(w.digest)
+                diff_id = w.commit()
+                self._checkpoint("layer")
+                return self._store_commit(req, base, target, diff_id, fresh,
+                                          db, content, snapshots)
+
+    def _store_commit(self, req: CommitRequest, base: Image, target: Reference | None,
+                      diff_id: str, fresh: bool, db: Database, content: ContentStore,
+                      snapshots: OverlaySnapshotter) -> str:
+        """The committed layer's image over ``base``; a blob this commit added goes on failure."""
+        try:
+            raw = commit_config(req, diff_id)
+            manifest = json.loads(content.read(base.manifest_digest))
+            layers = tuple(LayerSource(d, None, blob=x["digest"]) for d, x in
+                           zip(base.diff_ids, manifest["layers"], strict=True))
+            layers += (LayerSource(diff_id, None),)
+            return store_image(db, content, snapshots, NewImage(
+                config=raw, layers=layers,
+                references=(target,) if target else (), parent=base.id),
+                checkpoint=self._checkpoint)
+        except BaseException:
+            if fresh:
+                with suppress(errors.NotFound):
+                    content.delete(diff_id)
+            raise
 
     # -- cp ------------------------------------------------------------------------------------
 
