@@ -8,7 +8,6 @@ about OCI specs or containers.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Final
 

@@ -27,7 +27,6 @@ import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -223,7 +222,7 @@ def create(opts: CreateOptions) -> Created:
         statefile.save(opts.state_root, statefile.ContainerState(
             id=opts.id, pid=pid, start_time=start_time, bundle=str(opts.bundle),
             cgroup_paths={k: str(v) for k, v in plan.cgroup.paths.items()},
-            created=datetime.now(UTC).isoformat().replace("+00:00", "Z")))
+            created=_utc_now()))
         return Created(opts.id, opts.state_root, pid, console_fd, parent_end)
     except BaseException:
         if parent_end is not None:
@@ -242,6 +241,12 @@ def create(opts: CreateOptions) -> Created:
         if idmap_dir is not None:
             # The container's mount namespace holds its own copy of the shifted rootfs.
             userns.release_rootfs(idmap_dir)
+
+
+def _utc_now() -> str:
+    """RFC 3339 UTC with nanoseconds, as runc records ``created`` (no datetime import: ~2 ms)."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
 def _hook_state(opts: CreateOptions, plan: _Plan, status: str, pid: int) -> dict[str, Any]:

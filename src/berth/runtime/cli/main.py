@@ -8,6 +8,7 @@ once the standard streams are flushed, skipping the interpreter's teardown of ev
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -84,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.help:
         print(command_usage(_PROG, cmd))
         return 0
+    # A short-lived process: collecting while the runtime's modules load only costs time.
+    gc.disable()
     try:
         module = import_module(f"berth.runtime.cli.{cmd.module}")
         func = cast(Callable[[Args, Path], int], getattr(module, cmd.function))
