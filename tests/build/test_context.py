@@ -1,4 +1,5 @@
-""".dockerignore matching (Docker's rules) and the context tar/dir helpers."""
+""".dockerignore matching (Docker's rules, ``berth.buildcontext``) and the context tar/dir
+helpers on both sides (the CLI's tar, berthd's ``berth.build.context``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,8 @@ import tarfile
 
 import pytest
 
-from berth.build.context import (
-    apply_ignore,
-    extract_context,
-    parse_dockerignore,
-    walk_context,
-    write_context_tar,
-)
+from berth.build.context import apply_ignore, extract_context
+from berth.buildcontext import parse_dockerignore, walk_context, write_context_tar
 from berth.errors import InvalidArgument
 
 MATRIX = [

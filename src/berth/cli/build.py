@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from berth.build.context import read_dockerignore, write_context_tar
+from berth.buildcontext import read_dockerignore, write_context_tar
 from berth.cli.context import CLIContext, UsageError, make_parser
 from berth.cli.registry import build_auth_header
 from berth.client.progress import StreamError, decode_progress

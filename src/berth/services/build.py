@@ -31,8 +31,9 @@ from berth import errors
 from berth.build.backend import BaseImage, BuildFailed, BuildOptions, Rootfs
 from berth.build.builder import Builder, Emit, plan_stages
 from berth.build.cache import BuildCache
-from berth.build.context import apply_ignore, extract_context, read_dockerignore
+from berth.build.context import apply_ignore, extract_context
 from berth.build.dockerfile import Dockerfile, parse
+from berth.buildcontext import read_dockerignore
 from berth.images.reference import parse_normalized
 from berth.registry.auth import Credentials, credentials_for
 from berth.services.buildmounts import with_private_mounts
