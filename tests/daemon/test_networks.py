@@ -224,3 +224,38 @@ def test_internal_network_and_restart_keeps_ports(daemon: Daemon) -> None:
     finally:
         daemon.docker("rm", "-f", a, b)
         daemon.docker("network", "rm", net)
+
+
+def test_addresses_are_held_while_running_only(daemon: Daemon) -> None:
+    """As Docker: a /29 (5 addresses) takes 7 created containers; an address is reserved at
+    start and released at stop; an --ip another running container holds fails at start."""
+    net, cs = _name(), [_name() for _ in range(7)]
+    pinned = _name()
+    _ok(daemon.docker("network", "create", "--subnet", "10.251.9.0/29", net))
+    try:
+        for c in cs:
+            _ok(daemon.docker("create", "--name", c, "--network", net, "busybox", "sleep", "60"))
+        _ok(daemon.docker("create", "--name", pinned, "--network", net, "--ip", "10.251.9.2",
+                          "busybox", "sleep", "60"))
+        created = json.loads(_ok(daemon.docker("inspect", pinned)))[0]["NetworkSettings"]["Networks"][net]
+        assert created["IPAddress"] == "" and created["MacAddress"] == ""
+        assert created["IPAMConfig"] == {"IPv4Address": "10.251.9.2"}
+        _ok(daemon.docker("start", cs[0]))
+        running = json.loads(_ok(daemon.docker("inspect", cs[0])))[0]["NetworkSettings"]["Networks"][net]
+        assert running["IPAddress"] == "10.251.9.2" and running["MacAddress"] == "02:42:0a:fb:09:02"
+        r = daemon.docker("start", pinned)
+        assert r.returncode != 0 and b"Address already in use" in r.stderr
+        _ok(daemon.docker("stop", "-t", "0", cs[0]))
+        stopped = json.loads(_ok(daemon.docker("inspect", cs[0])))[0]["NetworkSettings"]["Networks"][net]
+        assert stopped["IPAddress"] == "" and stopped["EndpointID"] == ""
+        _ok(daemon.docker("start", pinned))
+        for c in cs[1:5]:
+            _ok(daemon.docker("start", c))
+        r = daemon.docker("start", cs[5])
+        assert r.returncode != 0 and b"no available IPv4 addresses" in r.stderr
+        members = json.loads(_ok(daemon.docker("network", "inspect", net)))[0]["Containers"]
+        assert sorted(m["IPv4Address"] for m in members.values()) == \
+            [f"10.251.9.{i}/29" for i in range(2, 7)]
+    finally:
+        daemon.docker("rm", "-f", *cs, pinned)
+        daemon.docker("network", "rm", net)

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 
 from berth.errors import Conflict, InvalidArgument, Unavailable
 
-__all__ = ["AddressPool", "Subnet", "allocate_address", "allocate_subnet", "parse_bip", "parse_pool",
-           "parse_subnet"]
+__all__ = [
+    "AddressPool",
+    "Subnet",
+    "allocate_address",
+    "allocate_subnet",
+    "check_requested",
+    "parse_bip",
+    "parse_pool",
+    "parse_subnet",
+]
 
 
 @dataclass(frozen=True)
@@ -90,19 +98,26 @@ def allocate_subnet(pools: Iterable[AddressPool],
                       "defaults to assign to the network")
 
 
+def check_requested(subnet: Subnet, requested: str) -> ipaddress.IPv4Address:
+    """``requested`` parsed and inside ``subnet`` as a host address (whether free is a start's
+    business)."""
+    try:
+        want = ipaddress.IPv4Address(requested)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv4 address: {requested}") from None
+    if want not in subnet.network or want in (subnet.network.network_address,
+                                              subnet.network.broadcast_address):
+        raise InvalidArgument(f"Invalid address {requested}: It does not belong to any of this "
+                              f"network's subnets")
+    return want
+
+
 def allocate_address(subnet: Subnet, taken: Iterable[ipaddress.IPv4Address],
                      requested: str = "") -> ipaddress.IPv4Address:
     """A free host address of ``subnet`` (``requested`` if given and free)."""
     used = {*taken, subnet.gateway}
     if requested:
-        try:
-            want = ipaddress.IPv4Address(requested)
-        except ValueError:
-            raise InvalidArgument(f"invalid IPv4 address: {requested}") from None
-        if want not in subnet.network or want in (subnet.network.network_address,
-                                                  subnet.network.broadcast_address):
-            raise InvalidArgument(f"Invalid address {requested}: It does not belong to any of this "
-                                  f"network's subnets")
+        want = check_requested(subnet, requested)
         if want in used:
             raise Conflict(f"Address already in use: {requested}")
         return want

@@ -5,8 +5,11 @@ Schema (component ``network``, version 1)::
     networks  (id TEXT PK (64 hex), name TEXT UNIQUE, created TEXT RFC3339Nano, data TEXT JSON:
                {Driver, Bridge, Subnet, Gateway, Internal, Attachable, Labels, Options, Predefined})
     endpoints (network_id TEXT, container_id TEXT, data TEXT JSON:
-               {EndpointID, Name, Address "ip/prefix", Mac, Aliases, Ifname, RequestedIP},
-               PK (network_id, container_id))    -- IPAM: the addresses in use are these rows
+               {EndpointID, Name, Address "ip/prefix", Mac, Aliases, Ifname, RequestedIP, ConfigMac},
+               PK (network_id, container_id))    -- IPAM: the addresses in use are the
+               -- rows' Address; as in Docker an address is held only while the container runs
+               -- (reserved by setup at start, released by teardown at exit): RequestedIP
+               -- (--ip) and ConfigMac (--mac-address) are what a start asks for again
     sandboxes (container_id TEXT PK, data TEXT JSON: {Netns, Ports: [[cport, proto, hip, hport]]})
                -- one row per container whose network namespace berthd plumbed and that has
                -- not been torn down: what reconciliation at start compares with reality.
@@ -63,6 +66,8 @@ class Endpoint:
     mac: str
     aliases: tuple[str, ...] = ()
     ifname: str = ""
+    requested_ip: str = ""             # --ip / IPAMConfig.IPv4Address, asked for at every start
+    config_mac: str = ""               # --mac-address; else the MAC follows the address
 
 
 @dataclass(frozen=True)
@@ -98,13 +103,15 @@ def _ep_from(row: Any) -> Endpoint:
     return Endpoint(network_id=row["network_id"], container_id=row["container_id"],
                     endpoint_id=d["EndpointID"], name=d["Name"],
                     address=ipaddress.IPv4Interface(d["Address"]) if d.get("Address") else None,
-                    mac=d.get("Mac", ""), aliases=tuple(d.get("Aliases") or ()), ifname=d.get("Ifname", ""))
+                    mac=d.get("Mac", ""), aliases=tuple(d.get("Aliases") or ()), ifname=d.get("Ifname", ""),
+                    requested_ip=d.get("RequestedIP", ""), config_mac=d.get("ConfigMac", ""))
 
 
 def _ep_data(e: Endpoint) -> str:
     return json.dumps({"EndpointID": e.endpoint_id, "Name": e.name,
                        "Address": str(e.address) if e.address else "", "Mac": e.mac,
-                       "Aliases": list(e.aliases), "Ifname": e.ifname})
+                       "Aliases": list(e.aliases), "Ifname": e.ifname, "RequestedIP": e.requested_ip,
+                       "ConfigMac": e.config_mac})
 
 
 class NetworkRecords:

@@ -2,12 +2,15 @@
 disconnect) and each container's network plumbing across its lifecycle.
 
 Lifecycle of a container's networking:
-- create: ``allocate`` — one endpoint (address, MAC, aliases) per network it joins, persisted
-  (IPAM state is the set of endpoint rows);
-- start: ``setup`` — a netns pinned under ``<exec-root>/netns/<id>``, a veth per endpoint,
-  published ports planned and the nftables table re-rendered; a ``sandboxes`` row records it;
-- exit: ``teardown`` — the netns unpinned (its veths die with it), the row dropped, rules
-  re-rendered; remove: ``release`` drops the endpoints.
+- create: ``allocate`` — one endpoint (requested address, MAC, aliases) per network it joins,
+  persisted, without an address;
+- start: ``setup`` — each endpoint reserves an address (IPAM state is the endpoint rows that
+  hold one), a netns pinned under ``<exec-root>/netns/<id>``, a veth per endpoint, published
+  ports planned and the nftables table re-rendered; a ``sandboxes`` row records it;
+- exit: ``teardown`` — the netns unpinned (its veths die with it), the row dropped, the
+  addresses released, rules re-rendered; remove: ``release`` drops the endpoints.
+Addresses are held only while running, as in Docker: a small subnet limits running
+containers, not created ones.
 At berthd start ``restore`` re-creates bridges and DNS responders, tears down sandboxes of
 containers that are no longer running and renders the rules from what is left, so no stale
 rule forwards a port to a dead address.
@@ -117,6 +120,9 @@ class NetworkService:
         for sb in self._records.sandboxes():
             if sb.container_id not in running:
                 await asyncio.to_thread(self._drop_sandbox, sb)
+        plumbed = {sb.container_id for sb in self._records.sandboxes()}
+        for cid in {e.container_id for e in self._records.endpoints() if e.address is not None} - plumbed:
+            self._release_addresses(cid)  # berth before 2026-11-28 reserved at create
         self._applied = None  # reconciliation re-asserts the table whatever it held
         await self._render()
 
@@ -390,30 +396,32 @@ class NetworkService:
             if aliases and n.predefined:
                 raise errors.InvalidArgument("network-scoped alias is supported only for containers in "
                                              "user defined networks")
-            taken = [e.address.ip for e in self._records.endpoints(network_id=n.id) if e.address]
-            ip = ipam.allocate_address(n.subnet, taken, requested)
+            if requested:
+                ipam.check_requested(n.subnet, requested)
             mac = str(epcfg.get("MacAddress") or "")
             first = not self._records.endpoints(container_id=c.id)
             if first and not mac:
                 mac = str(c.config.get("MacAddress") or "")
-            mac = mac.lower() or _mac_for(ip)
-            if not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", mac):
+            mac = mac.lower()
+            if mac and not re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", mac):
                 raise errors.InvalidArgument(f"invalid MAC address: {mac}")
+            # No address yet: a stopped container holds none (as in Docker); setup reserves one.
             ep = Endpoint(network_id=n.id, container_id=c.id, endpoint_id=ids.generate_id(), name=c.name,
-                          address=ipaddress.IPv4Interface(f"{ip}/{n.subnet.network.prefixlen}"),
-                          mac=mac, aliases=aliases,
-                          ifname=f"eth{len(self._records.endpoints(container_id=c.id))}")
+                          address=None, mac="", aliases=aliases,
+                          ifname=f"eth{len(self._records.endpoints(container_id=c.id))}",
+                          requested_ip=requested, config_mac=mac)
+            sb = self._sandbox(c.id) if running else None
+            if sb is not None and sb.netns is not None:
+                ep = self._reserve(n, ep)
             self._records.put_endpoint(ep)
-            assert ep.address is not None
-            if running:
-                sb = self._sandbox(c.id)
-                if sb is not None and sb.netns is not None:
-                    try:
-                        await asyncio.to_thread(links.add_endpoint, links.EndpointLink(
-                            n.bridge, sb.netns, ep.ifname, ep.address, ep.mac, None))
-                    except BaseException:
-                        self._records.delete_endpoint(n.id, c.id)
-                        raise
+            if sb is not None and sb.netns is not None:
+                assert ep.address is not None
+                try:
+                    await asyncio.to_thread(links.add_endpoint, links.EndpointLink(
+                        n.bridge, sb.netns, ep.ifname, ep.address, ep.mac, None))
+                except BaseException:
+                    self._records.delete_endpoint(n.id, c.id)
+                    raise
         if running:  # as moby: a stopped container's networks are reported when it starts
             self.on_event("connect", n.id, {"name": n.name, "type": n.driver, "container": c.id})
 
@@ -457,11 +465,11 @@ class NetworkService:
                 gateway_set = False
                 for i, e in enumerate(eps):
                     n = nets[e.network_id]
-                    assert n.subnet is not None and e.address is not None
+                    assert n.subnet is not None
                     gw = None
                     if not gateway_set and not n.internal:
                         gw, gateway_set = n.subnet.gateway, True
-                    e = replace(e, ifname=f"eth{i}")
+                    e = self._reserve(n, replace(e, ifname=f"eth{i}"))
                     assert e.address is not None
                     self._records.put_endpoint(e)
                     await asyncio.to_thread(links.add_endpoint, links.EndpointLink(
@@ -470,10 +478,29 @@ class NetworkService:
                 await self._render()
             except BaseException:
                 self._records.delete_sandbox(c.id)
+                self._release_addresses(c.id)
                 await asyncio.to_thread(netns.remove, path)
                 raise
         self._endpoint_events("connect", c.id)
         return path
+
+    def _reserve(self, n: Network, e: Endpoint) -> Endpoint:
+        """``e`` with an address of ``n`` (its --ip when given) and the MAC that goes with it."""
+        assert n.subnet is not None
+        taken = [x.address.ip for x in self._records.endpoints(network_id=n.id)
+                 if x.address is not None and x.container_id != e.container_id]
+        try:
+            ip = ipam.allocate_address(n.subnet, taken, e.requested_ip)
+        except errors.Unavailable:
+            raise errors.Unavailable(f"no available IPv4 addresses on this network's address pools: "
+                                     f"{n.name} ({n.id})") from None
+        return replace(e, address=ipaddress.IPv4Interface(f"{ip}/{n.subnet.network.prefixlen}"),
+                       mac=e.config_mac or _mac_for(ip))
+
+    def _release_addresses(self, cid: str) -> None:
+        for e in self._records.endpoints(container_id=cid):
+            if e.address is not None or e.mac:
+                self._records.put_endpoint(replace(e, address=None, mac=""))
 
     def _drop_sandbox(self, sb: Sandbox) -> None:
         if sb.netns is not None:
@@ -482,6 +509,7 @@ class NetworkService:
             except errors.BerthError as exc:
                 _log.warning("%s", exc)
         self._records.delete_sandbox(sb.container_id)
+        self._release_addresses(sb.container_id)
 
     async def teardown(self, cid: str) -> None:
         async with self._lock:
@@ -545,7 +573,7 @@ class NetworkService:
                 continue
             live = sb is not None
             networks[n.name] = {
-                "IPAMConfig": None, "Links": None,
+                "IPAMConfig": {"IPv4Address": e.requested_ip} if e.requested_ip else None, "Links": None,
                 "Aliases": list(e.aliases) or None, "MacAddress": e.mac if live else "",
                 "DriverOpts": None, "NetworkID": n.id, "EndpointID": e.endpoint_id if live else "",
                 "Gateway": str(n.subnet.gateway) if live and n.subnet else "",
