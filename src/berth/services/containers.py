@@ -34,7 +34,7 @@ from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.health import HealthConfig, run_probes
 from berth.services.images import ImageService
-from berth.services.networks import NetworkService
+from berth.services.networks import NetworkService, NetworkView
 from berth.services.procs import ps_table
 from berth.services.restart import Backoff, RestartPolicy, should_restart
 from berth.services.update import apply_update
@@ -925,10 +925,16 @@ class ContainerService:
                 body["Mounts"] = vmounts.inspect_view(points, self._volumes.paths(points))
         return body
 
-    def decorate_summary(self, c: Container, body: dict[str, Any]) -> dict[str, Any]:
+    def summaries(self, items: Iterable[Container], sized: bool = False) -> list[dict[str, Any]]:
+        """ps rows; the network state is read once for all of them."""
+        view = self._networks.view() if self._networks is not None else None
+        return [self.decorate_summary(c, c.summary(self.sizes(c) if sized else None), view) for c in items]
+
+    def decorate_summary(self, c: Container, body: dict[str, Any],
+                         view: NetworkView | None = None) -> dict[str, Any]:
         running = c.state.status in ("running", "paused")
         if self._networks is not None:
-            body["Ports"], body["NetworkSettings"]["Networks"] = self._networks.summary(c, running)
+            body["Ports"], body["NetworkSettings"]["Networks"] = self._networks.summary(c, running, view)
         if self._volumes is not None and c.mount_points:
             points = [vmounts.from_json(m) for m in c.mount_points]
             with contextlib.suppress(errors.NotFound):

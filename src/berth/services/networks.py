@@ -36,7 +36,7 @@ from berth.services.container_model import Container
 from berth.store.metadata import Database
 from berth.timefmt import format_ns, now_ns
 
-__all__ = ["NetworkConfig", "NetworkService"]
+__all__ = ["NetworkConfig", "NetworkService", "NetworkView"]
 
 _log = logging.getLogger("berth.networks")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -51,6 +51,15 @@ class NetworkConfig:
     bip: ipam.Subnet                   # --bip
     pools: tuple[ipam.AddressPool, ...]  # --default-address-pool
     dns_port: int = 53
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    """One read of the network state, shared by the views of many containers."""
+
+    networks: Mapping[str, Network]               # by network ID
+    endpoints: Mapping[str, tuple[Endpoint, ...]]  # by container ID, in connection order
+    sandboxes: Mapping[str, Sandbox]              # by container ID
 
 
 def _mac_for(ip: ipaddress.IPv4Address) -> str:
@@ -556,18 +565,29 @@ class NetworkService:
                                       hc.get("DnsOptions") or [], embedded if not hc.get("Dns") else None)
         return etcfiles.hosts_file(extra, own), resolv
 
+    def view(self) -> NetworkView:
+        """Networks, endpoints and sandboxes as of now, read once (three queries) for a
+        view of many containers (ps)."""
+        eps: dict[str, list[Endpoint]] = {}
+        for e in self._records.endpoints():
+            eps.setdefault(e.container_id, []).append(e)
+        return NetworkView({n.id: n for n in self._records.networks()},
+                           {cid: tuple(v) for cid, v in eps.items()},
+                           {sb.container_id: sb for sb in self._records.sandboxes()})
+
     def port_mappings(self, cid: str) -> tuple[ports.PortMapping, ...]:
         sb = self._sandbox(cid)
         return sb.ports if sb else ()
 
-    def settings(self, c: Container, running: bool) -> dict[str, Any]:
+    def settings(self, c: Container, running: bool, view: NetworkView | None = None) -> dict[str, Any]:
         """inspect's NetworkSettings."""
-        nets = {n.id: n for n in self._records.networks()}
+        v = view or self.view()
+        nets = v.networks
         mode = _network_name(c.network_mode())
-        mappings = self.port_mappings(c.id) if running else ()
+        sb = v.sandboxes.get(c.id) if running else None
+        mappings = sb.ports if sb else ()
         networks: dict[str, Any] = {}
-        sb = self._sandbox(c.id) if running else None
-        for e in self._records.endpoints(container_id=c.id):
+        for e in v.endpoints.get(c.id, ()):
             n = nets.get(e.network_id)
             if n is None:
                 continue
@@ -582,12 +602,13 @@ class NetworkService:
                 "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
                 "DNSNames": [c.name, c.id[:12], *e.aliases] if not n.predefined else None,
             }
-        if mode in ("host", "none") and mode in {n.name for n in nets.values()}:
-            n = next(n for n in nets.values() if n.name == mode)
-            networks[mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
-                              "DriverOpts": None, "NetworkID": n.id, "EndpointID": "", "Gateway": "",
-                              "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                              "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+        if mode in ("host", "none"):
+            n = next((n for n in nets.values() if n.name == mode), None)
+            if n is not None:
+                networks[mode] = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                                  "DriverOpts": None, "NetworkID": n.id, "EndpointID": "", "Gateway": "",
+                                  "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                                  "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
         bridge = networks.get("bridge") or {}
         return {
             "Bridge": "", "SandboxID": c.id if sb else "",
@@ -601,13 +622,15 @@ class NetworkService:
             "IPv6Gateway": "", "MacAddress": bridge.get("MacAddress", ""), "Networks": networks,
         }
 
-    def summary(self, c: Container, running: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def summary(self, c: Container, running: bool,
+                view: NetworkView | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """ps's Ports and NetworkSettings.Networks."""
-        s = self.settings(c, running)
+        v = view or self.view()
+        s = self.settings(c, running, v)
         keep = ("NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress")
-        nets = {k: {f: v.get(f) for f in keep} for k, v in s["Networks"].items()}
-        mappings = self.port_mappings(c.id) if running else ()
-        return ports.ps_view(c.config, c.host_config, mappings), nets
+        nets = {k: {f: n.get(f) for f in keep} for k, n in s["Networks"].items()}
+        sb = v.sandboxes.get(c.id) if running else None
+        return ports.ps_view(c.config, c.host_config, sb.ports if sb else ()), nets
 
 
 def _labels_match(labels: Mapping[str, str], wanted: Iterable[str]) -> bool:

@@ -96,10 +96,8 @@ def register(router: Router, ctx: DaemonContext) -> None:
     async def list_(request: web.Request) -> web.StreamResponse:
         items = svc.list_containers(qbool(request, "all"), qint(request, "limit"), qfilters(request))
         if qbool(request, "size"):
-            sized = await asyncio.to_thread(
-                lambda: [svc.decorate_summary(c, c.summary(svc.sizes(c))) for c in items])
-            return web.json_response(sized)
-        return web.json_response([svc.decorate_summary(c, c.summary()) for c in items])
+            return web.json_response(await asyncio.to_thread(svc.summaries, items, True))
+        return web.json_response(svc.summaries(items))
 
     async def wait(request: web.Request) -> web.StreamResponse:
         ref = request.match_info["id"]
