@@ -34,6 +34,7 @@ from berth import __version__
 from berth.runtime import container as _runtime_container  # noqa: F401
 from berth.runtime.cgroups import v1 as _cgroups_v1  # noqa: F401
 from berth.runtime.cgroups import v2 as _cgroups_v2  # noqa: F401
+from berth.shim import cgroupprime
 from berth.shim import main as shim_main
 
 __all__ = ["PID_NAME", "SOCKET_NAME", "main", "serve"]
@@ -46,6 +47,9 @@ _LOG_NAME = "shim-factory.log"
 def _spawn_shim(conn: socket.socket, state_dir: Path) -> None:
     """In a child of the factory: fork the shim (reparented to init) and leave."""
     if os.fork() != 0:
+        # Idle otherwise: take the cgroup lock's slow start now, not in the container's join.
+        conn.close()
+        cgroupprime.prime()
         os._exit(0)
     code = 1
     try:
