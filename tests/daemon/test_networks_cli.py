@@ -74,3 +74,44 @@ def test_berth_run_network_and_storage_flags(daemon: Daemon, tmp_path) -> None:
     finally:
         daemon.docker("rm", "-f", "-v", c)
         daemon.berth("network", "rm", net)
+
+
+def test_object_commands_match_the_docker_cli(daemon: Daemon) -> None:
+    """ls / inspect / rm / prune of networks and volumes share one implementation in berth's
+    CLI (``berth.cli.objects``); each answers like the docker CLI, name by name."""
+    tag = uuid.uuid4().hex[:8]
+    vol, net = f"objv-{tag}", f"objn-{tag}"
+    missing = f"nosuch-{tag}"
+    try:
+        _ok(daemon.berth("volume", "create", "--label", f"objtest={tag}", vol))
+        _ok(daemon.berth("network", "create", "--label", f"objtest={tag}", net))
+        for args in (["volume", "ls", "-q", "--filter", f"label=objtest={tag}"],
+                     ["volume", "ls", "--filter", f"name={vol}", "--format", "{{.Name}} {{.Driver}}"],
+                     ["network", "ls", "-q", "--filter", f"label=objtest={tag}"],
+                     ["volume", "inspect", "--format", "{{.Name}} {{.Labels}}", vol],
+                     ["network", "inspect", "-f", "{{.Name}} {{.Driver}}", net]):
+            b, d = daemon.berth(*args), daemon.docker(*args)
+            assert (b.returncode, b.stdout) == (d.returncode, d.stdout), (args, b, d)
+        # One bad name among good ones: the others still answer, exit status 1.
+        for kind, name in (("volume", vol), ("network", net)):
+            b = daemon.berth(kind, "inspect", name, missing)
+            d = daemon.docker(kind, "inspect", name, missing)
+            assert b.returncode == d.returncode == 1
+            assert [o["Name"] for o in json.loads(b.stdout)] == [name]
+            assert missing in b.stderr.decode() and b.stderr.startswith(b"Error response from daemon")
+        r = daemon.berth("network", "rm", "-f", missing)  # -f: a missing network is no error
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"", b""), r
+        r = daemon.berth("volume", "rm", missing)
+        assert r.returncode == 1 and missing in r.stderr.decode()
+        r = daemon.berth("volume", "ls", "--filter", "novalue")
+        assert r.returncode == 125 and b"bad format of filter (expected name=value)" in r.stderr
+        r = daemon.berth("network")
+        assert r.returncode == 125 and b"requires a subcommand" in r.stderr
+        out = _ok(daemon.berth("volume", "prune", "-f", "-a", "--filter", f"label=objtest={tag}"))
+        assert out.startswith(f"Deleted Volumes:\n{vol}\n\n"), out
+        out = _ok(daemon.berth("network", "prune", "-f", "--filter", f"label=objtest={tag}"))
+        assert out == f"Deleted Networks:\n{net}\n", out
+        assert _ok(daemon.berth("volume", "ls", "-q", "--filter", f"label=objtest={tag}")) == ""
+    finally:
+        daemon.berth("volume", "rm", "-f", vol)
+        daemon.berth("network", "rm", "-f", net)

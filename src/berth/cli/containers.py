@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from berth.cli.context import CLIContext, UsageError, make_parser
 from berth.cli.formatting import CONTAINER_HEADERS, container_row, render
+from berth.cli.objects import parse_filters
 from berth.cli.streams import write_all
 from berth.client import FrameDecoder, StreamType
 from berth.errors import BerthError
@@ -94,16 +95,6 @@ def cmd_rm(ctx: CLIContext, argv: list[str]) -> int:
                  lambda ref: client.remove_container(ref, ns.force, ns.volumes), parallel=True)
 
 
-def _parse_filters(items: list[str]) -> dict[str, list[str]]:
-    filters: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError("bad format of filter (expected name=value)")
-        filters.setdefault(key.strip().lower(), []).append(value)
-    return filters
-
-
 def cmd_ps(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("ps", "List containers")
     p.add_argument("-a", "--all", action="store_true")
@@ -122,7 +113,7 @@ def cmd_ps(ctx: CLIContext, argv: list[str]) -> int:
     want_size = ns.size or fmt == "json" or "{{.Size}}" in fmt
     try:
         items = ctx.client.list_containers(all=ns.all or limit is not None, limit=limit,
-                                           size=want_size, filters=_parse_filters(ns.filter))
+                                           size=want_size, filters=parse_filters(ns.filter))
     except BerthError as exc:
         ctx.fail(exc)
         return 1

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.objects import parse_filters
 from berth.cli.template import parse_template
 from berth.client.api import encode_filters
 from berth.errors import BerthError
@@ -52,16 +53,6 @@ def event_line(ev: Mapping[str, Any]) -> str:
     return text
 
 
-def _filters(values: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for v in values:
-        key, eq, val = v.partition("=")
-        if not eq:
-            raise UsageError(f"bad format of filter (expected name=value): {v}")
-        out.setdefault(key.strip().lower(), []).append(val)
-    return out
-
-
 def cmd_events(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("events", "Get real time events from the server")
     p.add_argument("--since", help="show events created since timestamp or duration")
@@ -72,7 +63,7 @@ def cmd_events(ctx: CLIContext, argv: list[str]) -> int:
     query: dict[str, Any] = {
         "since": to_api_time(ns.since) if ns.since else None,
         "until": to_api_time(ns.until) if ns.until else None,
-        "filters": encode_filters(_filters(ns.filter)),
+        "filters": encode_filters(parse_filters(ns.filter)),
     }
     template = None
     if ns.format and ns.format != "json":

@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from berth.cli.context import CLIContext, UsageError, make_parser
 from berth.cli.formatting import IMAGE_HEADERS, image_rows, render
+from berth.cli.objects import parse_filters
 from berth.cli.reference import parse_reference
 from berth.client import StreamError
 from berth.errors import BerthError, InvalidArgument
@@ -32,12 +33,7 @@ def cmd_images(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--format")
     p.add_argument("repository", nargs="?")
     ns = p.parse_args(argv)
-    filters: dict[str, list[str]] = {}
-    for item in ns.filter:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError("bad format of filter (expected name=value)")
-        filters.setdefault(key.strip().lower(), []).append(value)
+    filters = parse_filters(ns.filter)
     if ns.repository:
         filters.setdefault("reference", []).append(ns.repository)
     try:

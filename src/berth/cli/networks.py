@@ -6,13 +6,19 @@ client's generic ``request``; must not parse run flags.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 from berth.cli.context import CLIContext, UsageError, make_parser
-from berth.cli.formatting import render
-from berth.client.api import encode_filters
+from berth.cli.objects import (
+    dispatch,
+    filters_query,
+    inspect_command,
+    labels_text,
+    parse_filters,
+    remove_each,
+    write_list,
+)
 from berth.errors import BerthError
 
 __all__ = ["cmd_network", "cmd_port"]
@@ -21,34 +27,15 @@ _HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SC
 _LS_DEFAULT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 
 
-def _filters(items: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError("bad format of filter (expected name=value)")
-        out.setdefault(key.strip().lower(), []).append(value)
-    return out
-
-
 def _kv(items: list[str]) -> dict[str, str]:
     return {k: v for k, _, v in (i.partition("=") for i in items)}
 
 
 def cmd_network(ctx: CLIContext, argv: list[str]) -> int:
-    if not argv:
-        raise UsageError("\"berth network\" requires a subcommand: create, connect, disconnect, "
-                         "inspect, ls, prune, rm")
-    sub, rest = argv[0], argv[1:]
-    handlers = {"create": _create, "ls": _ls, "list": _ls, "inspect": _inspect, "rm": _rm,
-                "remove": _rm, "prune": _prune, "connect": _connect, "disconnect": _disconnect}
-    if sub not in handlers:
-        raise UsageError(f"unknown network command: {sub!r}")
-    try:
-        return handlers[sub](ctx, rest)
-    except BerthError as exc:
-        ctx.fail(exc)
-        return 1
+    return dispatch("network", {"create": _create, "ls": _ls, "list": _ls,
+                                "inspect": inspect_command("network", "networks"), "rm": _rm,
+                                "remove": _rm, "prune": _prune, "connect": _connect,
+                                "disconnect": _disconnect}, ctx, argv)
 
 
 def _create(ctx: CLIContext, argv: list[str]) -> int:
@@ -80,40 +67,15 @@ def _ls(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
     ns = p.parse_args(argv)
-    query = {}
-    enc = encode_filters(_filters(ns.filter))
-    if enc:
-        query["filters"] = enc
-    items: list[dict[str, Any]] = ctx.client.request("GET", "/networks", query=query).json()
+    items: list[dict[str, Any]] = ctx.client.request(
+        "GET", "/networks", query=filters_query(parse_filters(ns.filter))).json()
     items.sort(key=lambda n: n["Name"])
     rows = [{"ID": n["Id"] if ns.no_trunc else n["Id"][:12], "Name": n["Name"], "Driver": n["Driver"],
              "Scope": n["Scope"], "Internal": n["Internal"],
-             "Labels": ",".join(f"{k}={v}" for k, v in (n.get("Labels") or {}).items())} for n in items]
-    if ns.quiet:
-        sys.stdout.write("".join(r["ID"] + "\n" for r in rows))
-        return 0
-    fmt = ns.format or _LS_DEFAULT
-    sys.stdout.write(render(_LS_DEFAULT if fmt == "table" else fmt, rows, _HEADERS))
+             "Labels": labels_text(n)} for n in items]
+    write_list(rows, quiet="ID" if ns.quiet else None, fmt=ns.format, default=_LS_DEFAULT,
+               headers=_HEADERS)
     return 0
-
-
-def _inspect(ctx: CLIContext, argv: list[str]) -> int:
-    p = make_parser("network inspect", "Display detailed information on one or more networks")
-    p.add_argument("-f", "--format")
-    p.add_argument("names", nargs="+")
-    ns = p.parse_args(argv)
-    found, rc = [], 0
-    for name in ns.names:
-        try:
-            found.append(ctx.client.request("GET", f"/networks/{name}").json())
-        except BerthError as exc:
-            ctx.fail(exc)
-            rc = 1
-    if ns.format:
-        sys.stdout.write(render(ns.format, found, {}))
-    else:
-        sys.stdout.write(json.dumps(found, indent=4) + "\n")
-    return rc
 
 
 def _rm(ctx: CLIContext, argv: list[str]) -> int:
@@ -121,16 +83,8 @@ def _rm(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("names", nargs="+")
     ns = p.parse_args(argv)
-    rc = 0
-    for name in ns.names:
-        try:
-            ctx.client.request("DELETE", f"/networks/{name}").read()
-            sys.stdout.write(name + "\n")
-        except BerthError as exc:
-            if not ns.force:
-                ctx.fail(exc)
-                rc = 1
-    return rc
+    # -f: "Do not error if the network does not exist".
+    return remove_each(ctx, lambda name: f"/networks/{name}", ns.names, quiet_errors=ns.force)
 
 
 def _prune(ctx: CLIContext, argv: list[str]) -> int:
@@ -140,11 +94,8 @@ def _prune(ctx: CLIContext, argv: list[str]) -> int:
     ns = p.parse_args(argv)
     if not ns.force:
         raise UsageError("network prune needs --force when not interactive")
-    query = {}
-    enc = encode_filters(_filters(ns.filter))
-    if enc:
-        query["filters"] = enc
-    out = ctx.client.request("POST", "/networks/prune", query=query).json()
+    out = ctx.client.request("POST", "/networks/prune",
+                             query=filters_query(parse_filters(ns.filter))).json()
     deleted = out.get("NetworksDeleted") or []
     if deleted:
         sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in deleted))

@@ -13,26 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, make_parser
 from berth.cli.formatting import IMAGE_HEADERS, image_rows, render
 from berth.cli.humanize import ellipsis
-from berth.client.api import encode_filters
+from berth.cli.objects import dispatch, filters_query, parse_filters
 from berth.errors import BerthError
 from berth.humanize import human_duration, human_size
 
 __all__ = ["cmd_container", "cmd_image", "cmd_system"]
 
 _Pruner = Callable[[CLIContext, dict[str, list[str]]], tuple[int, str]]
-
-
-def _filters(items: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError("bad format of filter (expected name=value)")
-        out.setdefault(key.strip().lower(), []).append(value)
-    return out
 
 
 def _confirm(ctx: CLIContext, warning: str) -> bool:
@@ -43,9 +33,7 @@ def _confirm(ctx: CLIContext, warning: str) -> bool:
 
 
 def _post(ctx: CLIContext, path: str, filters: dict[str, list[str]]) -> dict[str, Any]:
-    enc = encode_filters(filters)
-    out: dict[str, Any] = ctx.client.request("POST", path,
-                                             query={"filters": enc} if enc else None).json() or {}
+    out: dict[str, Any] = ctx.client.request("POST", path, query=filters_query(filters)).json() or {}
     return out
 
 
@@ -105,7 +93,7 @@ def _image_prune(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
-    filters = _filters(ns.filter)
+    filters = parse_filters(ns.filter)
     warning = "WARNING! This will remove all dangling images."
     if ns.all:
         filters["dangling"] = ["false"]
@@ -120,7 +108,7 @@ def _container_prune(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
-    filters = _filters(ns.filter)
+    filters = parse_filters(ns.filter)
     if not ns.force and not _confirm(ctx, "WARNING! This will remove all stopped containers."):
         return 0
     return _report([(_prune_containers, filters)], ctx)
@@ -133,7 +121,7 @@ def _system_prune(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--volumes", action="store_true")
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
-    filters = _filters(ns.filter)
+    filters = parse_filters(ns.filter)
     items = ["all stopped containers", "all networks not used by at least one container"]
     if ns.volumes:
         items.append("all anonymous volumes not used by at least one container")
@@ -263,25 +251,16 @@ def _system_df(ctx: CLIContext, argv: list[str]) -> int:
 # -- group commands --------------------------------------------------------------------------
 
 
-def _dispatch(group: str, handlers: dict[str, Callable[[CLIContext, list[str]], int]],
-              ctx: CLIContext, argv: list[str]) -> int:
-    if not argv or argv[0] not in handlers:
-        what = f"unknown {group} command: {argv[0]!r}" if argv else \
-            f'"berth {group}" requires a subcommand: {", ".join(sorted(handlers))}'
-        raise UsageError(what)
-    return handlers[argv[0]](ctx, argv[1:])
-
-
 def cmd_image(ctx: CLIContext, argv: list[str]) -> int:
     """``berth image prune`` (other ``image`` subcommands are aliases in ``cli.main``)."""
-    return _dispatch("image", {"prune": _image_prune}, ctx, argv)
+    return dispatch("image", {"prune": _image_prune}, ctx, argv)
 
 
 def cmd_container(ctx: CLIContext, argv: list[str]) -> int:
     """``berth container prune`` (other ``container`` subcommands are aliases in ``cli.main``)."""
-    return _dispatch("container", {"prune": _container_prune}, ctx, argv)
+    return dispatch("container", {"prune": _container_prune}, ctx, argv)
 
 
 def cmd_system(ctx: CLIContext, argv: list[str]) -> int:
     """``berth system df|prune`` (``system info``/``events`` are aliases in ``cli.main``)."""
-    return _dispatch("system", {"df": _system_df, "prune": _system_prune}, ctx, argv)
+    return dispatch("system", {"df": _system_df, "prune": _system_prune}, ctx, argv)
