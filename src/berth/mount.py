@@ -10,16 +10,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from berth.errors import Internal
+from berth.record import Record, field
 
 __all__ = ["Mount", "mount_all", "unmount"]
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(Record):
     """One mount: ``mount -t type -o options source target`` (target relative to a root)."""
 
     type: str

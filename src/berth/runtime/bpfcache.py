@@ -15,7 +15,6 @@ Owns nothing else: compiling is the caller's ``build`` callable; installing is s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
@@ -34,7 +33,13 @@ _SUFFIX: Final = ".bpf"
 def key_for(seccomp: Mapping[str, Any], machine: str, library: str) -> str:
     """Hex SHA-256 naming the program of ``seccomp`` on ``machine`` built by ``library``."""
     text = json.dumps(seccomp, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{machine}\0{library}\0{text}".encode()).hexdigest()
+    return _sha256(f"{machine}\0{library}\0{text}".encode()).hex()
+
+
+def _sha256(data: bytes) -> bytes:
+    import hashlib  # here: only specs with seccomp need it, and it cost ~3 ms of every start
+
+    return hashlib.sha256(data).digest()
 
 
 def _path(directory: Path, key: str) -> Path:
@@ -59,7 +64,7 @@ def load(directory: Path, key: str) -> bytes | None:
         os.close(fd)
     program, digest = data[:-_DIGEST], data[-_DIGEST:]
     if (len(data) <= _DIGEST or len(program) % _INSN
-            or hashlib.sha256(program).digest() != digest):
+            or _sha256(program) != digest):
         return None
     return program
 
@@ -72,7 +77,7 @@ def store(directory: Path, key: str, program: bytes) -> None:
         tmp = directory / f".{key}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, program + hashlib.sha256(program).digest())
+            os.write(fd, program + _sha256(program))
         finally:
             os.close(fd)
         os.replace(tmp, _path(directory, key))

@@ -11,10 +11,10 @@ import fcntl
 import os
 import struct
 import termios
-from dataclasses import dataclass
 from typing import Final
 
 from berth.errors import RuntimeFailure
+from berth.record import Record
 from berth.runtime import _sys
 
 __all__ = ["Pty", "bind_console", "make_controlling", "open_pty"]
@@ -23,8 +23,7 @@ _TIOCGPTN: Final = 0x80045430
 _TIOCSPTLCK: Final = 0x40045431
 
 
-@dataclass(frozen=True)
-class Pty:
+class Pty(Record):
     master: int
     slave: int
     slave_path: str

@@ -26,12 +26,12 @@ import resource
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
+from berth.record import Record, field, replace
 from berth.runtime import _sys, console, devices, hooks, namespaces, process, rootfs, seccomp, userns
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import CgroupManager, detect, manager_for_paths
@@ -48,8 +48,7 @@ _GROUPS_ANNOTATION: Final = "berth.groups"
 _EXEC_FIFO: Final = "exec.fifo"
 
 
-@dataclass(frozen=True)
-class CreateOptions:
+class CreateOptions(Record):
     id: str
     bundle: Path
     state_root: Path
@@ -63,8 +62,7 @@ class CreateOptions:
     exec_fifo: bool = False
 
 
-@dataclass(frozen=True)
-class ContainerInfo:
+class ContainerInfo(Record):
     """What ``state`` reports, in the OCI runtime's vocabulary."""
 
     id: str
@@ -118,8 +116,7 @@ class Created:
             self._channel = None
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(Record):
     """Everything the init needs, parsed and checked in the caller before forking."""
 
     spec: Mapping[str, Any]

@@ -10,18 +10,17 @@ import errno
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from berth.errors import RuntimeFailure
+from berth.record import Record
 from berth.runtime import _sys
 from berth.runtime.rootfs import secure_join
 
 __all__ = ["DEFAULT_DEVICES", "Device", "create_devices", "create_symlinks", "parse_devices"]
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(Record):
     path: str
     type: str  # "c", "b", "u" or "p"
     major: int

@@ -19,12 +19,12 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from berth.errors import Conflict, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
+from berth.record import Record
 from berth.runtime import console, process, seccomp
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager_for_paths
@@ -40,8 +40,7 @@ _KINDS: Final = {"ipc": "ipc", "uts": "uts", "net": "network", "pid": "pid",
                  "cgroup": "cgroup", "mnt": "mount"}
 
 
-@dataclass(frozen=True)
-class ExecOptions:
+class ExecOptions(Record):
     """What to run. ``user`` is Docker's ``--user`` string ("" = the container's user),
     ``cwd`` "" = the container's working dir; ``env`` entries are added to the container's."""
 
@@ -56,8 +55,7 @@ class ExecOptions:
     stderr: int | None = None
 
 
-@dataclass(frozen=True)
-class Exec:
+class Exec(Record):
     """The started process: its host PID and, with ``tty``, the pty master."""
 
     pid: int

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from berth.errors import RuntimeFailure
+from berth.record import Record
 
 __all__ = ["PHASES", "Hook", "parse_hooks", "run_hooks", "state_document"]
 
@@ -24,8 +24,7 @@ PHASES: Final = ("prestart", "createRuntime", "createContainer", "startContainer
                  "poststop")
 
 
-@dataclass(frozen=True)
-class Hook:
+class Hook(Record):
     path: str
     args: tuple[str, ...]
     env: tuple[str, ...]

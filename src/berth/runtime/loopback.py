@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _socket
 import fcntl
-import socket
 import struct
 from typing import Final
 
@@ -17,10 +17,14 @@ _IFF_UP: Final = 0x1
 
 
 def bring_up_loopback() -> None:
+    # _socket, not socket: see berth.runtime.sync.
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        try:
             req = struct.pack("16sh14x", b"lo", 0)
             flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req))[1]
             fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | _IFF_UP))
+        finally:
+            s.close()
     except OSError as exc:
         raise RuntimeFailure(f"bring up lo: {exc.strerror}") from exc

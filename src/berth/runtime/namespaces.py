@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from berth.errors import RuntimeFailure
+from berth.record import Record
 from berth.runtime import _sys
 
 __all__ = ["NAMESPACE_FLAGS", "Namespace", "enter", "parse_namespaces"]
@@ -33,8 +33,7 @@ NAMESPACE_FLAGS: Final = {
 _JOIN_ORDER: Final = ("ipc", "uts", "network", "pid", "cgroup", "time", "mount", "user")
 
 
-@dataclass(frozen=True)
-class Namespace:
+class Namespace(Record):
     """One ``linux.namespaces`` entry: a new namespace when ``path`` is None, else join it."""
 
     type: str

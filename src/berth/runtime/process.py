@@ -13,11 +13,11 @@ import os
 import resource
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from berth.errors import RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
+from berth.record import Record, replace
 from berth.runtime import _sys
 
 __all__ = [
@@ -39,16 +39,14 @@ _PR_SET_KEEPCAPS: Final = 8
 _PR_SET_NO_NEW_PRIVS: Final = 38
 
 
-@dataclass(frozen=True)
-class User:
+class User(Record):
     uid: int
     gid: int
     additional_gids: tuple[int, ...] = ()
     home: str = "/"
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(Record):
     """Each set as a bit mask over kernel capability numbers."""
 
     bounding: int = 0

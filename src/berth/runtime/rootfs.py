@@ -14,12 +14,12 @@ import errno
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from berth.errors import BerthError, RuntimeFailure
 from berth.mount import Mount, mount_all
+from berth.record import Record
 from berth.runtime import _sys
 
 __all__ = [
@@ -58,8 +58,7 @@ _LOCKED: Final = (_sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC | 1024 | 2048 
                   | (1 << 24))
 
 
-@dataclass(frozen=True)
-class SpecMount:
+class SpecMount(Record):
     """One ``mounts[]`` entry of the runtime spec."""
 
     destination: str
@@ -72,8 +71,7 @@ class SpecMount:
         return self.type == "bind" or "bind" in self.options or "rbind" in self.options
 
 
-@dataclass(frozen=True)
-class MountOptions:
+class MountOptions(Record):
     flags: int
     propagation: tuple[int, ...]
     data: str

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from berth.errors import RuntimeFailure
+from berth.record import Record
 from berth.runtime import _libseccomp, _sys, bpfcache
 
 __all__ = ["Condition", "Rule", "Rules", "build_program", "cache_dir", "compile_rules", "install",
@@ -41,23 +41,20 @@ _OPERATORS: Final = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP
                      "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(Record):
     index: int
     op: int
     value: int
     value_two: int = 0
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Record):
     name: str
     action: int
     conditions: tuple[Condition, ...] = ()
 
 
-@dataclass(frozen=True)
-class Rules:
+class Rules(Record):
     """A whole filter: default action, extra architectures (libseccomp names), rules in order."""
 
     default_action: int

@@ -20,12 +20,12 @@ import contextlib
 import json
 import os
 import re
-from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from berth.errors import AlreadyExists, Internal, InvalidArgument, NotFound
+from berth.record import Record, replace
 
 __all__ = ["ContainerState", "Status", "load", "process_start_time", "remove", "reserve", "save",
            "status_of"]
@@ -41,8 +41,7 @@ class Status(Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True)
-class ContainerState:
+class ContainerState(Record):
     id: str
     pid: int
     start_time: int

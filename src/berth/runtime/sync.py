@@ -10,22 +10,28 @@ Messages (child -> caller): ``{"type": "pid", "pid": N}`` from the middle proces
 ``{"type": "console"}`` with the pty master fd attached. Caller -> init: ``{"type": "start"}``.
 
 Must not know what the messages cause; container.py drives the protocol.
+
+Built on ``_socket``, not ``socket``: the ``socket`` module's import (its IntEnums, selectors)
+cost ~3 ms of every ``berth-runtime`` start, and the two calls needed here are short.
 """
 
 from __future__ import annotations
 
+import _socket
 import json
-import socket
-from dataclasses import dataclass, field
+import os
+import struct
 from typing import Any
+
+from berth.record import Record, field
 
 __all__ = ["Channel", "Message", "channel_pair"]
 
 _MAX = 65536
+_MAX_FDS = 4
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(Record):
     type: str
     body: dict[str, Any] = field(default_factory=dict)
     fds: tuple[int, ...] = ()
@@ -34,7 +40,7 @@ class Message:
 class Channel:
     """One end of the handshake socket."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
 
     def fileno(self) -> int:
@@ -43,7 +49,8 @@ class Channel:
     def send(self, type: str, fds: tuple[int, ...] = (), **body: Any) -> None:
         data = json.dumps({"type": type, **body}).encode()
         if fds:
-            socket.send_fds(self.sock, [data], list(fds))
+            rights = struct.pack(f"{len(fds)}i", *fds)
+            self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
         else:
             self.sock.send(data)
 
@@ -51,12 +58,17 @@ class Channel:
         """The next message, or None on EOF (the peer exited or exec'd)."""
         self.sock.settimeout(timeout)
         try:
-            data, fds, _flags, _addr = socket.recv_fds(self.sock, _MAX, 4)
+            data, ancillary, _flags, _addr = self.sock.recvmsg(_MAX, _socket.CMSG_LEN(4 * _MAX_FDS))
         finally:
             self.sock.settimeout(None)
+        fds: list[int] = []
+        for level, cmsg_type, payload in ancillary:
+            if level == _socket.SOL_SOCKET and cmsg_type == _socket.SCM_RIGHTS:
+                whole = len(payload) - len(payload) % 4
+                fds.extend(struct.unpack(f"{whole // 4}i", payload[:whole]))
         if not data:
             for fd in fds:
-                socket.close(fd)
+                os.close(fd)
             return None
         raw = json.loads(data)
         kind = str(raw.pop("type"))
@@ -68,5 +80,5 @@ class Channel:
 
 def channel_pair() -> tuple[Channel, Channel]:
     """(caller end, child end); both close-on-exec."""
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     return Channel(a), Channel(b)

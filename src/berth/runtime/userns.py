@@ -16,19 +16,18 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from berth.errors import BerthError, RuntimeFailure
 from berth.mount import Mount, mount_all
+from berth.record import Record
 from berth.runtime import _sys
 
 __all__ = ["IdMapping", "idmapped_rootfs", "parse_mappings", "release_rootfs", "write_maps"]
 
 
-@dataclass(frozen=True)
-class IdMapping:
+class IdMapping(Record):
     """One line of /proc/<pid>/uid_map: ``size`` ids from ``container_id`` -> ``host_id``."""
 
     container_id: int

@@ -8,16 +8,15 @@ before allows). Must not open files; the managers do the writing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from berth.errors import RuntimeFailure
+from berth.record import Record
 
 __all__ = ["Write", "device_rules_v1", "v1_writes", "v2_writes"]
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(Record):
     """Write ``value`` to ``<dir of controller>/<file>``; ``optional`` writes are skipped when
     the file does not exist (e.g. memsw without swap accounting)."""
 
