@@ -139,8 +139,22 @@ def _split_globals(argv: list[str]) -> tuple[str | None, list[str]] | int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one CLI invocation; returns the process exit status."""
-    args = sys.argv[1:] if argv is None else argv
+    """Run one CLI invocation; returns the process exit status.
+
+    As the program (``argv`` None) it ends the process itself once the output is flushed:
+    tearing down the interpreter's modules and threads is wasted work for a one-shot
+    command. Called with ``argv`` (tests, embedding) it returns.
+    """
+    status = _main(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(status)
+    return status
+
+
+def _main(args: list[str]) -> int:
     split = _split_globals(args)
     if isinstance(split, int):
         return split

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from berth.client.hosts import Host
 from berth.errors import Unavailable
 
 __all__ = ["answers", "ensure_daemon", "should_autostart"]
 
-_LOG = Path("/var/log/berthd.log")
+_LOG = "/var/log/berthd.log"
 
 
 def answers(path: str) -> bool:
@@ -43,6 +41,8 @@ def ensure_daemon(host: Host, environ: Mapping[str, str], timeout: float = 30.0)
     """Start berthd if ``should_autostart`` and the socket is silent; wait until it listens."""
     if not should_autostart(host, environ, os.geteuid()) or answers(host.socket_path):
         return
+    import subprocess  # only here: every other CLI run skips its import (~5 ms)
+
     try:
         log = open(_LOG, "ab")  # noqa: SIM115 - handed to the child, closed below
     except OSError:
