@@ -112,3 +112,18 @@ def test_relative_path_and_mount_parsing() -> None:
     assert v1 == {"cpu": Path("/sys/fs/cgroup/cpu"), "systemd": Path("/sys/fs/cgroup/systemd"),
                   "net_cls,net_prio": Path("/sys/fs/cgroup/net")}
     assert unified == Path("/sys/fs/cgroup/unified")
+
+
+@pytest.mark.root
+def test_existing_cgroup_is_joined(rt: Env) -> None:
+    # The same cgroupsPath names the same place every time (OCI): a cgroup that is already
+    # there (left by a container that was never deleted) is joined, as runc does.
+    v1, _ = cgroup_mounts(Path("/proc/self/mountinfo").read_text())
+    made: list[str] = []
+
+    def mutate(spec: dict) -> None:
+        made.append(spec["linux"]["cgroupsPath"])
+        (v1["pids"] / made[0]).mkdir(parents=True)
+
+    r = rt.run(["grep", "pids", "/proc/self/cgroup"], mutate=mutate)
+    assert (r.status, r.stdout.split(":")[-1]) == (0, f"/{made[0]}\n"), r.stderr

@@ -133,6 +133,23 @@ def test_exec_args_process_file_and_detach(rt: Env, tmp_path: Path) -> None:
     reap(exec_pid)
 
 
+def test_exec_into_a_container_without_mount_namespace_lands_in_its_root(rt: Env) -> None:
+    # The init is only chrooted there: joining its (our own) mount namespace is not enough.
+    def mutate(spec: dict[str, Any]) -> None:
+        spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"]
+                                       if n["type"] != "mount"]
+
+    bundle, _, _ = rt.bundle(["sleep", "30"], overlay=False, mutate=mutate)
+    (bundle / "rootfs" / "only-in-rootfs").write_text("inside\n")
+    cid = rt.ids[-1]
+    cli(rt, "run", "-d", "--bundle", str(bundle), cid)
+    assert cli(rt, "exec", cid, "cat", "/only-in-rootfs").stdout == "inside\n"
+    pid = json.loads(cli(rt, "state", cid).stdout)["pid"]
+    cli(rt, "delete", "--force", cid)
+    reap(pid)
+    assert str(bundle) not in Path("/proc/self/mountinfo").read_text()
+
+
 def test_pause_resume_update_events(rt: Env, tmp_path: Path) -> None:
     bundle, _, _ = rt.bundle(["sleep", "30"], overlay=False)
     cid = rt.ids[-1]

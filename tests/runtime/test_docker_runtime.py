@@ -106,3 +106,17 @@ def test_docker_run_exec_pause_stop_with_berth_runtime(docker: Docker) -> None:
                       cid).stdout.strip() == "exited 0"
     finally:
         docker("rm", "-f", cid, check=False)
+
+
+def test_docker_run_and_exec_with_a_tty(docker: Docker) -> None:
+    # dockerd's spec denies every device and leaves the defaults (ptmx, the pts) to the
+    # runtime, as runc appends them: without those the pty cannot be opened.
+    out = docker("run", "--rm", "-t", "--runtime", "berth", "busybox", "sh", "-c",
+                 "tty; readlink /proc/self/fd/2")
+    assert out.stdout.replace("\r", "").splitlines() == ["/dev/pts/0", "/dev/pts/0"], out.stderr
+    cid = docker("run", "-d", "--runtime", "berth", "busybox", "sleep", "30").stdout.strip()
+    try:
+        ex = docker("exec", "-t", cid, "tty")
+        assert ex.stdout.replace("\r", "").startswith("/dev/pts/"), ex.stdout + ex.stderr
+    finally:
+        docker("rm", "-f", cid, check=False)

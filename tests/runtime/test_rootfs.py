@@ -1,4 +1,5 @@
-"""Filesystem: overlay rootfs, spec mounts, /dev, masked and read-only paths, host untouched."""
+"""Filesystem: overlay rootfs, spec mounts, /dev, masked and read-only paths, root propagation,
+host untouched."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.errors import RuntimeFailure
 from berth.runtime import container
 
 from .conftest import Env, wait_exit
@@ -163,3 +165,42 @@ def test_symlinked_destination_stays_inside_rootfs(rt: Env, tmp_path: Path) -> N
     finally:
         container.delete(rt.state_root, created.id)
     assert list(escape.iterdir()) == []
+
+
+def test_spec_devices_under_a_deny_all_device_cgroup(rt: Env) -> None:
+    # runtime-tools' default spec denies every device; the nodes the runtime makes (defaults
+    # and linux.devices) are still allowed after the spec's rules, as runc allows them.
+    def mutate(spec: dict) -> None:
+        spec["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
+        spec["linux"]["devices"] = [
+            {"path": "/dev/test1", "type": "c", "major": 10, "minor": 666, "fileMode": 0o660},
+            {"path": "/dev/test2", "type": "b", "major": 8, "minor": 666, "fileMode": 0o660}]
+
+    r = rt.run(["sh", "-c", "stat -c '%F %t:%T %a' /dev/test1 /dev/test2; "
+                "head -c 3 /dev/zero | wc -c; echo x > /dev/null && echo null-ok"], mutate=mutate)
+    assert r.stdout.splitlines() == ["character special file a:29a 660",
+                                     "block special file 8:29a 660", "3", "null-ok"], r.stderr
+
+
+@pytest.mark.parametrize(("propagation", "expect"), [
+    ("shared", "shared:"), ("unbindable", "unbindable"), ("private", None)])
+def test_rootfs_propagation_applies_to_the_container_root(rt: Env, propagation: str,
+                                                          expect: str | None) -> None:
+    def mutate(spec: dict) -> None:
+        spec["linux"]["rootfsPropagation"] = propagation
+
+    r = rt.run(["sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"], mutate=mutate)
+    assert r.status == 0, r.stderr
+    optional = r.stdout.split(" - ")[0].split()[6:]
+    if expect is None:
+        assert optional == [], r.stdout
+    else:
+        assert any(o.startswith(expect) for o in optional), r.stdout
+
+
+def test_bad_rootfs_propagation_is_refused(rt: Env) -> None:
+    bundle, mounts, _ = rt.bundle(["true"], mutate=lambda s: s["linux"].update(
+        rootfsPropagation="sideways"))
+    with pytest.raises(RuntimeFailure, match="invalid rootfsPropagation 'sideways'"):
+        container.create(rt.options(bundle, mounts))
+    assert not (rt.state_root / rt.ids[-1]).exists()

@@ -128,6 +128,9 @@ class _Plan(Record):
     cgroup: CgroupManager
     seccomp_program: bytes | None = None
     hooks: Mapping[str, tuple[hooks.Hook, ...]] = field(default_factory=dict)
+    # Mounts already on the rootfs when it is mounted on in the caller's namespace (no mount
+    # namespace in the spec); None when the container has a mount namespace.
+    host_rootfs_keep: int | None = None
     uid_maps: tuple[userns.IdMapping, ...] = ()
     gid_maps: tuple[userns.IdMapping, ...] = ()
 
@@ -154,14 +157,16 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
     if not root_path.is_dir():
         raise RuntimeFailure(f"rootfs {root_path} is not a directory")
     nss = namespaces.parse_namespaces(linux.get("namespaces") or [])
-    if not any(n.type == "mount" and not n.path for n in nss):
-        raise RuntimeFailure("the berth runtime needs a new mount namespace")
     if any(n.type == "user" and not n.path for n in nss) and not (
             linux.get("uidMappings") and linux.get("gidMappings")):
         raise RuntimeFailure("a new user namespace needs linux.uidMappings and linux.gidMappings")
+    root_dir = os.path.realpath(root_path)
+    rootfs.propagation_flags(linux.get("rootfsPropagation"))  # refuse a bad value before forking
+    in_host_ns = not any(n.type == "mount" for n in nss)
     return _Plan(
         spec=spec,
-        root_dir=os.path.realpath(root_path),
+        root_dir=root_dir,
+        host_rootfs_keep=rootfs.mounts_at(root_dir) if in_host_ns else None,
         namespaces=tuple(nss),
         mounts=tuple(rootfs.parse_mounts(spec.get("mounts") or [], str(opts.bundle.resolve()))),
         devices=tuple(devices.parse_devices(linux.get("devices") or [])),
@@ -186,9 +191,14 @@ def create(opts: CreateOptions) -> Created:
     parent_end: Channel | None = None
     console_fd: int | None = None
     try:
+        # A cgroup other processes already use is joined, never emptied or removed on failure.
+        owned = not plan.cgroup.pids()
         plan.cgroup.create()
-        cgroup_made = True
-        plan.cgroup.apply((spec.get("linux") or {}).get("resources") or {})
+        cgroup_made = owned
+        resources = dict((spec.get("linux") or {}).get("resources") or {})
+        resources["devices"] = [*(resources.get("devices") or ()),
+                                *devices.cgroup_allow_rules()]
+        plan.cgroup.apply(resources)
         _sys.prctl(_PR_SET_CHILD_SUBREAPER, 1)
         if plan.uid_maps and opts.rootfs_mounts:
             # Image layers shifted into the mapped range by idmapped mounts, not copied.
@@ -219,7 +229,9 @@ def create(opts: CreateOptions) -> Created:
         statefile.save(opts.state_root, statefile.ContainerState(
             id=opts.id, pid=pid, start_time=start_time, bundle=str(opts.bundle),
             cgroup_paths={k: str(v) for k, v in plan.cgroup.paths.items()},
-            created=_utc_now()))
+            created=_utc_now(),
+            host_rootfs=plan.root_dir if plan.host_rootfs_keep is not None else "",
+            host_rootfs_keep=plan.host_rootfs_keep or 0))
         return Created(opts.id, opts.state_root, pid, console_fd, parent_end)
     except BaseException:
         if parent_end is not None:
@@ -232,6 +244,9 @@ def create(opts: CreateOptions) -> Created:
             _kill_cgroup(plan.cgroup)
             with contextlib.suppress(BerthError):
                 plan.cgroup.destroy()
+        if plan.host_rootfs_keep is not None:
+            with contextlib.suppress(BerthError):
+                rootfs.detach_mounts(plan.root_dir, plan.host_rootfs_keep)
         statefile.remove(opts.state_root, opts.id)
         raise
     finally:
@@ -379,7 +394,9 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
     proc: Mapping[str, Any] = spec.get("process") or {}
     linux: Mapping[str, Any] = spec.get("linux") or {}
     os.setsid()
-    rootfs.prepare_root(linux.get("rootfsPropagation"))
+    own_mount_ns = plan.host_rootfs_keep is None
+    if own_mount_ns:
+        rootfs.prepare_root(linux.get("rootfsPropagation"), plan.root_dir)
     rootfs.apply_rootfs_mounts(opts.rootfs_mounts, plan.root_dir)
     rootfs.mount_spec_mounts(plan.root_dir, plan.mounts, plan.cgroup.paths, _new(plan, "cgroup"))
     if not any(m.is_bind and m.destination.rstrip("/") == "/dev" for m in plan.mounts):
@@ -395,7 +412,10 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
         host_pid = int(msg.body["pid"])
         hooks.run_hooks("createContainer", plan.hooks.get("createContainer", ()),
                         _hook_state(opts, plan, "created", host_pid))
-    rootfs.pivot_root(plan.root_dir)
+    if own_mount_ns:
+        rootfs.pivot_root(plan.root_dir, linux.get("rootfsPropagation"))
+    else:
+        rootfs.chroot_root(plan.root_dir)
     if _new(plan, "network"):
         bring_up_loopback()
     hostname = spec.get("hostname")
@@ -613,5 +633,7 @@ def delete(state_root: Path, container_id: str) -> None:
     mgr = manager_for_paths(st.cgroup_paths)
     _kill_cgroup(mgr)
     mgr.destroy()
+    if st.host_rootfs:
+        rootfs.detach_mounts(st.host_rootfs, st.host_rootfs_keep)
     _late_hooks(st, "poststop", "stopped")
     statefile.remove(state_root, container_id)

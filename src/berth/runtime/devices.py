@@ -17,7 +17,8 @@ from berth.record import Record
 from berth.runtime import _sys
 from berth.runtime.rootfs import secure_join
 
-__all__ = ["DEFAULT_DEVICES", "Device", "create_devices", "create_symlinks", "parse_devices"]
+__all__ = ["DEFAULT_DEVICES", "Device", "cgroup_allow_rules", "create_devices", "create_symlinks",
+           "parse_devices"]
 
 
 class Device(Record):
@@ -38,6 +39,11 @@ DEFAULT_DEVICES: Final = (
     Device("/dev/urandom", "c", 1, 9),
     Device("/dev/tty", "c", 5, 0),
 )
+
+# After the spec's own device rules (as runc appends its defaults): mknod of any node, so the
+# runtime can create linux.devices, and the nodes every container uses, the ptys included.
+_ALLOWED: Final = (("c", None, None, "m"), ("b", None, None, "m"), ("c", 5, 2, "rwm"),
+                   ("c", 136, None, "rwm"))
 
 _SYMLINKS: Final = (
     ("/proc/self/fd", "/dev/fd"),
@@ -62,6 +68,19 @@ def parse_devices(entries: Sequence[Mapping[str, Any]]) -> list[Device]:
                           0o666 if mode is None else int(mode),
                           int(e.get("uid") or 0), int(e.get("gid") or 0)))
     return out
+
+
+def cgroup_allow_rules() -> list[dict[str, Any]]:
+    """Device-cgroup rules (OCI shape) appended after ``linux.resources.devices``, as runc does.
+
+    A deny-all spec (runtime-tools' default) still lets the init mknod ``linux.devices`` and use
+    the default nodes; what the container may do with a spec device stays the spec's rules.
+    """
+    rules = [{"allow": True, "type": kind, "major": major, "minor": minor, "access": access}
+             for kind, major, minor, access in _ALLOWED]
+    rules += [{"allow": True, "type": "c", "major": dev.major, "minor": dev.minor, "access": "rwm"}
+              for dev in DEFAULT_DEVICES]
+    return rules
 
 
 def _node_type(kind: str) -> int:

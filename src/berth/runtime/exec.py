@@ -108,7 +108,13 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
         if middle == 0:
             def middle_body() -> None:
                 cgroup.join(os.getpid())
+                # The init's root, taken before joining: a container without a mount
+                # namespace of its own is only chrooted, and setns would not put us there.
+                root_fd = os.open(f"/proc/{st.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                 enter(nss)
+                os.fchdir(root_fd)
+                os.chroot(".")
+                os.close(root_fd)
                 child = os.fork()
                 if child == 0:
                     _run_child(lambda: _exec_child(spec, opts, child_end, devnull, program),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,12 +26,16 @@ from berth.runtime import _sys
 __all__ = [
     "SpecMount",
     "apply_rootfs_mounts",
+    "chroot_root",
+    "detach_mounts",
     "mask_paths",
     "mount_spec_mounts",
+    "mounts_at",
     "parse_mount_options",
     "parse_mounts",
     "pivot_root",
     "prepare_root",
+    "propagation_flags",
     "readonly_paths",
     "remount_root_readonly",
     "secure_join",
@@ -140,13 +145,61 @@ def _fail(what: str, exc: OSError) -> RuntimeFailure:
     return RuntimeFailure(f"{what}: {exc.strerror or exc}")
 
 
-def prepare_root(propagation: str | None) -> None:
-    """Stop mount events crossing between the host and this namespace (rprivate by default)."""
+def propagation_flags(propagation: str | None) -> int:
+    """The mount(2) flags for a ``rootfsPropagation`` value (rprivate when unset)."""
     flags = _PROPAGATION.get(propagation or "rprivate")
     if flags is None:
         raise RuntimeFailure(f"invalid rootfsPropagation {propagation!r}")
+    return flags
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _mount_points() -> list[str]:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+    except OSError:
+        return []
+
+
+def mounts_at(path: str) -> int:
+    """How many mounts are stacked exactly on ``path`` in the caller's mount namespace."""
+    return sum(1 for mp in _mount_points() if mp == path)
+
+
+def detach_mounts(path: str, keep: int) -> None:
+    """Lazily unmount what was stacked on ``path`` (and everything under it) above ``keep``."""
+    for _ in range(max(mounts_at(path) - keep, 0)):
+        try:
+            _sys.umount2(path, _sys.MNT_DETACH)
+        except OSError as exc:
+            raise _fail(f"unmount {path}", exc) from exc
+
+
+def _containing_mount(path: str) -> str:
+    best = "/"
+    for mp in _mount_points():
+        if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
+            best = mp
+    return best
+
+
+def prepare_root(propagation: str | None, rootfs: str) -> None:
+    """Stop mount events crossing between the host and this namespace (rprivate by default).
+
+    With a shared or slave ``rootfsPropagation`` the mount holding the rootfs is still made
+    private: pivot_root refuses a new root whose parent mount is shared, and binding the rootfs
+    out of an unbindable mount fails.
+    """
+    flags = propagation_flags(propagation)
     try:
         _sys.mount(None, "/", None, flags)
+        if not flags & _sys.MS_PRIVATE:
+            _sys.mount(None, _containing_mount(os.path.dirname(rootfs)), None, _sys.MS_PRIVATE)
     except OSError as exc:
         raise _fail("make / private", exc) from exc
 
@@ -261,8 +314,12 @@ def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, Path],
     # (rw,...,mode=755)"); only the hierarchies inside are read-only.
 
 
-def pivot_root(rootfs: str) -> None:
-    """Make ``rootfs`` the root and drop every trace of the old one from this namespace."""
+def pivot_root(rootfs: str, propagation: str | None = None) -> None:
+    """Make ``rootfs`` the root and drop every trace of the old one from this namespace.
+
+    The spec's ``rootfsPropagation`` is then applied to the new root itself, where the
+    container sees it (the bind of the rootfs was made private for pivot_root's sake).
+    """
     try:
         os.chdir(rootfs)
         # pivot_root(".", ".") stacks the old root under the new one; unmounting "." then
@@ -271,8 +328,20 @@ def pivot_root(rootfs: str) -> None:
         _sys.mount(None, ".", None, _sys.MS_SLAVE | _sys.MS_REC)
         _sys.umount2(".", _sys.MNT_DETACH)
         os.chdir("/")
+        if propagation:
+            _sys.mount(None, "/", None, propagation_flags(propagation))
     except OSError as exc:
         raise _fail("pivot_root", exc) from exc
+
+
+def chroot_root(rootfs: str) -> None:
+    """Without a mount namespace of its own the container is only chrooted (as runc does)."""
+    try:
+        os.chdir(rootfs)
+        os.chroot(".")
+        os.chdir("/")
+    except OSError as exc:
+        raise _fail(f"chroot {rootfs}", exc) from exc
 
 
 def mask_paths(paths: Sequence[str]) -> None:

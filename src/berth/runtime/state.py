@@ -9,7 +9,12 @@ Format (version 1)::
 
     {"version": 1, "id": "...", "pid": 1234, "start_time": 987654, "bundle": "/...",
      "cgroup_paths": {"memory": "/sys/fs/cgroup/memory/berth/<id>", ...},
-     "started": false, "created": "2026-11-27T19:54:50.802105202Z"}
+     "started": false, "created": "2026-11-27T19:54:50.802105202Z",
+     "host_rootfs": "", "host_rootfs_keep": 0}
+
+``host_rootfs`` is set only for a container without a mount namespace of its own: its mounts
+were made on the rootfs in the caller's namespace, and ``delete`` detaches what is stacked on
+that path above the ``host_rootfs_keep`` mounts that were there before ``create``.
 
 Must not signal or create processes.
 """
@@ -49,6 +54,8 @@ class ContainerState(Record):
     cgroup_paths: dict[str, str]
     started: bool = False
     created: str = ""
+    host_rootfs: str = ""
+    host_rootfs_keep: int = 0
 
     def with_started(self) -> ContainerState:
         return replace(self, started=True)
@@ -56,14 +63,17 @@ class ContainerState(Record):
     def to_json(self) -> dict[str, Any]:
         return {"version": 1, "id": self.id, "pid": self.pid, "start_time": self.start_time,
                 "bundle": self.bundle, "cgroup_paths": dict(self.cgroup_paths),
-                "started": self.started, "created": self.created}
+                "started": self.started, "created": self.created,
+                "host_rootfs": self.host_rootfs, "host_rootfs_keep": self.host_rootfs_keep}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContainerState:
         return cls(id=str(data["id"]), pid=int(data["pid"]), start_time=int(data["start_time"]),
                    bundle=str(data["bundle"]),
                    cgroup_paths={str(k): str(v) for k, v in data["cgroup_paths"].items()},
-                   started=bool(data.get("started", False)), created=str(data.get("created", "")))
+                   started=bool(data.get("started", False)), created=str(data.get("created", "")),
+                   host_rootfs=str(data.get("host_rootfs", "")),
+                   host_rootfs_keep=int(data.get("host_rootfs_keep", 0)))
 
 
 def _dir(state_root: Path, container_id: str) -> Path:

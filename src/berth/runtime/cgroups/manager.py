@@ -1,10 +1,10 @@
 """The cgroup manager contract and the choice of backend for this host.
 
-Lifecycle: ``create()`` makes the container's cgroup directories, ``apply(resources)`` writes
-limits, ``join(pid)`` moves a process in (0 = the caller), ``pids()`` lists members,
-``destroy()`` removes the directories (the caller kills members first). ``paths`` maps each
-controller (or ``"unified"``) to its directory and is recorded in runtime state, so a later
-process can rebuild the manager with :func:`manager_for_paths`.
+Lifecycle: ``create()`` makes the container's cgroup directories (existing ones are joined),
+``apply(resources)`` writes limits, ``join(pid)`` moves a process in (0 = the caller),
+``pids()`` lists members, ``destroy()`` removes the directories (the caller kills members
+first). ``paths`` maps each controller (or ``"unified"``) to its directory and is recorded
+in runtime state, so a later process can rebuild the manager with :func:`manager_for_paths`.
 
 Must not fork, signal or know about namespaces.
 """

@@ -36,7 +36,9 @@ class V1Manager:
         try:
             for name, path in self._paths.items():
                 if path.exists():
-                    raise RuntimeFailure(f"cgroup {path} already exists")
+                    # The same cgroupsPath names the same place every time (OCI): an
+                    # existing cgroup is joined, as runc 1.1 does.
+                    continue
                 if "cpuset" in name.split(","):
                     self._make_cpuset(path, created)
                 else:

@@ -26,10 +26,9 @@ class V2Manager:
         return {"unified": self._path}
 
     def create(self) -> None:
-        if self._path.exists():
-            raise RuntimeFailure(f"cgroup {self._path} already exists")
+        # An existing cgroup is joined: the same cgroupsPath names the same place (OCI).
         try:
-            self._path.mkdir(parents=True)
+            self._path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RuntimeFailure(f"create cgroup {self._path}: {exc.strerror}") from exc
         # Delegate whatever the root offers down to our parent so limits can be written.
