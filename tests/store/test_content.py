@@ -69,3 +69,22 @@ def test_clean_ingest_removes_crash_leftovers(tmp_path):
     (tmp_path / "ingest" / "ingest-left").write_bytes(b"half")
     cs.clean_ingest()
     assert list((tmp_path / "ingest").iterdir()) == []
+
+
+def test_adopt_links_a_hashed_file_and_keeps_the_callers_name(tmp_path):
+    cs = ContentStore(tmp_path / "content")
+    data = b"layer" * 50000
+    src = tmp_path / "staged"
+    src.write_bytes(data)
+    assert cs.adopt(src, digest(data)) is True
+    assert cs.read(digest(data)) == data
+    assert cs.path(digest(data)).stat().st_ino == src.stat().st_ino  # linked, not copied
+    other = tmp_path / "again"
+    other.write_bytes(data)
+    assert cs.adopt(other, digest(data)) is False  # already stored: nothing changes
+    assert cs.path(digest(data)).stat().st_ino == src.stat().st_ino
+    src.unlink()
+    other.unlink()
+    assert cs.read(digest(data)) == data
+    with pytest.raises(InvalidArgument):
+        cs.adopt(tmp_path / "x", "sha256:../../etc")

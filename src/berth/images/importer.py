@@ -13,9 +13,9 @@ one lock for both): until the row is written, the new blobs are referenced by no
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
-import tarfile
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import NotFound
 from berth.images.changes import apply_changes
-from berth.images.compression import HashingReader, decompressor
+from berth.images.compression import Compression, detect
 from berth.images.layer import Limits
 from berth.images.records import ImageRecords
 from berth.images.reference import Reference
+from berth.images.stored import ingest_tar
 from berth.images.unpack import LayerBlob, unpack
 from berth.snapshots.overlay import OverlaySnapshotter
-from berth.store.content import ContentStore, Writer
+from berth.store.content import ContentStore
 from berth.store.metadata import Database
 from berth.timefmt import format_ns
 
@@ -50,6 +51,7 @@ MEDIA_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MEDIA_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 
+_CHUNK = 1 << 20
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
          "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
@@ -70,45 +72,35 @@ class ImportRequest:
     message: str = ""
 
 
-class _Tee:
-    """Feeds every byte tarfile reads into the blob writer as well."""
+def _layer_blob(content: ContentStore, source: Path, limits: Limits) -> tuple[str, bool]:
+    """Store the uncompressed ``source`` as the layer blob; returns (digest = diff ID, new).
 
-    def __init__(self, reader: HashingReader, sink: Writer) -> None:
-        self._reader = reader
-        self._sink = sink
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._reader.read(size)
-        self._sink.write(data)
-        return data
-
-
-def _ingest_layer(content: ContentStore, source: Path, limits: Limits,
-                  w: Writer) -> tuple[str, int]:
-    """Copy the decompressed ``source`` into ``w`` while checking it is a tar; returns
-    (diff_id, size). Compressing here (gzip level 9 at first, then 6) made import 6-12x slower
-    than Docker for nothing: the store keeps local layers uncompressed and push compresses."""
+    An uncompressed body is hashed in one read and hard-linked into the store (no copy); a
+    compressed one is decompressed into a new blob. Compressing here (gzip level 9 at first,
+    then 6) made import 6-12x slower than Docker for nothing: the store keeps local layers
+    uncompressed and push compresses. Whether it is a tar at all is found out by unpacking,
+    whose failure removes the blob again.
+    """
     with source.open("rb") as raw:
-        reader = HashingReader(decompressor(raw), limits.max_bytes + (1 << 30))
-        tee = _Tee(reader, w)
-        try:
-            with tarfile.open(fileobj=tee, mode="r|") as tar:  # type: ignore[call-overload]
-                for member in tar:
-                    if member.isreg():
-                        f = tar.extractfile(member)
-                        while f is not None and f.read(1 << 20):
-                            pass
-        except tarfile.TarError as e:
-            raise InvalidArgument(f"invalid tar archive: {e}") from e
-        while tee.read(1 << 20):
-            pass
-    return reader.digest, reader.size
+        compressed = detect(raw.read(6)) is not Compression.NONE
+        if not compressed:
+            raw.seek(0)
+            h = hashlib.sha256()
+            while chunk := raw.read(_CHUNK):
+                h.update(chunk)
+            digest = "sha256:" + h.hexdigest()
+    if compressed:
+        return ingest_tar(content, source, None, limits)
+    return digest, content.adopt(source, digest)
 
 
 def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapshotter,
                   req: ImportRequest, limits: Limits | None = None,
                   checkpoint: Callable[[str], None] = lambda where: None) -> str:
     """Import ``req.tar_path`` as a new image; returns its ID (``sha256:<config digest>``).
+
+    An uncompressed ``req.tar_path`` becomes the layer blob itself (hard-linked into the
+    store): the caller must not write to it afterwards, only remove its name.
 
     ``checkpoint`` marks steps (``layer``, ``blobs``, ``unpacked``) for crash tests.
     """
@@ -127,10 +119,8 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
         return digest
 
     try:
-        with content.writer() as w:
-            diff_id, _ = _ingest_layer(content, req.tar_path, limits, w)
-            fresh = not content.exists(w.digest)
-            layer_digest = w.commit()
+        layer_digest, fresh = _layer_blob(content, req.tar_path, limits)
+        diff_id = layer_digest
         if fresh:
             created_blobs.append(layer_digest)
         checkpoint("layer")

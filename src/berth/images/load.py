@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.errors import InvalidArgument
-from berth.images.compression import HashingReader, decompressor
+from berth.images.compression import Compression, HashingReader, decompressor, detect
 from berth.images.layer import Limits
 from berth.images.reference import Reference, parse_normalized
 from berth.images.stored import LayerSource, NewImage
@@ -63,6 +63,11 @@ class Staged:
     root: Path
     files: dict[str, Path] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    digests: dict[Path, str] = field(default_factory=dict)
+    """sha256 of each staged file, computed while it was written (never read again to hash)."""
+
+    def digest(self, path: Path) -> str:
+        return self.digests[path]
 
     def path(self, name: str) -> Path:
         """The staged file for archive name ``name`` (links followed inside the archive)."""
@@ -92,8 +97,52 @@ class Staged:
             raise _bad(f"{name} is not valid JSON: {e}") from e
 
 
+class _PRead:
+    """Reads a member's data from a plain archive by offset, past tarfile's buffers."""
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self._fd = fd
+        self._offset = offset
+
+    def read(self, size: int) -> bytes:
+        chunk = os.pread(self._fd, size, self._offset)
+        self._offset += len(chunk)
+        return chunk
+
+
+def _open_tar(source: Any, seekable: bool) -> tarfile.TarFile:
+    if seekable:
+        return tarfile.open(fileobj=source, mode="r:")
+    return tarfile.open(fileobj=source, mode="r|", bufsize=_CHUNK)
+
+
+def _copy_out(read: Callable[[int], bytes], size: int, target: Path, name: str) -> str:
+    """Write ``size`` bytes from ``read`` to the new file ``target``; returns their sha256."""
+    h = hashlib.sha256()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        left = size
+        while left > 0:
+            chunk = read(min(left, _CHUNK))
+            if not chunk:
+                raise _bad(f"truncated archive at {name!r}")
+            h.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    return "sha256:" + h.hexdigest()
+
+
 def stage_archive(source: Path, staging: Path, limits: Limits | None = None) -> Staged:
-    """Read the (plain or compressed) tar at ``source`` into ``staging`` (an empty directory)."""
+    """Read the (plain or compressed) tar at ``source`` into ``staging`` (an empty directory).
+
+    Each staged file is hashed while it is written, once. A plain archive is read by seeking
+    (tarfile's stream reader copies every byte through a 10 KiB record buffer); a compressed
+    one as a stream with a 1 MiB buffer.
+    """
     limits = limits or Limits()
     staged = Staged(staging)
     entries = 0
@@ -101,9 +150,11 @@ def stage_archive(source: Path, staging: Path, limits: Limits | None = None) -> 
     # stops there instead of filling the disk. Real image layers compress far less.
     cap = min(limits.max_bytes, max(_BOMB_FLOOR, _MAX_RATIO * source.stat().st_size))
     with source.open("rb") as raw:
+        plain = detect(raw.read(6)) is Compression.NONE
+        raw.seek(0)
         reader = HashingReader(decompressor(raw), cap)
         try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+            with _open_tar(raw if plain else reader, plain) as tar:
                 for m in tar:
                     entries += 1
                     if entries > limits.max_entries:
@@ -115,10 +166,10 @@ def stage_archive(source: Path, staging: Path, limits: Limits | None = None) -> 
                         # Named by entry number: a name repeated in the archive (the last
                         # one wins, as in tar) must not collide with an earlier file.
                         target = staging / f"f{entries}"
-                        src = tar.extractfile(m)
-                        with target.open("xb") as out:
-                            while src is not None and (chunk := src.read(_CHUNK)):
-                                out.write(chunk)
+                        src = (_PRead(raw.fileno(), m.offset_data) if plain and m.sparse is None
+                               else tar.extractfile(m))
+                        assert src is not None
+                        staged.digests[target] = _copy_out(src.read, m.size, target, m.name)
                         staged.files[name] = target
                         staged.links.pop(name, None)
                     elif m.issym():
@@ -141,19 +192,15 @@ def stage_archive(source: Path, staging: Path, limits: Limits | None = None) -> 
     return staged
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-def _diff_id(path: Path, limits: Limits) -> str:
+def _diff_id(staged: Staged, path: Path, limits: Limits) -> tuple[str, bool]:
+    """The sha256 of the uncompressed layer at ``path`` and whether the file is that tar."""
     with path.open("rb") as raw:
+        if detect(raw.read(6)) is Compression.NONE:
+            return staged.digest(path), True
+        raw.seek(0)
         reader = HashingReader(decompressor(raw), limits.max_bytes + (1 << 30))
         reader.drain()
-        return reader.digest
+        return reader.digest, False
 
 
 def _config_layers(config_raw: bytes, what: str) -> list[str]:
@@ -177,10 +224,10 @@ def _layers(staged: Staged, names: list[str], diff_ids: list[str], limits: Limit
         if have(want):
             out.append(LayerSource(want, None))
             continue
-        got = _diff_id(path, limits)
+        got, plain = _diff_id(staged, path, limits)
         if got != want:
             raise _bad(f"layer {name} has content {got}, but the image config names {want}")
-        out.append(LayerSource(want, path))
+        out.append(LayerSource(want, path, hashed=plain))
     return tuple(out)
 
 
@@ -220,7 +267,7 @@ def _blob(staged: Staged, desc: Any) -> Path:
     if isinstance(desc.get("size"), int) and path.stat().st_size != desc["size"]:
         raise _bad(f"blob {digest} has size {path.stat().st_size}, its descriptor says "
                    f"{desc['size']}")
-    if _sha256_file(path) != digest:
+    if staged.digest(path) != digest:
         raise _bad(f"blob {digest} does not match its digest")
     return path
 
@@ -274,10 +321,11 @@ def _oci_layout(staged: Staged, limits: Limits, have: Callable[[str], bool]) -> 
         for name, want in zip(names, diff_ids, strict=False):
             if have(want):
                 layers.append(LayerSource(want, None))
-            elif _diff_id(by_name[name], limits) != want:
+                continue
+            got, plain = _diff_id(staged, by_name[name], limits)
+            if got != want:
                 raise _bad(f"layer {name} does not hash to the config's diff ID {want}")
-            else:
-                layers.append(LayerSource(want, by_name[name]))
+            layers.append(LayerSource(want, by_name[name], hashed=plain))
         if len(layers) != len(diff_ids) or len(layer_paths) != len(diff_ids):
             raise _bad("manifest and config disagree on the number of layers")
         ref = _oci_name(desc) or _oci_name(named)

@@ -58,6 +58,9 @@ class LayerSource:
     """None: the layer's blob is already in the store."""
     blob: str | None = None
     """With ``path`` None: the stored blob (e.g. gzip from a pull); None means ``diff_id``."""
+    hashed: bool = False
+    """``path`` is the uncompressed tar and its writer found it hashes to ``diff_id``: it is
+    hard-linked into the store as the blob instead of copied and hashed again."""
 
     @property
     def digest(self) -> str:
@@ -75,14 +78,17 @@ class NewImage:
 
 
 def ingest_tar(content: ContentStore, path: Path, expected_diff_id: str | None,
-               limits: Limits | None = None) -> tuple[str, bool]:
+               limits: Limits | None = None, hashed: bool = False) -> tuple[str, bool]:
     """Store the uncompressed content of ``path`` as a blob; returns (digest, newly written).
 
     A different digest than ``expected_diff_id`` is refused before anything is committed.
+    ``hashed``: ``path`` is already the uncompressed tar with that digest (see LayerSource).
     """
     limits = limits or Limits()
     if expected_diff_id is not None and content.exists(expected_diff_id):
         return expected_diff_id, False
+    if hashed and expected_diff_id is not None:
+        return expected_diff_id, content.adopt(path, expected_diff_id)
     with path.open("rb") as raw, content.writer() as w:
         reader = HashingReader(decompressor(raw), limits.max_bytes + (1 << 30))
         while chunk := reader.read(_CHUNK):
@@ -125,7 +131,7 @@ def store_image(db: Database, content: ContentStore, snapshots: OverlaySnapshott
                     raise NotFound(f"layer blob {layer.digest} is missing")
                 blobs.append(layer.digest)
                 continue
-            digest, fresh = ingest_tar(content, layer.path, layer.diff_id, limits)
+            digest, fresh = ingest_tar(content, layer.path, layer.diff_id, limits, layer.hashed)
             blobs.append(digest)
             if fresh:
                 created_blobs.append(digest)

@@ -1,12 +1,14 @@
 """Content-addressed blobs under ``<root>/blobs/sha256/<hex>``, ingested via ``<root>/ingest/``.
 
-Owns writing blobs atomically (temp file hashed while written, fsync, rename) and reading
-them. A blob is never modified once committed. It must not decide what is garbage: callers
-run ``berth.store.gc`` and then call :meth:`ContentStore.delete`.
+Owns writing blobs atomically (temp file hashed while written, fsync, rename; or a file
+the caller already hashed, fsynced and hard-linked into place) and reading them. A blob is
+never modified once committed. It must not decide what is garbage: callers run
+``berth.store.gc`` and then call :meth:`ContentStore.delete`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -160,6 +162,37 @@ class ContentStore:
             while chunk := stream.read(_CHUNK):
                 w.write(chunk)
             return w.commit(expected)
+
+    def adopt(self, path: Path, digest: str) -> bool:
+        """Make the file at ``path`` the blob ``digest`` without copying it; returns whether
+        the blob is new.
+
+        The caller computed ``digest`` from the bytes while it wrote them (a load's staged
+        layer, an import's spooled body) and must not change the file afterwards. The file is
+        fsynced, then hard-linked into place and the directory fsynced, so the name never
+        points at data that is not durable; the caller's own name stays and is the caller's
+        to remove. On another file system it is copied (and hashed again) instead.
+        """
+        target = self.path(digest)
+        if target.is_file():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise Internal(f"commit blob {digest}: {e.strerror}") from e
+            with path.open("rb") as f:
+                self.ingest(f, digest)
+            return True
+        _fsync_dir(target.parent)
+        return True
 
     def put(self, data: bytes, expected: str | None = None) -> str:
         with self.writer() as w:
