@@ -18,6 +18,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+
+# The runtime imports hashlib only when a spec has seccomp (to check its cached program): in
+# a shim that import mapped OpenSSL's libcrypto and cost ~1.2 MB private per container.
+import hashlib  # noqa: F401
 import json
 import os
 import select
