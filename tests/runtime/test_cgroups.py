@@ -127,3 +127,42 @@ def test_existing_cgroup_is_joined(rt: Env) -> None:
 
     r = rt.run(["grep", "pids", "/proc/self/cgroup"], mutate=mutate)
     assert (r.status, r.stdout.split(":")[-1]) == (0, f"/{made[0]}\n"), r.stderr
+
+
+@pytest.mark.root
+def test_keep_warm_stops_when_released_and_leaves_the_process_in_place() -> None:
+    # berth-runtime's priming thread (cli/main.py), in a child so the test process is never moved.
+    import _thread
+    import time
+
+    from berth.runtime.cgroups.prime import keep_warm
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            before = Path("/proc/self/cgroup").read_text()
+            stop = _thread.allocate_lock()
+            stop.acquire()
+            done = _thread.allocate_lock()
+            done.acquire()
+            _thread.start_new_thread(lambda: (keep_warm(stop, 30.0), done.release()), ())
+            time.sleep(0.05)
+            started = time.monotonic()
+            stop.release()
+            finished = done.acquire(timeout=5)
+            ok = (finished and time.monotonic() - started < 1
+                  and Path("/proc/self/cgroup").read_text() == before)
+            os.write(w, b"ok" if ok else b"bad")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        assert os.read(r, 16) == b"ok"
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

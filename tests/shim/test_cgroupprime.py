@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.shim import cgroupprime
+from berth.runtime.cgroups import prime as cgroupprime
 from berth.shim.spec import write_atomic
 
 pytestmark = pytest.mark.root

@@ -36,9 +36,9 @@ from berth import __version__
 # managers are imported lazily by the runtime; left to the shim, every container paid for
 # their import (compiled from source where no .pyc is written) with ~1 MB of private memory.
 from berth.runtime import container as _runtime_container  # noqa: F401
+from berth.runtime.cgroups import prime as cgroupprime
 from berth.runtime.cgroups import v1 as _cgroups_v1  # noqa: F401
 from berth.runtime.cgroups import v2 as _cgroups_v2  # noqa: F401
-from berth.shim import cgroupprime
 from berth.shim import main as shim_main
 
 __all__ = ["PID_NAME", "SOCKET_NAME", "main", "serve"]

@@ -8,6 +8,8 @@ once the standard streams are flushed, skipping the interpreter's teardown of ev
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import gc
 import os
 import sys
@@ -15,15 +17,22 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from berth.errors import BerthError
 from berth.runtime.cli import commands
 from berth.runtime.cli._args import Args, UsageError, command_usage, parse_command, parse_global
 
+if TYPE_CHECKING:
+    from berth.runtime.cgroups.prime import Stoppable
+
 __all__ = ["console_main", "main"]
 
 _PROG = "berth-runtime"
+# Commands whose runtime moves a process into a cgroup (see berth.runtime.cgroups.prime).
+_JOIN_CGROUP = frozenset({"create", "run", "exec"})
+# Long enough for the imports and create; a foreground ``run`` returns only when it exits.
+_PRIME_SECONDS = 0.3
 
 
 def _log_error(glob: Args, message: str) -> None:
@@ -46,6 +55,11 @@ def _log_error(glob: Args, message: str) -> None:
         pass
     # runc prints the error itself too, so a caller without the log still sees it.
     print(message, file=sys.stderr)
+
+
+def _warm_cgroup_lock(stop: Stoppable, keep_warm: Callable[[Stoppable, float], None]) -> None:
+    with contextlib.suppress(Exception):  # only ever a gain; a thread must not print
+        keep_warm(stop, _PRIME_SECONDS)
 
 
 def _usage() -> str:
@@ -87,6 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # A short-lived process: collecting while the runtime's modules load only costs time.
     gc.disable()
+    stop = _thread.allocate_lock()
+    stop.acquire()
+    if cmd.name in _JOIN_CGROUP:
+        # The cgroup lock's slow start (an RCU grace period) overlaps the imports below.
+        from berth.runtime.cgroups.prime import keep_warm
+
+        _thread.start_new_thread(_warm_cgroup_lock, (stop, keep_warm))
     try:
         module = import_module(f"berth.runtime.cli.{cmd.module}")
         func = cast(Callable[[Args, Path], int], getattr(module, cmd.function))
@@ -99,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         _log_error(glob, f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return 1
+    finally:
+        stop.release()
 
 
 def console_main() -> NoReturn:
