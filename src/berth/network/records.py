@@ -118,19 +118,29 @@ class NetworkRecords:
     def __init__(self, db: Database) -> None:
         self._db = db
         db.migrate("network", _MIGRATIONS)
+        # The networks table changes only through this object (berthd is the one writer), and
+        # every start, stop and ps reads it several times: decoded once, kept until a change.
+        self._networks: tuple[Network, ...] | None = None
 
     def networks(self) -> list[Network]:
-        return [_net_from(r) for r in self._db.query("SELECT * FROM networks ORDER BY created")]
+        if self._networks is None:
+            rows = self._db.query("SELECT * FROM networks ORDER BY created")
+            self._networks = tuple(_net_from(r) for r in rows)
+        return list(self._networks)
 
     def put_network(self, n: Network) -> None:
+        self._networks = None
         with self._db.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO networks(id, name, created, data) VALUES (?,?,?,?)",
                        (n.id, n.name, n.created, _net_data(n)))
+        self._networks = None
 
     def delete_network(self, network_id: str) -> None:
+        self._networks = None
         with self._db.transaction() as tx:
             tx.execute("DELETE FROM endpoints WHERE network_id = ?", (network_id,))
             tx.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+        self._networks = None
 
     def endpoints(self, network_id: str | None = None, container_id: str | None = None) -> list[Endpoint]:
         sql, args = "SELECT * FROM endpoints WHERE 1=1", []

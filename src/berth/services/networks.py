@@ -189,8 +189,14 @@ class NetworkService:
                         for n in self._records.networks()
                         if n.driver == "bridge" and n.subnet is not None)
         rules: list[nftables.PortRule] = []
-        for sb in self._records.sandboxes():
-            eps = [e for e in self._records.endpoints(container_id=sb.container_id) if e.address]
+        sandboxes = [sb for sb in self._records.sandboxes() if sb.ports]
+        by_container: dict[str, list[Endpoint]] = {}
+        if sandboxes:
+            for e in self._records.endpoints():
+                if e.address:
+                    by_container.setdefault(e.container_id, []).append(e)
+        for sb in sandboxes:
+            eps = by_container.get(sb.container_id)
             if not eps:
                 continue
             ip = str(eps[0].address.ip) if eps[0].address else ""
