@@ -1,7 +1,9 @@
 """The runtime's per-container state directory: ``<state_root>/<id>/state.json``.
 
 Owns the on-disk format and the check that a recorded pid still names the same process.
-Written atomically (temp file + fsync + rename) so a reader never sees half a file. The
+Written atomically (temp file + rename) so a reader never sees half a file; not fsynced, as
+with runc: the file means nothing after a crash of the machine (its processes are gone), and an
+fsync on a busy disk stalled ``run`` for 150 ms between ``ready`` and ``start``. The
 process start time (field 22 of /proc/<pid>/stat, clock ticks since boot) is stored with the
 pid, so a pid reused by an unrelated process is never taken for the container.
 
@@ -22,6 +24,7 @@ Must not signal or create processes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -109,10 +112,13 @@ def save(state_root: Path, st: ContainerState) -> None:
     path = _dir(state_root, st.id) / _FILE
     tmp = path.with_name(f".{_FILE}.tmp")
     try:
-        with open(tmp, "w") as f:
-            json.dump(st.to_json(), f)
-            f.flush()
-            os.fsync(f.fileno())
+        data = json.dumps(st.to_json()).encode()  # one write, not json.dump's many
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write")
+        finally:
+            os.close(fd)
         os.rename(tmp, path)
     except OSError as exc:
         raise Internal(f"write runtime state {path}: {exc.strerror}") from exc
