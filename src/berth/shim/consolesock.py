@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,7 @@ class ConsoleSocket:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         # sun_path is 108 bytes: a short random name, not the container id.
-        self.path = directory / f"c-{uuid.uuid4().hex[:12]}.sock"
+        self.path = directory / f"c-{os.urandom(6).hex()}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(str(self.path))
         self._sock.listen(1)
