@@ -9,11 +9,9 @@ import io
 import json
 import tarfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
-import pytest
 
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.apihttp import request
@@ -41,14 +39,6 @@ def _inspect(daemon: Daemon, ref: str) -> dict:
     r = daemon.docker("image", "inspect", ref)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)[0]
-
-
-@pytest.fixture
-def cleanup_images(daemon: Daemon) -> Iterator[list[str]]:
-    refs: list[str] = []
-    yield refs
-    for ref in refs:
-        daemon.docker("rmi", "-f", ref)
 
 
 def _no_build_containers(daemon: Daemon) -> None:

@@ -49,16 +49,6 @@ def private(tmp_path: Path) -> Iterator[Private]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-@pytest.fixture
-def images(daemon: Daemon) -> Iterator[list[str]]:
-    refs: list[str] = []
-    try:
-        yield refs
-    finally:
-        for ref in refs:
-            daemon.docker("rmi", "-f", ref)
-
-
 def _run(daemon: Daemon, private: Private, *argv: str,
          input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = {**daemon.env, "DOCKER_BUILDKIT": "0", "DOCKER_CONFIG": str(private.config_dir)}
@@ -77,9 +67,9 @@ def _exists(daemon: Daemon, ref: str) -> bool:
 
 def test_docker_build_pulls_from_and_copy_from_with_login(daemon: Daemon, tmp_path: Path,
                                                           private: Private,
-                                                          images: list[str]) -> None:
+                                                          cleanup_images: list[str]) -> None:
     base, src = private.ref("auth/base"), private.ref("auth/src")
-    images += [base, src, "auth-built:1"]
+    cleanup_images += [base, src, "auth-built:1"]
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(
@@ -108,9 +98,9 @@ def test_docker_build_pulls_from_and_copy_from_with_login(daemon: Daemon, tmp_pa
 
 
 def test_copy_from_private_image_with_the_docker_sdk(daemon: Daemon, tmp_path: Path,
-                                                     private: Private, images: list[str]) -> None:
+                                                     private: Private, cleanup_images: list[str]) -> None:
     src = private.ref("auth/src")
-    images += [src, "auth-sdk:1"]
+    cleanup_images += [src, "auth-sdk:1"]
     (tmp_path / "Dockerfile").write_text(
         f"FROM busybox\nCOPY --from={src} /etc/message /from-src\n")
     client = docker.DockerClient(base_url=daemon.host)
@@ -128,11 +118,11 @@ def test_copy_from_private_image_with_the_docker_sdk(daemon: Daemon, tmp_path: P
 
 
 def test_berth_build_pull_sends_stored_logins(daemon: Daemon, tmp_path: Path, private: Private,
-                                              images: list[str]) -> None:
+                                              cleanup_images: list[str]) -> None:
     """``berth build --pull`` after ``berth login``: the base named by FROM and again by
     ``COPY --from`` is pulled once, with the stored credentials."""
     base = private.ref("auth/base")
-    images += [base, "auth-berth:1"]
+    cleanup_images += [base, "auth-berth:1"]
     (tmp_path / "Dockerfile").write_text(
         f"FROM {base}\nCOPY --from={base} /etc/message /again\n")
     berth = [sys.executable, "-m", "berth.cli.main"]

@@ -6,27 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Daemon
 from tests.daemon.apihttp import request
+from tests.daemon.helpers import eventually, inspect, new_name
 from tests.daemon.ptydocker import PtyDocker
 
 pytestmark = pytest.mark.root
-
-
-def _new(names: list[str]) -> str:
-    n = f"c-{uuid.uuid4().hex[:10]}"
-    names.append(n)
-    return n
-
-
-def _inspect(daemon: Daemon, name: str) -> dict:
-    return json.loads(daemon.docker("inspect", name, check=True).stdout)[0]
 
 
 def _proc_state(pid: int) -> str:
@@ -36,23 +25,16 @@ def _proc_state(pid: int) -> str:
     return "?"
 
 
-def _eventually(check: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_pause_unpause_freezes_processes(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "c")
     daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
                   "while true; do date +%s%N > /tmp/tick; sleep 0.05; done", check=True)
-    info = _inspect(daemon, name)
+    info = inspect(daemon, name)
     freezer = Path(f"/sys/fs/cgroup/freezer/{daemon.cgroup_parent}/{info['Id']}/freezer.state")
     tick = Path(f"/proc/{info['State']['Pid']}/root/tmp/tick")
-    _eventually(lambda: tick.exists() and tick.read_text() != "")
+    eventually(lambda: tick.exists() and tick.read_text() != "")
     daemon.docker("pause", name, check=True)
-    st = _inspect(daemon, name)["State"]
+    st = inspect(daemon, name)["State"]
     assert (st["Status"], st["Running"], st["Paused"]) == ("paused", True, True)
     assert freezer.read_text().strip() == "FROZEN"
     before = tick.read_text()
@@ -64,13 +46,13 @@ def test_pause_unpause_freezes_processes(daemon: Daemon, names: list[str]) -> No
     assert r.returncode != 0 and b"already paused" in r.stderr
     daemon.docker("unpause", name, check=True)
     assert freezer.read_text().strip() == "THAWED"
-    _eventually(lambda: tick.read_text() not in ("", before))  # it runs again
+    eventually(lambda: tick.read_text() not in ("", before))  # it runs again
     r = daemon.docker("unpause", name)
     assert r.returncode != 0 and b"is not paused" in r.stderr
 
 
 def test_stop_and_kill_of_a_paused_container(daemon: Daemon, names: list[str]) -> None:
-    a, b = _new(names), _new(names)
+    a, b = new_name(names, "c"), new_name(names, "c")
     for n in (a, b):
         daemon.docker("run", "-d", "--name", n, "busybox", "sleep", "1000", check=True)
         daemon.docker("pause", n, check=True)
@@ -78,16 +60,16 @@ def test_stop_and_kill_of_a_paused_container(daemon: Daemon, names: list[str]) -
     daemon.docker("kill", b, check=True)
     for n in (a, b):
         daemon.docker("wait", n, check=True)
-        st = _inspect(daemon, n)["State"]
+        st = inspect(daemon, n)["State"]
         assert st["Status"] == "exited" and not st["Paused"]
 
 
 def test_rename(daemon: Daemon, names: list[str]) -> None:
-    old, new, other = _new(names), _new(names), _new(names)
+    old, new, other = new_name(names, "c"), new_name(names, "c"), new_name(names, "c")
     daemon.docker("create", "--name", old, "busybox", "true", check=True)
     daemon.docker("create", "--name", other, "busybox", "true", check=True)
     daemon.docker("rename", old, new, check=True)
-    assert _inspect(daemon, new)["Name"] == f"/{new}"
+    assert inspect(daemon, new)["Name"] == f"/{new}"
     assert daemon.docker("inspect", old).returncode != 0
     r = daemon.docker("rename", new, other)
     assert r.returncode != 0 and b"is already in use" in r.stderr
@@ -98,7 +80,7 @@ def test_rename(daemon: Daemon, names: list[str]) -> None:
 
 
 def test_top_lists_the_containers_processes(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "c")
     daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c", "sleep 1001 & sleep 1002",
                   check=True)
     time.sleep(0.3)
@@ -119,9 +101,9 @@ def test_top_lists_the_containers_processes(daemon: Daemon, names: list[str]) ->
 
 
 def test_update_limits_of_a_running_container(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "c")
     daemon.docker("run", "-d", "--name", name, "-m", "64m", "busybox", "sleep", "1000", check=True)
-    cid = _inspect(daemon, name)["Id"]
+    cid = inspect(daemon, name)["Id"]
     cg = Path("/sys/fs/cgroup")
     daemon.docker("update", "-m", "96m", "--memory-swap", "200m", "--pids-limit", "33",
                   "--cpus", "0.5", "--cpu-shares", "512", name, check=True)
@@ -130,7 +112,7 @@ def test_update_limits_of_a_running_container(daemon: Daemon, names: list[str]) 
     assert (cg / "pids" / daemon.cgroup_parent / cid / "pids.max").read_text() == "33\n"
     assert (cg / "cpu" / daemon.cgroup_parent / cid / "cpu.cfs_quota_us").read_text() == "50000\n"
     assert (cg / "cpu" / daemon.cgroup_parent / cid / "cpu.shares").read_text() == "512\n"
-    hc = _inspect(daemon, name)["HostConfig"]
+    hc = inspect(daemon, name)["HostConfig"]
     assert (hc["Memory"], hc["PidsLimit"], hc["NanoCpus"]) == (96 << 20, 33, 500_000_000)
     # what the container itself sees
     r = daemon.docker("exec", name, "cat", "/sys/fs/cgroup/pids/pids.max", check=True)
@@ -138,7 +120,7 @@ def test_update_limits_of_a_running_container(daemon: Daemon, names: list[str]) 
     # bad input changes nothing
     r = daemon.docker("update", "-m", "1m", name)
     assert r.returncode != 0 and b"Minimum memory limit allowed is 6MB" in r.stderr
-    assert _inspect(daemon, name)["HostConfig"]["Memory"] == 96 << 20
+    assert inspect(daemon, name)["HostConfig"]["Memory"] == 96 << 20
     # a stopped container keeps the new limits for its next start
     daemon.docker("stop", "-t", "0", name, check=True)
     daemon.docker("update", "--pids-limit", "44", name, check=True)
@@ -147,7 +129,7 @@ def test_update_limits_of_a_running_container(daemon: Daemon, names: list[str]) 
 
 
 def test_kill_with_signal(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "c")
     daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
                   "trap 'echo got-usr1' USR1; trap 'exit 9' TERM; "
                   "echo ready; while true; do sleep 0.05; done", check=True)
@@ -159,7 +141,7 @@ def test_kill_with_signal(daemon: Daemon, names: list[str]) -> None:
     while b"got-usr1" not in daemon.docker("logs", name).stdout and time.monotonic() < deadline:
         time.sleep(0.05)
     assert b"got-usr1" in daemon.docker("logs", name).stdout
-    assert _inspect(daemon, name)["State"]["Running"]
+    assert inspect(daemon, name)["State"]["Running"]
     daemon.docker("kill", "--signal", "SIGTERM", name, check=True)
     assert daemon.docker("wait", name, check=True).stdout == b"9\n"
     r = daemon.docker("kill", name)
@@ -169,7 +151,7 @@ def test_kill_with_signal(daemon: Daemon, names: list[str]) -> None:
 
 
 def test_wait_conditions(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "c")
     daemon.docker("create", "--name", name, "busybox", "sh", "-c", "exit 3", check=True)
     sock = str(daemon.socket)
     # not-running returns at once for a created container
@@ -188,12 +170,12 @@ def test_wait_conditions(daemon: Daemon, names: list[str]) -> None:
     daemon.docker("rm", name, check=True)
     names.remove(name)
     assert json.loads(removed.communicate(timeout=20)[0])["StatusCode"] == 3
-    status, _, _ = request(sock, "POST", f"/containers/{_new(names)}/wait?condition=bogus")
+    status, _, _ = request(sock, "POST", f"/containers/{new_name(names, 'c')}/wait?condition=bogus")
     assert status in (400, 404)
 
 
 def test_attach_to_running_container_and_detach(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "c")
     daemon.docker("run", "-dit", "--name", name, "busybox", "sh", check=True)
     cli = PtyDocker(daemon, "attach", name)
     try:
@@ -204,7 +186,7 @@ def test_attach_to_running_container_and_detach(daemon: Daemon, names: list[str]
         assert b"read escape sequence" in cli.output
     finally:
         cli.close()
-    assert _inspect(daemon, name)["State"]["Running"]
+    assert inspect(daemon, name)["State"]["Running"]
     # custom keys, chosen by the client
     cli = PtyDocker(daemon, "attach", "--detach-keys", "ctrl-a,x", name)
     try:
@@ -214,17 +196,17 @@ def test_attach_to_running_container_and_detach(daemon: Daemon, names: list[str]
         cli.wait()
     finally:
         cli.close()
-    assert _inspect(daemon, name)["State"]["Running"]
+    assert inspect(daemon, name)["State"]["Running"]
 
 
 def test_stop_signal_and_stop_timeout(daemon: Daemon, names: list[str]) -> None:
-    sig, slow = _new(names), _new(names)
+    sig, slow = new_name(names, "c"), new_name(names, "c")
     daemon.docker("run", "-d", "--name", sig, "--stop-signal", "USR1", "busybox", "sh", "-c",
                   "trap 'echo got-usr1; exit 11' USR1; while true; do sleep 0.05; done",
                   check=True)
     time.sleep(0.3)
     daemon.docker("stop", sig, check=True)
-    assert _inspect(daemon, sig)["State"]["ExitCode"] == 11
+    assert inspect(daemon, sig)["State"]["ExitCode"] == 11
     assert b"got-usr1" in daemon.docker("logs", sig, check=True).stdout
     # TERM is ignored (no handler in PID 1): --stop-timeout 1 then SIGKILL
     daemon.docker("run", "-d", "--name", slow, "--stop-timeout", "1", "busybox", "sleep", "1000",
@@ -233,5 +215,5 @@ def test_stop_signal_and_stop_timeout(daemon: Daemon, names: list[str]) -> None:
     daemon.docker("stop", slow, check=True)
     took = time.monotonic() - t0
     assert 0.9 < took < 5, took
-    assert _inspect(daemon, slow)["State"]["ExitCode"] == 137
-    assert _inspect(daemon, slow)["Config"]["StopTimeout"] == 1
+    assert inspect(daemon, slow)["State"]["ExitCode"] == 137
+    assert inspect(daemon, slow)["Config"]["StopTimeout"] == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import time
 import uuid
 
@@ -13,11 +12,7 @@ import docker
 
 from tests.conftest import Daemon
 from tests.daemon.apihttp import request
-
-
-def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
-    assert r.returncode == 0, r.stderr.decode()
-    return r.stdout.decode()
+from tests.daemon.helpers import ok
 
 
 def test_docker_events_since_until_replays_container_and_image_events(daemon: Daemon) -> None:
@@ -26,12 +21,12 @@ def test_docker_events_since_until_replays_container_and_image_events(daemon: Da
     since = f"{time.time() - 0.5:.9f}"
     r = daemon.docker("run", "--name", name, "--label", "tier=test", "busybox", "sh", "-c", "exit 3")
     assert r.returncode == 3, r.stderr.decode()
-    _ok(daemon.docker("rm", name))
-    _ok(daemon.docker("tag", "busybox", tag))
-    _ok(daemon.docker("rmi", tag))
+    ok(daemon.docker("rm", name))
+    ok(daemon.docker("tag", "busybox", tag))
+    ok(daemon.docker("rmi", tag))
     until = f"{time.time() + 0.2:.9f}"
-    out = _ok(daemon.docker("events", "--since", since, "--until", until,
-                            "--format", "{{json .}}", timeout=20))
+    out = ok(daemon.docker("events", "--since", since, "--until", until,
+                           "--format", "{{json .}}", timeout=20))
     events = [json.loads(line) for line in out.splitlines()]
     mine = [e for e in events if e["Actor"]["Attributes"].get("name") in (name, tag)]
     actions = [(e["Type"], e["Action"]) for e in mine]
@@ -46,8 +41,8 @@ def test_docker_events_since_until_replays_container_and_image_events(daemon: Da
     assert die["scope"] == "local" and die["time"] == die["timeNano"] // 10**9
     assert float(since) <= die["timeNano"] / 1e9 <= float(until)
     # The default text format, filtered to one container by name.
-    text = _ok(daemon.docker("events", "--since", since, "--until", until, "--filter", f"container={name}",
-                             "--filter", "event=die", timeout=20))
+    text = ok(daemon.docker("events", "--since", since, "--until", until, "--filter", f"container={name}",
+                            "--filter", "event=die", timeout=20))
     lines = text.strip().splitlines()
     assert len(lines) == 1 and f" container die {die['id']} (" in lines[0]
     assert "exitCode=3" in lines[0] and f"name={name}" in lines[0]
@@ -67,7 +62,7 @@ def test_events_stream_live_and_honour_filters(daemon: Daemon) -> None:
         while b"\r\n\r\n" not in buf:  # headers come at once, before any event
             buf += s.recv(4096)
         assert buf.startswith(b"HTTP/1.1 200")
-        _ok(daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "60"))
+        ok(daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "60"))
         deadline = time.monotonic() + 15
         while b'"start"' not in buf:
             assert time.monotonic() < deadline, buf

@@ -6,7 +6,6 @@ cache), is never reported as unconsumed; declared with ARG it is an ordinary bui
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,6 @@ import pytest
 from tests.conftest import Daemon
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def cleanup(daemon: Daemon) -> Iterator[list[str]]:
-    refs: list[str] = []
-    try:
-        yield refs
-    finally:
-        for ref in refs:
-            daemon.docker("rmi", "-f", ref)
 
 
 def _build(daemon: Daemon, ctx: Path, *args: str) -> str:
@@ -40,8 +29,8 @@ def _history(daemon: Daemon, ref: str) -> list[str]:
 
 
 def test_undeclared_proxy_args_reach_run_only(daemon: Daemon, tmp_path: Path,
-                                              cleanup: list[str]) -> None:
-    cleanup.append("gap-proxy:1")
+                                              cleanup_images: list[str]) -> None:
+    cleanup_images.append("gap-proxy:1")
     (tmp_path / "Dockerfile").write_text(
         'FROM busybox\nRUN echo "p=$HTTP_PROXY s=$https_proxy n=$no_proxy a=$ALL_PROXY" > /p\n'
         "RUN cat /p\n")
@@ -69,8 +58,8 @@ def test_undeclared_proxy_args_reach_run_only(daemon: Daemon, tmp_path: Path,
 
 
 def test_declared_proxy_arg_is_an_ordinary_build_arg(daemon: Daemon, tmp_path: Path,
-                                                     cleanup: list[str]) -> None:
-    cleanup.append("gap-proxy:2")
+                                                     cleanup_images: list[str]) -> None:
+    cleanup_images.append("gap-proxy:2")
     (tmp_path / "Dockerfile").write_text(
         'FROM busybox\nARG HTTP_PROXY\nRUN echo "p=$HTTP_PROXY" > /p\n')
     _build(daemon, tmp_path, "-t", "gap-proxy:2", "--build-arg", "HTTP_PROXY=http://a:1")

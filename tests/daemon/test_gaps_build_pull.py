@@ -29,16 +29,6 @@ def registry() -> Iterator[Server]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-@pytest.fixture
-def cleanup_images(daemon: Daemon) -> Iterator[list[str]]:
-    refs: list[str] = []
-    try:
-        yield refs
-    finally:
-        for ref in refs:
-            daemon.docker("rmi", "-f", ref)
-
-
 def _docker_build(daemon: Daemon, ctx: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     env = {**daemon.env, "DOCKER_BUILDKIT": "0"}
     return subprocess.run(["docker", "build", *args, str(ctx)], env=env, capture_output=True,

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.daemon.helpers import new_name
 
 pytestmark = pytest.mark.root
-
-
-def _new(names: list[str]) -> str:
-    n = f"h-{uuid.uuid4().hex[:10]}"
-    names.append(n)
-    return n
 
 
 def _health(d: Daemon, name: str) -> dict:
@@ -35,7 +29,7 @@ def _until_status(d: Daemon, name: str, want: str, timeout: float = 20.0) -> dic
 
 
 def test_starting_healthy_unhealthy(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "h")
     since = str(int(time.time()) - 1)
     daemon.docker("run", "-d", "--name", name, "--health-cmd", "cat /tmp/ok",
                   "--health-interval", "300ms", "--health-retries", "2", "--health-start-period",
@@ -64,13 +58,13 @@ def test_starting_healthy_unhealthy(daemon: Daemon, names: list[str]) -> None:
 
 
 def test_cmd_form_timeout_and_no_healthcheck(daemon: Daemon, names: list[str]) -> None:
-    slow = _new(names)
+    slow = new_name(names, "h")
     daemon.docker("run", "-d", "--name", slow, "--health-cmd", "sleep 5", "--health-interval",
                   "200ms", "--health-timeout", "300ms", "--health-retries", "1", "busybox",
                   "sleep", "1000", check=True)
     h = _until_status(daemon, slow, "unhealthy")
     assert h["Log"][-1]["ExitCode"] == -1 and "timeout" in h["Log"][-1]["Output"]
-    none = _new(names)
+    none = new_name(names, "h")
     body = {"Image": "busybox", "Cmd": ["sleep", "1000"],
             "Healthcheck": {"Test": ["CMD", "false"], "Interval": 200_000_000}}
     from tests.daemon.apihttp import request
@@ -80,7 +74,7 @@ def test_cmd_form_timeout_and_no_healthcheck(daemon: Daemon, names: list[str]) -
     daemon.docker("start", none, check=True)
     h = _until_status(daemon, none, "unhealthy")
     assert h["FailingStreak"] >= 3  # the default retries
-    off = _new(names)
+    off = new_name(names, "h")
     daemon.docker("run", "-d", "--name", off, "--no-healthcheck", "busybox", "sleep", "1000",
                   check=True)
     time.sleep(0.3)
@@ -88,7 +82,7 @@ def test_cmd_form_timeout_and_no_healthcheck(daemon: Daemon, names: list[str]) -
 
 
 def test_start_period_does_not_count_failures(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "h")
     daemon.docker("run", "-d", "--name", name, "--health-cmd", "false", "--health-interval",
                   "200ms", "--health-retries", "1", "--health-start-period", "3s", "busybox",
                   "sleep", "1000", check=True)

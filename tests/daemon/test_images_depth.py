@@ -18,17 +18,13 @@ import pytest
 
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.apihttp import request
+from tests.daemon.helpers import ok
 
 pytestmark = pytest.mark.root
 
 
 def _name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
-    assert r.returncode == 0, (r.stdout, r.stderr)
-    return r.stdout.decode()
 
 
 @pytest.fixture
@@ -49,18 +45,18 @@ def cleanup(daemon: Daemon) -> Iterator[list[str]]:
 def test_commit_diff_history_and_changes(daemon: Daemon, cleanup: list[str]) -> None:
     c, img = _name(), _name("img") + ":v1"
     cleanup += [c, img]
-    _ok(daemon.docker("run", "--name", c, "busybox", "sh", "-c",
-                      "echo hi > /hello; rm /bin/ls; mkdir -p /etc/x; echo a > /etc/x/y"))
-    diff = _ok(daemon.docker("diff", c)).splitlines()
+    ok(daemon.docker("run", "--name", c, "busybox", "sh", "-c",
+                     "echo hi > /hello; rm /bin/ls; mkdir -p /etc/x; echo a > /etc/x/y"))
+    diff = ok(daemon.docker("diff", c)).splitlines()
     assert diff == ["C /bin", "D /bin/ls", "C /etc", "A /etc/x", "A /etc/x/y", "A /hello"]
-    image_id = _ok(daemon.docker("commit", "-a", "Ann <a@x>", "-m", "first", "-c", "ENV A=b",
-                                 "-c", 'CMD ["cat", "/hello"]', "-c", "WORKDIR /etc",
-                                 "-c", "LABEL k=v", "-c", "EXPOSE 80", "-c", "USER root",
-                                 "-c", 'ENTRYPOINT ["/bin/sh", "-c", "exec \\"$@\\"", "x"]',
-                                 c, img)).strip()
+    image_id = ok(daemon.docker("commit", "-a", "Ann <a@x>", "-m", "first", "-c", "ENV A=b",
+                                "-c", 'CMD ["cat", "/hello"]', "-c", "WORKDIR /etc",
+                                "-c", "LABEL k=v", "-c", "EXPOSE 80", "-c", "USER root",
+                                "-c", 'ENTRYPOINT ["/bin/sh", "-c", "exec \\"$@\\"", "x"]',
+                                c, img)).strip()
     assert image_id.startswith("sha256:")
-    info = json.loads(_ok(daemon.docker("image", "inspect", img)))[0]
-    base = json.loads(_ok(daemon.docker("image", "inspect", "busybox")))[0]
+    info = json.loads(ok(daemon.docker("image", "inspect", img)))[0]
+    base = json.loads(ok(daemon.docker("image", "inspect", "busybox")))[0]
     assert info["Author"] == "Ann <a@x>" and info["Comment"] == "first"
     assert info["Parent"] == base["Id"]
     assert info["RootFS"]["Layers"][:-1] == base["RootFS"]["Layers"]
@@ -70,13 +66,13 @@ def test_commit_diff_history_and_changes(daemon: Daemon, cleanup: list[str]) -> 
     assert cfg["WorkingDir"] == "/etc" and cfg["Labels"] == {"k": "v"}
     assert cfg["ExposedPorts"] == {"80/tcp": {}} and cfg["User"] == "root"
     assert info["Size"] > 0 and info["Id"] == image_id
-    out = _ok(daemon.docker("run", "--rm", img))
+    out = ok(daemon.docker("run", "--rm", img))
     assert out == "hi\n"
     r = daemon.docker("run", "--rm", img, "ls", "/bin/ls")
     assert r.returncode != 0
-    assert _ok(daemon.docker("run", "--rm", img, "sh", "-c", "echo $A; pwd")) == "b\n/etc\n"
-    hist = _ok(daemon.docker("history", "--no-trunc", "--format",
-                             "{{.ID}}|{{.CreatedBy}}|{{.Comment}}", img)).splitlines()
+    assert ok(daemon.docker("run", "--rm", img, "sh", "-c", "echo $A; pwd")) == "b\n/etc\n"
+    hist = ok(daemon.docker("history", "--no-trunc", "--format",
+                            "{{.ID}}|{{.CreatedBy}}|{{.Comment}}", img)).splitlines()
     assert hist[0].split("|")[0] == image_id
     assert hist[0].split("|")[2] == "first" and "echo hi > /hello" in hist[0]
     assert hist[1].split("|")[0] == base["Id"]
@@ -92,21 +88,21 @@ def test_whiteouts_and_opaque_directories_across_layers(daemon: Daemon,
     c1, c2, c3 = _name(), _name(), _name()
     l1, l2 = _name("wh") + ":1", _name("wh") + ":2"
     cleanup += [c1, c2, c3, l1, l2]
-    _ok(daemon.docker("run", "--name", c1, "busybox", "sh", "-c",
-                      "mkdir -p /d/sub && echo 1 > /d/a && echo 2 > /d/sub/b && echo k > /keep "
-                      "&& echo g > /gone"))
-    _ok(daemon.docker("commit", c1, l1))
-    _ok(daemon.docker("run", "--name", c2, l1, "sh", "-c",
-                      "rm -rf /d && mkdir /d && echo new > /d/n && rm /gone"))
-    assert "D /gone" in _ok(daemon.docker("diff", c2)).splitlines()
-    _ok(daemon.docker("commit", c2, l2))
-    out = _ok(daemon.docker("run", "--name", c3, l2, "sh", "-c",
-                            "ls -A /d; cat /keep; ls /gone 2>&1 || true"))
+    ok(daemon.docker("run", "--name", c1, "busybox", "sh", "-c",
+                     "mkdir -p /d/sub && echo 1 > /d/a && echo 2 > /d/sub/b && echo k > /keep "
+                     "&& echo g > /gone"))
+    ok(daemon.docker("commit", c1, l1))
+    ok(daemon.docker("run", "--name", c2, l1, "sh", "-c",
+                     "rm -rf /d && mkdir /d && echo new > /d/n && rm /gone"))
+    assert "D /gone" in ok(daemon.docker("diff", c2)).splitlines()
+    ok(daemon.docker("commit", c2, l2))
+    out = ok(daemon.docker("run", "--name", c3, l2, "sh", "-c",
+                           "ls -A /d; cat /keep; ls /gone 2>&1 || true"))
     assert out.splitlines()[0] == "n"
     assert "k" in out.splitlines() and "No such file" in out
     # The layer tar carries the whiteout and the opaque marker, as OCI tools read them.
     with tempfile.TemporaryDirectory() as d:
-        _ok(daemon.docker("save", "-o", f"{d}/a.tar", l2))
+        ok(daemon.docker("save", "-o", f"{d}/a.tar", l2))
         with tarfile.open(f"{d}/a.tar") as tar:
             manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
             top = tar.extractfile(manifest[0]["Layers"][-1])
@@ -121,8 +117,8 @@ def test_export_on_one_root_import_on_another(daemon: Daemon, cleanup: list[str]
                                               tmp: Path) -> None:
     c = _name()
     cleanup.append(c)
-    _ok(daemon.docker("run", "--name", c, "busybox", "sh", "-c", "echo migrated > /data.txt"))
-    _ok(daemon.docker("export", "-o", str(tmp / "rootfs.tar"), c))
+    ok(daemon.docker("run", "--name", c, "busybox", "sh", "-c", "echo migrated > /data.txt"))
+    ok(daemon.docker("export", "-o", str(tmp / "rootfs.tar"), c))
     with tarfile.open(tmp / "rootfs.tar") as tar:
         names = tar.getnames()
     assert "data.txt" in names and "bin/busybox" in names
@@ -131,13 +127,13 @@ def test_export_on_one_root_import_on_another(daemon: Daemon, cleanup: list[str]
         r = subprocess.run(["docker", "import", "-m", "moved", "-c", "CMD cat /data.txt", "-",
                             "moved:1"], input=(tmp / "rootfs.tar").read_bytes(),
                            env=other.env, capture_output=True, timeout=60)
-        _ok(r)
+        ok(r)
         r = subprocess.run(["docker", "run", "--rm", "moved:1"], env=other.env,
                            capture_output=True, timeout=60)
-        assert _ok(r) == "migrated\n"
+        assert ok(r) == "migrated\n"
         r = subprocess.run(["docker", "image", "inspect", "moved:1"], env=other.env,
                            capture_output=True, timeout=60)
-        assert json.loads(_ok(r))[0]["Comment"] == "moved"
+        assert json.loads(ok(r))[0]["Comment"] == "moved"
     finally:
         stop_berthd(other)
         from berth.testing.cleanup import cleanup_daemon_leftovers
@@ -170,8 +166,8 @@ def test_import_from_url_on_loopback(daemon: Daemon, cleanup: list[str], tmp: Pa
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/r.tar"
-        _ok(daemon.docker("import", url, img))
-        info = json.loads(_ok(daemon.docker("image", "inspect", img)))[0]
+        ok(daemon.docker("import", url, img))
+        info = json.loads(ok(daemon.docker("image", "inspect", img)))[0]
         assert info["Comment"] == f"Imported from {url}"
         r = daemon.docker("import", f"http://127.0.0.1:{server.server_address[1]}/missing.tar")
         assert r.returncode != 0
@@ -186,12 +182,12 @@ def test_save_load_roundtrip_shared_layers_and_skopeo(daemon: Daemon, cleanup: l
     a2 = a1.replace(":1", ":2")
     b1 = _name("sv2") + ":x"
     cleanup += [c, a1, a2, b1, "skop/copy:7", "skop/back:8"]
-    _ok(daemon.docker("run", "--name", c, "busybox", "sh", "-c", "echo saved > /s"))
-    _ok(daemon.docker("commit", c, a1))
-    _ok(daemon.docker("tag", a1, a2))
-    _ok(daemon.docker("tag", "busybox", b1))
+    ok(daemon.docker("run", "--name", c, "busybox", "sh", "-c", "echo saved > /s"))
+    ok(daemon.docker("commit", c, a1))
+    ok(daemon.docker("tag", a1, a2))
+    ok(daemon.docker("tag", "busybox", b1))
     archive = tmp / "all.tar"
-    _ok(daemon.docker("save", "-o", str(archive), a1, a2, b1))
+    ok(daemon.docker("save", "-o", str(archive), a1, a2, b1))
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
@@ -204,30 +200,30 @@ def test_save_load_roundtrip_shared_layers_and_skopeo(daemon: Daemon, cleanup: l
     assert len(set(all_layers)) == 2 and len(all_layers) == 3
     assert len(index["manifests"]) == 3
     again = tmp / "again.tar"
-    _ok(daemon.docker("save", "-o", str(again), a1, a2, b1))
+    ok(daemon.docker("save", "-o", str(again), a1, a2, b1))
     assert again.read_bytes() == archive.read_bytes()  # deterministic
-    ids = _ok(daemon.docker("image", "inspect", "-f", "{{.Id}}", a1)).strip()
-    _ok(daemon.docker("rm", c))
-    _ok(daemon.docker("rmi", a1, a2, b1))
-    out = _ok(daemon.docker("load", "-i", str(archive)))
+    ids = ok(daemon.docker("image", "inspect", "-f", "{{.Id}}", a1)).strip()
+    ok(daemon.docker("rm", c))
+    ok(daemon.docker("rmi", a1, a2, b1))
+    out = ok(daemon.docker("load", "-i", str(archive)))
     assert sorted(out.splitlines()) == sorted(f"Loaded image: {t}" for t in [a1, a2, b1])
-    assert _ok(daemon.docker("image", "inspect", "-f", "{{.Id}}", a1)).strip() == ids
-    assert _ok(daemon.docker("run", "--rm", a2, "cat", "/s")) == "saved\n"
+    assert ok(daemon.docker("image", "inspect", "-f", "{{.Id}}", a1)).strip() == ids
+    assert ok(daemon.docker("run", "--rm", a2, "cat", "/s")) == "saved\n"
     # skopeo reads both faces of berth's archive and writes archives berth loads.
     oci = tmp / "oci.tar"
     skopeo = shutil.which("skopeo")
     assert skopeo, "skopeo is required (apt-get install skopeo)"
     subprocess.run([skopeo, "copy", "-q", f"docker-archive:{archive}:{a1}",
                     f"oci-archive:{oci}:skop/copy:7"], check=True, capture_output=True)
-    assert _ok(daemon.docker("load", "-i", str(oci))) == "Loaded image: skop/copy:7\n"
-    assert _ok(daemon.docker("run", "--rm", "skop/copy:7", "cat", "/s")) == "saved\n"
+    assert ok(daemon.docker("load", "-i", str(oci))) == "Loaded image: skop/copy:7\n"
+    assert ok(daemon.docker("run", "--rm", "skop/copy:7", "cat", "/s")) == "saved\n"
     back = tmp / "back.tar"
     subprocess.run([skopeo, "copy", "-q", f"oci-archive:{archive}:2",
                     f"docker-archive:{back}:skop/back:8"], check=True, capture_output=True)
     with open(back, "rb") as f:
-        out = _ok(daemon.docker("load", input=f.read()))
+        out = ok(daemon.docker("load", input=f.read()))
     assert out == "Loaded image: skop/back:8\n"
-    assert _ok(daemon.docker("image", "inspect", "-f", "{{.Id}}", "skop/back:8")).strip() == ids
+    assert ok(daemon.docker("image", "inspect", "-f", "{{.Id}}", "skop/back:8")).strip() == ids
 
 
 def _stat_header(daemon: Daemon, container: str, path: str) -> tuple[int, dict[str, object]]:
@@ -241,11 +237,11 @@ def test_cp_both_ways_running_and_stopped(daemon: Daemon, cleanup: list[str],
                                           tmp: Path) -> None:
     running, stopped = _name(), _name()
     cleanup += [running, stopped]
-    _ok(daemon.docker("run", "-d", "--name", running, "busybox", "sleep", "300"))
-    _ok(daemon.docker("create", "--name", stopped, "busybox", "cat", "/etc/in.txt"))
+    ok(daemon.docker("run", "-d", "--name", running, "busybox", "sleep", "300"))
+    ok(daemon.docker("create", "--name", stopped, "busybox", "cat", "/etc/in.txt"))
     (tmp / "in.txt").write_text("copied in\n")
     for c in (running, stopped):
-        _ok(daemon.docker("cp", str(tmp / "in.txt"), f"{c}:/etc/"))
+        ok(daemon.docker("cp", str(tmp / "in.txt"), f"{c}:/etc/"))
         status, st = _stat_header(daemon, c, "/etc/in.txt")
         assert status == 200 and st["name"] == "in.txt" and st["size"] == 10
         assert st["mode"] == 0o644
@@ -255,12 +251,12 @@ def test_cp_both_ways_running_and_stopped(daemon: Daemon, cleanup: list[str],
         assert st["mode"] & (1 << 27) and st["linkTarget"] == "/bin/busybox"
         assert _stat_header(daemon, c, "/nope")[0] == 404
         out = tmp / f"out-{c}"
-        _ok(daemon.docker("cp", f"{c}:/etc/in.txt", str(out)))
+        ok(daemon.docker("cp", f"{c}:/etc/in.txt", str(out)))
         assert out.read_text() == "copied in\n"
         r = daemon.docker("cp", f"{c}:/etc/nothing", str(tmp))
         assert r.returncode != 0 and b"Could not find the file" in r.stderr
-    assert _ok(daemon.docker("exec", running, "cat", "/etc/in.txt")) == "copied in\n"
-    assert _ok(daemon.docker("start", "-a", stopped)) == "copied in\n"
+    assert ok(daemon.docker("exec", running, "cat", "/etc/in.txt")) == "copied in\n"
+    assert ok(daemon.docker("start", "-a", stopped)) == "copied in\n"
     # A directory out of a stopped container, as a tar on stdout.
     r = daemon.docker("cp", f"{stopped}:/etc", "-")
     assert r.returncode == 0, r.stderr
@@ -288,7 +284,7 @@ def _tar(*entries: tuple[str, bytes | None, str]) -> bytes:
 def test_cp_rejects_hostile_archives(daemon: Daemon, cleanup: list[str], tmp: Path) -> None:
     c = _name()
     cleanup.append(c)
-    _ok(daemon.docker("create", "--name", c, "busybox", "true"))
+    ok(daemon.docker("create", "--name", c, "busybox", "true"))
     victim = tmp / "victim"
     victim.write_text("untouched")
     hostile = [
@@ -319,23 +315,23 @@ def test_cp_rejects_hostile_archives(daemon: Daemon, cleanup: list[str], tmp: Pa
 def test_image_prune_and_system_df(daemon: Daemon, cleanup: list[str]) -> None:
     c, keep = _name(), _name("keep") + ":1"
     cleanup += [c, keep]
-    _ok(daemon.docker("run", "--name", c, "busybox", "sh", "-c", "echo x > /x"))
-    dangling = _ok(daemon.docker("commit", c)).strip()
-    _ok(daemon.docker("commit", c, keep))
-    listed = _ok(daemon.docker("images", "-q", "--no-trunc", "--filter", "dangling=true"))
+    ok(daemon.docker("run", "--name", c, "busybox", "sh", "-c", "echo x > /x"))
+    dangling = ok(daemon.docker("commit", c)).strip()
+    ok(daemon.docker("commit", c, keep))
+    listed = ok(daemon.docker("images", "-q", "--no-trunc", "--filter", "dangling=true"))
     assert dangling in listed.split()
-    out = _ok(daemon.docker("image", "prune", "-f"))
+    out = ok(daemon.docker("image", "prune", "-f"))
     assert f"deleted: {dangling}" in out
     r = daemon.docker("image", "inspect", dangling)
     assert r.returncode != 0
-    assert keep.split(":")[0] in _ok(daemon.docker("images", "--filter",
-                                                   f"reference={keep.split(':')[0]}"))
-    df = _ok(daemon.docker("system", "df", "--format", "{{json .}}"))
+    assert keep.split(":")[0] in ok(daemon.docker("images", "--filter",
+                                                  f"reference={keep.split(':')[0]}"))
+    df = ok(daemon.docker("system", "df", "--format", "{{json .}}"))
     rows = {json.loads(line)["Type"]: json.loads(line) for line in df.splitlines()}
     assert {"Images", "Containers", "Local Volumes", "Build Cache"} <= set(rows)
     assert int(rows["Images"]["TotalCount"]) >= 2
     # prune -a keeps images containers use (busybox) and removes unused tagged ones.
-    _ok(daemon.docker("rm", c))
+    ok(daemon.docker("rm", c))
     status, _, raw = request(str(daemon.socket), "POST",
                              '/images/prune?filters={"dangling":["false"],"label":["nope"]}')
     assert status == 200 and json.loads(raw)["ImagesDeleted"] is None

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.daemon.helpers import new_name
 
 pytestmark = pytest.mark.root
-
-
-def _new(names: list[str]) -> str:
-    n = f"i-{uuid.uuid4().hex[:10]}"
-    names.append(n)
-    return n
 
 
 def test_init_is_pid1_and_passes_exit_code(daemon: Daemon, names: list[str]) -> None:
@@ -32,7 +26,7 @@ def test_init_is_pid1_and_passes_exit_code(daemon: Daemon, names: list[str]) -> 
 
 
 def test_init_forwards_stop_signal(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "i")
     # sh as PID 1 would ignore SIGTERM; under berth-init it is an ordinary process
     daemon.docker("run", "-d", "--init", "--name", name, "busybox", "sh", "-c",
                   "trap 'echo got-term; exit 3' TERM; while true; do sleep 0.1; done", check=True)
@@ -48,7 +42,7 @@ def test_init_forwards_stop_signal(daemon: Daemon, names: list[str]) -> None:
 
 @pytest.mark.parametrize(("init", "zombies"), [(True, b"0"), (False, b"5")])
 def test_init_reaps_orphans(daemon: Daemon, names: list[str], init: bool, zombies: bytes) -> None:
-    name = _new(names)
+    name = new_name(names, "i")
     # each `sh -c 'sleep 0.1 &'` leaves an orphan that is reparented to PID 1; without --init
     # PID 1 is the final `sleep 1000` (sh execs it), which never reaps them
     daemon.docker("run", "-d", *(["--init"] if init else []), "--name", name, "busybox", "sh",

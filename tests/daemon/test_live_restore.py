@@ -6,42 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from berth.baseimages import ensure_base_images
-from berth.testing.cleanup import cleanup_daemon_leftovers
-from tests.conftest import Daemon, remove_all_containers, start_berthd, stop_berthd
+from tests.conftest import Daemon, start_berthd
+from tests.daemon.helpers import inspect
 from tests.daemon.ptydocker import PtyDocker
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[tuple[Path, list[Daemon]]]:
-    base = Path(tempfile.mkdtemp(prefix="berth-lr-"))
-    started: list[Daemon] = []
-    try:
-        yield base, started
-    finally:
-        if started:
-            d = started[-1]
-            if d.process is not None and d.process.poll() is None:
-                remove_all_containers(d)
-            stop_berthd(d)
-            cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _inspect(d: Daemon, name: str) -> dict:
-    return json.loads(d.docker("inspect", name, check=True).stdout)[0]
 
 
 def test_kill_9_berthd_and_readopt(own_daemon: tuple[Path, list[Daemon]]) -> None:
@@ -55,7 +32,7 @@ def test_kill_9_berthd_and_readopt(own_daemon: tuple[Path, list[Daemon]]) -> Non
              check=True)
     d.docker("run", "-dit", "--name", "shell", "busybox", "sh", check=True)
     d.docker("run", "-d", "--name", "sleeper", "busybox", "sleep", "1000", check=True)
-    pids = {n: _inspect(d, n)["State"]["Pid"] for n in ("ticker", "shell", "sleeper")}
+    pids = {n: inspect(d, n)["State"]["Pid"] for n in ("ticker", "shell", "sleeper")}
     killed_at = time.time()
     assert d.process is not None
     d.process.send_signal(signal.SIGKILL)
@@ -74,8 +51,8 @@ def test_kill_9_berthd_and_readopt(own_daemon: tuple[Path, list[Daemon]]) -> Non
     assert states["quitter"].startswith("Exited (42)")
     for n in ("ticker", "shell", "sleeper"):
         assert states[n].startswith("Up "), states
-        assert _inspect(d, n)["State"]["Pid"] == pids[n]
-    q = _inspect(d, "quitter")["State"]
+        assert inspect(d, n)["State"]["Pid"] == pids[n]
+    q = inspect(d, "quitter")["State"]
     assert q["ExitCode"] == 42 and killed_at < _epoch(q["FinishedAt"]) < time.time()
     # logs -f follows the re-adopted container
     follow = subprocess.Popen(["docker", "logs", "-f", "--tail", "1", "ticker"], env=d.env,
@@ -103,8 +80,8 @@ def test_kill_9_berthd_and_readopt(own_daemon: tuple[Path, list[Daemon]]) -> Non
         cli.close()
     # stop works and records the exit
     d.docker("stop", "-t", "1", "ticker", "sleeper", check=True)
-    assert _inspect(d, "sleeper")["State"]["ExitCode"] == 137
-    assert _inspect(d, "ticker")["State"]["Status"] == "exited"
+    assert inspect(d, "sleeper")["State"]["ExitCode"] == 137
+    assert inspect(d, "ticker")["State"]["Status"] == "exited"
 
 
 def _log_path(d: Daemon, name: str) -> str:

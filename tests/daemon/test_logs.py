@@ -3,34 +3,23 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.daemon.helpers import inspect, new_name
 
 pytestmark = pytest.mark.root
 
 
-def _new(names: list[str]) -> str:
-    n = f"l-{uuid.uuid4().hex[:10]}"
-    names.append(n)
-    return n
-
-
-def _inspect(d: Daemon, name: str) -> dict:
-    return json.loads(d.docker("inspect", name, check=True).stdout)[0]
-
-
 def test_rotation_max_size_max_file(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "l")
     daemon.docker("run", "--name", name, "--log-opt", "max-size=10k", "--log-opt", "max-file=3",
                   "busybox", "sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done",
                   check=True)
-    log = Path(_inspect(daemon, name)["LogPath"])
+    log = Path(inspect(daemon, name)["LogPath"])
     files = sorted(p.name for p in log.parent.iterdir() if p.name.startswith(log.name))
     assert files == [log.name, log.name + ".1", log.name + ".2"]
     for f in files:
@@ -43,7 +32,7 @@ def test_rotation_max_size_max_file(daemon: Daemon, names: list[str]) -> None:
 
 
 def test_since_until_tail_timestamps(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "l")
     daemon.docker("run", "--name", name, "busybox", "sh", "-c",
                   "echo one; echo two >&2; sleep 1.2; echo three", check=True)
     assert daemon.docker("logs", "--tail", "1", name, check=True).stdout == b"three\n"
@@ -63,7 +52,7 @@ def test_since_until_tail_timestamps(daemon: Daemon, names: list[str]) -> None:
 
 
 def test_follow_ends_with_the_container(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "l")
     daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",
                   "for i in 1 2 3; do echo n$i; sleep 0.3; done", check=True)
     r = daemon.docker("logs", "-f", name, timeout=20, check=True)
@@ -71,10 +60,10 @@ def test_follow_ends_with_the_container(daemon: Daemon, names: list[str]) -> Non
 
 
 def test_log_driver_none(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "l")
     r = daemon.docker("run", "--name", name, "--log-driver", "none", "busybox", "echo", "hidden")
     assert r.returncode == 0 and r.stdout == b"hidden\n"  # attached output still arrives
-    info = _inspect(daemon, name)
+    info = inspect(daemon, name)
     assert info["HostConfig"]["LogConfig"]["Type"] == "none"
     assert not Path(info["LogPath"]).exists()
     r = daemon.docker("logs", name)
@@ -91,10 +80,10 @@ def _rss_kib(pid: int) -> int:
 
 def test_100mb_of_logs_stream_in_constant_memory(daemon: Daemon, names: list[str]) -> None:
     assert daemon.process is not None
-    name = _new(names)
+    name = new_name(names, "l")
     daemon.docker("run", "--name", name, "busybox", "sh", "-c",
                   "yes $(printf '%0999d' 7) | head -c 100000000", check=True, timeout=300)
-    size = sum(p.stat().st_size for p in Path(_inspect(daemon, name)["LogPath"]).parent.iterdir()
+    size = sum(p.stat().st_size for p in Path(inspect(daemon, name)["LogPath"]).parent.iterdir()
                if p.name.endswith(".log"))
     assert size > 100_000_000
     before = _rss_kib(daemon.process.pid)

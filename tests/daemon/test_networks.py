@@ -13,17 +13,13 @@ import pytest
 
 from berth.network.nftables import table_name
 from tests.conftest import Daemon
+from tests.daemon.helpers import ok
 
 pytestmark = pytest.mark.root
 
 
 def _name() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
-
-
-def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
-    assert r.returncode == 0, r.stderr.decode()
-    return r.stdout.decode()
 
 
 def _rules(daemon: Daemon) -> str:
@@ -33,9 +29,9 @@ def _rules(daemon: Daemon) -> str:
 
 
 def _httpd(daemon: Daemon, name: str, *args: str) -> None:
-    _ok(daemon.docker("run", "-d", "--name", name, *args, "busybox", "sh", "-c",
-                      "mkdir -p /www && echo hello-$(hostname) > /www/index.html && "
-                      "exec httpd -f -p 80 -h /www"))
+    ok(daemon.docker("run", "-d", "--name", name, *args, "busybox", "sh", "-c",
+                     "mkdir -p /www && echo hello-$(hostname) > /www/index.html && "
+                     "exec httpd -f -p 80 -h /www"))
 
 
 def _curl(url: str) -> subprocess.CompletedProcess[str]:
@@ -46,7 +42,7 @@ def test_published_port_from_host_loopback_and_cleanup(daemon: Daemon) -> None:
     name = _name()
     try:
         _httpd(daemon, name, "-p", "127.0.0.1::80")
-        ports = _ok(daemon.docker("port", name, "80"))
+        ports = ok(daemon.docker("port", name, "80"))
         host_port = int(ports.strip().rsplit(":", 1)[1])
         deadline = time.monotonic() + 10
         while True:
@@ -56,9 +52,9 @@ def test_published_port_from_host_loopback_and_cleanup(daemon: Daemon) -> None:
             assert time.monotonic() < deadline, r
             time.sleep(0.2)
         assert f"dport {host_port} " in _rules(daemon)
-        ps = _ok(daemon.docker("ps", "--filter", f"name={name}", "--format", "{{.Ports}}"))
+        ps = ok(daemon.docker("ps", "--filter", f"name={name}", "--format", "{{.Ports}}"))
         assert f"127.0.0.1:{host_port}->80/tcp" in ps
-        insp = json.loads(_ok(daemon.docker("inspect", name)))[0]
+        insp = json.loads(ok(daemon.docker("inspect", name)))[0]
         assert insp["NetworkSettings"]["Ports"]["80/tcp"] == [{"HostIp": "127.0.0.1",
                                                                "HostPort": str(host_port)}]
         assert insp["NetworkSettings"]["IPAddress"]
@@ -73,7 +69,7 @@ def test_port_conflict_is_a_clear_error(daemon: Daemon) -> None:
     a, b = _name(), _name()
     try:
         _httpd(daemon, a, "-p", "127.0.0.1::80")
-        port = _ok(daemon.docker("port", a, "80")).strip().rsplit(":", 1)[1]
+        port = ok(daemon.docker("port", a, "80")).strip().rsplit(":", 1)[1]
         r = daemon.docker("run", "-d", "--name", b, "-p", f"127.0.0.1:{port}:80", "busybox", "true")
         assert r.returncode == 125
         assert b"port is already allocated" in r.stderr
@@ -85,25 +81,25 @@ def test_user_network_dns_http_and_isolation(daemon: Daemon) -> None:
     net, other = _name(), _name()
     web, client, outsider = _name(), _name(), _name()
     try:
-        _ok(daemon.docker("network", "create", net))
-        _ok(daemon.docker("network", "create", other))
+        ok(daemon.docker("network", "create", net))
+        ok(daemon.docker("network", "create", other))
         _httpd(daemon, web, "--network", net, "--network-alias", "www")
         script = ("for i in 1 2 3 4 5 6 7 8 9 10; do nslookup {h} >/dev/null 2>&1 && break; sleep 0.3; done; "
                   "nslookup {h}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {h} 80")
         r = daemon.docker("run", "--rm", "--name", client, "--network", net, "busybox", "sh", "-c",
                           script.format(h=web))
-        out = _ok(r)
+        out = ok(r)
         assert "hello-" in out, out
         r = daemon.docker("run", "--rm", "--network", net, "busybox", "sh", "-c", script.format(h="www"))
-        assert "hello-" in _ok(r)
-        insp = json.loads(_ok(daemon.docker("inspect", web)))[0]
+        assert "hello-" in ok(r)
+        insp = json.loads(ok(daemon.docker("inspect", web)))[0]
         ip = insp["NetworkSettings"]["Networks"][net]["IPAddress"]
         # Another network neither resolves the name nor reaches the address.
         r = daemon.docker("run", "--rm", "--name", outsider, "--network", other, "busybox", "sh", "-c",
                           f"nslookup {web}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80")
         assert "hello-" not in r.stdout.decode()
         assert ip not in r.stdout.decode().split("Name:")[-1]
-        insp = json.loads(_ok(daemon.docker("network", "inspect", net)))[0]
+        insp = json.loads(ok(daemon.docker("network", "inspect", net)))[0]
         assert insp["Name"] == net and insp["Driver"] == "bridge"
         assert any(c["Name"] == web for c in insp["Containers"].values())
         r = daemon.docker("network", "rm", net)
@@ -120,19 +116,19 @@ def test_connect_disconnect_running_container(daemon: Daemon) -> None:
     try:
         # A subnet of the test daemon's own pool (free for sure), given explicitly.
         probe = _name()
-        _ok(daemon.docker("network", "create", probe))
-        subnet = json.loads(_ok(daemon.docker("network", "inspect", probe)))[0]["IPAM"]["Config"][0]["Subnet"]
-        _ok(daemon.docker("network", "rm", probe))
+        ok(daemon.docker("network", "create", probe))
+        subnet = json.loads(ok(daemon.docker("network", "inspect", probe)))[0]["IPAM"]["Config"][0]["Subnet"]
+        ok(daemon.docker("network", "rm", probe))
         prefix = subnet.rsplit(".", 1)[0] + "."
         web_ip = prefix + str(int(subnet.rsplit(".", 1)[1].split("/")[0]) + 10)
-        _ok(daemon.docker("network", "create", "--subnet", subnet, net))
+        ok(daemon.docker("network", "create", "--subnet", subnet, net))
         _httpd(daemon, web, "--network", net, "--ip", web_ip)
-        _ok(daemon.docker("run", "-d", "--name", c, "busybox", "sleep", "60"))
-        _ok(daemon.docker("network", "connect", "--alias", "buddy", net, c))
+        ok(daemon.docker("run", "-d", "--name", c, "busybox", "sleep", "60"))
+        ok(daemon.docker("network", "connect", "--alias", "buddy", net, c))
         fetch = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {web_ip} 80"
-        out = _ok(daemon.docker("exec", c, "sh", "-c", f"ip -4 addr show eth1; {fetch}"))
+        out = ok(daemon.docker("exec", c, "sh", "-c", f"ip -4 addr show eth1; {fetch}"))
         assert prefix in out and "hello-" in out
-        _ok(daemon.docker("network", "disconnect", net, c))
+        ok(daemon.docker("network", "disconnect", net, c))
         out = daemon.docker("exec", c, "ip", "addr").stdout.decode()
         assert "eth1" not in out
     finally:
@@ -143,14 +139,14 @@ def test_connect_disconnect_running_container(daemon: Daemon) -> None:
 def test_modes_none_host_container(daemon: Daemon) -> None:
     a = _name()
     try:
-        out = _ok(daemon.docker("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"))
+        out = ok(daemon.docker("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"))
         assert "lo" in out and "eth0" not in out
-        out = _ok(daemon.docker("run", "--rm", "--network", "host", "busybox", "hostname"))
+        out = ok(daemon.docker("run", "--rm", "--network", "host", "busybox", "hostname"))
         assert out.strip() == subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
-        _ok(daemon.docker("run", "-d", "--name", a, "--mac-address", "02:42:ac:11:00:99",
-                          "--add-host", "db.local:10.1.2.3", "--dns", "10.9.9.9", "busybox", "sleep", "60"))
-        out = _ok(daemon.docker("run", "--rm", "--network", f"container:{a}", "busybox", "sh", "-c",
-                                "cat /sys/class/net/eth0/address; cat /etc/hosts /etc/resolv.conf"))
+        ok(daemon.docker("run", "-d", "--name", a, "--mac-address", "02:42:ac:11:00:99",
+                         "--add-host", "db.local:10.1.2.3", "--dns", "10.9.9.9", "busybox", "sleep", "60"))
+        out = ok(daemon.docker("run", "--rm", "--network", f"container:{a}", "busybox", "sh", "-c",
+                               "cat /sys/class/net/eth0/address; cat /etc/hosts /etc/resolv.conf"))
         assert "02:42:ac:11:00:99" in out
         assert "10.1.2.3\tdb.local" in out and "nameserver 10.9.9.9" in out
     finally:
@@ -168,14 +164,14 @@ def test_bad_network_input(daemon: Daemon) -> None:
     assert r.returncode != 0 and b"pre-defined" in r.stderr
     n = _name()
     try:
-        _ok(daemon.docker("network", "create", n))
+        ok(daemon.docker("network", "create", n))
         r = daemon.docker("network", "create", n)
         assert r.returncode != 0 and b"already exists" in r.stderr
         r = daemon.docker("run", "--rm", "--ip", "10.1.1.1", "busybox", "true")
         assert r.returncode == 125 and b"user defined networks only" in r.stderr
     finally:
         daemon.docker("network", "rm", n)
-    names = _ok(daemon.docker("network", "ls", "--format", "{{.Name}}")).split()
+    names = ok(daemon.docker("network", "ls", "--format", "{{.Name}}")).split()
     assert {"bridge", "host", "none"} <= set(names) and n not in names
 
 
@@ -184,11 +180,11 @@ def test_publish_all_and_ranges(daemon: Daemon) -> None:
     try:
         _httpd(daemon, a, "--expose", "80", "--expose", "9999/udp", "-P",
                "-p", "127.0.0.1:38100-38110:7000")
-        insp = json.loads(_ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Ports"]
+        insp = json.loads(ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Ports"]
         assert 32768 <= int(insp["80/tcp"][0]["HostPort"]) < 61000
         assert insp["9999/udp"][0]["HostPort"]
         assert 38100 <= int(insp["7000/tcp"][0]["HostPort"]) <= 38110
-        out = _ok(daemon.docker("port", a))
+        out = ok(daemon.docker("port", a))
         assert "80/tcp -> 0.0.0.0:" in out and "7000/tcp -> 127.0.0.1:381" in out
         port = insp["80/tcp"][0]["HostPort"]
         deadline = time.monotonic() + 10
@@ -196,9 +192,9 @@ def test_publish_all_and_ranges(daemon: Daemon) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.2)
         # A client in another container reaches the published port through the host (hairpin).
-        gw = json.loads(_ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Gateway"]
-        out = _ok(daemon.docker("run", "--rm", "busybox", "sh", "-c",
-                                f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {gw} {port}"))
+        gw = json.loads(ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Gateway"]
+        out = ok(daemon.docker("run", "--rm", "busybox", "sh", "-c",
+                               f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {gw} {port}"))
         assert "hello-" in out
     finally:
         daemon.docker("rm", "-f", a)
@@ -207,20 +203,20 @@ def test_publish_all_and_ranges(daemon: Daemon) -> None:
 def test_internal_network_and_restart_keeps_ports(daemon: Daemon) -> None:
     net, a, b = _name(), _name(), _name()
     try:
-        _ok(daemon.docker("network", "create", "--internal", net))
-        out = _ok(daemon.docker("run", "--rm", "--network", net, "busybox", "ip", "route"))
+        ok(daemon.docker("network", "create", "--internal", net))
+        out = ok(daemon.docker("run", "--rm", "--network", net, "busybox", "ip", "route"))
         assert "default" not in out
         _httpd(daemon, a, "-p", "127.0.0.1::80")
-        _ok(daemon.docker("restart", "-t", "1", a))
-        port = _ok(daemon.docker("port", a, "80")).strip().rsplit(":", 1)[1]
+        ok(daemon.docker("restart", "-t", "1", a))
+        port = ok(daemon.docker("port", a, "80")).strip().rsplit(":", 1)[1]
         deadline = time.monotonic() + 10
         while _curl(f"http://127.0.0.1:{port}/").returncode != 0:
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert _rules(daemon).count(f"dport {port} ") == 1
-        _ok(daemon.docker("stop", "-t", "1", a))
+        ok(daemon.docker("stop", "-t", "1", a))
         assert f"dport {port} " not in _rules(daemon)
-        assert json.loads(_ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Ports"] == {}
+        assert json.loads(ok(daemon.docker("inspect", a)))[0]["NetworkSettings"]["Ports"] == {}
     finally:
         daemon.docker("rm", "-f", a, b)
         daemon.docker("network", "rm", net)
@@ -231,29 +227,29 @@ def test_addresses_are_held_while_running_only(daemon: Daemon) -> None:
     start and released at stop; an --ip another running container holds fails at start."""
     net, cs = _name(), [_name() for _ in range(7)]
     pinned = _name()
-    _ok(daemon.docker("network", "create", "--subnet", "10.251.9.0/29", net))
+    ok(daemon.docker("network", "create", "--subnet", "10.251.9.0/29", net))
     try:
         for c in cs:
-            _ok(daemon.docker("create", "--name", c, "--network", net, "busybox", "sleep", "60"))
-        _ok(daemon.docker("create", "--name", pinned, "--network", net, "--ip", "10.251.9.2",
-                          "busybox", "sleep", "60"))
-        created = json.loads(_ok(daemon.docker("inspect", pinned)))[0]["NetworkSettings"]["Networks"][net]
+            ok(daemon.docker("create", "--name", c, "--network", net, "busybox", "sleep", "60"))
+        ok(daemon.docker("create", "--name", pinned, "--network", net, "--ip", "10.251.9.2",
+                         "busybox", "sleep", "60"))
+        created = json.loads(ok(daemon.docker("inspect", pinned)))[0]["NetworkSettings"]["Networks"][net]
         assert created["IPAddress"] == "" and created["MacAddress"] == ""
         assert created["IPAMConfig"] == {"IPv4Address": "10.251.9.2"}
-        _ok(daemon.docker("start", cs[0]))
-        running = json.loads(_ok(daemon.docker("inspect", cs[0])))[0]["NetworkSettings"]["Networks"][net]
+        ok(daemon.docker("start", cs[0]))
+        running = json.loads(ok(daemon.docker("inspect", cs[0])))[0]["NetworkSettings"]["Networks"][net]
         assert running["IPAddress"] == "10.251.9.2" and running["MacAddress"] == "02:42:0a:fb:09:02"
         r = daemon.docker("start", pinned)
         assert r.returncode != 0 and b"Address already in use" in r.stderr
-        _ok(daemon.docker("stop", "-t", "0", cs[0]))
-        stopped = json.loads(_ok(daemon.docker("inspect", cs[0])))[0]["NetworkSettings"]["Networks"][net]
+        ok(daemon.docker("stop", "-t", "0", cs[0]))
+        stopped = json.loads(ok(daemon.docker("inspect", cs[0])))[0]["NetworkSettings"]["Networks"][net]
         assert stopped["IPAddress"] == "" and stopped["EndpointID"] == ""
-        _ok(daemon.docker("start", pinned))
+        ok(daemon.docker("start", pinned))
         for c in cs[1:5]:
-            _ok(daemon.docker("start", c))
+            ok(daemon.docker("start", c))
         r = daemon.docker("start", cs[5])
         assert r.returncode != 0 and b"no available IPv4 addresses" in r.stderr
-        members = json.loads(_ok(daemon.docker("network", "inspect", net)))[0]["Containers"]
+        members = json.loads(ok(daemon.docker("network", "inspect", net)))[0]["Containers"]
         assert sorted(m["IPv4Address"] for m in members.values()) == \
             [f"10.251.9.{i}/29" for i in range(2, 7)]
     finally:

@@ -3,71 +3,66 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.daemon.helpers import ok
 
 pytestmark = pytest.mark.root
-
-
-def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
-    assert r.returncode == 0, r.stderr.decode()
-    return r.stdout.decode()
 
 
 def test_berth_network_volume_port_commands(daemon: Daemon) -> None:
     net, vol, c = (f"t-{uuid.uuid4().hex[:10]}" for _ in range(3))
     try:
-        nid = _ok(daemon.berth("network", "create", "--label", "team=x", net)).strip()
+        nid = ok(daemon.berth("network", "create", "--label", "team=x", net)).strip()
         assert len(nid) == 64
-        assert net in _ok(daemon.berth("network", "ls", "--format", "{{.Name}}")).split()
-        info = json.loads(_ok(daemon.berth("network", "inspect", net)))[0]
+        assert net in ok(daemon.berth("network", "ls", "--format", "{{.Name}}")).split()
+        info = json.loads(ok(daemon.berth("network", "inspect", net)))[0]
         assert info["Labels"] == {"team": "x"} and info["IPAM"]["Config"][0]["Subnet"]
         r = daemon.berth("network", "create", net)
         assert r.returncode == 1 and b"already exists" in r.stderr
-        assert _ok(daemon.berth("volume", "create", vol)).strip() == vol
-        assert vol in _ok(daemon.berth("volume", "ls", "-q")).split()
-        _ok(daemon.docker("run", "-d", "--name", c, "-v", f"{vol}:/data", "-p", "127.0.0.1::80",
-                          "busybox", "sleep", "60"))
-        out = _ok(daemon.berth("port", c))
+        assert ok(daemon.berth("volume", "create", vol)).strip() == vol
+        assert vol in ok(daemon.berth("volume", "ls", "-q")).split()
+        ok(daemon.docker("run", "-d", "--name", c, "-v", f"{vol}:/data", "-p", "127.0.0.1::80",
+                         "busybox", "sleep", "60"))
+        out = ok(daemon.berth("port", c))
         assert out.startswith("80/tcp -> 127.0.0.1:")
-        assert _ok(daemon.berth("port", c, "80")).startswith("127.0.0.1:")
-        ps = _ok(daemon.berth("ps", "--filter", f"name={c}", "--format", "{{.Ports}}"))
+        assert ok(daemon.berth("port", c, "80")).startswith("127.0.0.1:")
+        ps = ok(daemon.berth("ps", "--filter", f"name={c}", "--format", "{{.Ports}}"))
         assert "->80/tcp" in ps
-        _ok(daemon.berth("network", "connect", "--alias", "al", net, c))
-        nets = json.loads(_ok(daemon.docker("inspect", c)))[0]["NetworkSettings"]["Networks"]
+        ok(daemon.berth("network", "connect", "--alias", "al", net, c))
+        nets = json.loads(ok(daemon.docker("inspect", c)))[0]["NetworkSettings"]["Networks"]
         assert nets[net]["Aliases"] == ["al"] and nets[net]["IPAddress"]
-        _ok(daemon.berth("network", "disconnect", net, c))
+        ok(daemon.berth("network", "disconnect", net, c))
         r = daemon.berth("volume", "rm", vol)
         assert r.returncode == 1 and b"in use" in r.stderr
     finally:
         daemon.docker("rm", "-f", c)
         daemon.berth("volume", "rm", "-f", vol)
         daemon.berth("network", "rm", net)
-    assert net not in _ok(daemon.berth("network", "ls", "--format", "{{.Name}}")).split()
-    assert vol not in _ok(daemon.berth("volume", "ls", "-q")).split()
+    assert net not in ok(daemon.berth("network", "ls", "--format", "{{.Name}}")).split()
+    assert vol not in ok(daemon.berth("volume", "ls", "-q")).split()
 
 
 def test_berth_run_network_and_storage_flags(daemon: Daemon, tmp_path) -> None:
     net, c = (f"t-{uuid.uuid4().hex[:10]}" for _ in range(2))
     (tmp_path / "f").write_text("bound\n")
     try:
-        _ok(daemon.berth("network", "create", net))
-        _ok(daemon.berth("run", "-d", "--name", c, "--network", net, "--network-alias", "svc",
-                         "-p", "127.0.0.1::80", "--expose", "90", "--dns", "10.3.3.3",
-                         "--add-host", "h1:10.4.4.4", "--mac-address", "02:42:0a:00:00:42",
-                         "--mount", f"type=bind,src={tmp_path},dst=/b,readonly", "-v", "/anon",
-                         "busybox", "sleep", "60"))
-        info = json.loads(_ok(daemon.docker("inspect", c)))[0]
+        ok(daemon.berth("network", "create", net))
+        ok(daemon.berth("run", "-d", "--name", c, "--network", net, "--network-alias", "svc",
+                        "-p", "127.0.0.1::80", "--expose", "90", "--dns", "10.3.3.3",
+                        "--add-host", "h1:10.4.4.4", "--mac-address", "02:42:0a:00:00:42",
+                        "--mount", f"type=bind,src={tmp_path},dst=/b,readonly", "-v", "/anon",
+                        "busybox", "sleep", "60"))
+        info = json.loads(ok(daemon.docker("inspect", c)))[0]
         ports = info["NetworkSettings"]["Ports"]
         assert ports["80/tcp"][0]["HostIp"] == "127.0.0.1" and ports["90/tcp"] is None
         ep = info["NetworkSettings"]["Networks"][net]
         assert ep["Aliases"] == ["svc"] and ep["MacAddress"] == "02:42:0a:00:00:42"
         assert {m["Destination"] for m in info["Mounts"]} == {"/b", "/anon"}
-        out = _ok(daemon.docker("exec", c, "sh", "-c", "cat /b/f /etc/resolv.conf /etc/hosts"))
+        out = ok(daemon.docker("exec", c, "sh", "-c", "cat /b/f /etc/resolv.conf /etc/hosts"))
         assert "bound" in out and "nameserver 10.3.3.3" in out and "10.4.4.4\th1" in out
         r = daemon.berth("run", "--rm", "-p", "1-2:3-5", "busybox", "true")
         assert r.returncode == 125 and b"invalid ranges" in r.stderr
@@ -83,8 +78,8 @@ def test_object_commands_match_the_docker_cli(daemon: Daemon) -> None:
     vol, net = f"objv-{tag}", f"objn-{tag}"
     missing = f"nosuch-{tag}"
     try:
-        _ok(daemon.berth("volume", "create", "--label", f"objtest={tag}", vol))
-        _ok(daemon.berth("network", "create", "--label", f"objtest={tag}", net))
+        ok(daemon.berth("volume", "create", "--label", f"objtest={tag}", vol))
+        ok(daemon.berth("network", "create", "--label", f"objtest={tag}", net))
         for args in (["volume", "ls", "-q", "--filter", f"label=objtest={tag}"],
                      ["volume", "ls", "--filter", f"name={vol}", "--format", "{{.Name}} {{.Driver}}"],
                      ["network", "ls", "-q", "--filter", f"label=objtest={tag}"],
@@ -107,11 +102,11 @@ def test_object_commands_match_the_docker_cli(daemon: Daemon) -> None:
         assert r.returncode == 125 and b"bad format of filter (expected name=value)" in r.stderr
         r = daemon.berth("network")
         assert r.returncode == 125 and b"requires a subcommand" in r.stderr
-        out = _ok(daemon.berth("volume", "prune", "-f", "-a", "--filter", f"label=objtest={tag}"))
+        out = ok(daemon.berth("volume", "prune", "-f", "-a", "--filter", f"label=objtest={tag}"))
         assert out.startswith(f"Deleted Volumes:\n{vol}\n\n"), out
-        out = _ok(daemon.berth("network", "prune", "-f", "--filter", f"label=objtest={tag}"))
+        out = ok(daemon.berth("network", "prune", "-f", "--filter", f"label=objtest={tag}"))
         assert out == f"Deleted Networks:\n{net}\n", out
-        assert _ok(daemon.berth("volume", "ls", "-q", "--filter", f"label=objtest={tag}")) == ""
+        assert ok(daemon.berth("volume", "ls", "-q", "--filter", f"label=objtest={tag}")) == ""
     finally:
         daemon.berth("volume", "rm", "-f", vol)
         daemon.berth("network", "rm", "-f", net)

@@ -17,13 +17,9 @@ import pytest
 
 from berth.network.nftables import table_name
 from tests.conftest import network_flags, remove_all_containers, start_berthd, stop_berthd
+from tests.daemon.helpers import ok
 
 pytestmark = pytest.mark.root
-
-
-def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
-    assert r.returncode == 0, r.stderr.decode()
-    return r.stdout.decode()
 
 
 def _rules(data_root: Path) -> str:
@@ -40,12 +36,12 @@ def test_restart_after_crash_drops_dead_containers_rules() -> None:
 
         ensure_base_images(d.host)
         net = f"n-{uuid.uuid4().hex[:8]}"
-        _ok(d.docker("network", "create", net))
-        _ok(d.docker("run", "-d", "--name", "dies", "--network", net, "-p", "127.0.0.1::80",
-                     "busybox", "sleep", "300"))
-        _ok(d.docker("run", "-d", "--name", "lives", "--network", net, "-p", "127.0.0.1::81",
-                     "busybox", "sleep", "300"))
-        dies = json.loads(_ok(d.docker("inspect", "dies")))[0]
+        ok(d.docker("network", "create", net))
+        ok(d.docker("run", "-d", "--name", "dies", "--network", net, "-p", "127.0.0.1::80",
+                    "busybox", "sleep", "300"))
+        ok(d.docker("run", "-d", "--name", "lives", "--network", net, "-p", "127.0.0.1::81",
+                    "busybox", "sleep", "300"))
+        dies = json.loads(ok(d.docker("inspect", "dies")))[0]
         port = dies["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
         assert f"dport {port} " in _rules(d.data_root)
         assert d.process is not None
@@ -58,12 +54,12 @@ def test_restart_after_crash_drops_dead_containers_rules() -> None:
         rules = _rules(d.data_root)
         assert f"dport {port} " not in rules
         assert not (d.exec_root / "netns" / dies["Id"]).exists()
-        lives = json.loads(_ok(d.docker("inspect", "lives")))[0]
+        lives = json.loads(ok(d.docker("inspect", "lives")))[0]
         assert lives["NetworkSettings"]["Ports"]["81/tcp"][0]["HostPort"] in rules
-        out = _ok(d.docker("run", "--rm", "--network", net, "busybox", "nslookup", "lives"))
+        out = ok(d.docker("run", "--rm", "--network", net, "busybox", "nslookup", "lives"))
         assert lives["NetworkSettings"]["Networks"][net]["IPAddress"] in out
-        _ok(d.docker("rm", "-f", "dies", "lives"))
-        _ok(d.docker("network", "rm", net))
+        ok(d.docker("rm", "-f", "dies", "lives"))
+        ok(d.docker("network", "rm", net))
         assert " dnat to " not in _rules(d.data_root)
     finally:
         remove_all_containers(d)

@@ -51,16 +51,6 @@ def servers() -> Iterator[list[Server]]:
             s.stop()
 
 
-@pytest.fixture
-def cleanup_images(daemon) -> Iterator[list[str]]:
-    names: list[str] = []
-    try:
-        yield names
-    finally:
-        for n in names:
-            daemon.docker("rmi", "-f", n)
-
-
 def _out(p: subprocess.CompletedProcess[bytes]) -> str:
     return p.stdout.decode() + p.stderr.decode()
 

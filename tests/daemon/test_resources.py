@@ -3,51 +3,40 @@ cpuset, ulimits, /dev/shm size, memory reservation / swap / oom-kill-disable in 
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.daemon.helpers import inspect, new_name
 
 pytestmark = pytest.mark.root
 
 CG = Path("/sys/fs/cgroup")
 
 
-def _new(names: list[str]) -> str:
-    n = f"r-{uuid.uuid4().hex[:10]}"
-    names.append(n)
-    return n
-
-
-def _inspect(daemon: Daemon, name: str) -> dict:
-    return json.loads(daemon.docker("inspect", name, check=True).stdout)[0]
-
-
 def test_over_memory_limit_is_oom_killed(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "r")
     r = daemon.docker("run", "--name", name, "-m", "16m", "--memory-swap", "16m", "busybox",
                       "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
     assert r.returncode == 137
-    st = _inspect(daemon, name)["State"]
+    st = inspect(daemon, name)["State"]
     assert st["OOMKilled"] is True and st["ExitCode"] == 137
     # the same program fits without the limit, and then it is no OOM
-    ok = _new(names)
-    r = daemon.docker("run", "--name", ok, "busybox", "dd", "if=/dev/zero", "of=/dev/null",
+    fits = new_name(names, "r")
+    r = daemon.docker("run", "--name", fits, "busybox", "dd", "if=/dev/zero", "of=/dev/null",
                       "bs=64M", "count=1")
     assert r.returncode == 0
-    assert _inspect(daemon, ok)["State"]["OOMKilled"] is False
+    assert inspect(daemon, fits)["State"]["OOMKilled"] is False
 
 
 def test_fork_bomb_stops_at_pids_limit(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "r")
     daemon.docker("run", "-d", "--name", name, "--pids-limit", "20", "busybox", "sh", "-c",
                   "echo start; sh -c 'i=0; while [ $i -lt 100 ]; do sleep 30 & i=$((i+1)); "
                   "done'; exec sleep 30", check=True)
-    cid = _inspect(daemon, name)["Id"]
+    cid = inspect(daemon, name)["Id"]
     current = CG / "pids" / daemon.cgroup_parent / cid / "pids.current"
     deadline = time.monotonic() + 10
     while b"can't fork" not in daemon.docker("logs", name).stderr and time.monotonic() < deadline:
@@ -65,10 +54,10 @@ def _cpu_usage_ns(daemon: Daemon, cid: str) -> int:
 
 
 def test_cpus_half_holds_a_busy_loop_near_50_percent(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "r")
     daemon.docker("run", "-d", "--name", name, "--cpus", "0.5", "busybox", "sh", "-c",
                   "while :; do :; done", check=True)
-    cid = _inspect(daemon, name)["Id"]
+    cid = inspect(daemon, name)["Id"]
     time.sleep(0.3)
     u0, t0 = _cpu_usage_ns(daemon, cid), time.monotonic()
     time.sleep(3.0)
@@ -83,7 +72,7 @@ def test_cpus_half_holds_a_busy_loop_near_50_percent(daemon: Daemon, names: list
 
 
 def test_cpuset_and_cpu_shares(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "r")
     r = daemon.docker("run", "--name", name, "--cpuset-cpus", "0", "--cpu-shares", "256",
                       "--cpu-period", "50000", "--cpu-quota", "25000", "busybox", "sh", "-c",
                       "grep Cpus_allowed_list /proc/self/status; cat /sys/fs/cgroup/cpu/cpu.shares "
@@ -95,7 +84,7 @@ def test_cpuset_and_cpu_shares(daemon: Daemon, names: list[str]) -> None:
 
 
 def test_ulimit_and_shm_size(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "r")
     r = daemon.docker("run", "--name", name, "--ulimit", "nofile=123:456", "--shm-size", "8m",
                       "busybox", "sh", "-c", "ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1",
                       check=True)
@@ -110,11 +99,11 @@ def test_ulimit_and_shm_size(daemon: Daemon, names: list[str]) -> None:
 
 
 def test_memory_reservation_swap_and_oom_kill_disable(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "r")
     daemon.docker("run", "-d", "--name", name, "-m", "32m", "--memory-swap", "64m",
                   "--memory-reservation", "16m", "--oom-kill-disable", "--blkio-weight", "300",
                   "busybox", "sleep", "1000", check=True)
-    info = _inspect(daemon, name)
+    info = inspect(daemon, name)
     mem = CG / "memory" / daemon.cgroup_parent / info["Id"]
     assert (mem / "memory.limit_in_bytes").read_text() == f"{32 << 20}\n"
     assert (mem / "memory.memsw.limit_in_bytes").read_text() == f"{64 << 20}\n"

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from berth.baseimages import ensure_base_images
-from berth.testing.cleanup import cleanup_daemon_leftovers
 from tests.conftest import Daemon, start_berthd, stop_berthd
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[tuple[Path, list[Daemon]]]:
-    base = Path(tempfile.mkdtemp(prefix="berth-restart-"))
-    started: list[Daemon] = []
-    try:
-        yield base, started
-    finally:
-        for d in started:
-            stop_berthd(d)
-        if started:
-            d = started[-1]
-            cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _restart(base: Path, started: list[Daemon]) -> Daemon:

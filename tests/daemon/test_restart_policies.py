@@ -4,26 +4,16 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from berth.baseimages import ensure_base_images
-from berth.testing.cleanup import cleanup_daemon_leftovers
-from tests.conftest import Daemon, remove_all_containers, start_berthd, stop_berthd
+from tests.conftest import Daemon, start_berthd
+from tests.daemon.helpers import eventually, new_name
 
 pytestmark = pytest.mark.root
-
-
-def _new(names: list[str]) -> str:
-    n = f"rp-{uuid.uuid4().hex[:10]}"
-    names.append(n)
-    return n
 
 
 def _state(d: Daemon, name: str) -> tuple[str, int, int]:
@@ -31,39 +21,32 @@ def _state(d: Daemon, name: str) -> tuple[str, int, int]:
     return info["State"]["Status"], info["RestartCount"], info["State"]["ExitCode"]
 
 
-def _until(pred, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_on_failure_with_limit(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "rp")
     daemon.docker("run", "-d", "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c",
                   "echo run; exit 3", check=True)
-    _until(lambda: _state(daemon, name) == ("exited", 2, 3))
+    eventually(lambda: _state(daemon, name) == ("exited", 2, 3))
     time.sleep(1.0)  # and no third restart
     assert _state(daemon, name) == ("exited", 2, 3)
     assert daemon.docker("logs", name, check=True).stdout == b"run\n" * 3
 
 
 def test_on_failure_does_not_restart_a_success(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "rp")
     daemon.docker("run", "--name", name, "--restart", "on-failure", "busybox", "true", check=True)
     time.sleep(0.5)
     assert _state(daemon, name) == ("exited", 0, 0)
 
 
 def test_no_policy_never_restarts(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "rp")
     daemon.docker("run", "--name", name, "busybox", "sh", "-c", "exit 1")
     time.sleep(0.5)
     assert _state(daemon, name) == ("exited", 0, 1)
 
 
 def test_always_backs_off_and_manual_stop_wins(daemon: Daemon, names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "rp")
     daemon.docker("run", "-d", "--name", name, "--restart", "always", "busybox", "sh", "-c",
                   "exit 1", check=True)
     time.sleep(2.5)
@@ -80,12 +63,12 @@ def test_always_backs_off_and_manual_stop_wins(daemon: Daemon, names: list[str])
     assert _state(daemon, name)[:2] == ("exited", count)
     # a manual start resets the count (moby) and the policy applies again
     daemon.docker("start", name, check=True)
-    _until(lambda: _state(daemon, name)[1] >= 1)
+    eventually(lambda: _state(daemon, name)[1] >= 1)
 
 
 def test_always_running_container_restarts_after_its_process_dies(daemon: Daemon,
                                                                   names: list[str]) -> None:
-    name = _new(names)
+    name = new_name(names, "rp")
     daemon.docker("run", "-d", "--name", name, "--restart", "always", "busybox", "sleep", "1000",
                   check=True)
     pid1 = json.loads(daemon.docker("inspect", name, check=True).stdout)[0]["State"]["Pid"]
@@ -93,29 +76,13 @@ def test_always_running_container_restarts_after_its_process_dies(daemon: Daemon
     import signal
 
     os.kill(pid1, signal.SIGKILL)  # from the host: not a manual stop through the API
-    _until(lambda: _state(daemon, name)[:2] == ("running", 1))
+    eventually(lambda: _state(daemon, name)[:2] == ("running", 1))
     pid2 = json.loads(daemon.docker("inspect", name, check=True).stdout)[0]["State"]["Pid"]
     assert pid2 != pid1
     r = daemon.docker("rm", name)
     assert r.returncode != 0  # running: needs force
     daemon.docker("rm", "-f", name, check=True)
     names.remove(name)
-
-
-@pytest.fixture
-def own_daemon() -> Iterator[tuple[Path, list[Daemon]]]:
-    base = Path(tempfile.mkdtemp(prefix="berth-rp-"))
-    started: list[Daemon] = []
-    try:
-        yield base, started
-    finally:
-        if started:
-            d = started[-1]
-            if d.process is not None and d.process.poll() is None:
-                remove_all_containers(d)
-            stop_berthd(d)
-            cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_policies_on_daemon_start(own_daemon: tuple[Path, list[Daemon]]) -> None:
@@ -141,8 +108,8 @@ def test_policies_on_daemon_start(own_daemon: tuple[Path, list[Daemon]]) -> None
     time.sleep(1.0)
     d = start_berthd(base)
     started.append(d)
-    _until(lambda: _state(d, "al")[0] == "running" and _state(d, "us")[0] == "running")
-    _until(lambda: _state(d, "al-stopped")[0] == "running")  # always: back even after a stop
+    eventually(lambda: _state(d, "al")[0] == "running" and _state(d, "us")[0] == "running")
+    eventually(lambda: _state(d, "al-stopped")[0] == "running")  # always: back even after a stop
     time.sleep(0.5)
     assert _state(d, "us-stopped")[0] == "exited"
     assert _state(d, "none")[0] == "exited"

@@ -5,7 +5,6 @@ in NET I/O), the JSON has Docker's shape, streaming gives one object per second.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 
 from tests.conftest import Daemon
 from tests.daemon.apihttp import request
+from tests.daemon.helpers import ok
 
 _BUSY_MIN = 40.0
 
@@ -25,15 +25,10 @@ def _name() -> str:
     return f"st-{uuid.uuid4().hex[:10]}"
 
 
-def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
-    assert r.returncode == 0, r.stderr.decode()
-    return r.stdout.decode()
-
-
 @contextmanager
 def _running(daemon: Daemon, *args: str) -> Iterator[str]:
     name = _name()
-    _ok(daemon.docker("run", "-d", "--name", name, *args))
+    ok(daemon.docker("run", "-d", "--name", name, *args))
     try:
         yield name
     finally:
@@ -75,8 +70,8 @@ def test_busy_loop_is_about_one_core_in_json_and_docker_stats(daemon: Daemon) ->
         assert len(s["cpu_stats"]["cpu_usage"]["percpu_usage"]) >= 1
         # About one core; the lower bound leaves room for other load on a 2-core test machine.
         assert _BUSY_MIN <= _cpu_percent(s) <= 130.0, _cpu_percent(s)
-        out = _ok(daemon.docker("stats", "--no-stream", "--format",
-                                "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}", name)).strip()
+        out = ok(daemon.docker("stats", "--no-stream", "--format",
+                               "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}", name)).strip()
         got_name, cpu, mem, pids = out.split("|")
         assert got_name == name and pids == "1"
         assert _BUSY_MIN <= float(cpu.rstrip("%")) <= 130.0, out
@@ -97,7 +92,7 @@ def test_allocation_shows_in_memory_with_the_limit(daemon: Daemon) -> None:
         assert mem["limit"] == 96 * 2**20
         assert mem["usage"] - mem["stats"]["total_inactive_file"] >= 50 * 2**20
         assert s["precpu_stats"]["cpu_usage"]["total_usage"] == 0  # one-shot: no precpu
-        out = _ok(daemon.docker("stats", "--no-stream", "--format", "{{.MemUsage}}|{{.MemPerc}}", name))
+        out = ok(daemon.docker("stats", "--no-stream", "--format", "{{.MemUsage}}|{{.MemPerc}}", name))
         usage, limit = out.strip().split("|")[0].split(" / ")
         assert _mib(usage) >= 50.0 and limit == "96MiB", out
         assert float(out.strip().split("|")[1].rstrip("%")) >= 50.0
@@ -118,7 +113,7 @@ def test_bytes_sent_show_in_net_io(daemon: Daemon) -> None:
         s = _stats(daemon, name, "stream=false&one-shot=true")
         assert s["networks"]["lo"]["rx_bytes"] >= 3_000_000
         assert s["networks"]["lo"]["tx_bytes"] >= 3_000_000
-        out = _ok(daemon.docker("stats", "--no-stream", "--format", "{{.NetIO}}", name)).strip()
+        out = ok(daemon.docker("stats", "--no-stream", "--format", "{{.NetIO}}", name)).strip()
         rx = out.split(" / ")[0]
         assert rx.endswith("MB") and float(rx[:-2]) >= 3.0, out
 
@@ -143,12 +138,12 @@ def test_stream_gives_one_object_per_second_via_sdk(daemon: Daemon) -> None:
 
 def test_stopped_and_unknown_containers(daemon: Daemon) -> None:
     name = _name()
-    _ok(daemon.docker("create", "--name", name, "busybox", "true"))
+    ok(daemon.docker("create", "--name", name, "busybox", "true"))
     try:
         s = _stats(daemon, name)
         assert s["name"] == f"/{name}" and s["read"] == "0001-01-01T00:00:00Z"
         assert s["memory_stats"] == {}
-        out = _ok(daemon.docker("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}", name))
+        out = ok(daemon.docker("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}", name))
         assert out.strip() == f"{name} 0.00%"
     finally:
         daemon.docker("rm", "-f", name)
@@ -159,6 +154,6 @@ def test_stopped_and_unknown_containers(daemon: Daemon) -> None:
 @pytest.mark.parametrize("flag", ["--no-stream"])
 def test_docker_stats_lists_running_containers_without_args(daemon: Daemon, flag: str) -> None:
     with _running(daemon, "busybox", "sleep", "600") as a, _running(daemon, "busybox", "sleep", "600") as b:
-        out = _ok(daemon.docker("stats", flag, "--format", "{{.Name}}"))
+        out = ok(daemon.docker("stats", flag, "--format", "{{.Name}}"))
         names = out.split()
         assert a in names and b in names

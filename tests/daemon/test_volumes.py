@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import tempfile
 import time
 import uuid
@@ -14,6 +13,7 @@ import docker
 import pytest
 
 from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.helpers import ok
 
 pytestmark = pytest.mark.root
 
@@ -22,27 +22,22 @@ def _name() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
 
 
-def _ok(r: subprocess.CompletedProcess[bytes]) -> str:
-    assert r.returncode == 0, r.stderr.decode()
-    return r.stdout.decode()
-
-
 def test_named_volume_round_trip_and_in_use(daemon: Daemon) -> None:
     vol, a = _name(), _name()
     try:
-        _ok(daemon.docker("run", "--name", a, "-v", f"{vol}:/data", "busybox", "sh", "-c",
-                          "echo persisted > /data/f"))
-        out = _ok(daemon.docker("run", "--rm", "-v", f"{vol}:/data:ro", "busybox", "cat", "/data/f"))
+        ok(daemon.docker("run", "--name", a, "-v", f"{vol}:/data", "busybox", "sh", "-c",
+                         "echo persisted > /data/f"))
+        out = ok(daemon.docker("run", "--rm", "-v", f"{vol}:/data:ro", "busybox", "cat", "/data/f"))
         assert out == "persisted\n"
-        info = json.loads(_ok(daemon.docker("volume", "inspect", vol)))[0]
+        info = json.loads(ok(daemon.docker("volume", "inspect", vol)))[0]
         assert info["Mountpoint"] == str(daemon.data_root / "volumes" / vol / "_data")
         assert (Path(info["Mountpoint"]) / "f").read_text() == "persisted\n"
         r = daemon.docker("volume", "rm", vol)
         assert r.returncode != 0 and b"volume is in use" in r.stderr
-        mounts = json.loads(_ok(daemon.docker("inspect", a)))[0]["Mounts"]
+        mounts = json.loads(ok(daemon.docker("inspect", a)))[0]["Mounts"]
         assert mounts[0]["Type"] == "volume" and mounts[0]["Name"] == vol
-        _ok(daemon.docker("rm", a))
-        _ok(daemon.docker("volume", "rm", vol))
+        ok(daemon.docker("rm", a))
+        ok(daemon.docker("volume", "rm", vol))
         assert daemon.docker("volume", "inspect", vol).returncode != 0
     finally:
         daemon.docker("rm", "-f", a)
@@ -53,15 +48,15 @@ def test_anonymous_volume_copy_up_and_rm_v(daemon: Daemon) -> None:
     a = _name()
     try:
         # /etc of busybox has files: an anonymous volume there starts as a copy of them.
-        out = _ok(daemon.docker("run", "--name", a, "-v", "/etc", "busybox", "cat", "/etc/group"))
+        out = ok(daemon.docker("run", "--name", a, "-v", "/etc", "busybox", "cat", "/etc/group"))
         assert "root:" in out
-        mounts = json.loads(_ok(daemon.docker("inspect", a)))[0]["Mounts"]
+        mounts = json.loads(ok(daemon.docker("inspect", a)))[0]["Mounts"]
         anon = [m["Name"] for m in mounts if m["Destination"] == "/etc"]
         assert len(anon) == 1 and len(anon[0]) == 64
-        vols = _ok(daemon.docker("volume", "ls", "-q")).split()
+        vols = ok(daemon.docker("volume", "ls", "-q")).split()
         assert anon[0] in vols
-        _ok(daemon.docker("rm", "-v", a))
-        assert anon[0] not in _ok(daemon.docker("volume", "ls", "-q")).split()
+        ok(daemon.docker("rm", "-v", a))
+        assert anon[0] not in ok(daemon.docker("volume", "ls", "-q")).split()
     finally:
         daemon.docker("rm", "-f", "-v", a)
 
@@ -73,22 +68,22 @@ def test_binds_mount_tmpfs_readonly_volumes_from(daemon: Daemon, tmp_path: Path)
     missing = tmp_path / "created-by-v"
     a, b = _name(), _name()
     try:
-        out = _ok(daemon.docker("run", "--rm", "-v", f"{src}:/h:ro", "-v", f"{missing}:/m",
-                                "--mount", f"type=bind,source={src},target=/b,readonly",
-                                "--tmpfs", "/scratch", "--read-only", "busybox", "sh", "-c",
-                                "cat /h/hello; touch /h/x 2>/dev/null || echo ro-ok; "
-                                "touch /b/x 2>/dev/null || echo ro2-ok; touch /scratch/x && echo tmpfs-ok; "
-                                "touch /rootfile 2>/dev/null || echo rootfs-ro; touch /m/y && echo m-ok"))
+        out = ok(daemon.docker("run", "--rm", "-v", f"{src}:/h:ro", "-v", f"{missing}:/m",
+                               "--mount", f"type=bind,source={src},target=/b,readonly",
+                               "--tmpfs", "/scratch", "--read-only", "busybox", "sh", "-c",
+                               "cat /h/hello; touch /h/x 2>/dev/null || echo ro-ok; "
+                               "touch /b/x 2>/dev/null || echo ro2-ok; touch /scratch/x && echo tmpfs-ok; "
+                               "touch /rootfile 2>/dev/null || echo rootfs-ro; touch /m/y && echo m-ok"))
         assert out.split() == ["from", "host", "ro-ok", "ro2-ok", "tmpfs-ok", "rootfs-ro", "m-ok"]
         assert missing.is_dir() and (missing / "y").exists()
         r = daemon.docker("run", "--rm", "--mount", f"type=bind,source={tmp_path}/nope,target=/x",
                           "busybox", "true")
         assert r.returncode == 125 and b"bind source path does not exist" in r.stderr
         assert not (tmp_path / "nope").exists()
-        _ok(daemon.docker("create", "--name", a, "-v", "/shared", "--mount", "type=volume,target=/v2",
-                          "busybox", "true"))
-        out = _ok(daemon.docker("run", "--name", b, "--volumes-from", a, "busybox", "sh", "-c",
-                                "echo x > /shared/f && echo x > /v2/f && echo ok"))
+        ok(daemon.docker("create", "--name", a, "-v", "/shared", "--mount", "type=volume,target=/v2",
+                         "busybox", "true"))
+        out = ok(daemon.docker("run", "--name", b, "--volumes-from", a, "busybox", "sh", "-c",
+                               "echo x > /shared/f && echo x > /v2/f && echo ok"))
         assert out == "ok\n"
     finally:
         daemon.docker("rm", "-f", "-v", b, a)
@@ -126,12 +121,12 @@ def test_volume_and_network_survive_berthd_restart() -> None:
         from berth.baseimages import ensure_base_images
 
         ensure_base_images(d.host)
-        _ok(d.docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo kept > /data/f"))
+        ok(d.docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo kept > /data/f"))
         stop_berthd(d)
         d = start_berthd(base, "second")
-        assert _ok(d.docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f")) == "kept\n"
-        assert vol in _ok(d.docker("volume", "ls", "-q")).split()
-        _ok(d.docker("volume", "rm", vol))
+        assert ok(d.docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f")) == "kept\n"
+        assert vol in ok(d.docker("volume", "ls", "-q")).split()
+        ok(d.docker("volume", "rm", vol))
     finally:
         from tests.conftest import remove_all_containers
 
