@@ -17,7 +17,7 @@ from berth.errors import RuntimeFailure
 from berth.record import Record
 from berth.runtime import _sys
 
-__all__ = ["Pty", "bind_console", "make_controlling", "open_pty"]
+__all__ = ["Pty", "bind_console", "make_controlling", "open_pty", "set_size"]
 
 _TIOCGPTN: Final = 0x80045430
 _TIOCSPTLCK: Final = 0x40045431
@@ -63,3 +63,11 @@ def make_controlling(pty: Pty) -> None:
             os.dup2(pty.slave, fd)
     except OSError as exc:
         raise RuntimeFailure(f"set controlling terminal: {exc.strerror}") from exc
+
+
+def set_size(fd: int, rows: int, cols: int) -> None:
+    """The terminal size a process document asks for (``consoleSize``)."""
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except OSError as exc:
+        raise RuntimeFailure(f"set console size: {exc.strerror}") from exc

@@ -60,6 +60,8 @@ class CreateOptions(Record):
     # Detached create (the ``berth-runtime create`` command): the init waits on a fifo in the
     # state dir instead of the handshake, so the creating process may exit before ``start``.
     exec_fifo: bool = False
+    # ``--preserve-fds N``: the caller's fds 3 .. 3+N-1 are passed on to the container process.
+    preserve_fds: int = 0
 
 
 class ContainerInfo(Record):
@@ -131,6 +133,7 @@ class _Plan(Record):
     # Mounts already on the rootfs when it is mounted on in the caller's namespace (no mount
     # namespace in the spec); None when the container has a mount namespace.
     host_rootfs_keep: int | None = None
+    umask: int = 0o022
     uid_maps: tuple[userns.IdMapping, ...] = ()
     gid_maps: tuple[userns.IdMapping, ...] = ()
 
@@ -167,6 +170,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         spec=spec,
         root_dir=root_dir,
         host_rootfs_keep=rootfs.mounts_at(root_dir) if in_host_ns else None,
+        umask=process.umask_of(proc.get("user")),
         namespaces=tuple(nss),
         mounts=tuple(rootfs.parse_mounts(spec.get("mounts") or [], str(opts.bundle.resolve()))),
         devices=tuple(devices.parse_devices(linux.get("devices") or [])),
@@ -460,14 +464,15 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
     env = process.build_env([str(e) for e in proc.get("env") or []], user)
     args = [str(a) for a in proc["args"]]
     path = process.find_executable(args[0], env.get("PATH"))
+    os.umask(plan.umask)
     if fifo_fd is None:
-        _close_inherited_fds(keep=ch.fileno())
+        _close_inherited_fds(keep=ch.fileno(), preserve=opts.preserve_fds)
         ch.send("ready")
         msg = ch.recv()
         if msg is None or msg.type != "start":
             os._exit(1)
     else:
-        _close_inherited_fds(keep=ch.fileno(), also=fifo_fd)
+        _close_inherited_fds(keep=ch.fileno(), also=fifo_fd, preserve=opts.preserve_fds)
         ch.send("ready")
         ch.close()
         _wait_fifo(fifo_fd)
@@ -502,8 +507,9 @@ def _wait_fifo(fd: int) -> None:
     os.close(fd)
 
 
-def _close_inherited_fds(keep: int, also: int | None = None) -> None:
-    """Close every fd above 2 but ``keep``: nothing of the caller's reaches the container.
+def _close_inherited_fds(keep: int, also: int | None = None, preserve: int = 0) -> None:
+    """Close every fd above 2 but ``keep``: nothing of the caller's reaches the container
+    except the ``preserve`` fds from 3 on (``--preserve-fds``), which stay open across exec.
 
     Closing (not just close-on-exec) matters while the init waits for start: a pipe the
     caller holds (the shim's readiness pipe to berthd) must not stay open in it meanwhile.
@@ -514,8 +520,12 @@ def _close_inherited_fds(keep: int, also: int | None = None) -> None:
     # Python then closes one fd at a time, so the range must stay small: the caller's fds
     # are below its own NOFILE hard limit (20000 here), well under 1 << 16.
     high = max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16)
+    passed = range(3, 3 + max(preserve, 0))
+    for fd in passed:
+        with contextlib.suppress(OSError):  # runc passes on only what is open
+            os.set_inheritable(fd, True)
     low = 3
-    for fd in sorted({keep} if also is None else {keep, also}):
+    for fd in sorted({keep, *passed} if also is None else {keep, also, *passed}):
         os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, high)

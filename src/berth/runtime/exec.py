@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from berth.errors import Conflict, RuntimeFailure
+from berth.errors import Conflict, InvalidArgument, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
 from berth.record import Record
 from berth.runtime import console, process, seccomp
@@ -32,7 +32,7 @@ from berth.runtime.container import _close_inherited_fds, _reap, _reset_signals,
 from berth.runtime.namespaces import Namespace, enter
 from berth.runtime.sync import Channel, channel_pair
 
-__all__ = ["Exec", "ExecOptions", "exec_process"]
+__all__ = ["Exec", "ExecOptions", "ProcessDoc", "exec_process", "options_from_process"]
 
 _TIMEOUT: Final = 30.0
 # The namespaces an exec joins (and the container's user namespace, joined last, when remapped).
@@ -40,9 +40,30 @@ _KINDS: Final = {"ipc": "ipc", "uts": "uts", "net": "network", "pid": "pid",
                  "cgroup": "cgroup", "mnt": "mount"}
 
 
+class ProcessDoc(Record):
+    """The identity and limits an OCI process document (``exec --process``) gives.
+
+    None means "the container's", as runc fills an exec process from the container's config
+    (capabilities absent, rlimits empty); the user and umask are always the document's.
+    """
+
+    uid: int = 0
+    gid: int = 0
+    additional_gids: tuple[int, ...] = ()
+    umask: int = 0o022
+    capabilities: process.Capabilities | None = None
+    rlimits: tuple[tuple[str, int, int], ...] | None = None
+    no_new_privileges: bool = False
+    console_size: tuple[int, int] | None = None
+
+
 class ExecOptions(Record):
     """What to run. ``user`` is Docker's ``--user`` string ("" = the container's user),
-    ``cwd`` "" = the container's working dir; ``env`` entries are added to the container's."""
+    ``cwd`` "" = the container's working dir; ``env`` entries are added to the container's.
+
+    With ``process`` (an OCI process document) the identity and limits are the document's
+    and ``env`` is the whole environment, as ``runc exec --process`` has it.
+    """
 
     args: tuple[str, ...]
     env: tuple[str, ...] = ()
@@ -53,6 +74,49 @@ class ExecOptions(Record):
     stdin: int | None = None
     stdout: int | None = None
     stderr: int | None = None
+    process: ProcessDoc | None = None
+    # ``--preserve-fds N``: the caller's fds 3 .. 3+N-1 are passed on to the process.
+    preserve_fds: int = 0
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"process: {what} must be an integer")
+    return value
+
+
+def options_from_process(doc: Any, stdin: int | None = None, stdout: int | None = None,
+                         stderr: int | None = None, preserve_fds: int = 0) -> ExecOptions:
+    """Check an OCI process document and turn it into ExecOptions (InvalidArgument if bad)."""
+    if not isinstance(doc, dict):
+        raise InvalidArgument("process: not a JSON object")
+    args = doc.get("args")
+    if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+        raise InvalidArgument("process: args must not be empty")
+    user = doc.get("user") or {}
+    if not isinstance(user, dict):
+        raise InvalidArgument("process: user must be an object")
+    try:
+        caps = doc.get("capabilities")
+        capabilities = None if caps is None else process.parse_capabilities(caps)
+        umask = process.umask_of(user)
+    except RuntimeFailure as exc:
+        raise InvalidArgument(f"process: {exc}") from exc
+    rlimits = tuple((str(r.get("type", "")), _int(r.get("soft", 0), "rlimit soft"),
+                     _int(r.get("hard", 0), "rlimit hard")) for r in doc.get("rlimits") or ())
+    size = doc.get("consoleSize")
+    return ExecOptions(
+        args=tuple(args), env=tuple(str(e) for e in doc.get("env") or ()),
+        cwd=str(doc.get("cwd") or ""), tty=bool(doc.get("terminal")),
+        stdin=stdin, stdout=stdout, stderr=stderr, preserve_fds=preserve_fds,
+        process=ProcessDoc(
+            uid=_int(user.get("uid", 0), "user.uid"), gid=_int(user.get("gid", 0), "user.gid"),
+            additional_gids=tuple(_int(g, "user.additionalGids")
+                                  for g in user.get("additionalGids") or ()),
+            umask=umask, capabilities=capabilities, rlimits=rlimits or None,
+            no_new_privileges=bool(doc.get("noNewPrivileges")),
+            console_size=None if not size else (_int(size.get("height", 0), "consoleSize"),
+                                                _int(size.get("width", 0), "consoleSize"))))
 
 
 class Exec(Record):
@@ -172,15 +236,21 @@ def _await(ch: Channel, middle: int) -> Exec:
 def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull: int,
                 program: bytes | None) -> None:
     proc: Mapping[str, Any] = spec.get("process") or {}
+    doc = opts.process
     os.setsid()
     annotations = spec.get("annotations") or {}
-    if opts.user:
+    if doc is not None:
+        user = process.resolve_user({"uid": doc.uid, "gid": doc.gid,
+                                     "additionalGids": list(doc.additional_gids)}, None)
+    elif opts.user:
         user = process.resolve_user({}, opts.user)
     else:
         user = process.resolve_user(proc.get("user") or {}, annotations.get("berth.user"))
         user = process.add_groups(user, annotations.get("berth.groups"))
     if opts.tty:
         pty = console.open_pty(user.uid, None)
+        if doc is not None and doc.console_size is not None:
+            console.set_size(pty.master, *doc.console_size)
         ch.send("console", fds=(pty.master,))
         os.close(pty.master)
         console.make_controlling(pty)
@@ -191,12 +261,20 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
         for target, src in enumerate(sources):
             os.dup2(src, target, inheritable=True)
             os.close(src)
-    process.apply_rlimits(proc.get("rlimits") or [])
-    caps = process.parse_capabilities(proc.get("capabilities"))
+    if doc is not None and doc.rlimits is not None:
+        process.apply_rlimits([{"type": t, "soft": soft, "hard": hard}
+                               for t, soft, hard in doc.rlimits])
+    else:
+        process.apply_rlimits(proc.get("rlimits") or [])
+    if doc is not None and doc.capabilities is not None:
+        caps = doc.capabilities
+    else:
+        caps = process.parse_capabilities(proc.get("capabilities"))
     if opts.privileged:
         every = sum(1 << n for n in CAP_NUMBERS.values())
         caps = process.Capabilities(every, every, every, every, every)
-    no_new_privs = bool(proc.get("noNewPrivileges")) and not opts.privileged
+    wants_nnp = doc.no_new_privileges if doc is not None else bool(proc.get("noNewPrivileges"))
+    no_new_privs = wants_nnp and not opts.privileged
     if program is not None and not no_new_privs:
         seccomp.install(program)  # needs CAP_SYS_ADMIN without no_new_privs: before the drop
     process.switch_user(user, caps)
@@ -207,10 +285,14 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
     except OSError as exc:
         raise RuntimeFailure(f'chdir to cwd ("{cwd}") set in config.json failed: '
                              f"{(exc.strerror or '').lower()}") from exc
-    env = process.build_env(_merge_env([str(e) for e in proc.get("env") or []], opts.env), user)
+    if doc is not None:
+        env = process.build_env(list(opts.env), user)
+    else:
+        env = process.build_env(_merge_env([str(e) for e in proc.get("env") or []], opts.env), user)
     args = list(opts.args)
     path = process.find_executable(args[0], env.get("PATH"))
-    _close_inherited_fds(keep=ch.fileno())
+    os.umask(doc.umask if doc is not None else process.umask_of(proc.get("user")))
+    _close_inherited_fds(keep=ch.fileno(), preserve=opts.preserve_fds)
     ch.send("ready")
     msg = ch.recv()
     if msg is None or msg.type != "go":

@@ -32,6 +32,7 @@ __all__ = [
     "parse_capabilities",
     "resolve_user",
     "switch_user",
+    "umask_of",
 ]
 
 DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -140,6 +141,16 @@ def parse_capabilities(spec: Mapping[str, Any] | None) -> Capabilities:
     return Capabilities(_mask(spec.get("bounding")), _mask(spec.get("effective")),
                         _mask(spec.get("permitted")), _mask(spec.get("inheritable")),
                         _mask(spec.get("ambient")))
+
+
+def umask_of(spec_user: Mapping[str, Any] | None) -> int:
+    """``process.user.umask``; 0022 when unset, as runc gives every container process."""
+    value = (spec_user or {}).get("umask")
+    if value is None:
+        return 0o022
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
+        raise RuntimeFailure(f"invalid process.user.umask {value!r}")
+    return value
 
 
 def apply_rlimits(rlimits: Sequence[Mapping[str, Any]]) -> None:

@@ -43,7 +43,7 @@ def _create(args: Args, root: Path, detached: bool,
     if not args.id:
         raise InvalidArgument('"create" requires exactly 1 argument(s)')
     opts = container.CreateOptions(id=args.id, bundle=bundle, state_root=root, stdin=0, stdout=1,
-                                   stderr=2, exec_fifo=fifo)
+                                   stderr=2, exec_fifo=fifo, preserve_fds=args.preserve_fds)
     created = container.create(opts)
     try:
         if created.console_fd is not None:

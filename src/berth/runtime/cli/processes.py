@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from berth.errors import InvalidArgument, RuntimeFailure
 from berth.runtime import _sys, container
@@ -24,31 +24,20 @@ __all__ = ["cmd_exec", "cmd_ps"]
 _PR_SET_CHILD_SUBREAPER: Final = 36
 
 
-def _user_string(user: dict[str, Any]) -> str:
-    if not user:
-        return ""
-    return f"{int(user.get('uid', 0))}:{int(user.get('gid', 0))}"
-
-
 def _options(args: Args) -> rexec.ExecOptions:
     if args.process:
         try:
             raw = sys.stdin.read() if args.process == "-" else Path(args.process).read_text()
-            proc = json.loads(raw)
+            doc = json.loads(raw)
         except (OSError, ValueError) as exc:
             raise InvalidArgument(f"read process spec {args.process}: {exc}") from exc
-        if not isinstance(proc, dict) or not proc.get("args"):
-            raise InvalidArgument("process spec has no args")
-        user = proc.get("user") or {}
-        user_str = _user_string(user)
-        return rexec.ExecOptions(
-            args=tuple(str(a) for a in proc["args"]), env=tuple(str(e) for e in proc.get("env") or []),
-            cwd=str(proc.get("cwd") or ""), user=user_str, tty=bool(proc.get("terminal")),
-            stdin=0, stdout=1, stderr=2)
+        return rexec.options_from_process(doc, stdin=0, stdout=1, stderr=2,
+                                          preserve_fds=args.preserve_fds)
     if not args.argv:
         raise InvalidArgument("exec needs a command or --process")
     return rexec.ExecOptions(args=tuple(args.argv), env=tuple(args.env), cwd=args.cwd,
-                             user=args.user, tty=args.tty, stdin=0, stdout=1, stderr=2)
+                             user=args.user, tty=args.tty, stdin=0, stdout=1, stderr=2,
+                             preserve_fds=args.preserve_fds)
 
 
 def cmd_exec(args: Args, root: Path) -> int:

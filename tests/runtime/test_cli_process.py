@@ -1,0 +1,127 @@
+"""berth-runtime's process contract: ``exec --process`` documents as runc reads them
+(user, umask, capabilities, rlimits, env, cwd, noNewPrivileges), ``process.user.umask`` for the
+init, and ``--preserve-fds``. The conftest's ``rt`` removes every container even on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.runtime.conftest import Env
+from tests.runtime.test_cli import RUNTIME, cli, reap
+
+pytestmark = pytest.mark.root
+
+_PROBE = ("id -u; id -g; id -G; umask; ulimit -n; pwd; echo ${FROM_FILE:-unset} ${FROM_SPEC:-unset}; "
+          "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status")
+
+
+def _running(rt: Env, mutate: Any = None) -> str:
+    def base(spec: dict[str, Any]) -> None:
+        spec["process"]["env"].append("FROM_SPEC=yes")
+        spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024}]
+        if mutate is not None:
+            mutate(spec)
+
+    bundle, _, _ = rt.bundle(["sleep", "30"], overlay=False, mutate=base)
+    cid = rt.ids[-1]
+    cli(rt, "run", "-d", "--bundle", str(bundle), cid)
+    return cid
+
+
+def _stop(rt: Env, cid: str) -> None:
+    pid = json.loads(cli(rt, "state", cid).stdout)["pid"]
+    cli(rt, "delete", "--force", cid)
+    reap(pid)
+
+
+def test_exec_process_document_sets_identity_and_limits(rt: Env, tmp_path: Path) -> None:
+    cid = _running(rt)
+    try:
+        doc = {"args": ["sh", "-c", _PROBE], "cwd": "/tmp",
+               "env": ["PATH=/bin:/usr/bin", "FROM_FILE=yes"],
+               "user": {"uid": 1000, "gid": 1001, "additionalGids": [20, 30], "umask": 0o027},
+               "capabilities": {"bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL"],
+                                "permitted": ["CAP_KILL"], "inheritable": ["CAP_KILL"],
+                                "ambient": ["CAP_KILL"]},
+               "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}],
+               "noNewPrivileges": True, "apparmorProfile": "ignored-without-apparmor"}
+        (tmp_path / "p.json").write_text(json.dumps(doc))
+        out = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid).stdout.splitlines()
+        # env is the document's alone (FROM_SPEC is the container's), as runc has it
+        assert out == ["1000", "1001", "1001 20 30", "0027", "321", "/tmp", "yes unset",
+                       "CapEff:\t0000000000000020", "NoNewPrivs:\t1"]
+        # Absent capabilities and rlimits are the container's; the umask defaults to 0022.
+        doc = {"args": ["sh", "-c", _PROBE], "cwd": "/", "env": ["PATH=/bin"]}
+        (tmp_path / "p.json").write_text(json.dumps(doc))
+        out = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid).stdout.splitlines()
+        assert out[:7] == ["0", "0", "0", "0022", "1024", "/", "unset unset"]
+        assert out[7] != "CapEff:\t0000000000000000" and out[8] == "NoNewPrivs:\t0"
+    finally:
+        _stop(rt, cid)
+
+
+def test_bad_process_document_is_refused_and_starts_nothing(rt: Env, tmp_path: Path) -> None:
+    cid = _running(rt)
+    try:
+        before = json.loads(cli(rt, "ps", "--format", "json", cid).stdout)
+        for doc, message in (({"args": []}, "process: args must not be empty"),
+                             ({"args": ["true"], "user": {"uid": "x"}},
+                              "process: user.uid must be an integer"),
+                             ({"args": ["true"], "user": {"umask": 4096}},
+                              "invalid process.user.umask 4096")):
+            (tmp_path / "p.json").write_text(json.dumps(doc))
+            res = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid, check=False)
+            assert res.returncode == 1 and message in res.stderr, res.stderr
+        assert json.loads(cli(rt, "ps", "--format", "json", cid).stdout) == before
+    finally:
+        _stop(rt, cid)
+
+
+@pytest.mark.parametrize(("umask", "want"), [(None, "0022"), (0o077, "0077")])
+def test_init_umask_from_process_user(rt: Env, umask: int | None, want: str) -> None:
+    def mutate(spec: dict[str, Any]) -> None:
+        if umask is not None:
+            spec["process"]["user"]["umask"] = umask
+
+    bundle, _, _ = rt.bundle(["sh", "-c", "umask"], overlay=False, mutate=mutate)
+    assert cli(rt, "run", "--bundle", str(bundle), rt.ids[-1]).stdout == want + "\n"
+
+
+def _with_fd3(rt: Env, *args: str) -> tuple[int, str, str]:
+    """Run the command with an extra file open as its fd 3; what the container wrote there."""
+    with tempfile.TemporaryFile("w+") as extra, tempfile.TemporaryFile("w+") as out, \
+            tempfile.TemporaryFile("w+") as err:
+        fd = extra.fileno()
+        proc = subprocess.run(
+            ["bash", "-c", f'exec 3>&{fd} {fd}>&-; exec "$@"', "sh",
+             RUNTIME, "--root", str(rt.state_root), *args],
+            pass_fds=(extra.fileno(),), stdout=out, stderr=err, timeout=60)
+        extra.seek(0)
+        err.seek(0)
+        return proc.returncode, extra.read(), err.read()
+
+
+def test_preserve_fds_for_run_and_exec(rt: Env) -> None:
+    bundle, _, _ = rt.bundle(["sh", "-c", "echo from-init >&3"],
+                             overlay=False)
+    code, written, err = _with_fd3(rt, "run", "--preserve-fds", "1", "--bundle", str(bundle),
+                                   rt.ids[-1])
+    assert (code, written) == (0, "from-init\n"), err
+    # Without the flag nothing but stdio reaches the container.
+    bundle, _, _ = rt.bundle(["sh", "-c", "echo leaked >&3"], overlay=False)
+    code, written, _ = _with_fd3(rt, "run", "--bundle", str(bundle), rt.ids[-1])
+    assert code != 0 and written == ""
+    cid = _running(rt)
+    try:
+        code, written, err = _with_fd3(rt, "exec", "--preserve-fds", "1", cid,
+                                       "sh", "-c", "echo from-exec >&3")
+        assert (code, written) == (0, "from-exec\n"), err
+    finally:
+        _stop(rt, cid)
