@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 from typing import ClassVar
 
 import pytest
@@ -65,13 +63,3 @@ def test_bad_construction() -> None:
         class Bad(Record):
             a: int = 0
             b: int
-
-
-def test_runtime_command_path_imports_no_dataclasses() -> None:
-    # The reason berth.record exists: berth-runtime's start path must not import dataclasses
-    # (inspect, ast, dis) nor argparse.
-    heavy = "{'dataclasses', 'inspect', 'argparse', 'subprocess', 'shutil'}"
-    code = ("import sys, berth.runtime.cli.main, berth.runtime.cli.lifecycle; "
-            f"print(sorted({heavy} & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"

@@ -255,3 +255,20 @@ def test_bad_input_errors(rt: Env, tmp_path: Path) -> None:
     assert proc.returncode == 1
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["level"] == "error" and "does not exist" in entry["msg"]
+
+
+def _loaded(*modules: str) -> set[str]:
+    code = f"import sys, {', '.join(modules)}; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_command_start_up_stays_lean() -> None:
+    # What each command imports is most of its time (bench/README.md, "berth-runtime").
+    heavy = {"dataclasses", "inspect", "argparse", "subprocess", "shutil", "socket", "datetime"}
+    run_path = _loaded("berth.runtime.cli.main", "berth.runtime.cli.lifecycle",
+                       "berth.runtime.container")
+    assert heavy & run_path == set()
+    # start, state, kill and delete load nothing of the create path.
+    others = _loaded("berth.runtime.cli.main", "berth.runtime.cli.lifecycle")
+    assert {"ctypes", "berth.runtime.container", "berth.runtime.rootfs"} & others == set()

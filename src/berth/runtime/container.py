@@ -15,12 +15,14 @@ CAP_SYS_ADMIN then). OCI hooks (hooks.py): once its mounts are done the init ask
 (``hooks``) to run createRuntime/prestart with its host pid, runs createContainer itself
 before pivot_root and startContainer right before exec; ``start`` runs poststart and
 ``delete`` poststop (both only warn on failure, as the spec says).
+
+``start_detached``, ``state``, ``kill``, ``delete`` and ``cgroup_pids`` live in
+berth.runtime.manage (re-exported here), which imports nothing of the create path.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import resource
 import signal
@@ -34,8 +36,20 @@ from berth.mount import Mount
 from berth.record import Record, field, replace
 from berth.runtime import _sys, console, devices, hooks, namespaces, process, rootfs, seccomp, userns
 from berth.runtime import state as statefile
-from berth.runtime.cgroups import CgroupManager, detect, manager_for_paths
+from berth.runtime.cgroups import CgroupManager, detect
 from berth.runtime.loopback import bring_up_loopback
+from berth.runtime.manage import (
+    EXEC_FIFO,
+    ContainerInfo,
+    _kill_cgroup,
+    _late_hooks,
+    _load_spec,
+    cgroup_pids,
+    delete,
+    kill,
+    start_detached,
+    state,
+)
 from berth.runtime.sync import Channel, channel_pair
 
 __all__ = ["ContainerInfo", "CreateOptions", "Created", "cgroup_pids", "create", "delete", "kill",
@@ -45,7 +59,6 @@ _PR_SET_CHILD_SUBREAPER: Final = 36
 _SETUP_TIMEOUT: Final = 60.0
 _USER_ANNOTATION: Final = "berth.user"
 _GROUPS_ANNOTATION: Final = "berth.groups"
-_EXEC_FIFO: Final = "exec.fifo"
 
 
 class CreateOptions(Record):
@@ -62,16 +75,6 @@ class CreateOptions(Record):
     exec_fifo: bool = False
     # ``--preserve-fds N``: the caller's fds 3 .. 3+N-1 are passed on to the container process.
     preserve_fds: int = 0
-
-
-class ContainerInfo(Record):
-    """What ``state`` reports, in the OCI runtime's vocabulary."""
-
-    id: str
-    pid: int
-    status: statefile.Status
-    bundle: str
-    cgroup_paths: Mapping[str, str] = field(default_factory=dict)
 
 
 class Created:
@@ -138,18 +141,6 @@ class _Plan(Record):
     gid_maps: tuple[userns.IdMapping, ...] = ()
 
 
-def _load_spec(bundle: Path) -> dict[str, Any]:
-    try:
-        spec = json.loads((bundle / "config.json").read_text())
-    except FileNotFoundError as exc:
-        raise RuntimeFailure(f"bundle {bundle} has no config.json") from exc
-    except (OSError, ValueError) as exc:
-        raise RuntimeFailure(f"read {bundle}/config.json: {exc}") from exc
-    if not isinstance(spec, dict):
-        raise RuntimeFailure("config.json is not a JSON object")
-    return spec
-
-
 def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
     proc = spec.get("process") or {}
     if not proc.get("args"):
@@ -212,8 +203,8 @@ def create(opts: CreateOptions) -> Created:
         if opts.exec_fifo:
             # O_RDWR never blocks on a fifo and keeps a reader open, so ``start`` can open it
             # write-only without blocking exactly while the init is alive and waiting.
-            os.mkfifo(state_dir / _EXEC_FIFO, 0o600)
-            fifo_fd = os.open(state_dir / _EXEC_FIFO, os.O_RDWR | os.O_CLOEXEC)
+            os.mkfifo(state_dir / EXEC_FIFO, 0o600)
+            fifo_fd = os.open(state_dir / EXEC_FIFO, os.O_RDWR | os.O_CLOEXEC)
         parent_end, child_end = channel_pair()
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -556,94 +547,3 @@ def _write_sysctls(sysctls: Mapping[str, Any]) -> None:
         if "/" in key or ".." in key:
             raise RuntimeFailure(f"invalid sysctl {key!r}")
         _write_proc("/proc/sys/" + key.replace(".", "/"), str(value))
-
-
-def _kill_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = mgr.pids()
-        if not pids:
-            return
-        for p in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGKILL)
-        if time.monotonic() > deadline:
-            raise RuntimeFailure(f"processes {pids} survived SIGKILL")
-        time.sleep(0.01)
-
-
-def start_detached(state_root: Path, container_id: str) -> None:
-    """Release the init of a container created with ``exec_fifo`` (``runc start``)."""
-    st = statefile.load(state_root, container_id)
-    path = state_root / container_id / _EXEC_FIFO
-    if st.started or not path.exists():
-        raise Conflict("cannot start a container that has stopped" if
-                       statefile.status_of(st) is statefile.Status.STOPPED
-                       else "cannot start an already running container")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:  # ENXIO: no reader, the init is gone
-        raise Conflict("cannot start a container that has stopped") from exc
-    try:
-        os.write(fd, b"0")
-    finally:
-        os.close(fd)
-    with contextlib.suppress(OSError):
-        path.unlink()
-    statefile.save(state_root, st.with_started())
-    _late_hooks(st, "poststart", "running")
-
-
-def _late_hooks(st: statefile.ContainerState, phase: str, status: str) -> None:
-    """poststart/poststop: the spec has a failure here only warned about, never fatal."""
-    try:
-        spec = _load_spec(Path(st.bundle))
-        found = hooks.parse_hooks(spec.get("hooks")).get(phase, ())
-        if found:
-            hooks.run_hooks(phase, found, hooks.state_document(
-                st.id, status, st.pid, st.bundle, spec.get("annotations") or {}))
-    except BerthError:
-        pass
-
-
-def state(state_root: Path, container_id: str) -> ContainerInfo:
-    """The container's recorded pid and live status; NotFound if the runtime does not know it."""
-    st = statefile.load(state_root, container_id)
-    return ContainerInfo(st.id, st.pid, statefile.status_of(st), st.bundle, dict(st.cgroup_paths))
-
-
-def cgroup_pids(state_root: Path, container_id: str) -> list[int]:
-    """Host PIDs of every process in the container's cgroup."""
-    st = statefile.load(state_root, container_id)
-    return manager_for_paths(st.cgroup_paths).pids()
-
-
-def kill(state_root: Path, container_id: str, sig: int, all: bool = False) -> None:
-    """Signal the init (or, with ``all``, every process in the cgroup)."""
-    st = statefile.load(state_root, container_id)
-    if all:
-        for p in manager_for_paths(st.cgroup_paths).pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, sig)
-        return
-    if statefile.status_of(st) is statefile.Status.STOPPED:
-        raise Conflict(f"container {container_id} is not running")
-    try:
-        os.kill(st.pid, sig)
-    except ProcessLookupError as exc:
-        raise Conflict(f"container {container_id} is not running") from exc
-
-
-def delete(state_root: Path, container_id: str) -> None:
-    """Kill whatever is left in the container's cgroup, remove the cgroup and the statefile."""
-    st = statefile.load(state_root, container_id)
-    if statefile.status_of(st) is not statefile.Status.STOPPED:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(st.pid, signal.SIGKILL)
-    mgr = manager_for_paths(st.cgroup_paths)
-    _kill_cgroup(mgr)
-    mgr.destroy()
-    if st.host_rootfs:
-        rootfs.detach_mounts(st.host_rootfs, st.host_rootfs_keep)
-    _late_hooks(st, "poststop", "stopped")
-    statefile.remove(state_root, container_id)

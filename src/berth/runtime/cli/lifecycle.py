@@ -12,14 +12,17 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.runtime import container, control
+from berth.runtime import control, manage
 from berth.runtime import state as statefile
 from berth.runtime.cli import _common
 from berth.runtime.cli._args import Args
 from berth.runtime.cli._consolesock import send_console
+
+if TYPE_CHECKING:
+    from berth.runtime import container
 
 __all__ = ["cmd_create", "cmd_delete", "cmd_kill", "cmd_list", "cmd_run", "cmd_start", "cmd_state"]
 
@@ -42,6 +45,8 @@ def _create(args: Args, root: Path, detached: bool,
         raise InvalidArgument("cannot use console socket if runc will not detach or allocate tty")
     if not args.id:
         raise InvalidArgument('"create" requires exactly 1 argument(s)')
+    from berth.runtime import container  # create and run only: start/state/kill/delete do without
+
     opts = container.CreateOptions(id=args.id, bundle=bundle, state_root=root, stdin=0, stdout=1,
                                    stderr=2, exec_fifo=fifo, preserve_fds=args.preserve_fds)
     created = container.create(opts)
@@ -55,7 +60,7 @@ def _create(args: Args, root: Path, detached: bool,
             _common.write_pid_file(args.pid_file, created.pid)
     except BaseException:
         created.close()
-        container.delete(root, args.id)
+        manage.delete(root, args.id)
         raise
     return created
 
@@ -66,7 +71,7 @@ def cmd_create(args: Args, root: Path) -> int:
 
 
 def cmd_start(args: Args, root: Path) -> int:
-    container.start_detached(root, args.id)
+    manage.start_detached(root, args.id)
     return 0
 
 
@@ -79,13 +84,13 @@ def cmd_run(args: Args, root: Path) -> int:
         created.start()
     except BaseException:
         with contextlib.suppress(Exception):
-            container.delete(root, args.id)
+            manage.delete(root, args.id)
         raise
     if args.detach:
         return 0
     code = _common.wait_exit(created.pid)
     with contextlib.suppress(NotFound):
-        container.delete(root, args.id)
+        manage.delete(root, args.id)
     return code
 
 
@@ -96,7 +101,7 @@ def cmd_state(args: Args, root: Path) -> int:
 
 def cmd_kill(args: Args, root: Path) -> int:
     sig = _common.parse_signal(args.signal)
-    container.kill(root, args.id, sig, all=args.all)
+    manage.kill(root, args.id, sig, all=args.all)
     return 0
 
 
@@ -115,7 +120,7 @@ def cmd_delete(args: Args, root: Path) -> int:
         raise Conflict(f"cannot delete container {args.id} that is not stopped: {status}")
     if status == "paused":
         control.resume(root, args.id)  # a frozen process never acts on SIGKILL
-    container.delete(root, args.id)
+    manage.delete(root, args.id)
     return 0
 
 

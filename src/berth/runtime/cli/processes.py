@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from berth.errors import InvalidArgument, RuntimeFailure
-from berth.runtime import _sys, container
+from berth.runtime import _sys, manage
 from berth.runtime import exec as rexec
 from berth.runtime.cli import _common
 from berth.runtime.cli._args import Args
@@ -61,7 +61,7 @@ def cmd_exec(args: Args, root: Path) -> int:
 def cmd_ps(args: Args, root: Path) -> int:
     import subprocess  # ps only: exec, the frequent command, does without
 
-    pids = container.cgroup_pids(root, args.id)
+    pids = manage.cgroup_pids(root, args.id)
     if args.format == "json":
         print(json.dumps(pids))
         return 0
