@@ -30,6 +30,7 @@ from berth.oci import specgen
 from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.security.userns import Remap
+from berth.services import containerlist
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.health import HealthConfig, run_probes
@@ -951,7 +952,7 @@ class ContainerService:
 
     def sizes(self, c: Container) -> dict[str, int]:
         """``SizeRw`` (bytes in the container's writable layer) and ``SizeRootFs`` (plus the image)."""
-        rw = _tree_size(self._images.upper_dir(c.id))
+        rw = containerlist.tree_size(self._images.upper_dir(c.id))
         try:
             image_size = int(self._images.resolve(c.image_id).size)
         except errors.NotFound:
@@ -960,47 +961,10 @@ class ContainerService:
 
     def list_containers(self, all: bool, limit: int | None,
                         filters: dict[str, list[str]]) -> list[Container]:
-        known = {"id", "name", "label", "status", "exited", "ancestor", "before", "since"}
-        for key in filters:
-            if key not in known:
-                raise errors.InvalidArgument(f"Invalid filter '{key}'")
-        items = sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
-        if not all and not filters.get("status") and not filters.get("exited"):
-            items = [c for c in items if c.state.status in ("running", "paused", "restarting")]
-        items = [c for c in items if self._matches(c, filters)]
-        if limit is not None and limit > 0:
-            items = items[:limit]
-        return items
-
-    def _matches(self, c: Container, f: dict[str, list[str]]) -> bool:
-        if f.get("id") and not any(c.id.startswith(v) for v in f["id"]):
-            return False
-        if f.get("name") and not any(v.removeprefix("/") in c.name for v in f["name"]):
-            return False
-        if f.get("status") and c.state.status not in f["status"]:
-            return False
-        if f.get("exited") and (c.state.status != "exited"
-                                or str(c.state.exit_code) not in f["exited"]):
-            return False
-        labels = c.config.get("Labels") or {}
-        for want in f.get("label", []):
-            key, eq, value = want.partition("=")
-            if key not in labels or (eq and labels[key] != value):
-                return False
-        if f.get("ancestor"):
-            ok = False
-            for ref in f["ancestor"]:
-                try:
-                    ok = ok or self._images.resolve(ref).id == c.image_id
-                except errors.NotFound:
-                    continue
-            if not ok:
-                return False
-        for ref in f.get("before", []):
-            if not parse_to_ns(c.created) < parse_to_ns(self.get(ref).created):
-                return False
-        created = parse_to_ns(c.created)
-        return all(created > parse_to_ns(self.get(ref).created) for ref in f.get("since", []))
+        """``docker ps``'s containers (``berth.services.containerlist``)."""
+        return containerlist.select(self._containers.values(), all, limit, filters,
+                                    image_id_of=lambda ref: self._images.resolve(ref).id,
+                                    created_of=lambda ref: self.get(ref).created)
 
 
 def _own_volumes(paths: Iterable[str], remap: Remap) -> None:
@@ -1013,23 +977,6 @@ def _own_volumes(paths: Iterable[str], remap: Remap) -> None:
 
 def _take(it: Iterator[jsonlog.LogEntry], n: int) -> list[jsonlog.LogEntry]:
     return list(itertools.islice(it, n))
-
-
-def _tree_size(root: Path) -> int:
-    """Bytes used by regular files under ``root``, each inode counted once, symlinks not followed."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_size
-    return total
 
 
 def _exit_code_for(message: str) -> int:

@@ -10,12 +10,12 @@ Removal goes through ``ImageService.remove``, so prune follows rmi's rules exact
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from berth import errors
 from berth.build.cache import BuildCache
 from berth.images.records import Image
+from berth.services.containerlist import tree_size
 from berth.services.containers import ContainerService
 from berth.services.images import ImageService
 from berth.services.prunefilters import parse_prune_filters
@@ -145,7 +145,7 @@ class ImageUsageService:
             return []
         users = self._volumes.usage()
         return [{**self._volumes.inspect(v),
-                 "UsageData": {"Size": _tree_size(v.mountpoint),
+                 "UsageData": {"Size": tree_size(v.mountpoint),
                                "RefCount": len(users.get(v.name, []))}}
                 for v in self._volumes.list_volumes({})]
 
@@ -170,19 +170,3 @@ class ImageUsageService:
                         "Size": sum(layer_sizes.get(c, 0) for c in added),
                         "CreatedAt": created, "LastUsedAt": created, "UsageCount": 1})
         return out
-
-
-def _tree_size(root: Path) -> int:
-    """Bytes of regular files under ``root`` (symlinks not followed, hard links once)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for path in root.rglob("*"):
-        try:
-            st = path.lstat()
-        except OSError:
-            continue
-        if path.is_symlink() or not path.is_file() or (st.st_dev, st.st_ino) in seen:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        total += st.st_size
-    return total
