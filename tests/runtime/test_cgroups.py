@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.errors import RuntimeFailure
 from berth.runtime import container
 from berth.runtime.cgroups.manager import cgroup_mounts, relative_path
 from berth.runtime.cgroups.resources import Write, v1_writes, v2_writes
@@ -166,3 +167,51 @@ def test_keep_warm_stops_when_released_and_leaves_the_process_in_place() -> None
         os.close(r)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_v1_blkio_throttles_and_network_writes() -> None:
+    dev = {"major": 8, "minor": 0}
+    writes = v1_writes({"blockIO": {"weightDevice": [{**dev, "weight": 300}],
+                                    "throttleReadBpsDevice": [{**dev, "rate": 1048576}],
+                                    "throttleWriteIOPSDevice": [{**dev, "rate": 100}]},
+                        "network": {"classID": 0x100001, "priorities": [{"name": "eth0", "priority": 5}]}})
+    assert writes == [
+        Write("blkio", "blkio.bfq.weight_device", "8:0 300", optional=True),
+        Write("blkio", "blkio.throttle.read_bps_device", "8:0 1048576"),
+        Write("blkio", "blkio.throttle.write_iops_device", "8:0 100"),
+        Write("net_cls", "net_cls.classid", "1048577"),
+        Write("net_prio", "net_prio.ifpriomap", "eth0 5"),
+    ]
+    assert v2_writes({"blockIO": {"throttleWriteBpsDevice": [{**dev, "rate": 5}]}}) == [
+        Write("unified", "io.max", "8:0 wbps=5")]
+
+
+@pytest.mark.root
+def test_blkio_throttle_is_applied(rt: Env) -> None:
+    st = os.stat("/")
+    disk = {"major": os.major(st.st_dev), "minor": os.minor(st.st_dev)}
+
+    def mutate(spec: dict) -> None:
+        spec["linux"]["resources"] = {"blockIO": {"throttleReadBpsDevice": [{**disk, "rate": 4194304}]}}
+
+    r = rt.run(["cat", "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device"], mutate=mutate)
+    assert (r.status, r.stdout) == (0, f"{disk['major']}:{disk['minor']} 4194304\n"), r.stderr
+
+
+@pytest.mark.root
+def test_network_class_id_needs_net_cls(rt: Env) -> None:
+    # runc refuses a net_cls limit it cannot set; the create fails and leaves nothing.
+    v1, _ = cgroup_mounts(Path("/proc/self/mountinfo").read_text())
+    mounted = any("net_cls" in name.split(",") for name in v1)
+
+    def mutate(spec: dict) -> None:
+        spec["linux"]["resources"] = {"network": {"classID": 0x100001}}
+
+    if mounted:
+        r = rt.run(["cat", "/sys/fs/cgroup/net_cls/net_cls.classid"], mutate=mutate)
+        assert r.stdout == "1048577\n"
+        return
+    bundle, mounts, _ = rt.bundle(["true"], mutate=mutate)
+    with pytest.raises(RuntimeFailure, match="cgroup controller net_cls is not mounted"):
+        container.create(rt.options(bundle, mounts))
+    assert not (rt.state_root / rt.ids[-1]).exists()

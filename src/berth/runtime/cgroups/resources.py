@@ -1,5 +1,8 @@
 """OCI ``linux.resources`` -> ordered cgroup file writes. Pure: no I/O.
 
+A resource whose controller is not mounted (net_cls/net_prio here) fails the create, as under
+runc; only writes marked optional are skipped when the kernel lacks the file.
+
 Owns the unit conversions (shares -> weight, blkio weight -> io.weight, swap semantics) and
 the write order the kernel needs (memory limit before memsw, period before quota, deny-all
 before allows). Must not open files; the managers do the writing.
@@ -92,8 +95,39 @@ def v1_writes(resources: Mapping[str, Any]) -> list[Write]:
         # CFQ's blkio.weight is gone from modern kernels; BFQ exposes blkio.bfq.weight, and
         # without BFQ Docker drops the weight with a warning, so the write is optional.
         out.append(Write("blkio", "blkio.bfq.weight", str(weight), optional=True))
+    for entry in blkio.get("weightDevice") or ():
+        dev_weight = _int(entry, "weight")
+        if dev_weight:
+            out.append(Write("blkio", "blkio.bfq.weight_device",
+                             f"{_device(entry)} {dev_weight}", optional=True))
+    for key, file in _THROTTLE_V1:
+        for entry in blkio.get(key) or ():
+            out.append(Write("blkio", file, f"{_device(entry)} {_int(entry, 'rate') or 0}"))
+    network = resources.get("network") or {}
+    class_id = _int(network, "classID")
+    if class_id is not None:
+        out.append(Write("net_cls", "net_cls.classid", str(class_id)))
+    for prio in network.get("priorities") or ():
+        out.append(Write("net_prio", "net_prio.ifpriomap",
+                         f"{prio.get('name', '')} {_int(prio, 'priority') or 0}"))
     out.extend(device_rules_v1(list(resources.get("devices") or [])))
     return out
+
+
+# linux.resources.blockIO throttles -> v1 files and v2 io.max keys.
+_THROTTLE_V1 = (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+                ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+                ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+                ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"))
+_THROTTLE_V2 = (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
+                ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops"))
+
+
+def _device(entry: Mapping[str, Any]) -> str:
+    major, minor = _int(entry, "major"), _int(entry, "minor")
+    if major is None or minor is None:
+        raise RuntimeFailure("linux.resources.blockIO: a device needs major and minor")
+    return f"{major}:{minor}"
 
 
 def _shares_to_weight(shares: int) -> int:
@@ -139,5 +173,8 @@ def v2_writes(resources: Mapping[str, Any]) -> list[Write]:
     weight = _int(blkio, "weight")
     if weight:
         out.append(Write("unified", "io.bfq.weight", str(weight), optional=True))
+    for key, name in _THROTTLE_V2:
+        for entry in blkio.get(key) or ():
+            out.append(Write("unified", "io.max", f"{_device(entry)} {name}={_int(entry, 'rate') or 0}"))
     # Device rules need an eBPF program on v2; that is a later issue, not silently done here.
     return out
