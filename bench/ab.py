@@ -21,7 +21,23 @@ import tempfile
 from pathlib import Path
 
 from bench.engines import Engine, start_berthd
-from bench.run import SCENARIOS
+from bench.run import SCENARIOS, Scenario, _timed
+
+
+def ps_a_200_none(e: Engine) -> float:
+    """ps -a over 200 containers created with --network none: comparable with trees from
+    before 2026-11-28, which reserved a bridge address at create (a /25 holds ~120)."""
+    ids: list[str] = []
+    try:
+        for _ in range(200):
+            ids.append(e.docker("create", "--network", "none", "busybox", "true").stdout.decode().strip())
+        return _timed(e, "ps", "-a")
+    finally:
+        if ids:
+            e.docker("rm", *ids, check=False)
+
+
+AB_SCENARIOS: dict[str, Scenario] = {**SCENARIOS, "ps -a (200 containers, --network none)": ps_a_200_none}
 
 
 def _start(base: Path, src: Path) -> Engine:
@@ -57,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for label, src in (("before", ns.before), ("after", ns.after)):
             engines[label] = _start(base / label, src.resolve())
-        for name, fn in SCENARIOS.items():
+        for name, fn in AB_SCENARIOS.items():
             if ns.only and not any(o in name for o in ns.only):
                 continue
             results[name] = {label: [] for label in engines}
