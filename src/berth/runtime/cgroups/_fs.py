@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import time
 from pathlib import Path
 
@@ -12,9 +13,15 @@ __all__ = ["read_pids", "rmdir_retry", "write"]
 
 
 def write(path: Path, value: str) -> None:
+    # One write(2) on a raw fd: the kernel parses each write as one value, and open()'s
+    # buffered text stack cost four more syscalls per file (joining ten v1 hierarchies is on
+    # the container's start path).
     try:
-        with open(path, "w") as f:
-            f.write(value)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise RuntimeFailure(f"write {value!r} to {path}: {exc.strerror}") from exc
 
