@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
@@ -143,6 +144,12 @@ def test_modes_none_host_container(daemon: Daemon) -> None:
         assert "lo" in out and "eth0" not in out
         out = ok(daemon.docker("run", "--rm", "--network", "host", "busybox", "hostname"))
         assert out.strip() == subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
+        # The identity files each mode gets (berth.services.etcfiles), as Docker writes them.
+        out = ok(daemon.docker("run", "--rm", "--network", "none", "-h", "lonely", "busybox", "cat",
+                               "/etc/hostname", "/etc/hosts"))
+        assert out.startswith("lonely\n127.0.0.1\tlocalhost\n") and "ip6-allrouters" in out, out
+        out = ok(daemon.docker("run", "--rm", "--network", "host", "busybox", "cat", "/etc/hosts"))
+        assert out == Path("/etc/hosts").read_text()
         ok(daemon.docker("run", "-d", "--name", a, "--mac-address", "02:42:ac:11:00:99",
                          "--add-host", "db.local:10.1.2.3", "--dns", "10.9.9.9", "busybox", "sleep", "60"))
         out = ok(daemon.docker("run", "--rm", "--network", f"container:{a}", "busybox", "sh", "-c",

@@ -33,6 +33,7 @@ from berth.security.userns import Remap
 from berth.services import containerlist
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
+from berth.services.etcfiles import write_etc_files
 from berth.services.health import HealthConfig, run_probes
 from berth.services.images import ImageService
 from berth.services.networks import NetworkService, NetworkView
@@ -381,39 +382,9 @@ class ContainerService:
 
     def _write_etc_files(self, c: Container) -> None:
         mode = c.network_mode()
-        if mode.startswith("container:"):
-            target = self._containers.get(mode.removeprefix("container:"))
-            if target is not None:
-                c.paths.hostname.write_text(target.paths.hostname.read_text())
-                shutil.copyfile(target.paths.hosts, c.paths.hosts)
-                shutil.copyfile(target.paths.resolv_conf, c.paths.resolv_conf)
-                return
-        if self._networks is not None and mode not in ("host", "none") \
-                and not mode.startswith("container:"):
-            try:
-                host_resolv = Path("/etc/resolv.conf").read_text()
-            except OSError:
-                host_resolv = ""
-            hosts, resolv = self._networks.etc_files(c, host_resolv)
-            c.paths.hostname.write_text(c.config["Hostname"] + "\n")
-            c.paths.hosts.write_text(hosts)
-            c.paths.resolv_conf.write_text(resolv)
-            return
-        host_net = c.network_mode() == "host"
-        hostname = os.uname().nodename if host_net else c.config["Hostname"]
-        c.paths.hostname.write_text(hostname + "\n")
-        if host_net:
-            shutil.copyfile("/etc/hosts", c.paths.hosts)
-        else:
-            c.paths.hosts.write_text(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-                "ff02::2\tip6-allrouters\n")
-        try:
-            resolv = Path("/etc/resolv.conf").read_text()
-        except OSError:
-            resolv = ""
-        c.paths.resolv_conf.write_text(resolv)
+        target = (self._containers.get(mode.removeprefix("container:"))
+                  if mode.startswith("container:") else None)
+        write_etc_files(c, target, self._networks)
 
     # ---- start --------------------------------------------------------------------------
 
