@@ -15,7 +15,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, cast
 
@@ -109,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _thread.start_new_thread(_warm_cgroup_lock, (stop, keep_warm))
     try:
-        module = import_module(f"berth.runtime.cli.{cmd.module}")
+        name = f"berth.runtime.cli.{cmd.module}"
+        __import__(name)  # not importlib.import_module: the importlib package loads warnings
+        module = sys.modules[name]
         func = cast(Callable[[Args, Path], int], getattr(module, cmd.function))
         return int(func(args, Path(glob.root)))
     except BerthError as exc:
