@@ -4,13 +4,17 @@ Run as root: ``.venv/bin/python bench/runtime.py [-n 20]``. Each runtime gets th
 (busybox rootfs, Docker-like mounts and namespaces) and its own state root under one temp dir,
 removed at the end. crun refuses this hybrid host while /sys/fs/cgroup/unified has a v2
 mount, so it runs inside a private mount namespace (``unshare -m``) with that mount hidden.
-Prints the median and best wall time per runtime; a runtime that is missing or fails is named.
+Runtimes alternate run by run (A B C A B C ...) so drift on a shared machine hits all alike.
+Prints the median and best wall time and the median CPU time (user + system of the command
+and its children, which load on other cores disturbs less than wall time) per runtime; a
+runtime that is missing or fails is named.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,16 +53,16 @@ def _command(name: str, root: Path) -> list[str] | None:
     return [path, "--root", str(root)]
 
 
-def _time(cmd: list[str], bundle: Path, runs: int) -> list[float] | str:
-    times = []
-    for i in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run([*cmd, "run", "--bundle", str(bundle), f"bench{i}"],
-                              capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if proc.returncode != 0:
-            return f"failed: {proc.stderr.strip()[:200]}"
-    return times
+def _once(cmd: list[str], bundle: Path, name: str) -> tuple[float, float] | str:
+    """(wall s, CPU s) of one ``run``, or the error."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([*cmd, "run", "--bundle", str(bundle), name], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        return f"failed: {proc.stderr.strip()[:200]}"
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def main() -> None:
@@ -68,17 +72,34 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="berth-bench-rt-"))
     try:
         bundle = _bundle(base)
-        print(f"{'runtime':15} {'median ms':>10} {'best ms':>9}   ({args.n} runs of `run` true)")
+        print(f"{'runtime':15} {'median ms':>10} {'best ms':>9} {'CPU ms':>8}   "
+              f"({args.n} runs of `run` true, alternating)")
+        cmds: dict[str, list[str]] = {}
+        results: dict[str, list[tuple[float, float]] | str] = {}
         for name in ("berth-runtime", "runc", "crun"):
             cmd = _command(name, base / f"state-{name}")
             if cmd is None:
-                print(f"{name:15} not installed")
+                results[name] = "not installed"
+            else:
+                cmds[name] = cmd
+                results[name] = []
+        for i in range(args.n):
+            for name, cmd in cmds.items():
+                got = results[name]
+                if isinstance(got, str):
+                    continue
+                one = _once(cmd, bundle, f"bench{i}")
+                if isinstance(one, str):
+                    results[name] = one
+                else:
+                    got.append(one)
+        for name, got in results.items():
+            if isinstance(got, str):
+                print(f"{name:15} {got}")
                 continue
-            result = _time(cmd, bundle, args.n)
-            if isinstance(result, str):
-                print(f"{name:15} {result}")
-                continue
-            print(f"{name:15} {statistics.median(result) * 1000:10.1f} {min(result) * 1000:9.1f}")
+            walls = [w for w, _ in got]
+            print(f"{name:15} {statistics.median(walls) * 1000:10.1f} {min(walls) * 1000:9.1f} "
+                  f"{statistics.median(c for _, c in got) * 1000:8.1f}")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
