@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from berth import errors
 from berth.build.backend import BuildFailed, BuildOptions
 from berth.daemon.api.app import Router
 from berth.daemon.api.params import qbool, qstr
+from berth.daemon.api.spool import spooled_body
 from berth.registry.auth import decode_registry_config
 from berth.services.build import BuildService
 
@@ -67,17 +66,8 @@ def _options(request: web.Request) -> BuildOptions:
 def register(router: Router, svc: BuildService, tmp_dir: Path) -> None:
     async def build(request: web.Request) -> web.StreamResponse:
         options = _options(request)
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="context-", dir=tmp_dir)
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                async for chunk in request.content.iter_chunked(1 << 20):
-                    out.write(chunk)
+        async with spooled_body(request, tmp_dir, "context-") as path:
             prepared = await asyncio.to_thread(svc.prepare, path, options)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)

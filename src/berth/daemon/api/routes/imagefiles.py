@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +22,7 @@ from aiohttp import web
 from berth import errors
 from berth.daemon.api.app import Router
 from berth.daemon.api.params import qbool, qfilters
+from berth.daemon.api.spool import spooled_body
 from berth.images.copyarchive import PathStat
 from berth.services.containerfs import ContainerFilesService
 from berth.services.imagetransfer import ImageTransferService, loaded_lines
@@ -31,21 +32,6 @@ __all__ = ["register"]
 
 _CHUNK = 1 << 20
 _STAT_HEADER = "X-Docker-Container-Path-Stat"
-
-
-@contextlib.asynccontextmanager
-async def _spooled_body(request: web.Request, tmp: Path) -> AsyncIterator[Path]:
-    tmp.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp)
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for chunk in request.content.iter_chunked(_CHUNK):
-                out.write(chunk)
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
 
 
 async def _send_file(request: web.Request, tmp: Path, produce: Callable[[BinaryIO], object],
@@ -83,7 +69,7 @@ def register(router: Router, transfer: ImageTransferService, usage: ImageUsageSe
                                 "application/x-tar")
 
     async def load(request: web.Request) -> web.StreamResponse:
-        async with _spooled_body(request, tmp) as path:
+        async with spooled_body(request, tmp, "upload-") as path:
             loaded = await asyncio.to_thread(transfer.load, path)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
@@ -143,7 +129,7 @@ def register(router: Router, transfer: ImageTransferService, usage: ImageUsageSe
     async def archive_put(request: web.Request) -> web.StreamResponse:
         ref, path = request.match_info["id"], _path(request)
         await asyncio.to_thread(files.stat_path, ref, path)  # 404 before reading the body
-        async with _spooled_body(request, tmp) as body:
+        async with spooled_body(request, tmp, "upload-") as body:
             await asyncio.to_thread(files.put_archive, ref, path, body,
                                     qbool(request, "noOverwriteDirNonDir"),
                                     qbool(request, "copyUIDGID"))

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import tempfile
-from pathlib import Path
 
 from aiohttp import web
 
@@ -15,6 +11,7 @@ from berth import errors
 from berth.daemon.api.app import Router
 from berth.daemon.api.params import qbool, qfilters
 from berth.daemon.api.routes import registry as registry_routes
+from berth.daemon.api.spool import spooled_body
 from berth.daemon.context import DaemonContext
 from berth.images import fetchurl
 
@@ -60,20 +57,10 @@ def register(router: Router, ctx: DaemonContext) -> None:
         repo_tag = f"{repo}:{tag_}" if repo and tag_ else (repo or None)
         changes = request.query.getall("changes", [])
         message = request.query.get("message", "") or ("" if src == "-" else f"Imported from {src}")
-        tmp_dir = ctx.data_root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="import-", dir=tmp_dir)
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                async for chunk in request.content.iter_chunked(1 << 20):
-                    out.write(chunk)
+        async with spooled_body(request, ctx.data_root / "tmp", "import-") as path:
             if src != "-":
                 await asyncio.to_thread(fetchurl.fetch_to, src, path)
             image_id = await asyncio.to_thread(svc.import_image, path, repo_tag, changes, message)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
