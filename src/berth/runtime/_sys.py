@@ -42,6 +42,7 @@ __all__ = [
     "pivot_root",
     "prctl",
     "seccomp_install",
+    "seccomp_install_listener",
     "sethostname",
     "setns",
     "umount2",
@@ -80,7 +81,10 @@ _PR_SET_SECCOMP: Final = 22
 _SECCOMP_MODE_FILTER: Final = 2
 
 # x86_64 numbers; glibc has no pivot_root wrapper.
-_SYSCALLS: Final = {"x86_64": {"pivot_root": 155}, "aarch64": {"pivot_root": 41}}
+_SYSCALLS: Final = {"x86_64": {"pivot_root": 155, "seccomp": 317},
+                    "aarch64": {"pivot_root": 41, "seccomp": 277}}
+_SECCOMP_SET_MODE_FILTER: Final = 1
+_SECCOMP_FILTER_FLAG_NEW_LISTENER: Final = 1 << 3
 
 # CDLL(None) is the already-loaded libc: find_library would spawn ldconfig on every shim start.
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -188,6 +192,18 @@ def seccomp_install(program: bytes) -> None:
     buf = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
     prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+
+
+def seccomp_install_listener(program: bytes) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): install and return the notify fd."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    number = _SYSCALLS[os.uname().machine]["seccomp"]
+    fd = _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
+                              ctypes.c_long(_SECCOMP_FILTER_FLAG_NEW_LISTENER),
+                              ctypes.c_void_p(ctypes.addressof(prog))), "seccomp")
+    os.set_inheritable(fd, False)
+    return fd
 
 
 def capbset_drop(cap: int) -> None:

@@ -34,7 +34,18 @@ from typing import Any, Final
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
 from berth.record import Record, field, replace
-from berth.runtime import _sys, console, devices, hooks, namespaces, process, rootfs, seccomp, userns
+from berth.runtime import (
+    _sys,
+    console,
+    devices,
+    hooks,
+    namespaces,
+    process,
+    rootfs,
+    seccomp,
+    seccompnotify,
+    userns,
+)
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import CgroupManager, detect
 from berth.runtime.loopback import bring_up_loopback
@@ -132,6 +143,8 @@ class _Plan(Record):
     capabilities: process.Capabilities
     cgroup: CgroupManager
     seccomp_program: bytes | None = None
+    # (listenerPath, listenerMetadata) of a filter with SCMP_ACT_NOTIFY rules.
+    seccomp_listener: tuple[str, str] | None = None
     hooks: Mapping[str, tuple[hooks.Hook, ...]] = field(default_factory=dict)
     # Mounts already on the rootfs when it is mounted on in the caller's namespace (no mount
     # namespace in the spec); None when the container has a mount namespace.
@@ -168,6 +181,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         capabilities=process.parse_capabilities(proc.get("capabilities")),
         cgroup=detect(linux.get("cgroupsPath"), opts.id),
         seccomp_program=seccomp.program_for(linux, seccomp.cache_dir(opts.state_root)),
+        seccomp_listener=seccompnotify.listener_of(linux),
         hooks=hooks.parse_hooks(spec.get("hooks")),
         uid_maps=userns.parse_mappings(linux.get("uidMappings")),
         gid_maps=userns.parse_mappings(linux.get("gidMappings")),
@@ -268,8 +282,16 @@ def _await_ready(ch: Channel, middle: int, plan: _Plan,
     reaped = False
     ready = False
     hooks_asked = False
+    notify_fd: int | None = None
     try:
         while True:
+            if notify_fd is not None and pid is not None and plan.seccomp_listener is not None:
+                fd, notify_fd = notify_fd, None
+                try:
+                    seccompnotify.send_to_listener(
+                        *plan.seccomp_listener, fd, pid, _hook_state(opts, plan, "creating", pid))
+                except RuntimeFailure as exc:
+                    raise _ChildError(str(exc), pid) from None
             if hooks_asked and pid is not None:
                 # The init waits for these with its mounts done, before pivot_root.
                 hooks_asked = False
@@ -304,11 +326,15 @@ def _await_ready(ch: Channel, middle: int, plan: _Plan,
                 raise _ChildError(str(msg.body.get("message")), pid)
             elif msg.type == "hooks":
                 hooks_asked = True
+            elif msg.type == "seccomp":
+                notify_fd = msg.fds[0]
             elif msg.type == "ready":
                 # "pid" (from the middle process) and "ready" (from the init) come from two
                 # processes; under load the init can be first.
                 ready = True
     except BaseException as exc:
+        if notify_fd is not None:
+            os.close(notify_fd)
         if not reaped:
             _reap(middle)
         if console_fd is not None:
@@ -444,7 +470,7 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
         _write_proc("/proc/self/oom_score_adj", str(int(proc["oomScoreAdj"])))
     no_new_privs = bool(proc.get("noNewPrivileges"))
     if plan.seccomp_program is not None and not no_new_privs:
-        seccomp.install(plan.seccomp_program)
+        _install_seccomp(plan.seccomp_program, plan.seccomp_listener, ch)
     process.switch_user(user, plan.capabilities)
     process.apply_capabilities(no_new_privs)
     try:
@@ -456,14 +482,20 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
     args = [str(a) for a in proc["args"]]
     path = process.find_executable(args[0], env.get("PATH"))
     os.umask(plan.umask)
+    # A notify filter goes in while the caller still listens, to pass its fd on: before ready.
+    late_seccomp = plan.seccomp_program if no_new_privs else None
     if fifo_fd is None:
         _close_inherited_fds(keep=ch.fileno(), preserve=opts.preserve_fds)
+        if late_seccomp is not None and plan.seccomp_listener is not None:
+            _install_seccomp(late_seccomp, plan.seccomp_listener, ch)
         ch.send("ready")
         msg = ch.recv()
         if msg is None or msg.type != "start":
             os._exit(1)
     else:
         _close_inherited_fds(keep=ch.fileno(), also=fifo_fd, preserve=opts.preserve_fds)
+        if late_seccomp is not None and plan.seccomp_listener is not None:
+            _install_seccomp(late_seccomp, plan.seccomp_listener, ch)
         ch.send("ready")
         ch.close()
         _wait_fifo(fifo_fd)
@@ -471,12 +503,22 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
         hooks.run_hooks("startContainer", plan.hooks["startContainer"],
                         _hook_state(opts, plan, "created", host_pid))
     _reset_signals()
-    if plan.seccomp_program is not None and no_new_privs:
-        seccomp.install(plan.seccomp_program)
+    if late_seccomp is not None and plan.seccomp_listener is None:
+        seccomp.install(late_seccomp)
     try:
         os.execve(path, args, env)
     except OSError as exc:
         raise RuntimeFailure(f'exec: "{args[0]}": {(exc.strerror or str(exc)).lower()}') from exc
+
+
+def _install_seccomp(program: bytes, listener: tuple[str, str] | None, ch: Channel) -> None:
+    """Install the filter; a notify filter's fd goes to the caller for the listener."""
+    if listener is None:
+        seccomp.install(program)
+        return
+    fd = seccomp.install_listener(program)
+    ch.send("seccomp", fds=(fd,))
+    os.close(fd)
 
 
 def _dup_stdio(opts: CreateOptions, devnull: int) -> None:

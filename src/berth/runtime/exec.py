@@ -18,14 +18,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from berth.errors import Conflict, InvalidArgument, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
 from berth.record import Record
-from berth.runtime import console, process, seccomp
+from berth.runtime import console, process, seccomp, seccompnotify
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager_for_paths
 from berth.runtime.container import _close_inherited_fds, _reap, _reset_signals, _run_child
@@ -154,6 +154,7 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
     spec = _bundle_spec(st.bundle)
     # The container's own filter, built here before forking; exec'd processes get it too.
     program = seccomp.program_for(spec.get("linux") or {}, seccomp.cache_dir(state_root))
+    listener = seccompnotify.listener_of(spec.get("linux") or {}) if program is not None else None
     nss = []
     for name, kind in _KINDS.items():
         path = f"/proc/{st.pid}/ns/{name}"
@@ -181,25 +182,38 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
                 os.close(root_fd)
                 child = os.fork()
                 if child == 0:
-                    _run_child(lambda: _exec_child(spec, opts, child_end, devnull, program),
-                               child_end)
+                    _run_child(lambda: _exec_child(spec, opts, child_end, devnull, program,
+                                                   listener is not None), child_end)
                 child_end.send("pid", pid=child)
             _run_child(middle_body, child_end)
     finally:
         os.close(devnull)
         child_end.close()
     try:
-        return _await(parent_end, middle)
+        def to_listener(fd: int, pid: int) -> None:
+            if listener is None:
+                os.close(fd)
+                return
+            state = {"ociVersion": "1.0.2", "id": container_id, "status": "running",
+                     "pid": st.pid, "bundle": st.bundle,
+                     "annotations": spec.get("annotations") or {}}
+            seccompnotify.send_to_listener(*listener, fd, pid, state)
+
+        return _await(parent_end, middle, to_listener)
     finally:
         parent_end.close()
 
 
-def _await(ch: Channel, middle: int) -> Exec:
+def _await(ch: Channel, middle: int, to_listener: Callable[[int, int], None]) -> Exec:
     pid: int | None = None
     console_fd: int | None = None
+    notify_fd: int | None = None
     ready = False
     try:
         while True:
+            if notify_fd is not None and pid is not None:
+                fd, notify_fd = notify_fd, None
+                to_listener(fd, pid)
             if ready and pid is not None:
                 ch.send("go")
                 return Exec(pid, console_fd)
@@ -215,6 +229,8 @@ def _await(ch: Channel, middle: int) -> Exec:
                 middle = 0
             elif msg.type == "console":
                 console_fd = msg.fds[0]
+            elif msg.type == "seccomp":
+                notify_fd = msg.fds[0]
             elif msg.type == "error":
                 raise RuntimeFailure(str(msg.body.get("message")))
             elif msg.type == "ready":
@@ -222,6 +238,8 @@ def _await(ch: Channel, middle: int) -> Exec:
                 # load "ready" can arrive first.
                 ready = True
     except BaseException:
+        if notify_fd is not None:
+            os.close(notify_fd)
         if middle:
             _reap(middle)
         if console_fd is not None:
@@ -233,8 +251,14 @@ def _await(ch: Channel, middle: int) -> Exec:
         raise
 
 
+def _install_listener(program: bytes, ch: Channel) -> None:
+    fd = seccomp.install_listener(program)
+    ch.send("seccomp", fds=(fd,))
+    os.close(fd)
+
+
 def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull: int,
-                program: bytes | None) -> None:
+                program: bytes | None, notify: bool) -> None:
     proc: Mapping[str, Any] = spec.get("process") or {}
     doc = opts.process
     os.setsid()
@@ -276,7 +300,11 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
     wants_nnp = doc.no_new_privileges if doc is not None else bool(proc.get("noNewPrivileges"))
     no_new_privs = wants_nnp and not opts.privileged
     if program is not None and not no_new_privs:
-        seccomp.install(program)  # needs CAP_SYS_ADMIN without no_new_privs: before the drop
+        # Needs CAP_SYS_ADMIN without no_new_privs: before the drop.
+        if notify:
+            _install_listener(program, ch)
+        else:
+            seccomp.install(program)
     process.switch_user(user, caps)
     process.apply_capabilities(no_new_privs)
     cwd = opts.cwd or str(proc.get("cwd") or "/")
@@ -293,12 +321,14 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
     path = process.find_executable(args[0], env.get("PATH"))
     os.umask(doc.umask if doc is not None else process.umask_of(proc.get("user")))
     _close_inherited_fds(keep=ch.fileno(), preserve=opts.preserve_fds)
+    if program is not None and no_new_privs and notify:
+        _install_listener(program, ch)  # its fd must reach the caller before ready
     ch.send("ready")
     msg = ch.recv()
     if msg is None or msg.type != "go":
         os._exit(1)
     _reset_signals()
-    if program is not None and no_new_privs:
+    if program is not None and no_new_privs and not notify:
         seccomp.install(program)
     try:
         os.execve(path, args, env)

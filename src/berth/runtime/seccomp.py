@@ -27,7 +27,7 @@ from berth.record import Record
 from berth.runtime import _libseccomp, _sys, bpfcache
 
 __all__ = ["Condition", "Rule", "Rules", "build_program", "cache_dir", "compile_rules", "install",
-           "program_for"]
+           "install_listener", "program_for"]
 
 # "@" is not allowed in a container ID, so no container's state dir can take this name.
 _CACHE_DIR: Final = "@seccomp"
@@ -36,7 +36,8 @@ _EPERM: Final = 1
 _ACTIONS: Final = {"SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
                    "SCMP_ACT_KILL_PROCESS": 0x80000000, "SCMP_ACT_TRAP": 0x00030000,
                    "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000,
-                   "SCMP_ACT_LOG": 0x7FFC0000, "SCMP_ACT_ALLOW": 0x7FFF0000}
+                   "SCMP_ACT_LOG": 0x7FFC0000, "SCMP_ACT_ALLOW": 0x7FFF0000,
+                   "SCMP_ACT_NOTIFY": 0x7FC00000}
 _OPERATORS: Final = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
                      "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
 
@@ -147,5 +148,13 @@ def install(program: bytes) -> None:
     """Install ``program`` on the calling thread (inherited by children and kept over exec)."""
     try:
         _sys.seccomp_install(program)
+    except OSError as exc:
+        raise RuntimeFailure(f"seccomp: load filter: {exc.strerror}") from exc
+
+
+def install_listener(program: bytes) -> int:
+    """Install a program with SCMP_ACT_NOTIFY rules; the notify fd for ``listenerPath``."""
+    try:
+        return _sys.seccomp_install_listener(program)
     except OSError as exc:
         raise RuntimeFailure(f"seccomp: load filter: {exc.strerror}") from exc
