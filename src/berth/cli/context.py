@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import NoReturn
 
 from berth.client import APIClient, connect
@@ -50,13 +49,13 @@ def write_out(text: str) -> None:
     sys.stdout.flush()
 
 
-@dataclass
 class CLIContext:
     """Per-invocation state: global flags and the client (connected on first use)."""
 
-    host_flag: str | None
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    _client: APIClient | None = None
+    def __init__(self, host_flag: str | None, environ: Mapping[str, str] | None = None) -> None:
+        self.host_flag = host_flag
+        self.environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
+        self._client: APIClient | None = None
 
     @property
     def client(self) -> APIClient:

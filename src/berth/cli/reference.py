@@ -7,9 +7,9 @@ Pure; must not contact the daemon.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from berth.errors import InvalidArgument
+from berth.record import Record
 
 __all__ = ["Reference", "parse_reference"]
 
@@ -20,8 +20,7 @@ _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST = re.compile(r"^[a-z0-9]+:[a-f0-9]{32,}$")
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(Record):
     name: str  # as typed, without tag/digest
     tag: str | None
     digest: str | None

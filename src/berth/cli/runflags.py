@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from berth.cli import netflags
 from berth.cli.context import UsageError, make_parser
 from berth.cli.humanize import parse_ram_bytes
 from berth.errors import BerthError
+from berth.record import Record
 
 __all__ = [
     "DEFAULT_DETACH_KEYS",
@@ -107,8 +107,7 @@ def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[l
     return opts, []
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(Record):
     """The parsed command line: the create body plus what only the client acts on."""
 
     image: str

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from berth.client.hijack import HijackedStream, hijack
@@ -18,6 +17,7 @@ from berth.client.http import Query, Request, Response, send
 from berth.client.progress import ProgressMessage, decode_progress
 from berth.client.transport import Transport
 from berth.errors import Internal, NotModified
+from berth.record import Record
 
 __all__ = [
     "MAX_API_VERSION",
@@ -57,14 +57,12 @@ def encode_filters(filters: Mapping[str, list[str]]) -> str | None:
     return json.dumps({k: {v: True for v in vs} for k, vs in filters.items()})
 
 
-@dataclass(frozen=True)
-class CreateResult:
+class CreateResult(Record):
     id: str
     warnings: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class WaitResult:
+class WaitResult(Record):
     status_code: int
     error: str | None
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
 
 from berth.errors import InvalidArgument
+from berth.record import Record
 
 __all__ = ["Frame", "FrameDecoder", "StreamType", "encode_frame"]
 
@@ -23,8 +23,7 @@ class StreamType(enum.IntEnum):
     SYSTEM = 3  # in-band error after the stream has started
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(Record):
     stream: StreamType
     data: bytes
 

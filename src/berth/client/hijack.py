@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from dataclasses import dataclass
 
 from berth.client.http import Query, build_path
 from berth.client.statuses import error_for_status
@@ -20,13 +19,13 @@ __all__ = ["HijackedStream", "hijack"]
 _MAX_HEAD = 65536
 
 
-@dataclass
 class HijackedStream:
     """The raw socket after ``101``; ``initial`` holds stream bytes read along with the headers."""
 
-    sock: socket.socket
-    initial: bytes
-    content_type: str
+    def __init__(self, sock: socket.socket, initial: bytes, content_type: str) -> None:
+        self.sock = sock
+        self.initial = initial
+        self.content_type = content_type
 
     def recv(self, n: int = 65536) -> bytes:
         if self.initial:

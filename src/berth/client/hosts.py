@@ -6,17 +6,16 @@ Owns host-string parsing and the default socket path. Must not open connections.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from berth.errors import InvalidArgument
+from berth.record import Record
 
 __all__ = ["DEFAULT_HOST", "Host", "parse_host", "resolve_host"]
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
 
 
-@dataclass(frozen=True)
-class Host:
+class Host(Record):
     """A daemon address. Only unix sockets are supported by the client for now."""
 
     url: str

@@ -16,13 +16,13 @@ import io
 import json
 import socket
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 from berth.client.statuses import error_for_status
 from berth.client.transport import Transport
 from berth.errors import Unavailable
+from berth.record import Record
 
 __all__ = ["Headers", "Query", "Request", "Response", "build_path", "read_head", "send"]
 
@@ -48,8 +48,7 @@ def build_path(path: str, query: Query | None) -> str:
     return f"{quoted}?{urlencode(pairs)}" if pairs else quoted
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(Record):
     """One API call. ``body`` is JSON-encoded unless it is bytes or a binary stream."""
 
     method: str

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
+
+from berth.record import Record, field
 
 __all__ = ["ProgressMessage", "StreamError", "decode_progress"]
 
@@ -23,8 +24,7 @@ class StreamError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class ProgressMessage:
+class ProgressMessage(Record):
     status: str = ""
     id: str = ""
     progress: str = ""

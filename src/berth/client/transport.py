@@ -7,10 +7,10 @@ object satisfying :class:`Transport` (e.g. one pointing at a socketpair or a tes
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 from typing import Protocol
 
 from berth.errors import Unavailable
+from berth.record import Record
 
 __all__ = ["Transport", "UnixTransport"]
 
@@ -25,8 +25,7 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class UnixTransport:
+class UnixTransport(Record):
     """Connects to a unix stream socket at ``path``."""
 
     path: str

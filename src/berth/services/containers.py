@@ -621,10 +621,16 @@ class ContainerService:
             # The user ended it: no restart policy brings it back (moby marks any kill so).
             c.manually_stopped = True
             self._save(c)
+        exited = live.exited
         await live.shim.kill(sig, all=sig == _signal.SIGKILL)
         if sig == _signal.SIGKILL:
             await self._thaw_for_stop(c, live)
         self.on_event_attrs("kill", c, {"signal": str(int(sig))})
+        if sig == _signal.SIGKILL:
+            # As moby's Kill: answer once the exit is recorded, so an inspect right after
+            # `docker kill` sees the container exited (bounded: a stuck shim must not hang it).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(exited.wait(), 10)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
