@@ -34,6 +34,8 @@ class CreatedProcess(Protocol):
     console_fd: int | None
 
     def start(self) -> None: ...
+    def close(self) -> None:
+        """Let go of a container that will not be started (its init may exit)."""
 
 
 class Backend(Protocol):
@@ -120,6 +122,9 @@ class _RuncCreated:
 
     def start(self) -> None:
         self._backend.run("start", self.id)
+
+    def close(self) -> None:
+        pass  # runc's init waits on its own fifo; kill or delete ends it
 
 
 class RuncBackend:

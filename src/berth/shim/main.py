@@ -2,7 +2,8 @@
 
 Lifecycle: detach from berthd (fork; the process berthd started exits at once; the real shim
 runs in a new session with cwd ``/``, stdin ``/dev/null``, stderr ``<state-dir>/shim.log``),
-become a child subreaper, create the container through ``berth.runtime.container``, listen on
+become a child subreaper, create the container through ``berth.runtime.container`` (from a
+short-lived child, berth.shim.creator, which also starts it and leaves), listen on
 ``shim.sock``, report ``{"ok": true, "pid": N}`` (or the error) on the original stdout, then
 serve requests until the init has exited: drain its output, write ``exit.json``, delete the
 container through the runtime (leftover processes, cgroup, state), answer waits, close attach
@@ -25,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from berth.errors import BerthError, Conflict, Internal
 from berth.shim import _sys
-from berth.shim.backend import Backend, backend_for
+from berth.shim.backend import Backend, BerthBackend, backend_for
 from berth.shim.conn import Conn
+from berth.shim.creator import create_in_child
 from berth.shim.execs import ExecTable
 from berth.shim.exitfile import write_exit
 from berth.shim.io import ContainerIO
@@ -156,6 +158,7 @@ class Shim:
                 self._reply(conn)
                 if self.init.status is ProcessStatus.CREATED:
                     self.backend.kill(self._spec.id, signal.SIGKILL)
+                    self._created.close()
             case _:
                 self._handle_control(request, conn)
 
@@ -268,9 +271,16 @@ def run_shim(state_dir: Path, ready_fd: int) -> int:
                          stdin_once=spec.stdin_once, log=log)
         stdin, stdout, stderr = io.runtime_stdio()
         backend = backend_for(spec.runtime, spec.runtime_root)
+        created: CreatedProcess
         try:
-            created = backend.create(spec.id, spec.bundle, spec.rootfs_mounts, stdin, stdout,
-                                     stderr, spec.tty)
+            if isinstance(backend, BerthBackend):
+                # In a child that exits once the container runs: what the runtime dirties
+                # while creating and starting it is then not kept by this long-lived process.
+                created = create_in_child(backend, spec.id, spec.bundle, spec.rootfs_mounts,
+                                          stdin, stdout, stderr, spec.tty)
+            else:
+                created = backend.create(spec.id, spec.bundle, spec.rootfs_mounts, stdin,
+                                         stdout, stderr, spec.tty)
         except BaseException:
             io.close()
             raise

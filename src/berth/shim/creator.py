@@ -1,0 +1,159 @@
+"""Create and start the container from a short-lived child of the shim.
+
+Everything the runtime does in its caller to create and start a container (parse the bundle's
+config.json, plan, cgroups, seccomp, state file, the handshake with the init) writes to pages
+the shim shares copy-on-write with the shim factory; done in the shim, they stay private to it
+for the container's whole life (~1 MB a shim, bench/README.md). Here a child of the shim does
+that work and exits once the container is started, taking those pages with it.
+
+The child (the "creator") calls the backend's ``create`` and sends the init's pid (and the
+console fd in tty mode) back over a socket pair; on ``start`` it starts the container, answers
+and exits. The init, whose parent the runtime made the creator, is then reparented to the
+shim, a child subreaper, which reaps it as before (an init that has already exited too: the
+kernel hands the shim the zombie; the creator also leaves when the init dies before
+``start``, so that it does). Errors travel as the shim protocol's error replies, so the
+caller sees the same berth.errors class the backend raised. If the shim goes away (EOF) before
+``start``, the creator exits and the init, its handshake gone, exits too.
+
+Must not be used with a backend that keeps state in the process between create and the
+container's other operations (runc's backend remembers the bundle).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from berth.errors import BerthError, Internal, RuntimeFailure
+from berth.mount import Mount
+from berth.shim import protocol
+from berth.shim.backend import Backend
+
+__all__ = ["ForkedCreated", "create_in_child"]
+
+_START: Final = b"start\n"
+_LINE_LIMIT: Final = 65536
+
+
+def _read_line(sock: socket.socket) -> tuple[bytes, list[int]]:
+    data = b""
+    fds: list[int] = []
+    while not data.endswith(b"\n") and len(data) < _LINE_LIMIT:
+        chunk, got, _, _ = socket.recv_fds(sock, 4096, 1)
+        fds += got
+        if not chunk:
+            break
+        data += chunk
+    return data, fds
+
+
+def _decode(line: bytes, what: str) -> dict[str, object]:
+    if not line:
+        raise RuntimeFailure(f"the shim's {what} process exited without an answer")
+    return protocol.decode_response(line)
+
+
+class ForkedCreated:
+    """A container created by the creator process; :meth:`start` has it start the container."""
+
+    def __init__(self, pid: int, console_fd: int | None, sock: socket.socket) -> None:
+        self.pid = pid
+        self.console_fd = console_fd
+        self._sock: socket.socket | None = sock
+
+    def start(self) -> None:
+        sock = self._sock
+        if sock is None:
+            raise RuntimeFailure("container was already started")
+        self._sock = None
+        try:
+            sock.sendall(_START)
+            line, fds = _read_line(sock)
+        except OSError as exc:
+            raise RuntimeFailure(f"start container: {exc}") from exc
+        finally:
+            sock.close()
+        for fd in fds:
+            os.close(fd)
+        _decode(line, "create")
+
+    def close(self) -> None:
+        """Give up without starting: the creator exits, and the waiting init with it."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _creator(sock: socket.socket, backend: Backend, id: str, bundle: Path,
+             rootfs_mounts: Sequence[Mount], stdin: int | None, stdout: int | None,
+             stderr: int | None, console: bool) -> None:
+    # The shim's signal plumbing (wakeup fd, SIGCHLD handler) belongs to the shim's loop.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        created = backend.create(id, bundle, rootfs_mounts, stdin, stdout, stderr, console)
+    except BerthError as exc:
+        sock.sendall(protocol.encode_error(exc))
+        return
+    except Exception as exc:
+        sock.sendall(protocol.encode_error(Internal(f"shim: {type(exc).__name__}: {exc}")))
+        return
+    fds = [created.console_fd] if created.console_fd is not None else []
+    socket.send_fds(sock, [protocol.encode_ok({"pid": created.pid})], fds)
+    if created.console_fd is not None:
+        os.close(created.console_fd)
+    # Wait for ``start``, or for the init to die first (killed before start): then leave, so
+    # the shim, its new parent, reaps it.
+    pidfd = os.pidfd_open(created.pid)
+    try:
+        ready, _, _ = select.select([sock.fileno(), pidfd], [], [])
+    finally:
+        os.close(pidfd)
+    if sock.fileno() not in ready:
+        return
+    line, _ = _read_line(sock)
+    if line != _START:
+        return  # the shim gave up: leaving drops the init's handshake, so it exits
+    try:
+        created.start()
+    except BerthError as exc:
+        sock.sendall(protocol.encode_error(exc))
+        return
+    sock.sendall(protocol.encode_ok())
+
+
+def create_in_child(backend: Backend, id: str, bundle: Path, rootfs_mounts: Sequence[Mount],
+                    stdin: int | None, stdout: int | None, stderr: int | None,
+                    console: bool) -> ForkedCreated:
+    """``backend.create`` in a creator process; returns once the container is created."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        pid = os.fork()
+    except OSError:
+        ours.close()
+        theirs.close()
+        raise
+    if pid == 0:
+        code = 1
+        try:
+            ours.close()
+            _creator(theirs, backend, id, bundle, rootfs_mounts, stdin, stdout, stderr, console)
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        line, fds = _read_line(ours)
+        body = _decode(line, "create")
+        pid_value = body.get("pid")
+        if not isinstance(pid_value, int):
+            raise Internal(f"shim creator: bad answer {line[:200]!r}")
+    except BaseException:
+        ours.close()
+        raise
+    return ForkedCreated(pid_value, fds[0] if fds else None, ours)

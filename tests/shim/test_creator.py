@@ -1,0 +1,92 @@
+"""The creator process: the container is created and started by a child of the shim that
+exits once the container runs, leaving the init to the shim (its parent from then on); an init
+killed before ``start`` still reaches the shim, and create errors keep their class."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from berth.errors import RuntimeFailure
+from berth.shim.client import spawn
+from tests.shim.conftest import ShimEnv, cgroup_dirs, wait_gone
+from tests.shim.test_main import assert_cleaned_up, shim_pid
+
+pytestmark = pytest.mark.root
+
+
+def run(coro, timeout: float = 60):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def _ppid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid for {pid}")
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()]
+
+
+def test_started_init_is_the_shims_child_and_the_creator_is_gone(shim_env: ShimEnv) -> None:
+    state_dir, spec = shim_env.container(["sleep", "100"])
+
+    async def scenario():
+        client = await spawn(state_dir, spec)
+        shim = shim_pid(state_dir)
+        await client.start()
+        init = client.pid
+        # The creator leaves right after answering start.
+        for _ in range(100):
+            if _children(shim) == [init]:
+                break
+            await asyncio.sleep(0.02)
+        assert _children(shim) == [init]
+        assert _ppid(init) == shim
+        await client.kill(signal.SIGKILL)
+        status = await client.wait()
+        return status, shim
+
+    status, shim = run(scenario())
+    assert status.exit_code == 137
+    assert_cleaned_up(shim_env, spec, state_dir, shim)
+
+
+def test_init_killed_before_start_is_reaped_by_the_shim(shim_env: ShimEnv) -> None:
+    state_dir, spec = shim_env.container(["sleep", "100"])
+
+    async def scenario():
+        client = await spawn(state_dir, spec)
+        shim = shim_pid(state_dir)
+        os.kill(client.pid, signal.SIGKILL)
+        status = await client.wait()
+        return status, shim
+
+    status, shim = run(scenario())
+    assert status.exit_code == 137
+    assert_cleaned_up(shim_env, spec, state_dir, shim)
+
+
+def test_create_error_keeps_its_class_and_leaves_nothing(shim_env: ShimEnv) -> None:
+    state_dir, spec = shim_env.container(["true"])
+    config = spec.bundle / "config.json"
+    data = json.loads(config.read_text())
+    data["process"]["args"] = []
+    config.write_text(json.dumps(data))
+
+    async def scenario():
+        with pytest.raises(RuntimeFailure, match=r"process\.args"):
+            await spawn(state_dir, spec)
+
+    run(scenario())
+    assert wait_gone(shim_pid(state_dir))
+    assert not (shim_env.runtime_root / spec.id).exists()
+    assert cgroup_dirs(shim_env.cgroup_rel(spec)) == []
