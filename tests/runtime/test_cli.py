@@ -250,6 +250,7 @@ def test_bad_input_errors(rt: Env, tmp_path: Path) -> None:
     assert again.returncode == 1 and "exists" in again.stderr
     features = json.loads(cli(rt, "features").stdout)
     assert "prestart" in features["hooks"] and "pid" in features["linux"]["namespaces"]
+    assert "SCMP_ACT_NOTIFY" in features["linux"]["seccomp"]["actions"]
     log = tmp_path / "log.json"
     proc = cli(rt, "--log", str(log), "--log-format", "json", "state", "nosuch", check=False)
     assert proc.returncode == 1

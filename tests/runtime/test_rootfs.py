@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from berth.errors import RuntimeFailure
-from berth.runtime import container
+from berth.oci.specresources import DEFAULT_DEVICE_RULES
+from berth.runtime import container, devices
 
 from .conftest import Env, wait_exit
 
@@ -204,3 +205,17 @@ def test_bad_rootfs_propagation_is_refused(rt: Env) -> None:
     with pytest.raises(RuntimeFailure, match="invalid rootfsPropagation 'sideways'"):
         container.create(rt.options(bundle, mounts))
     assert not (rt.state_root / rt.ids[-1]).exists()
+
+
+def test_default_device_rules_follow_the_spec_s_and_are_not_repeated() -> None:
+    deny_all = [{"allow": False, "access": "rwm"}]
+    rules = devices.with_default_rules(deny_all)
+    assert rules[0] == deny_all[0] and len(rules) == 11
+    assert {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"} in rules
+    # berthd's specs already allow every default after their deny-all: nothing is added.
+    assert devices.with_default_rules(list(DEFAULT_DEVICE_RULES)) == list(DEFAULT_DEVICE_RULES)
+    # An allow before a later deny does not count: the default is appended after the deny.
+    spec = [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": False, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
+    assert devices.with_default_rules(spec)[-6] == {"allow": True, "type": "c", "major": 1,
+                                                    "minor": 3, "access": "rwm"}

@@ -205,8 +205,7 @@ def create(opts: CreateOptions) -> Created:
         plan.cgroup.create()
         cgroup_made = owned
         resources = dict((spec.get("linux") or {}).get("resources") or {})
-        resources["devices"] = [*(resources.get("devices") or ()),
-                                *devices.cgroup_allow_rules()]
+        resources["devices"] = devices.with_default_rules(resources.get("devices") or ())
         plan.cgroup.apply(resources)
         _sys.prctl(_PR_SET_CHILD_SUBREAPER, 1)
         if plan.uid_maps and opts.rootfs_mounts:

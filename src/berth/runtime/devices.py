@@ -17,8 +17,8 @@ from berth.record import Record
 from berth.runtime import _sys
 from berth.runtime.rootfs import secure_join
 
-__all__ = ["DEFAULT_DEVICES", "Device", "cgroup_allow_rules", "create_devices", "create_symlinks",
-           "parse_devices"]
+__all__ = ["DEFAULT_DEVICES", "Device", "create_devices", "create_symlinks", "parse_devices",
+           "with_default_rules"]
 
 
 class Device(Record):
@@ -70,17 +70,27 @@ def parse_devices(entries: Sequence[Mapping[str, Any]]) -> list[Device]:
     return out
 
 
-def cgroup_allow_rules() -> list[dict[str, Any]]:
-    """Device-cgroup rules (OCI shape) appended after ``linux.resources.devices``, as runc does.
+def _rule_key(rule: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    major, minor = rule.get("major"), rule.get("minor")
+    return (str(rule.get("type") or "a"), -1 if major is None else int(major),
+            -1 if minor is None else int(minor), str(rule.get("access") or "rwm"))
 
-    A deny-all spec (runtime-tools' default) still lets the init mknod ``linux.devices`` and use
-    the default nodes; what the container may do with a spec device stays the spec's rules.
+
+def with_default_rules(rules: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``linux.resources.devices`` followed by runc's default allows (OCI shape).
+
+    A deny-all spec (dockerd's and runtime-tools' own) still lets the init mknod
+    ``linux.devices`` and use the default nodes; what the container may do with a spec device
+    stays the spec's rules. Defaults the spec already allows after its last deny are not
+    written twice (berthd's specs carry them all).
     """
-    rules = [{"allow": True, "type": kind, "major": major, "minor": minor, "access": access}
-             for kind, major, minor, access in _ALLOWED]
-    rules += [{"allow": True, "type": "c", "major": dev.major, "minor": dev.minor, "access": "rwm"}
-              for dev in DEFAULT_DEVICES]
-    return rules
+    last_deny = max((i for i, r in enumerate(rules) if not r.get("allow")), default=-1)
+    present = {_rule_key(r) for r in rules[last_deny + 1:]}
+    defaults = [{"allow": True, "type": kind, "major": major, "minor": minor, "access": access}
+                for kind, major, minor, access in _ALLOWED]
+    defaults += [{"allow": True, "type": "c", "major": dev.major, "minor": dev.minor,
+                  "access": "rwm"} for dev in DEFAULT_DEVICES]
+    return [*rules, *(d for d in defaults if _rule_key(d) not in present)]
 
 
 def _node_type(kind: str) -> int:
