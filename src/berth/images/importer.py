@@ -32,7 +32,7 @@ from berth.images.reference import Reference
 from berth.images.stored import ingest_tar
 from berth.images.unpack import LayerBlob, unpack
 from berth.snapshots.overlay import OverlaySnapshotter
-from berth.store.content import ContentStore
+from berth.store.content import ContentStore, validate_digest
 from berth.store.metadata import Database
 from berth.timefmt import format_ns
 
@@ -70,28 +70,31 @@ class ImportRequest:
     tag: Reference | None
     changes: tuple[str, ...] = ()
     message: str = ""
+    digest: str | None = None
+    """sha256 of the bytes at ``tar_path`` as whoever wrote them computed it; None: hashed here."""
 
 
-def _layer_blob(content: ContentStore, source: Path, limits: Limits) -> tuple[str, bool]:
+def _layer_blob(content: ContentStore, source: Path, limits: Limits,
+                digest: str | None) -> tuple[str, bool]:
     """Store the uncompressed ``source`` as the layer blob; returns (digest = diff ID, new).
 
-    An uncompressed body is hashed in one read and hard-linked into the store (no copy); a
-    compressed one is decompressed into a new blob. Compressing here (gzip level 9 at first,
-    then 6) made import 6-12x slower than Docker for nothing: the store keeps local layers
-    uncompressed and push compresses. Whether it is a tar at all is found out by unpacking,
-    whose failure removes the blob again.
+    An uncompressed body is hashed in one read (none when ``digest`` is given) and
+    hard-linked into the store (no copy); a compressed one is decompressed into a new blob.
+    Compressing here (gzip level 9 at first, then 6) made import 6-12x slower than Docker
+    for nothing: the store keeps local layers uncompressed and push compresses. Whether it
+    is a tar at all is found out by unpacking, whose failure removes the blob again.
     """
     with source.open("rb") as raw:
         compressed = detect(raw.read(6)) is not Compression.NONE
-        if not compressed:
+        if not compressed and digest is None:
             raw.seek(0)
             h = hashlib.sha256()
             while chunk := raw.read(_CHUNK):
                 h.update(chunk)
             digest = "sha256:" + h.hexdigest()
-    if compressed:
+    if compressed or digest is None:
         return ingest_tar(content, source, None, limits)
-    return digest, content.adopt(source, digest)
+    return digest, content.adopt(source, validate_digest(digest))
 
 
 def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapshotter,
@@ -119,7 +122,7 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
         return digest
 
     try:
-        layer_digest, fresh = _layer_blob(content, req.tar_path, limits)
+        layer_digest, fresh = _layer_blob(content, req.tar_path, limits, req.digest)
         diff_id = layer_digest
         if fresh:
             created_blobs.append(layer_digest)

@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from berth.errors import InvalidArgument
 from berth.images.compression import Compression, HashingReader, decompressor, detect
+from berth.store.writeback import start_writeback
 
 __all__ = ["LayerStats", "Limits", "apply_layer"]
 
@@ -167,17 +168,17 @@ class _Extractor:
         if self.size > self.limits.max_bytes:
             raise InvalidArgument(f"layer content exceeds {self.limits.max_bytes} bytes")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        if self.source_fd is not None and m.sparse is None:
-            try:
+        try:
+            if self.source_fd is not None and m.sparse is None:
                 _copy_range(self.source_fd, fd, m.offset_data, m.size, m.name)
-            finally:
-                os.close(fd)
-            return
-        src = tar.extractfile(m)
-        with os.fdopen(fd, "wb") as out:
-            if src is not None:
-                while chunk := src.read(_CHUNK):
-                    out.write(chunk)
+            else:
+                src = tar.extractfile(m)
+                while src is not None and (chunk := src.read(_CHUNK)):
+                    _write_all(fd, chunk)
+            # The snapshot is synced before it is committed: start the disk write now.
+            start_writeback(fd)
+        finally:
+            os.close(fd)
 
     def _hardlink(self, m: tarfile.TarInfo, path: Path) -> None:
         parts = _clean(m.linkname, self.limits)
@@ -213,6 +214,12 @@ class _Extractor:
         for path, m in sorted(self.dirs, key=lambda d: len(d[0].parts), reverse=True):
             if path.is_dir() and not path.is_symlink():
                 self._meta(path, m)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _copy_range(src: int, dst: int, offset: int, size: int, name: str) -> None:

@@ -134,12 +134,14 @@ class ImageService:
         return ref.with_default_tag()
 
     def import_image(self, tar_path: Path, repo_tag: str | None, changes: list[str],
-                     message: str) -> str:
-        """``docker import``: returns the new image ID."""
+                     message: str, digest: str | None = None) -> str:
+        """``docker import``: returns the new image ID. ``digest``: the sha256 of the bytes at
+        ``tar_path``, computed while they were written (see ``ImportRequest.digest``)."""
         tag = self._tag_reference(repo_tag, None) if repo_tag else None
         with self._lock:
             image_id = import_rootfs(self._db, self._content, self._snapshots,
-                                     ImportRequest(tar_path, tag, tuple(changes), message),
+                                     ImportRequest(tar_path, tag, tuple(changes), message,
+                                                   digest),
                                      checkpoint=self.import_checkpoint)
         self.on_event("import", image_id, {"name": tag.familiar if tag else image_id})
         return image_id

@@ -88,10 +88,15 @@ class ImageTransferService:
     # -- load --------------------------------------------------------------------------------
 
     def load(self, archive: Path) -> list[LoadedImage]:
-        """Store every image of the archive at ``archive``; all or nothing per image."""
+        """Store every image of the archive at ``archive``; all or nothing per image.
+
+        ``archive`` is removed once staged: a spooled upload is then dropped before its pages
+        are written to disk (unpacking syncs the file system; those bytes need not go).
+        """
         loaded: list[LoadedImage] = []
         with staging_dir(self._tmp) as staging:
             staged = stage_archive(archive, staging)
+            archive.unlink(missing_ok=True)
             self._checkpoint("staged")
             with self._images.exclusive() as (db, content, snapshots):
                 images = load_archive(staged, content.exists)

@@ -9,6 +9,7 @@ removes what a killed request left there at start, by prefix.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-__all__ = ["spooled_body"]
+__all__ = ["hashed_body", "spooled_body"]
 
 _CHUNK = 1 << 20
 
@@ -24,6 +25,23 @@ _CHUNK = 1 << 20
 @contextlib.asynccontextmanager
 async def spooled_body(request: web.Request, directory: Path, prefix: str) -> AsyncIterator[Path]:
     """The whole request body in a temp file, deleted on exit."""
+    async with _spool(request, directory, prefix, None) as path:
+        yield path
+
+
+@contextlib.asynccontextmanager
+async def hashed_body(request: web.Request, directory: Path,
+                      prefix: str) -> AsyncIterator[tuple[Path, str]]:
+    """:func:`spooled_body` and the body's sha256 (``sha256:<hex>``), computed as it arrived,
+    so a service can keep the file as a content-store blob without reading it again."""
+    h = hashlib.sha256()
+    async with _spool(request, directory, prefix, h) as path:
+        yield path, "sha256:" + h.hexdigest()
+
+
+@contextlib.asynccontextmanager
+async def _spool(request: web.Request, directory: Path, prefix: str,
+                 h: hashlib._Hash | None) -> AsyncIterator[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
     path = Path(name)
@@ -31,6 +49,8 @@ async def spooled_body(request: web.Request, directory: Path, prefix: str) -> As
         with os.fdopen(fd, "wb") as out:
             async for chunk in request.content.iter_chunked(_CHUNK):
                 out.write(chunk)
+                if h is not None:
+                    h.update(chunk)
         yield path
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -11,7 +11,7 @@ from berth import errors
 from berth.daemon.api.app import Router
 from berth.daemon.api.params import qbool, qfilters
 from berth.daemon.api.routes import registry as registry_routes
-from berth.daemon.api.spool import spooled_body
+from berth.daemon.api.spool import hashed_body
 from berth.daemon.context import DaemonContext
 from berth.images import fetchurl
 
@@ -57,10 +57,11 @@ def register(router: Router, ctx: DaemonContext) -> None:
         repo_tag = f"{repo}:{tag_}" if repo and tag_ else (repo or None)
         changes = request.query.getall("changes", [])
         message = request.query.get("message", "") or ("" if src == "-" else f"Imported from {src}")
-        async with spooled_body(request, ctx.data_root / "tmp", "import-") as path:
+        async with hashed_body(request, ctx.data_root / "tmp", "import-") as (path, digest):
             if src != "-":
                 await asyncio.to_thread(fetchurl.fetch_to, src, path)
-            image_id = await asyncio.to_thread(svc.import_image, path, repo_tag, changes, message)
+            image_id = await asyncio.to_thread(svc.import_image, path, repo_tag, changes, message,
+                                               digest if src == "-" else None)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
