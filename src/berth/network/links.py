@@ -17,7 +17,7 @@ from pathlib import Path
 from pyroute2 import IPRoute, NetlinkError  # type: ignore[import-untyped]
 
 from berth.errors import Internal
-from berth.network import netns
+from berth.network import netns, rtnl
 
 __all__ = ["EndpointLink", "add_endpoint", "delete_link", "ensure_bridge", "host_networks",
            "link_exists", "overlapping", "remove_endpoint_in_ns"]
@@ -100,22 +100,22 @@ def add_endpoint(ep: EndpointLink) -> str:
     """Create the veth pair and configure the container side; returns the host-side name."""
     host = "vb" + secrets.token_hex(5)
     fd = os.open(ep.netns, os.O_RDONLY | os.O_CLOEXEC)
+    created = False
     try:
-        with IPRoute() as ipr:
-            # By name through the kernel (RTM_GETLINK + IFLA_IFNAME), not link_lookup, which
-            # dumps every link of the host and filters in Python.
+        with rtnl.RtnlSocket() as nl:
             try:
-                br = ipr.link("get", ifname=ep.bridge)[0]["index"]
-            except NetlinkError:
+                bridge = nl.link_index(ep.bridge)
+            except OSError:
                 raise Internal(f"bridge {ep.bridge} does not exist") from None
             # One message: the host end enslaved and up, the peer born in the container's
             # namespace with its final name and MAC (moving a link between namespaces
             # afterwards costs ~20 ms of kernel time).
-            ipr.link("add", ifname=host, kind="veth", master=br, state="up",
-                     peer={"ifname": ep.ifname, "address": ep.mac, "net_ns_fd": fd})
+            nl.add_veth(host, bridge, ep.ifname, ep.mac, fd)
+            created = True
         netns.run_in(ep.netns, lambda: _configure_peer(ep))
-    except (NetlinkError, Internal, IndexError) as exc:
-        delete_link(host)
+    except (OSError, Internal) as exc:
+        if created:
+            delete_link(host)
         raise Internal(f"endpoint {ep.ifname} on {ep.bridge}: {exc}") from exc
     finally:
         os.close(fd)
@@ -124,13 +124,13 @@ def add_endpoint(ep: EndpointLink) -> str:
 
 def _configure_peer(ep: EndpointLink) -> None:
     # Runs on a thread inside the container's namespace: this socket talks to that netns.
-    with IPRoute() as ipr:
-        idx = ipr.link("get", ifname=ep.ifname)[0]["index"]
-        ipr.addr("add", index=idx, address=str(ep.address.ip), prefixlen=ep.address.network.prefixlen)
-        ipr.link("set", index=idx, state="up")
-        ipr.link("set", index=1, state="up")  # lo: index 1 in every network namespace
+    with rtnl.RtnlSocket() as nl:
+        index = nl.link_index(ep.ifname)
+        nl.add_address(index, ep.address)
+        nl.set_up(index)
+        nl.set_up(1)  # lo: index 1 in every network namespace
         if ep.gateway is not None:
-            ipr.route("replace", dst="0.0.0.0/0", gateway=str(ep.gateway), oif=idx)
+            nl.replace_default_route(ep.gateway, index)
 
 
 def remove_endpoint_in_ns(path: Path, ifname: str) -> None:
