@@ -75,10 +75,18 @@ def test_bad_process_document_is_refused_and_starts_nothing(rt: Env, tmp_path: P
                              ({"args": ["true"], "user": {"uid": "x"}},
                               "process: user.uid must be an integer"),
                              ({"args": ["true"], "user": {"umask": 4096}},
-                              "invalid process.user.umask 4096")):
+                              "process: invalid process.user.umask 4096")):
             (tmp_path / "p.json").write_text(json.dumps(doc))
             res = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid, check=False)
-            assert res.returncode == 1 and message in res.stderr, res.stderr
+            # runc's exec: every failure to start is "exec failed: ..." and exit status 255
+            assert res.returncode == 255 and f"exec failed: {message}" in res.stderr, res.stderr
+        res = cli(rt, "exec", cid, "nosuchbin", check=False)
+        assert res.returncode == 255 and ('exec failed: unable to start container process: exec: '
+                                          '\\"nosuchbin\\": executable file not found in $PATH'
+                                          in res.stderr), res.stderr
+        res = cli(rt, "exec", "nosuch-container", "true", check=False)
+        assert res.returncode == 255 and "exec failed: container nosuch-container does not exist" \
+            in res.stderr
         assert json.loads(cli(rt, "ps", "--format", "json", cid).stdout) == before
     finally:
         _stop(rt, cid)

@@ -120,3 +120,16 @@ def test_docker_run_and_exec_with_a_tty(docker: Docker) -> None:
         assert ex.stdout.replace("\r", "").startswith("/dev/pts/"), ex.stdout + ex.stderr
     finally:
         docker("rm", "-f", cid, check=False)
+
+
+def test_docker_exec_failure_reads_as_under_runc(docker: Docker) -> None:
+    answers = []
+    for runtime in ("runc", "berth"):
+        cid = docker("run", "-d", "--runtime", runtime, "busybox", "sleep", "30").stdout.strip()
+        try:
+            res = docker("exec", cid, "nosuchbin", check=False)
+            answers.append((res.returncode, (res.stdout + res.stderr).strip()))
+        finally:
+            docker("rm", "-f", cid, check=False)
+    assert answers[0] == answers[1], answers
+    assert 'exec: "nosuchbin": executable file not found in $PATH' in answers[1][1]

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args, Path(glob.root)))
     except BerthError as exc:
         _log_error(glob, str(exc))
-        return 1
+        return int(getattr(exc, "exit_status", 1))  # exec's own failures: 255, as runc
     except KeyboardInterrupt:
         return 130
     except OSError as exc:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from berth.errors import InvalidArgument, RuntimeFailure
+from berth.errors import BerthError, InvalidArgument, RuntimeFailure
 from berth.runtime import _sys, manage
 from berth.runtime import exec as rexec
 from berth.runtime.cli import _common
@@ -22,6 +22,12 @@ from berth.runtime.cli._consolesock import send_console
 __all__ = ["cmd_exec", "cmd_ps"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
+
+
+class _ExecFailed(RuntimeFailure):
+    """The process could not be started: runc's exec exits 255 then (its own code otherwise)."""
+
+    exit_status = 255
 
 
 def _options(args: Args) -> rexec.ExecOptions:
@@ -41,6 +47,21 @@ def _options(args: Args) -> rexec.ExecOptions:
 
 
 def cmd_exec(args: Args, root: Path) -> int:
+    try:
+        started = _start(args, root)
+    except RuntimeFailure as exc:
+        raise _ExecFailed(f"exec failed: unable to start container process: {exc}") from exc
+    except BerthError as exc:
+        raise _ExecFailed(f"exec failed: {exc}") from exc
+    if args.pid_file:
+        _common.write_pid_file(args.pid_file, started.pid)
+    if args.detach:
+        return 0
+    _common.forward_signals(started.pid)
+    return _common.wait_exit(started.pid)
+
+
+def _start(args: Args, root: Path) -> rexec.Exec:
     opts = _options(args)
     if opts.tty and not args.console_socket:
         raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket"
@@ -50,12 +71,7 @@ def cmd_exec(args: Args, root: Path) -> int:
     started = rexec.exec_process(root, args.id, opts)
     if started.console_fd is not None:
         send_console(args.console_socket, started.console_fd)
-    if args.pid_file:
-        _common.write_pid_file(args.pid_file, started.pid)
-    if args.detach:
-        return 0
-    _common.forward_signals(started.pid)
-    return _common.wait_exit(started.pid)
+    return started
 
 
 def cmd_ps(args: Args, root: Path) -> int:
