@@ -20,7 +20,8 @@ from .conftest import Env, wait_exit
 def test_limits_written_and_visible_inside(rt: Env) -> None:
     def mutate(spec: dict) -> None:
         spec["linux"]["resources"] = {
-            "memory": {"limit": 64 * 1024 * 1024, "reservation": 32 * 1024 * 1024},
+            "memory": {"limit": 64 * 1024 * 1024, "reservation": 32 * 1024 * 1024,
+                       "kernelTCP": 16 * 1024 * 1024},
             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
             "pids": {"limit": 42},
             "blockIO": {"weight": 300},
@@ -39,6 +40,8 @@ def test_limits_written_and_visible_inside(rt: Env) -> None:
         rel = f"{rt.cgroup_parent}/{cid}"
         assert (base / "memory" / rel / "memory.limit_in_bytes").read_text() == "67108864\n"
         assert (base / "memory" / rel / "memory.soft_limit_in_bytes").read_text() == "33554432\n"
+        tcp = base / "memory" / rel / "memory.kmem.tcp.limit_in_bytes"
+        assert not tcp.exists() or tcp.read_text() == "16777216\n"
         assert (base / "cpu" / rel / "cpu.shares").read_text() == "512\n"
         assert (base / "cpu" / rel / "cpu.cfs_quota_us").read_text() == "50000\n"
         assert (base / "cpuset" / rel / "cpuset.cpus").read_text() == "0\n"
@@ -182,6 +185,8 @@ def test_v1_blkio_throttles_and_network_writes() -> None:
         Write("net_cls", "net_cls.classid", "1048577"),
         Write("net_prio", "net_prio.ifpriomap", "eth0 5"),
     ]
+    assert v1_writes({"memory": {"kernelTCP": 4096}}) == [
+        Write("memory", "memory.kmem.tcp.limit_in_bytes", "4096", optional=True)]
     assert v2_writes({"blockIO": {"throttleWriteBpsDevice": [{**dev, "rate": 5}]}}) == [
         Write("unified", "io.max", "8:0 wbps=5")]
 

@@ -66,6 +66,12 @@ def v1_writes(resources: Mapping[str, Any]) -> list[Write]:
         out.append(Write("memory", "memory.memsw.limit_in_bytes", str(swap), optional=True))
     if reservation is not None and reservation > 0:
         out.append(Write("memory", "memory.soft_limit_in_bytes", str(reservation)))
+    kernel_tcp = _int(mem, "kernelTCP")
+    if kernel_tcp is not None and kernel_tcp != 0:
+        # memory.kmem.limit_in_bytes ("kernel") is a no-op on kernels >= 5.16; the TCP
+        # buffer limit still works where the kernel accounts kernel memory.
+        out.append(Write("memory", "memory.kmem.tcp.limit_in_bytes", str(kernel_tcp),
+                         optional=True))
     if mem.get("disableOOMKiller"):
         out.append(Write("memory", "memory.oom_control", "1"))
     swappiness = _int(mem, "swappiness")
