@@ -150,6 +150,28 @@ def test_exec_into_a_container_without_mount_namespace_lands_in_its_root(rt: Env
     assert str(bundle) not in Path("/proc/self/mountinfo").read_text()
 
 
+def test_read_only_root_without_mount_namespace_stays_on_the_rootfs(rt: Env) -> None:
+    # Chrooted only: "/" must mean the rootfs bind, never the caller's root. Run inside a
+    # throw-away mount namespace so a regression could not make the host's root read-only.
+    def mutate(spec: dict[str, Any]) -> None:
+        spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"]
+                                       if n["type"] != "mount"]
+        spec["root"]["readonly"] = True
+
+    bundle, _, _ = rt.bundle(["sh", "-c", "touch /x 2>/dev/null || echo read-only"],
+                             overlay=False, mutate=mutate)
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             '"$@"; grep " / / " /proc/self/mountinfo', "sh",
+             RUNTIME, "--root", str(rt.state_root), "run", "--bundle", str(bundle), rt.ids[-1]],
+            stdout=out, stderr=subprocess.STDOUT, timeout=60)
+        out.seek(0)
+        lines = out.read().splitlines()
+    assert proc.returncode == 0 and lines[0] == "read-only", lines
+    assert lines[1].split()[5].split(",")[0] == "rw", lines  # the namespace root is untouched
+
+
 def test_pause_resume_update_events(rt: Env, tmp_path: Path) -> None:
     bundle, _, _ = rt.bundle(["sleep", "30"], overlay=False)
     cid = rt.ids[-1]
