@@ -98,6 +98,11 @@ def test_run_foreground_exit_code_and_output(rt: Env) -> None:
     proc = cli(rt, "run", "--bundle", str(bundle), cid, check=False)
     assert (proc.returncode, proc.stdout, proc.stderr) == (7, "out\n", "err\n")
     assert cli(rt, "state", cid, check=False).returncode == 1  # run deletes it
+    bundle, _, _ = rt.bundle(["true"], overlay=False)
+    cid = rt.ids[-1]
+    cli(rt, "run", "--keep", "--no-subreaper", "--bundle", str(bundle), cid)
+    assert json.loads(cli(rt, "state", cid).stdout)["status"] == "stopped"  # --keep: still there
+    cli(rt, "delete", cid)
 
 
 def test_kill_signal_names_and_numbers(rt: Env) -> None:

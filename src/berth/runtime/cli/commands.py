@@ -50,7 +50,9 @@ COMMANDS: Final = (
     Command("create", "create a container", "lifecycle", "cmd_create",
             _CREATE_OPTIONS, (("id", ""),)),
     Command("run", "create and run a container", "lifecycle", "cmd_run",
-            (*_CREATE_OPTIONS, Option(("-d", "--detach"), kind=FLAG, help="do not wait for it")),
+            (*_CREATE_OPTIONS, Option(("-d", "--detach"), kind=FLAG, help="do not wait for it"),
+             Option(("--keep",), kind=FLAG, help="do not delete the container after it exits"),
+             Option(("--no-subreaper",), kind=FLAG)),  # accepted; run always reaps its init
             (("id", ""),)),
     Command("start", "start a created container", "lifecycle", "cmd_start", (), _ID),
     Command("state", "output the state of a container", "lifecycle", "cmd_state", (), _ID),

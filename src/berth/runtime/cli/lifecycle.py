@@ -89,8 +89,9 @@ def cmd_run(args: Args, root: Path) -> int:
     if args.detach:
         return 0
     code = _common.wait_exit(created.pid)
-    with contextlib.suppress(NotFound):
-        manage.delete(root, args.id)
+    if not args.keep:  # runc run --keep: the stopped container stays for state/delete
+        with contextlib.suppress(NotFound):
+            manage.delete(root, args.id)
     return code
 
 
