@@ -300,3 +300,6 @@ def test_command_start_up_stays_lean() -> None:
     # start, state, kill and delete load nothing of the create path.
     others = _loaded("berth.runtime.cli.main", "berth.runtime.cli.lifecycle")
     assert {"ctypes", "berth.runtime.container", "berth.runtime.rootfs"} & others == set()
+    # exec neither: it joins namespaces and needs no mounts or devices.
+    exec_path = _loaded("berth.runtime.cli.main", "berth.runtime.cli.processes")
+    assert {"berth.runtime.container", "berth.runtime.rootfs", "berth.runtime.devices"} & exec_path == set()

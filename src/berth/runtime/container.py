@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
-import signal
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -48,6 +46,11 @@ from berth.runtime import (
 )
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import CgroupManager, detect
+from berth.runtime.child import close_inherited_fds as _close_inherited_fds
+from berth.runtime.child import kill_and_reap as _kill_and_reap
+from berth.runtime.child import reap as _reap
+from berth.runtime.child import reset_signals as _reset_signals
+from berth.runtime.child import run_child as _run_child
 from berth.runtime.loopback import bring_up_loopback
 from berth.runtime.manage import (
     EXEC_FIFO,
@@ -354,33 +357,6 @@ class _ChildError(Exception):
         self.pid = pid
 
 
-def _reap(pid: int) -> None:
-    # A caller's own SIGCHLD handler may have reaped it already.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def _kill_and_reap(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def _run_child(body: Any, ch: Channel) -> None:
-    """Run ``body`` in a forked child; report any failure and never return to the caller."""
-    code = 1
-    try:
-        body()
-        code = 0
-    except BaseException as exc:
-        message = str(exc) if isinstance(exc, BerthError) else f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(BaseException):
-            ch.send("error", message=message)
-    finally:
-        os._exit(code)
-
-
 def _middle_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
                     fifo_fd: int | None) -> None:
     # Join before unsharing: a new cgroup namespace is rooted at the cgroup we are in.
@@ -537,42 +513,6 @@ def _wait_fifo(fd: int) -> None:
         except InterruptedError:
             continue
     os.close(fd)
-
-
-def _close_inherited_fds(keep: int, also: int | None = None, preserve: int = 0) -> None:
-    """Close every fd above 2 but ``keep``: nothing of the caller's reaches the container
-    except the ``preserve`` fds from 3 on (``--preserve-fds``), which stay open across exec.
-
-    Closing (not just close-on-exec) matters while the init waits for start: a pipe the
-    caller holds (the shim's readiness pipe to berthd) must not stay open in it meanwhile.
-    """
-    # closerange (close_range(2) on Linux) needs no free fd: after a low RLIMIT_NOFILE
-    # (--ulimit nofile=10) listing /proc/self/fd would itself fail with EMFILE.
-    # A seccomp profile already installed may refuse close_range (older allowlists lack it);
-    # Python then closes one fd at a time, so the range must stay small: the caller's fds
-    # are below its own NOFILE hard limit (20000 here), well under 1 << 16.
-    high = max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16)
-    passed = range(3, 3 + max(preserve, 0))
-    for fd in passed:
-        with contextlib.suppress(OSError):  # runc passes on only what is open
-            os.set_inheritable(fd, True)
-    low = 3
-    for fd in sorted({keep, *passed} if also is None else {keep, also, *passed}):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, high)
-
-
-def _reset_signals() -> None:
-    # Python ignores SIGPIPE and may block signals; exec keeps both, containers must not.
-    with contextlib.suppress(ValueError):
-        signal.set_wakeup_fd(-1)
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _write_proc(path: str, value: str) -> None:

@@ -28,7 +28,10 @@ from berth.record import Record
 from berth.runtime import console, process, seccomp, seccompnotify
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager_for_paths
-from berth.runtime.container import _close_inherited_fds, _reap, _reset_signals, _run_child
+from berth.runtime.child import close_inherited_fds as _close_inherited_fds
+from berth.runtime.child import reap as _reap
+from berth.runtime.child import reset_signals as _reset_signals
+from berth.runtime.child import run_child as _run_child
 from berth.runtime.namespaces import Namespace, enter
 from berth.runtime.sync import Channel, channel_pair
 

@@ -1,0 +1,89 @@
+"""What every forked child of the runtime does: run a body and report its failure, shed the
+caller's fds, reset signals before exec; and reaping from the caller's side.
+
+Shared by container creation and ``exec``; kept apart from container.py so that ``exec``
+does not import the create path (mounts, devices, user namespaces).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from berth.errors import BerthError
+
+if TYPE_CHECKING:
+    from berth.runtime.sync import Channel
+
+__all__ = ["close_inherited_fds", "kill_and_reap", "reap", "reset_signals", "run_child"]
+
+
+def reap(pid: int) -> None:
+    """Wait for ``pid``; a caller's own SIGCHLD handler may have reaped it already."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def kill_and_reap(pid: int) -> None:
+    """SIGKILL ``pid`` and wait for it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def run_child(body: Callable[[], object], ch: Channel) -> None:
+    """Run ``body`` in a forked child; report any failure and never return to the caller."""
+    code = 1
+    try:
+        body()
+        code = 0
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, BerthError) else f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(BaseException):
+            ch.send("error", message=message)
+    finally:
+        os._exit(code)
+
+
+def close_inherited_fds(keep: int, also: int | None = None, preserve: int = 0) -> None:
+    """Close every fd above 2 but ``keep``: nothing of the caller's reaches the container
+    except the ``preserve`` fds from 3 on (``--preserve-fds``), which stay open across exec.
+
+    Closing (not just close-on-exec) matters while the init waits for start: a pipe the
+    caller holds (the shim's readiness pipe to berthd) must not stay open in it meanwhile.
+    """
+    # closerange (close_range(2) on Linux) needs no free fd: after a low RLIMIT_NOFILE
+    # (--ulimit nofile=10) listing /proc/self/fd would itself fail with EMFILE.
+    # A seccomp profile already installed may refuse close_range (older allowlists lack it);
+    # Python then closes one fd at a time, so the range must stay small: the caller's fds
+    # are below its own NOFILE hard limit (20000 here), well under 1 << 16.
+    high = max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16)
+    passed = range(3, 3 + max(preserve, 0))
+    for fd in passed:
+        with contextlib.suppress(OSError):  # runc passes on only what is open
+            os.set_inheritable(fd, True)
+    low = 3
+    for fd in sorted({keep, *passed} if also is None else {keep, also, *passed}):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, high)
+
+
+def reset_signals() -> None:
+    """Default dispositions and an empty mask, right before exec.
+
+    Python ignores SIGPIPE and may block signals; exec keeps both, containers must not.
+    """
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
