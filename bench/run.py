@@ -204,8 +204,11 @@ def main(argv: list[str] | None = None) -> None:
         if not ns.quick and _selected("import save load commit", ns.only):
             work = base / "images-work"
             work.mkdir()
-            for e in engines:
-                image_archives(e, work, results)
+            # Alternated like the rows above: one sample per engine was at the mercy of
+            # whatever else the machine did during that one run.
+            for _ in range(max(1, ns.repeat // 2)):
+                for e in engines:
+                    image_archives(e, work, results)
         if not ns.quick and _selected("pull push registry", ns.only):
             registry_transfer(engines, base, results)
     finally:
