@@ -106,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The cgroup lock's slow start (an RCU grace period) overlaps the imports below.
         from berth.runtime.cgroups.prime import keep_warm
 
-        _thread.start_new_thread(_warm_cgroup_lock, (stop, keep_warm))
+        with contextlib.suppress(RuntimeError):  # no thread to be had (a threads limit): no gain
+            _thread.start_new_thread(_warm_cgroup_lock, (stop, keep_warm))
     try:
         name = f"berth.runtime.cli.{cmd.module}"
         __import__(name)  # not importlib.import_module: the importlib package loads warnings
