@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from berth.runtime import apparmor
 from tests.runtime.conftest import Env
 from tests.runtime.test_cli import RUNTIME, cli, reap
 
@@ -51,7 +52,7 @@ def test_exec_process_document_sets_identity_and_limits(rt: Env, tmp_path: Path)
                                 "permitted": ["CAP_KILL"], "inheritable": ["CAP_KILL"],
                                 "ambient": ["CAP_KILL"]},
                "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}],
-               "noNewPrivileges": True, "apparmorProfile": "ignored-without-apparmor"}
+               "noNewPrivileges": True}
         (tmp_path / "p.json").write_text(json.dumps(doc))
         out = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid).stdout.splitlines()
         # env is the document's alone (FROM_SPEC is the container's), as runc has it
@@ -80,6 +81,10 @@ def test_bad_process_document_is_refused_and_starts_nothing(rt: Env, tmp_path: P
             res = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid, check=False)
             # runc's exec: every failure to start is "exec failed: ..." and exit status 255
             assert res.returncode == 255 and f"exec failed: {message}" in res.stderr, res.stderr
+        # A profile this host cannot apply is refused, never dropped (runc fails too).
+        (tmp_path / "p.json").write_text(json.dumps({"args": ["true"], "apparmorProfile": "acme"}))
+        res = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid, check=False)
+        assert res.returncode == 255 and "apparmor profile" in res.stderr, res.stderr
         res = cli(rt, "exec", cid, "nosuchbin", check=False)
         assert res.returncode == 255 and ('exec failed: unable to start container process: exec: '
                                           '\\"nosuchbin\\": executable file not found in $PATH'
@@ -133,3 +138,15 @@ def test_preserve_fds_for_run_and_exec(rt: Env) -> None:
         assert (code, written) == (0, "from-exec\n"), err
     finally:
         _stop(rt, cid)
+
+
+def test_apparmor_profile_without_apparmor_is_refused(rt: Env) -> None:
+    bundle, _, _ = rt.bundle(["true"], overlay=False,
+                             mutate=lambda s: s["process"].update(apparmorProfile="acme"))
+    res = cli(rt, "run", "--bundle", str(bundle), rt.ids[-1], check=False)
+    if apparmor.enabled():  # a host with AppArmor but no such profile: the kernel refuses it
+        assert res.returncode != 0 and "apparmor" in res.stderr, res.stderr
+    else:
+        assert res.returncode == 1 and "AppArmor is not enabled on this host" in res.stderr, \
+            res.stderr
+    assert cli(rt, "state", rt.ids[-1], check=False).returncode == 1  # nothing left

@@ -34,6 +34,7 @@ from berth.mount import Mount
 from berth.record import Record, field, replace
 from berth.runtime import (
     _sys,
+    apparmor,
     console,
     devices,
     hooks,
@@ -171,6 +172,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
             linux.get("uidMappings") and linux.get("gidMappings")):
         raise RuntimeFailure("a new user namespace needs linux.uidMappings and linux.gidMappings")
     root_dir = os.path.realpath(root_path)
+    apparmor.check(proc.get("apparmorProfile"))
     rootfs.propagation_flags(linux.get("rootfsPropagation"))  # refuse a bad value before forking
     in_host_ns = not any(n.type == "mount" for n in nss)
     return _Plan(
@@ -444,6 +446,7 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
     if proc.get("oomScoreAdj") is not None:
         _write_proc("/proc/self/oom_score_adj", str(int(proc["oomScoreAdj"])))
     no_new_privs = bool(proc.get("noNewPrivileges"))
+    apparmor.apply_on_exec(proc.get("apparmorProfile"))
     if plan.seccomp_program is not None and not no_new_privs:
         _install_seccomp(plan.seccomp_program, plan.seccomp_listener, ch)
     process.switch_user(user, plan.capabilities)

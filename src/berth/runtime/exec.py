@@ -25,7 +25,7 @@ from typing import Any, Final
 from berth.errors import Conflict, InvalidArgument, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
 from berth.record import Record
-from berth.runtime import console, process, seccomp, seccompnotify
+from berth.runtime import apparmor, console, process, seccomp, seccompnotify
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager_for_paths
 from berth.runtime.child import close_inherited_fds as _close_inherited_fds
@@ -58,6 +58,7 @@ class ProcessDoc(Record):
     rlimits: tuple[tuple[str, int, int], ...] | None = None
     no_new_privileges: bool = False
     console_size: tuple[int, int] | None = None
+    apparmor_profile: str = ""
 
 
 class ExecOptions(Record):
@@ -118,6 +119,7 @@ def options_from_process(doc: Any, stdin: int | None = None, stdout: int | None 
                                   for g in user.get("additionalGids") or ()),
             umask=umask, capabilities=capabilities, rlimits=rlimits or None,
             no_new_privileges=bool(doc.get("noNewPrivileges")),
+            apparmor_profile=str(doc.get("apparmorProfile") or ""),
             console_size=None if not size else (_int(size.get("height", 0), "consoleSize"),
                                                 _int(size.get("width", 0), "consoleSize"))))
 
@@ -156,6 +158,9 @@ def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec
         raise Conflict(f"container {container_id} is not running")
     spec = _bundle_spec(st.bundle)
     # The container's own filter, built here before forking; exec'd processes get it too.
+    profile = (opts.process.apparmor_profile if opts.process is not None
+               else str((spec.get("process") or {}).get("apparmorProfile") or ""))
+    apparmor.check(profile)
     program = seccomp.program_for(spec.get("linux") or {}, seccomp.cache_dir(state_root))
     listener = seccompnotify.listener_of(spec.get("linux") or {}) if program is not None else None
     nss = []
@@ -300,6 +305,8 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
     if opts.privileged:
         every = sum(1 << n for n in CAP_NUMBERS.values())
         caps = process.Capabilities(every, every, every, every, every)
+    apparmor.apply_on_exec(doc.apparmor_profile if doc is not None
+                           else str(proc.get("apparmorProfile") or ""))
     wants_nnp = doc.no_new_privileges if doc is not None else bool(proc.get("noNewPrivileges"))
     no_new_privs = wants_nnp and not opts.privileged
     if program is not None and not no_new_privs:
