@@ -30,6 +30,7 @@ from berth.images.compression import Compression, HashingReader, decompressor, d
 from berth.images.layer import Limits
 from berth.images.reference import Reference, parse_normalized
 from berth.images.stored import LayerSource, NewImage
+from berth.store.writeback import start_writeback
 
 __all__ = ["Staged", "load_archive", "stage_archive", "staging_dir"]
 
@@ -131,6 +132,8 @@ def _copy_out(read: Callable[[int], bytes], size: int, target: Path, name: str) 
             while view:
                 view = view[os.write(fd, view):]
             left -= len(chunk)
+        # A staged layer is fsynced when it becomes a blob: start its disk write now.
+        start_writeback(fd)
     finally:
         os.close(fd)
     return "sha256:" + h.hexdigest()

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from berth.errors import Internal, InvalidArgument, NotFound
+from berth.store.writeback import start_writeback
 
 __all__ = ["ContentStore", "Writer", "validate_digest"]
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+_WRITEBACK_EVERY = 8 << 20
 
 
 def validate_digest(digest: str) -> str:
@@ -42,12 +44,18 @@ class Writer:
         self.path = path
         self._hash = hashlib.sha256()
         self.size = 0
+        self._flushed = 0
         self._done = False
 
     def write(self, data: bytes) -> int:
         self._file.write(data)
         self._hash.update(data)
         self.size += len(data)
+        if self.size - self._flushed >= _WRITEBACK_EVERY:
+            # The commit's fsync then waits for the last few MiB, not the whole blob.
+            self._file.flush()
+            start_writeback(self._file.fileno())
+            self._flushed = self.size
         return len(data)
 
     def flush(self) -> None:
