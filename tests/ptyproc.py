@@ -61,7 +61,18 @@ class PtyProcess:
             if ready:
                 with contextlib.suppress(OSError):
                     self.output += os.read(self.master, 4096)
-        return self.proc.wait(1)
+        code = self.proc.wait(1)
+        # What the process wrote just before exiting may still sit in the pty: read it too
+        # (the slave stays open here, so there is no EOF to wait for).
+        while select.select([self.master], [], [], 0.1)[0]:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            self.output += data
+        return code
 
     def close(self) -> None:
         if self.proc.poll() is None:

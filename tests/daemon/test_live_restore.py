@@ -28,15 +28,19 @@ def test_kill_9_berthd_and_readopt(own_daemon: tuple[Path, list[Daemon]]) -> Non
     ensure_base_images(d.host)
     d.docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
              "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done", check=True)
-    d.docker("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1.5; exit 42",
-             check=True)
+    # quitter exits once told to (a file the test puts in its rootfs while berthd is down),
+    # not after a fixed time that a loaded machine may spend before berthd is killed.
+    d.docker("run", "-d", "--name", "quitter", "busybox", "sh", "-c",
+             "until [ -e /go ]; do sleep 0.05; done; exit 42", check=True)
     d.docker("run", "-dit", "--name", "shell", "busybox", "sh", check=True)
     d.docker("run", "-d", "--name", "sleeper", "busybox", "sleep", "1000", check=True)
     pids = {n: inspect(d, n)["State"]["Pid"] for n in ("ticker", "shell", "sleeper")}
+    quitter_pid = inspect(d, "quitter")["State"]["Pid"]
     killed_at = time.time()
     assert d.process is not None
     d.process.send_signal(signal.SIGKILL)
     d.process.wait()
+    Path(f"/proc/{quitter_pid}/root/go").touch()
     time.sleep(3.0)  # quitter exits while no berthd runs; ticker keeps logging
     for pid in pids.values():
         os.kill(pid, 0)  # still alive
