@@ -17,9 +17,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from berth.store.writeback import start_writeback
+
 __all__ = ["hashed_body", "spooled_body"]
 
 _CHUNK = 1 << 20
+_WRITEBACK_EVERY = 8 << 20
 
 
 @contextlib.asynccontextmanager
@@ -47,10 +50,18 @@ async def _spool(request: web.Request, directory: Path, prefix: str,
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
+            size = flushed = 0
             async for chunk in request.content.iter_chunked(_CHUNK):
                 out.write(chunk)
-                if h is not None:
-                    h.update(chunk)
+                if h is None:
+                    continue
+                h.update(chunk)
+                size += len(chunk)
+                if size - flushed >= _WRITEBACK_EVERY:
+                    # A hashed body becomes an fsynced blob: let the disk write follow along.
+                    out.flush()
+                    start_writeback(out.fileno())
+                    flushed = size
         yield path
     finally:
         with contextlib.suppress(FileNotFoundError):
