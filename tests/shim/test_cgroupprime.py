@@ -1,5 +1,4 @@
-"""cgroupprime: the no-op cgroup move leaves the process where it was, in every hierarchy; the
-shim's pid files are written whole without fsync."""
+"""cgroupprime: the no-op cgroup move leaves the process where it was, in every hierarchy."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from berth.runtime.cgroups import prime as cgroupprime
-from berth.shim.spec import write_atomic
 
 pytestmark = pytest.mark.root
 
@@ -37,12 +35,3 @@ def test_prime_moves_the_process_into_its_own_cgroup() -> None:
         os.close(r)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-
-
-def test_pid_file_without_fsync_is_whole(tmp_path: Path) -> None:
-    path = tmp_path / "shim.pid"
-    write_atomic(path, b"123\n", 0o644, durable=False)
-    write_atomic(path, b"4567\n", 0o644, durable=False)
-    assert path.read_bytes() == b"4567\n"
-    assert oct(path.stat().st_mode & 0o777) == "0o644"
-    assert [p.name for p in tmp_path.iterdir()] == ["shim.pid"]

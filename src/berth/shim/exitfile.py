@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from berth.errors import Internal
+from berth.errors import Internal, InvalidArgument
 from berth.shim.protocol import ExitStatus
 from berth.shim.spec import write_atomic
 
@@ -23,7 +23,11 @@ def write_exit(state_dir: Path, status: ExitStatus) -> None:
 
 
 def read_exit(state_dir: Path) -> ExitStatus | None:
-    """The recorded exit status, or None if the container has not exited (or never ran)."""
+    """The recorded exit status, or None if the container has not exited (or never ran).
+
+    A file that does not parse counts as no status: it is written by rename, so only a
+    machine that lost power with the exec root on disk (not fsynced) can leave one.
+    """
     try:
         raw = (state_dir / EXIT_FILE).read_bytes()
     except FileNotFoundError:
@@ -32,5 +36,5 @@ def read_exit(state_dir: Path) -> ExitStatus | None:
         raise Internal(f"read {state_dir / EXIT_FILE}: {e.strerror}") from e
     try:
         return ExitStatus.from_json(json.loads(raw))
-    except (ValueError, KeyError, TypeError) as e:
-        raise Internal(f"corrupt {state_dir / EXIT_FILE}: {e}") from e
+    except (ValueError, KeyError, TypeError, InvalidArgument):
+        return None

@@ -256,7 +256,7 @@ def run_shim(state_dir: Path, ready_fd: int) -> int:
     """Be the shim of the container in ``state_dir``; report readiness on ``ready_fd``."""
     try:
         spec = ShimSpec.load(state_dir)
-        write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644, durable=False)
+        write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644)
         _sys.set_child_subreaper()
         loop = Loop()
         shim_ref: list[Shim] = []
@@ -285,7 +285,7 @@ def run_shim(state_dir: Path, ready_fd: int) -> int:
             io.close()
             raise
         io.created(created.console_fd)
-        write_atomic(state_dir / INIT_PID_FILE, f"{created.pid}\n".encode(), 0o644, durable=False)
+        write_atomic(state_dir / INIT_PID_FILE, f"{created.pid}\n".encode(), 0o644)
         shim = Shim(loop, spec, state_dir, io, created, backend)
         shim_ref.append(shim)
         shim.listen()

@@ -19,12 +19,13 @@ __all__ = ["SPEC_FILE", "ShimSpec", "write_atomic"]
 SPEC_FILE = "shim.json"
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a part.
 
-    ``durable=False`` skips the fsyncs, for files that mean nothing once their process is
-    gone (pid files): the rename alone keeps them whole for readers, and a power loss
-    takes the processes with it.
+    No fsync: every file of a shim's state dir (shim.json, pid files, exit.json) lives in the
+    exec root, which describes processes and does not outlive them (``/run`` is a tmpfs), and
+    the rename alone keeps the file whole for readers. An fsync of the file and its directory
+    cost 0.5 ms on an idle disk and over 20 ms on a busy one, at every start and every exit.
     """
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -33,17 +34,9 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = Tru
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            if durable:
-                os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, path)
-        if durable:
-            dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
     except OSError as e:
         raise Internal(f"write {path}: {e.strerror}") from e
 
