@@ -6,8 +6,10 @@ init, and ``--preserve-fds``. The conftest's ``rt`` removes every container even
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ _PROBE = ("id -u; id -g; id -G; umask; ulimit -n; pwd; echo ${FROM_FILE:-unset} 
           "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status")
 
 
-def _running(rt: Env, mutate: Any = None) -> str:
+def _running(rt: Env, mutate: Any = None, stdout: Any = None) -> str:
     def base(spec: dict[str, Any]) -> None:
         spec["process"]["env"].append("FROM_SPEC=yes")
         spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024}]
@@ -32,7 +34,7 @@ def _running(rt: Env, mutate: Any = None) -> str:
 
     bundle, _, _ = rt.bundle(["sleep", "30"], overlay=False, mutate=base)
     cid = rt.ids[-1]
-    cli(rt, "run", "-d", "--bundle", str(bundle), cid)
+    cli(rt, "run", "-d", "--bundle", str(bundle), cid, stdout=stdout)
     return cid
 
 
@@ -150,3 +152,33 @@ def test_apparmor_profile_without_apparmor_is_refused(rt: Env) -> None:
         assert res.returncode == 1 and "AppArmor is not enabled on this host" in res.stderr, \
             res.stderr
     assert cli(rt, "state", rt.ids[-1], check=False).returncode == 1  # nothing left
+
+
+def test_personality_and_io_priority(rt: Env, tmp_path: Path) -> None:
+    # linux.personality LINUX32 (uname -m answers the 32-bit machine) and process.ioPriority,
+    # for the init and for an exec'd process, which does not inherit them from the init.
+    def mutate(spec: dict[str, Any]) -> None:
+        spec["linux"]["personality"] = {"domain": "LINUX32"}
+        spec["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+        spec["process"]["args"] = ["sh", "-c", "uname -m; ionice -p $$; sleep 30"]
+
+    host = os.uname().machine
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        cid = _running(rt, mutate, stdout=f)
+    try:
+        deadline = time.monotonic() + 10
+        while len(out.read_text().splitlines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        machine, prio = out.read_text().splitlines()[:2]
+        assert machine != host and machine in ("i686", "armv8l", "armv7l"), machine
+        assert prio == "idle"
+        res = cli(rt, "exec", cid, "sh", "-c", "uname -m; ionice -p $$")
+        assert res.stdout.splitlines() == [machine, "idle"]
+    finally:
+        _stop(rt, cid)
+    bad = {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}
+    bundle, _, _ = rt.bundle(["true"], overlay=False,
+                             mutate=lambda s: s["linux"].update(personality=bad))
+    res = cli(rt, "run", "--bundle", str(bundle), rt.ids[-1], check=False)
+    assert res.returncode == 1 and "linux.personality: unsupported flags" in res.stderr

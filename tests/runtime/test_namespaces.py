@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from berth.errors import RuntimeFailure
 from berth.runtime import container
 
 from .conftest import Env, wait_exit
@@ -97,3 +98,27 @@ def test_mount_namespace_joined_by_path(rt: Env) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_time_namespace_offsets(rt: Env) -> None:
+    year = 365 * 86400
+
+    def mutate(spec: dict[str, Any]) -> None:
+        spec["linux"]["namespaces"].append({"type": "time"})
+        spec["linux"]["timeOffsets"] = {"boottime": {"secs": year, "nanosecs": 0},
+                                        "monotonic": {"secs": 2 * year}}
+
+    r = rt.run(["sh", "-c", "cut -d. -f1 /proc/uptime; cat /proc/self/timens_offsets"],
+               mutate=mutate)
+    lines = r.stdout.splitlines()
+    assert r.status == 0 and int(lines[0]) >= year, r.stdout + r.stderr
+    assert [line.split() for line in lines[1:]] == [["monotonic", str(2 * year), "0"],
+                                                    ["boottime", str(year), "0"]]
+
+
+def test_time_offsets_without_time_namespace_are_refused(rt: Env) -> None:
+    bundle, mounts, _ = rt.bundle(["true"], mutate=lambda s: s["linux"].update(
+        timeOffsets={"boottime": {"secs": 1}}))
+    with pytest.raises(RuntimeFailure, match="needs a new time namespace"):
+        container.create(rt.options(bundle, mounts))
+    assert not (rt.state_root / rt.ids[-1]).exists()

@@ -38,7 +38,9 @@ __all__ = [
     "capget",
     "capset",
     "idmapped_clone",
+    "ioprio_set",
     "mount",
+    "personality",
     "pivot_root",
     "prctl",
     "seccomp_install",
@@ -81,8 +83,9 @@ _PR_SET_SECCOMP: Final = 22
 _SECCOMP_MODE_FILTER: Final = 2
 
 # x86_64 numbers; glibc has no pivot_root wrapper.
-_SYSCALLS: Final = {"x86_64": {"pivot_root": 155, "seccomp": 317},
-                    "aarch64": {"pivot_root": 41, "seccomp": 277}}
+_SYSCALLS: Final = {"x86_64": {"pivot_root": 155, "seccomp": 317, "ioprio_set": 251},
+                    "aarch64": {"pivot_root": 41, "seccomp": 277, "ioprio_set": 30}}
+_IOPRIO_WHO_PROCESS: Final = 1
 _SECCOMP_SET_MODE_FILTER: Final = 1
 _SECCOMP_FILTER_FLAG_NEW_LISTENER: Final = 1 << 3
 
@@ -204,6 +207,17 @@ def seccomp_install_listener(program: bytes) -> int:
                               ctypes.c_void_p(ctypes.addressof(prog))), "seccomp")
     os.set_inheritable(fd, False)
     return fd
+
+
+def personality(persona: int) -> None:
+    _check(_libc.personality(ctypes.c_ulong(persona)), "personality")
+
+
+def ioprio_set(value: int) -> None:
+    """ioprio_set(IOPRIO_WHO_PROCESS, 0 = the caller, value)."""
+    number = _SYSCALLS[os.uname().machine]["ioprio_set"]
+    _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(_IOPRIO_WHO_PROCESS),
+                         ctypes.c_long(0), ctypes.c_long(value)), "ioprio_set")
 
 
 def capbset_drop(cap: int) -> None:

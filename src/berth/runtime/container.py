@@ -154,6 +154,9 @@ class _Plan(Record):
     # namespace in the spec); None when the container has a mount namespace.
     host_rootfs_keep: int | None = None
     umask: int = 0o022
+    persona: int | None = None
+    io_priority: int | None = None
+    time_offsets: tuple[tuple[str, int, int], ...] = ()
     uid_maps: tuple[userns.IdMapping, ...] = ()
     gid_maps: tuple[userns.IdMapping, ...] = ()
 
@@ -180,6 +183,10 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         root_dir=root_dir,
         host_rootfs_keep=rootfs.mounts_at(root_dir) if in_host_ns else None,
         umask=process.umask_of(proc.get("user")),
+        persona=process.persona(linux.get("personality")),
+        io_priority=process.io_priority(proc.get("ioPriority")),
+        time_offsets=namespaces.parse_time_offsets(
+            linux.get("timeOffsets"), any(n.type == "time" and not n.path for n in nss)),
         namespaces=tuple(nss),
         mounts=tuple(rootfs.parse_mounts(spec.get("mounts") or [], str(opts.bundle.resolve()))),
         devices=tuple(devices.parse_devices(linux.get("devices") or [])),
@@ -364,6 +371,7 @@ def _middle_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
     # Join before unsharing: a new cgroup namespace is rooted at the cgroup we are in.
     plan.cgroup.join(os.getpid())
     namespaces.enter(plan.namespaces, lambda: _await_maps(ch))
+    namespaces.write_time_offsets(plan.time_offsets)  # before the init, its first member
     child = os.fork()
     if child == 0:
         _run_child(lambda: _init_process(opts, plan, ch, devnull, fifo_fd), ch)
@@ -447,6 +455,7 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
         _write_proc("/proc/self/oom_score_adj", str(int(proc["oomScoreAdj"])))
     no_new_privs = bool(proc.get("noNewPrivileges"))
     apparmor.apply_on_exec(proc.get("apparmorProfile"))
+    process.set_io_priority(plan.io_priority)
     if plan.seccomp_program is not None and not no_new_privs:
         _install_seccomp(plan.seccomp_program, plan.seccomp_listener, ch)
     process.switch_user(user, plan.capabilities)
@@ -460,6 +469,7 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
     args = [str(a) for a in proc["args"]]
     path = process.find_executable(args[0], env.get("PATH"))
     os.umask(plan.umask)
+    process.set_persona(plan.persona)
     # A notify filter goes in while the caller still listens, to pass its fd on: before ready.
     late_seccomp = plan.seccomp_program if no_new_privs else None
     if fifo_fd is None:

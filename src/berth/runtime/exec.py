@@ -59,6 +59,7 @@ class ProcessDoc(Record):
     no_new_privileges: bool = False
     console_size: tuple[int, int] | None = None
     apparmor_profile: str = ""
+    io_priority: int | None = None
 
 
 class ExecOptions(Record):
@@ -104,6 +105,7 @@ def options_from_process(doc: Any, stdin: int | None = None, stdout: int | None 
         caps = doc.get("capabilities")
         capabilities = None if caps is None else process.parse_capabilities(caps)
         umask = process.umask_of(user)
+        io_priority = process.io_priority(doc.get("ioPriority"))
     except RuntimeFailure as exc:
         raise InvalidArgument(f"process: {exc}") from exc
     rlimits = tuple((str(r.get("type", "")), _int(r.get("soft", 0), "rlimit soft"),
@@ -119,7 +121,7 @@ def options_from_process(doc: Any, stdin: int | None = None, stdout: int | None 
                                   for g in user.get("additionalGids") or ()),
             umask=umask, capabilities=capabilities, rlimits=rlimits or None,
             no_new_privileges=bool(doc.get("noNewPrivileges")),
-            apparmor_profile=str(doc.get("apparmorProfile") or ""),
+            apparmor_profile=str(doc.get("apparmorProfile") or ""), io_priority=io_priority,
             console_size=None if not size else (_int(size.get("height", 0), "consoleSize"),
                                                 _int(size.get("width", 0), "consoleSize"))))
 
@@ -307,6 +309,9 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
         caps = process.Capabilities(every, every, every, every, every)
     apparmor.apply_on_exec(doc.apparmor_profile if doc is not None
                            else str(proc.get("apparmorProfile") or ""))
+    process.set_io_priority(doc.io_priority if doc is not None
+                            else process.io_priority(proc.get("ioPriority")))
+    process.set_persona(process.persona((spec.get("linux") or {}).get("personality")))
     wants_nnp = doc.no_new_privileges if doc is not None else bool(proc.get("noNewPrivileges"))
     no_new_privs = wants_nnp and not opts.privileged
     if program is not None and not no_new_privs:

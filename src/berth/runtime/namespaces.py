@@ -14,7 +14,8 @@ from berth.errors import RuntimeFailure
 from berth.record import Record
 from berth.runtime import _sys
 
-__all__ = ["NAMESPACE_FLAGS", "Namespace", "enter", "parse_namespaces"]
+__all__ = ["NAMESPACE_FLAGS", "Namespace", "enter", "parse_namespaces", "parse_time_offsets",
+           "write_time_offsets"]
 
 NAMESPACE_FLAGS: Final = {
     "pid": _sys.CLONE_NEWPID,
@@ -103,3 +104,31 @@ def enter(namespaces: Sequence[Namespace], on_userns: Callable[[], None] | None 
             _sys.unshare(flags)
         except OSError as exc:
             raise RuntimeFailure(f"unshare namespaces: {exc.strerror}") from exc
+
+
+def parse_time_offsets(offsets: Any, new_time_ns: bool) -> tuple[tuple[str, int, int], ...]:
+    """``linux.timeOffsets`` as (clock, secs, nanosecs); they need a new time namespace."""
+    if not offsets:
+        return ()
+    if not new_time_ns:
+        raise RuntimeFailure("linux.timeOffsets needs a new time namespace")
+    out = []
+    for clock, value in dict(offsets).items():
+        if clock not in ("monotonic", "boottime"):
+            raise RuntimeFailure(f"linux.timeOffsets: unknown clock {clock!r}")
+        secs, nanos = (value or {}).get("secs", 0), (value or {}).get("nanosecs", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (secs, nanos)):
+            raise RuntimeFailure(f"linux.timeOffsets: {clock} must be integers")
+        out.append((clock, secs, nanos))
+    return tuple(out)
+
+
+def write_time_offsets(offsets: Sequence[tuple[str, int, int]]) -> None:
+    """Set the offsets of the time namespace just unshared (before any process enters it)."""
+    if not offsets:
+        return
+    try:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write("".join(f"{clock} {secs} {nanos}\n" for clock, secs, nanos in offsets))
+    except OSError as exc:
+        raise RuntimeFailure(f"write time namespace offsets: {exc.strerror}") from exc

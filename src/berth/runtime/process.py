@@ -29,8 +29,12 @@ __all__ = [
     "apply_rlimits",
     "build_env",
     "find_executable",
+    "io_priority",
     "parse_capabilities",
+    "persona",
     "resolve_user",
+    "set_io_priority",
+    "set_persona",
     "switch_user",
     "umask_of",
 ]
@@ -151,6 +155,54 @@ def umask_of(spec_user: Mapping[str, Any] | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
         raise RuntimeFailure(f"invalid process.user.umask {value!r}")
     return value
+
+
+_PERSONAS: Final = {"LINUX": 0x0000, "LINUX32": 0x0008}
+_IO_CLASSES: Final = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+
+
+def persona(spec: Mapping[str, Any] | None) -> int | None:
+    """``linux.personality`` as personality(2)'s argument; None when unset."""
+    if not spec:
+        return None
+    domain = spec.get("domain")
+    if domain not in _PERSONAS:
+        raise RuntimeFailure(f"linux.personality: unsupported domain {domain!r}")
+    if spec.get("flags"):
+        raise RuntimeFailure(f"linux.personality: unsupported flags {spec['flags']!r}")
+    value: int = _PERSONAS[domain]
+    return value
+
+
+def set_persona(value: int | None) -> None:
+    if value is None:
+        return
+    try:
+        _sys.personality(value)
+    except OSError as exc:
+        raise RuntimeFailure(f"set personality: {exc.strerror}") from exc
+
+
+def io_priority(spec: Mapping[str, Any] | None) -> int | None:
+    """``process.ioPriority`` as ioprio_set(2)'s value (class << 13 | level); None when unset."""
+    if not spec:
+        return None
+    klass = _IO_CLASSES.get(str(spec.get("class")))
+    level = spec.get("priority", 0)
+    if klass is None:
+        raise RuntimeFailure(f"process.ioPriority: unknown class {spec.get('class')!r}")
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 7:
+        raise RuntimeFailure(f"process.ioPriority: priority {level!r} is not 0..7")
+    return klass << 13 | level
+
+
+def set_io_priority(value: int | None) -> None:
+    if value is None:
+        return
+    try:
+        _sys.ioprio_set(value)
+    except OSError as exc:
+        raise RuntimeFailure(f"set io priority: {exc.strerror}") from exc
 
 
 def apply_rlimits(rlimits: Sequence[Mapping[str, Any]]) -> None:
