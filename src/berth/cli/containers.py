@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from berth.cli.context import CLIContext, UsageError, make_parser
 from berth.cli.formatting import CONTAINER_HEADERS, container_row, render
@@ -36,6 +35,8 @@ def _each(ctx: CLIContext, refs: list[str], call: Callable[[str], None],
             return ref, exc
 
     if parallel and len(refs) > 1:
+        from concurrent.futures import ThreadPoolExecutor  # ~15 ms: only when several run at once
+
         with ThreadPoolExecutor(max_workers=min(len(refs), 16)) as pool:
             results = list(pool.map(one, refs))
     else:

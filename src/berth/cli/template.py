@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.record import Record
 
 __all__ = ["Template", "go_value", "parse_template"]
 
@@ -104,18 +104,15 @@ def _field(obj: Any, path: str) -> Any:
     return obj
 
 
-@dataclass(frozen=True)
-class _Text:
+class _Text(Record):
     text: str
 
 
-@dataclass(frozen=True)
-class _Action:
+class _Action(Record):
     pipeline: tuple[tuple[str, ...], ...]
 
 
-@dataclass(frozen=True)
-class _Block:
+class _Block(Record):
     kind: str  # "range" | "if" | "with"
     pipeline: tuple[tuple[str, ...], ...]
     body: tuple[Any, ...]
