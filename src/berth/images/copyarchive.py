@@ -136,6 +136,23 @@ def _clean(name: str) -> list[str]:
     return parts
 
 
+def _parent_dir(root: Path, rel_base: str, dirs: list[str], name: str) -> Path:
+    """The directory that receives entry ``name``; parents the archive does not list are
+    created (0755), as Docker does for ``data/f`` without a ``data/`` entry. Each one is
+    resolved inside ``root`` before it is made, so none can be created outside."""
+    for depth in range(len(dirs) + 1):
+        path = resolve(root, rel_base + "/" + "/".join(dirs[:depth]))
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path, 0o755)
+            continue
+        # ``root`` itself may be the /proc/<pid>/root magic link.
+        if not stat.S_ISDIR(st.st_mode) and path != root:
+            raise InvalidArgument(f"invalid archive entry {name!r}: parent is not a directory")
+    return path
+
+
 def extract_into(source: Path, root: Path, dest: str, *, copy_uid_gid: bool = False,
                  no_overwrite_dir_non_dir: bool = False, limits: Limits | None = None) -> None:
     """Extract the tar at ``source`` into container directory ``dest`` under ``root``."""
@@ -164,11 +181,7 @@ def extract_into(source: Path, root: Path, dest: str, *, copy_uid_gid: bool = Fa
                         raise InvalidArgument(
                             f"invalid archive entry {m.name!r}: device nodes, fifos and other "
                             "special files cannot be copied into a container")
-                    parent = resolve(root, rel_base + "/" + "/".join(parts[:-1]))
-                    # ``root`` itself may be the /proc/<pid>/root magic link.
-                    if not parent.is_dir() or (parent != root and parent.is_symlink()):
-                        raise InvalidArgument(f"invalid archive entry {m.name!r}: parent is "
-                                              "not a directory")
+                    parent = _parent_dir(root, rel_base, parts[:-1], m.name)
                     path = parent / parts[-1]
                     existing = _lstat(path)
                     if existing is not None and no_overwrite_dir_non_dir and (
