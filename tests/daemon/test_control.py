@@ -64,6 +64,21 @@ def test_stop_and_kill_of_a_paused_container(daemon: Daemon, names: list[str]) -
         assert st["Status"] == "exited" and not st["Paused"]
 
 
+def test_force_remove_of_a_paused_container(daemon: Daemon, names: list[str]) -> None:
+    """``rm -f`` of a paused container removes it (its SIGKILL lands once the cgroup thaws)."""
+    name = new_name(names, "c")
+    daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
+    info = inspect(daemon, name)
+    daemon.docker("pause", name, check=True)
+    r = daemon.docker("rm", name)
+    assert r.returncode != 0 and b"cannot remove a running container" in r.stderr.lower(), r.stderr
+    r = daemon.docker("rm", "-f", name, timeout=20)
+    assert r.returncode == 0, r.stderr
+    names.remove(name)
+    assert daemon.docker("inspect", name).returncode != 0
+    assert not Path(f"/proc/{info['State']['Pid']}").exists()
+
+
 def test_rename(daemon: Daemon, names: list[str]) -> None:
     old, new, other = new_name(names, "c"), new_name(names, "c"), new_name(names, "c")
     daemon.docker("create", "--name", old, "busybox", "true", check=True)

@@ -707,6 +707,7 @@ class ContainerService:
                 c.manually_stopped = True  # no restart policy between the kill and the removal
                 with contextlib.suppress(errors.BerthError):
                     await live.shim.kill(_signal.SIGKILL, all=True)
+                await self._thaw_for_stop(c, live)  # a frozen process dies only once thawed
                 await live.exited.wait()
             c.state.status = "removing"
             if self._networks is not None:
