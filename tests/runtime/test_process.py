@@ -135,3 +135,22 @@ def test_find_executable_errors(tmp_path: Path) -> None:
         process.find_executable(str(plain), None)
     with pytest.raises(RuntimeFailure, match=r'exec: ".*": is a directory'):
         process.find_executable(str(tmp_path), None)
+
+
+@pytest.mark.root
+def test_scheduler_policy_and_nice(rt: Env) -> None:
+    def mutate(spec: dict) -> None:
+        spec["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
+
+    # /proc/self/stat: field 19 is the nice value, field 41 the policy (3 = SCHED_BATCH)
+    r = rt.run(["sh", "-c", "cut -d' ' -f19,41 /proc/self/stat"], mutate=mutate)
+    assert (r.status, r.stdout) == (0, "7 3\n"), r.stderr
+
+
+def test_bad_scheduler_is_refused() -> None:
+    with pytest.raises(RuntimeFailure, match="unknown policy 'SCHED_FAST'"):
+        process.scheduler({"policy": "SCHED_FAST"})
+    with pytest.raises(RuntimeFailure, match="unknown flag"):
+        process.scheduler({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_TURBO"]})
+    assert process.scheduler({"policy": "SCHED_RR", "priority": 5, "flags": [
+        "SCHED_FLAG_RESET_ON_FORK"]}) == process.Scheduler(2, 1, priority=5)

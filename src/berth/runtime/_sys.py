@@ -43,6 +43,7 @@ __all__ = [
     "personality",
     "pivot_root",
     "prctl",
+    "sched_setattr",
     "seccomp_install",
     "seccomp_install_listener",
     "sethostname",
@@ -83,8 +84,10 @@ _PR_SET_SECCOMP: Final = 22
 _SECCOMP_MODE_FILTER: Final = 2
 
 # x86_64 numbers; glibc has no pivot_root wrapper.
-_SYSCALLS: Final = {"x86_64": {"pivot_root": 155, "seccomp": 317, "ioprio_set": 251},
-                    "aarch64": {"pivot_root": 41, "seccomp": 277, "ioprio_set": 30}}
+_SYSCALLS: Final = {"x86_64": {"pivot_root": 155, "seccomp": 317, "ioprio_set": 251,
+                               "sched_setattr": 314},
+                    "aarch64": {"pivot_root": 41, "seccomp": 277, "ioprio_set": 30,
+                                "sched_setattr": 274}}
 _IOPRIO_WHO_PROCESS: Final = 1
 _SECCOMP_SET_MODE_FILTER: Final = 1
 _SECCOMP_FILTER_FLAG_NEW_LISTENER: Final = 1 << 3
@@ -218,6 +221,23 @@ def ioprio_set(value: int) -> None:
     number = _SYSCALLS[os.uname().machine]["ioprio_set"]
     _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(_IOPRIO_WHO_PROCESS),
                          ctypes.c_long(0), ctypes.c_long(value)), "ioprio_set")
+
+
+class _SchedAttr(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_uint32), ("policy", ctypes.c_uint32), ("flags", ctypes.c_uint64),
+                ("nice", ctypes.c_int32), ("priority", ctypes.c_uint32),
+                ("runtime", ctypes.c_uint64), ("deadline", ctypes.c_uint64),
+                ("period", ctypes.c_uint64)]
+
+
+def sched_setattr(policy: int, flags: int, nice: int, priority: int, runtime: int, deadline: int,
+                  period: int) -> None:
+    """sched_setattr(0 = the caller, attr, 0) with the first (48-byte) struct sched_attr."""
+    attr = _SchedAttr(ctypes.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline,
+                      period)
+    number = _SYSCALLS[os.uname().machine]["sched_setattr"]
+    _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(0), ctypes.byref(attr),
+                         ctypes.c_long(0)), "sched_setattr")
 
 
 def capbset_drop(cap: int) -> None:

@@ -156,6 +156,7 @@ class _Plan(Record):
     umask: int = 0o022
     persona: int | None = None
     io_priority: int | None = None
+    scheduler: process.Scheduler | None = None
     time_offsets: tuple[tuple[str, int, int], ...] = ()
     uid_maps: tuple[userns.IdMapping, ...] = ()
     gid_maps: tuple[userns.IdMapping, ...] = ()
@@ -185,6 +186,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         umask=process.umask_of(proc.get("user")),
         persona=process.persona(linux.get("personality")),
         io_priority=process.io_priority(proc.get("ioPriority")),
+        scheduler=process.scheduler(proc.get("scheduler")),
         time_offsets=namespaces.parse_time_offsets(
             linux.get("timeOffsets"), any(n.type == "time" and not n.path for n in nss)),
         namespaces=tuple(nss),
@@ -456,6 +458,7 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
     no_new_privs = bool(proc.get("noNewPrivileges"))
     apparmor.apply_on_exec(proc.get("apparmorProfile"))
     process.set_io_priority(plan.io_priority)
+    process.set_scheduler(plan.scheduler)  # a real-time policy needs CAP_SYS_NICE: before the drop
     if plan.seccomp_program is not None and not no_new_privs:
         _install_seccomp(plan.seccomp_program, plan.seccomp_listener, ch)
     process.switch_user(user, plan.capabilities)

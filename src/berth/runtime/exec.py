@@ -312,6 +312,7 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
     process.set_io_priority(doc.io_priority if doc is not None
                             else process.io_priority(proc.get("ioPriority")))
     process.set_persona(process.persona((spec.get("linux") or {}).get("personality")))
+    process.set_scheduler(process.scheduler(proc.get("scheduler")))
     wants_nnp = doc.no_new_privileges if doc is not None else bool(proc.get("noNewPrivileges"))
     no_new_privs = wants_nnp and not opts.privileged
     if program is not None and not no_new_privs:

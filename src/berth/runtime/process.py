@@ -23,6 +23,7 @@ from berth.runtime import _sys
 __all__ = [
     "DEFAULT_PATH",
     "Capabilities",
+    "Scheduler",
     "User",
     "add_groups",
     "apply_capabilities",
@@ -33,8 +34,10 @@ __all__ = [
     "parse_capabilities",
     "persona",
     "resolve_user",
+    "scheduler",
     "set_io_priority",
     "set_persona",
+    "set_scheduler",
     "switch_user",
     "umask_of",
 ]
@@ -203,6 +206,54 @@ def set_io_priority(value: int | None) -> None:
         _sys.ioprio_set(value)
     except OSError as exc:
         raise RuntimeFailure(f"set io priority: {exc.strerror}") from exc
+
+
+_POLICIES: Final = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+                    "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+_SCHED_FLAGS: Final = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
+                       "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
+                       "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+                       "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+
+
+class Scheduler(Record):
+    """``process.scheduler`` as sched_setattr(2) takes it."""
+
+    policy: int
+    flags: int = 0
+    nice: int = 0
+    priority: int = 0
+    runtime: int = 0
+    deadline: int = 0
+    period: int = 0
+
+
+def scheduler(spec: Mapping[str, Any] | None) -> Scheduler | None:
+    if not spec:
+        return None
+    policy = _POLICIES.get(str(spec.get("policy")))
+    if policy is None:
+        raise RuntimeFailure(f"process.scheduler: unknown policy {spec.get('policy')!r}")
+    flags = 0
+    for name in spec.get("flags") or ():
+        if name not in _SCHED_FLAGS:
+            raise RuntimeFailure(f"process.scheduler: unknown flag {name!r}")
+        flags |= _SCHED_FLAGS[name]
+    values = {k: spec.get(k, 0) for k in ("nice", "priority", "runtime", "deadline", "period")}
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RuntimeFailure(f"process.scheduler: {key} must be an integer")
+    return Scheduler(policy, flags, **values)
+
+
+def set_scheduler(attr: Scheduler | None) -> None:
+    if attr is None:
+        return
+    try:
+        _sys.sched_setattr(attr.policy, attr.flags, attr.nice, attr.priority, attr.runtime,
+                           attr.deadline, attr.period)
+    except OSError as exc:
+        raise RuntimeFailure(f"set scheduler: {exc.strerror}") from exc
 
 
 def apply_rlimits(rlimits: Sequence[Mapping[str, Any]]) -> None:
