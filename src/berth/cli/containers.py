@@ -52,26 +52,25 @@ def _each(ctx: CLIContext, refs: list[str], call: Callable[[str], None],
     return status
 
 
-def cmd_stop(ctx: CLIContext, argv: list[str]) -> int:
-    p = make_parser("stop", "Stop one or more running containers")
+def _stop_or_restart(ctx: CLIContext, argv: list[str], restart: bool) -> int:
+    what = "restart" if restart else "stop"
+    p = make_parser(what, "Restart one or more containers" if restart
+                    else "Stop one or more running containers")
     p.add_argument("-t", "--time", "--timeout", type=int, dest="timeout")
     p.add_argument("-s", "--signal")
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
     client = ctx.client
-    return _each(ctx, ns.containers,
-                 lambda ref: client.stop_container(ref, ns.timeout, ns.signal), parallel=True)
+    call = client.restart_container if restart else client.stop_container
+    return _each(ctx, ns.containers, lambda ref: call(ref, ns.timeout, ns.signal), parallel=True)
+
+
+def cmd_stop(ctx: CLIContext, argv: list[str]) -> int:
+    return _stop_or_restart(ctx, argv, restart=False)
 
 
 def cmd_restart(ctx: CLIContext, argv: list[str]) -> int:
-    p = make_parser("restart", "Restart one or more containers")
-    p.add_argument("-t", "--time", "--timeout", type=int, dest="timeout")
-    p.add_argument("-s", "--signal")
-    p.add_argument("containers", nargs="+")
-    ns = p.parse_args(argv)
-    client = ctx.client
-    return _each(ctx, ns.containers,
-                 lambda ref: client.restart_container(ref, ns.timeout, ns.signal), parallel=True)
+    return _stop_or_restart(ctx, argv, restart=True)
 
 
 def cmd_kill(ctx: CLIContext, argv: list[str]) -> int:

@@ -113,20 +113,26 @@ def _copy_to(resp: Response, path: str | None) -> None:
         resp.close()
 
 
+def _download(ctx: CLIContext, path: str, query: dict[str, list[str]] | None,
+              output: str | None) -> int:
+    """GET an archive into ``output`` (atomically) or stdout (never a terminal)."""
+    if not output:
+        _stdout_archive()  # refuse a terminal before asking the daemon for anything
+    try:
+        resp = ctx.client.request("GET", path, query=query)
+    except BerthError as exc:
+        ctx.fail(exc)
+        return 1
+    _copy_to(resp, output)
+    return 0
+
+
 def cmd_export(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("export", "Export a container's filesystem as a tar archive")
     p.add_argument("-o", "--output")
     p.add_argument("container")
     ns = p.parse_args(argv)
-    if not ns.output:
-        _stdout_archive()  # refuse a terminal before asking the daemon for anything
-    try:
-        resp = ctx.client.request("GET", f"/containers/{ns.container}/export")
-    except BerthError as exc:
-        ctx.fail(exc)
-        return 1
-    _copy_to(resp, ns.output)
-    return 0
+    return _download(ctx, f"/containers/{ns.container}/export", None, ns.output)
 
 
 def cmd_save(ctx: CLIContext, argv: list[str]) -> int:
@@ -135,15 +141,7 @@ def cmd_save(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--platform")
     p.add_argument("images", nargs="+")
     ns = p.parse_args(argv)
-    if not ns.output:
-        _stdout_archive()
-    try:
-        resp = ctx.client.request("GET", "/images/get", query={"names": list(ns.images)})
-    except BerthError as exc:
-        ctx.fail(exc)
-        return 1
-    _copy_to(resp, ns.output)
-    return 0
+    return _download(ctx, "/images/get", {"names": list(ns.images)}, ns.output)
 
 
 def cmd_load(ctx: CLIContext, argv: list[str]) -> int:
