@@ -3,7 +3,6 @@ for -it, attach, exec -t, resize and detach keys, as a user's terminal would dri
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import pty
@@ -28,22 +27,28 @@ class PtyProcess:
         self.slave = slave
         self.output = b""
 
+    def _read_some(self, timeout: float) -> bool:
+        """Append what the pty has within ``timeout``; False when nothing more can come now."""
+        if not select.select([self.master], [], [], timeout)[0]:
+            return True
+        try:
+            data = os.read(self.master, 4096)
+        except OSError:
+            return False
+        if not data:
+            return False
+        self.output += data
+        if b"\x1b[6n" in data:
+            # Answer busybox's cursor-position query as a terminal would: unanswered,
+            # it can take typed keys for the answer.
+            os.write(self.master, b"\x1b[1;1R")
+        return True
+
     def read_until(self, needle: bytes, timeout: float = 20.0) -> bytes:
         deadline = time.monotonic() + timeout
         while needle not in self.output and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(self.master, 4096)
-                except OSError:
-                    break
-                if not data:
-                    break
-                self.output += data
-                if b"\x1b[6n" in data:
-                    # Answer busybox's cursor-position query as a terminal would: unanswered,
-                    # it can take typed keys for the answer.
-                    os.write(self.master, b"\x1b[1;1R")
+            if not self._read_some(0.2):
+                break
         assert needle in self.output, self.output
         return self.output
 
@@ -57,21 +62,12 @@ class PtyProcess:
     def wait(self, timeout: float = 20.0) -> int:
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.master], [], [], 0.2)
-            if ready:
-                with contextlib.suppress(OSError):
-                    self.output += os.read(self.master, 4096)
+            self._read_some(0.2)
         code = self.proc.wait(1)
         # What the process wrote just before exiting may still sit in the pty: read it too
         # (the slave stays open here, so there is no EOF to wait for).
-        while select.select([self.master], [], [], 0.1)[0]:
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            self.output += data
+        while select.select([self.master], [], [], 0.1)[0] and self._read_some(0):
+            pass
         return code
 
     def close(self) -> None:
