@@ -67,7 +67,9 @@ def test_rules_drop_default_action_and_split_same_argument() -> None:
     program = rt.build_program(rules)  # libseccomp skips the unknown name
     assert program and len(program) % 8 == 0
     with pytest.raises(RuntimeFailure):
-        rt.compile_rules({"defaultAction": "SCMP_ACT_NOTIFY"})
+        rt.compile_rules({"defaultAction": "SCMP_ACT_NOPE"})
+    with pytest.raises(RuntimeFailure, match="SCMP_ACT_NOTIFY cannot be used as default action"):
+        rt.compile_rules({"defaultAction": "SCMP_ACT_NOTIFY"})  # as runc
 
 
 def test_program_for_default_profile_builds() -> None:

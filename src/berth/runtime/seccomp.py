@@ -79,6 +79,9 @@ def _arch_name(oci: str) -> str:
 
 def compile_rules(seccomp: Mapping[str, Any]) -> Rules:
     """Pure: the spec's seccomp object as rules, checked (RuntimeFailure on bad input)."""
+    if seccomp.get("defaultAction") == "SCMP_ACT_NOTIFY":
+        # runc's refusal and wording: every call would wait on the agent, even its own.
+        raise RuntimeFailure("seccomp: SCMP_ACT_NOTIFY cannot be used as default action")
     default = _action(seccomp.get("defaultAction"), seccomp.get("defaultErrnoRet"))
     rules: list[Rule] = []
     for call in seccomp.get("syscalls") or []:
