@@ -1,10 +1,12 @@
 """Clients leaving long answers early (a ``/wait`` whose ``docker run`` was interrupted, an
-events stream, ``logs -f``, a stats stream, an attach) are normal: berthd ends those requests
-when the client leaves, logs no traceback, and keeps serving."""
+events stream, ``logs -f``, a stats stream, an attach, a build) are normal: berthd ends those
+requests when the client leaves, logs no traceback, and keeps serving."""
 
 from __future__ import annotations
 
+import io
 import socket
+import tarfile
 import time
 from pathlib import Path
 
@@ -75,3 +77,45 @@ def test_dropped_streams_end_quietly(daemon: Daemon, names: list[str]) -> None:
     log = _log_since(daemon, offset)
     assert "Traceback" not in log and " ERROR " not in log, log
     assert daemon.docker("version").returncode == 0
+
+
+def test_dropped_build_is_cancelled(daemon: Daemon, tmp_path: Path) -> None:
+    """``docker build`` interrupted: the build stops, its RUN container is removed, nothing
+    is tagged, no work directory stays behind, and nothing is logged as a failure."""
+    if daemon.log_path is None:
+        pytest.skip("BERTH_TEST_HOST: this test reads the session daemon's own log")
+    body = io.BytesIO()
+    with tarfile.open(fileobj=body, mode="w") as tar:
+        data = b"FROM busybox\nRUN echo $((6*7)); sleep 300\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    offset = daemon.log_path.stat().st_size
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(daemon.socket))
+    payload = body.getvalue()
+    s.sendall(f"POST /build?t=drop-build:1&rm=1 HTTP/1.1\r\nHost: berth\r\nContent-Type: "
+              f"application/x-tar\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload)
+    s.settimeout(30)
+    seen = b""
+    try:
+        # {"stream": "42\n"}: the RUN step's container runs (its output, not the step line).
+        while b'"42\\n"' not in seen:
+            chunk = s.recv(65536)
+            assert chunk, seen
+            seen += chunk
+    finally:
+        s.close()
+
+    def build_containers() -> bytes:
+        return daemon.docker("ps", "-aq", "--filter", "label=berth.build").stdout
+
+    deadline = time.monotonic() + 15
+    while build_containers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert build_containers() == b""
+    assert daemon.docker("image", "inspect", "drop-build:1").returncode != 0
+    assert not list((daemon.data_root / "tmp").glob("build-*"))
+    log = _log_since(daemon, offset)
+    assert "POST /build: client went away" in log, log
+    assert "Traceback" not in log and " ERROR " not in log, log

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from berth.build.backend import BaseImage, BuildBackend, BuildFailed, BuildOptions, Rootfs
 from berth.build.cache import BuildCache, cache_key, content_checksum
@@ -37,6 +37,7 @@ from berth.timefmt import format_ns, now_ns
 __all__ = ["Builder", "Emit", "plan_stages"]
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
+_T = TypeVar("_T")
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROXY_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
@@ -45,6 +46,18 @@ _META = frozenset({"env", "label", "expose", "cmd", "entrypoint", "user", "volum
                    "healthcheck", "onbuild", "shell", "maintainer"})
 _EXPANDS = frozenset({"env", "label", "expose", "user", "volume", "stopsignal", "workdir"})
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+async def _in_thread(fn: Callable[..., _T], /, *args: Any) -> _T:
+    """``asyncio.to_thread`` for build steps: when the build is cancelled (its client left),
+    the thread's work finishes before the cancellation goes on, so the roots, mounts and
+    temp dirs it uses are removed only after it stopped using them."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 @dataclass(frozen=True)
@@ -203,7 +216,7 @@ class Builder:
         if by_stage is not None:
             if by_stage.image_id is None:
                 raise BuildFailed(f"stage {ref} produced no image")
-            base = await asyncio.to_thread(self._b.image, by_stage.image_id)
+            base = await _in_thread(self._b.image, by_stage.image_id)
         elif ref.lower() != "scratch":
             base = await self._base_image(ref)
         config = _new_config(base)
@@ -230,7 +243,7 @@ class Builder:
             return self._pulled[ref]
         local: BaseImage | None = None
         with contextlib.suppress(NotFound):
-            local = await asyncio.to_thread(self._b.image, ref)
+            local = await _in_thread(self._b.image, ref)
         by_id = re.fullmatch(r"(sha256:)?[0-9a-f]{12,64}", ref) is not None
         if local is not None and (not self._opt.pull or by_id):
             return local
@@ -304,9 +317,9 @@ class Builder:
         if self._opt.no_cache:
             return False
         image_id = self._cache.lookup(key)
-        if image_id is None or not await asyncio.to_thread(self._b.image_exists, image_id):
+        if image_id is None or not await _in_thread(self._b.image_exists, image_id):
             return False
-        image = await asyncio.to_thread(self._b.image, image_id)
+        image = await _in_thread(self._b.image, image_id)
         state.image_id = image.id
         config = _new_config(image)
         config["config"]["OnBuild"] = state.run_config.get("OnBuild")
@@ -328,10 +341,10 @@ class Builder:
         state.config["history"] = [*state.config.get("history", []), entry]
         state.config["created"] = entry["created"]
         state.config["config"]["Image"] = state.image_id or ""
-        image_id = await asyncio.to_thread(self._b.derive, state.image_id, state.config, layer)
+        image_id = await _in_thread(self._b.derive, state.image_id, state.config, layer)
         self._cache.store(key, image_id)
         state.image_id = image_id
-        state.config = _new_config(await asyncio.to_thread(self._b.image, image_id))
+        state.config = _new_config(await _in_thread(self._b.image, image_id))
         if announce:
             await self._say(f" ---> {_short(image_id)}\n")
 
@@ -378,9 +391,10 @@ class Builder:
             "HostConfig": {"NetworkMode": self._opt.network_mode or "default"},
         }
         cid = await self._b.create_container(body)
-        await self._say(f" ---> Running in {cid[:12]}\n")
         ok = False
         try:
+            # Inside the try: a client gone by now (the emit fails) must not leak the container.
+            await self._say(f" ---> Running in {cid[:12]}\n")
             code = await self._b.run_container(cid, self._output)
             if code != 0:
                 raise BuildFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}",
@@ -413,7 +427,7 @@ class Builder:
         if await self._cached(state, key):
             return
         with self._b.rootfs(state.image_id) as root:
-            await asyncio.to_thread(self._b.in_rootfs, [root], lambda paths: _mkdir_in(paths[0], path))
+            await _in_thread(self._b.in_rootfs, [root], lambda paths: _mkdir_in(paths[0], path))
             layer = root.upper if any(os.scandir(root.upper)) else None
             await self._commit(state, text, layer, "", key=key)
 
@@ -463,7 +477,7 @@ class Builder:
                     return ([f.relative_to(paths[0]).as_posix() for f in found],
                             content_checksum(paths[0], found))
 
-                rels, checksum = await asyncio.to_thread(self._b.in_rootfs, [src_root], probe)
+                rels, checksum = await _in_thread(self._b.in_rootfs, [src_root], probe)
                 step = dataclasses.replace(step, from_image=from_image, from_root=src_root,
                                            from_rels=tuple(rels), checksum=checksum)
                 await self._copy_step(state, ins, step)
@@ -475,16 +489,16 @@ class Builder:
             paths: list[Path] = []
             for i, url in enumerate(urls):
                 target = Path(dl_dir) / str(i)
-                name, mtime = await asyncio.to_thread(self._b.download, url, target)
+                name, mtime = await _in_thread(self._b.download, url, target)
                 os.chmod(target, 0o600)
                 if mtime is not None:
                     os.utime(target, (mtime, mtime))
                 paths.append(target)
                 names.append(name)
-            found = await asyncio.to_thread(find_sources, self._ctx, locals_, what) if locals_ else []
-            checksum = await asyncio.to_thread(content_checksum, self._ctx, found)
+            found = await _in_thread(find_sources, self._ctx, locals_, what) if locals_ else []
+            checksum = await _in_thread(content_checksum, self._ctx, found)
             if paths:
-                url_sum = await asyncio.to_thread(content_checksum, Path(dl_dir), paths)
+                url_sum = await _in_thread(content_checksum, Path(dl_dir), paths)
                 checksum = f"{checksum}+{url_sum}"
             step = dataclasses.replace(
                 step, sources=(*found, *paths), checksum=checksum,
@@ -515,7 +529,7 @@ class Builder:
         with self._b.rootfs(state.image_id) as root:
             roots = [root] if step.from_root is None else [root, step.from_root]
             try:
-                await asyncio.to_thread(self._b.in_rootfs, roots, place)
+                await _in_thread(self._b.in_rootfs, roots, place)
             except (InvalidArgument, OSError) as e:
                 raise BuildFailed(f"{step.what} failed: {e}") from e
             await self._commit(state, text, root.upper, step.checksum, key=key)

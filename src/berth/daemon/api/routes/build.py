@@ -3,7 +3,8 @@
 
 Bad input (parameters, context, Dockerfile syntax, unknown target) is answered with a
 status code before anything streams; once the 200 stream has begun, failures are in-band
-``errorDetail`` lines carrying the exit code, as moby's classic builder sends them.
+``errorDetail`` lines carrying the exit code, as moby's classic builder sends them. A client
+leaving cancels the build.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from berth import errors
 from berth.build.backend import BuildFailed, BuildOptions
 from berth.daemon.api.app import Router
+from berth.daemon.api.disconnect import until_disconnected
 from berth.daemon.api.params import qbool, qstr
 from berth.daemon.api.spool import spooled_body
 from berth.registry.auth import decode_registry_config
@@ -76,7 +78,9 @@ def register(router: Router, svc: BuildService, tmp_dir: Path) -> None:
             await resp.write((json.dumps(message) + "\r\n").encode())
 
         try:
-            await svc.run(prepared, emit)
+            # A client that leaves (docker build interrupted) cancels the build, as in moby:
+            # the step in progress ends (a RUN's container is removed) and nothing is tagged.
+            await until_disconnected(request, svc.run(prepared, emit))
         except errors.BerthError as e:
             code = e.code if isinstance(e, BuildFailed) else 1
             with contextlib.suppress(ConnectionError):
