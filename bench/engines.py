@@ -8,6 +8,7 @@ Nothing here touches a daemon the user already runs. dockerd is started without 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -33,6 +34,7 @@ class Engine:
     process: subprocess.Popen[bytes]
     env: dict[str, str] = field(default_factory=dict)
     bridge: str | None = None  # a bridge created for this engine, removed by stop()
+    cgroup_parent: str = ""  # the engine's --cgroup-parent, removed by stop() once empty
 
     def docker(self, *args: str, input: bytes | None = None,
                check: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -78,6 +80,16 @@ class Engine:
                 self.process.wait()
         if self.bridge is not None:
             links.delete_link(self.bridge)
+        if self.cgroup_parent:
+            remove_cgroup_parent(self.cgroup_parent)
+
+
+def remove_cgroup_parent(name: str) -> None:
+    """rmdir ``name`` in every hierarchy; one still holding a cgroup (another engine of the same
+    bench process) is left for that engine's stop."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        with contextlib.suppress(OSError):
+            (hierarchy / name).rmdir()
 
 
 def _wait_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -118,7 +130,8 @@ def start_berthd(base: Path, metrics_addr: str = "") -> Engine:
          "--metrics-addr", metrics_addr],
         stdout=log, stderr=subprocess.STDOUT)
     _wait_socket(sock, proc)
-    engine = Engine("berth", root, sock, proc, _env(sock, root))
+    engine = Engine("berth", root, sock, proc, _env(sock, root),
+                    cgroup_parent=f"berth-bench-{os.getpid()}")
     from berth.baseimages import ensure_base_images
 
     ensure_base_images(engine.env["BERTH_HOST"])
@@ -146,6 +159,6 @@ def start_dockerd(base: Path, bridge: tuple[str, str] | None = None) -> Engine |
         stdout=log, stderr=subprocess.STDOUT)
     _wait_socket(sock, proc)
     engine = Engine("docker", root, sock, proc, _env(sock, root),
-                    bridge=bridge[0] if bridge else None)
+                    bridge=bridge[0] if bridge else None, cgroup_parent=f"docker-bench-{os.getpid()}")
     engine.docker("import", "-c", 'CMD ["sh"]', "-", "busybox:latest", input=busybox_rootfs_tar())
     return engine
