@@ -10,10 +10,13 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import Any
 
 from berth.errors import Internal
 from berth.record import Record, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Mount", "mount_all", "unmount"]
 

@@ -16,11 +16,18 @@ keep dataclasses.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+    _R = TypeVar("_R", bound="Record")
+else:
+    def dataclass_transform(**_: object) -> Callable[[type], type]:
+        # At run time typing's version only marks the class; typing is not imported for it.
+        return lambda cls: cls
 
 __all__ = ["FrozenInstanceError", "Record", "field", "replace"]
-
-_R = TypeVar("_R", bound="Record")
 
 
 class FrozenInstanceError(AttributeError):

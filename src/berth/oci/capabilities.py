@@ -5,7 +5,10 @@ Shared by spec generation (names) and the runtime (numbers); must not call the k
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
 
 __all__ = ["ALL_CAPABILITIES", "CAP_NUMBERS", "DOCKER_DEFAULT_CAPABILITIES", "normalize"]
 

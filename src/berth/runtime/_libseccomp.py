@@ -10,7 +10,10 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Sequence
-from typing import Final
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["NR_UNKNOWN", "ArgCmp", "Filter", "version"]
 

@@ -9,9 +9,12 @@ switches to the profile at the next execve (AppArmor's change_onexec). Must not 
 from __future__ import annotations
 
 import os
-from typing import Final
 
 from berth.errors import RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["apply_on_exec", "check", "enabled"]
 

@@ -12,10 +12,10 @@ import os
 import resource
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from berth.errors import BerthError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from berth.runtime.sync import Channel
 

@@ -11,11 +11,14 @@ import fcntl
 import os
 import struct
 import termios
-from typing import Final
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
 from berth.runtime import _sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["Pty", "bind_console", "make_controlling", "open_pty", "set_size"]
 

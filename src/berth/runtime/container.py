@@ -27,7 +27,6 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
@@ -46,7 +45,7 @@ from berth.runtime import (
     userns,
 )
 from berth.runtime import state as statefile
-from berth.runtime.cgroups import CgroupManager, detect
+from berth.runtime.cgroups import detect
 from berth.runtime.child import close_inherited_fds as _close_inherited_fds
 from berth.runtime.child import kill_and_reap as _kill_and_reap
 from berth.runtime.child import reap as _reap
@@ -66,6 +65,12 @@ from berth.runtime.manage import (
     state,
 )
 from berth.runtime.sync import Channel, channel_pair
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+    from berth.runtime.cgroups import CgroupManager
 
 __all__ = ["ContainerInfo", "CreateOptions", "Created", "cgroup_pids", "create", "delete", "kill",
            "start_detached", "state"]

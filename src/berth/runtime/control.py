@@ -13,12 +13,15 @@ import contextlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
 
 from berth.errors import Conflict, RuntimeFailure
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager_for_paths
 from berth.runtime.cgroups._fs import write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["is_paused", "pause", "resume", "update"]
 

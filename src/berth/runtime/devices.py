@@ -10,12 +10,15 @@ import errno
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
 from berth.runtime import _sys
 from berth.runtime.rootfs import secure_join
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["DEFAULT_DEVICES", "Device", "create_devices", "create_symlinks", "parse_devices",
            "with_default_rules"]

@@ -20,7 +20,6 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
 
 from berth.errors import Conflict, InvalidArgument, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
@@ -34,6 +33,10 @@ from berth.runtime.child import reset_signals as _reset_signals
 from berth.runtime.child import run_child as _run_child
 from berth.runtime.namespaces import Namespace, enter
 from berth.runtime.sync import Channel, channel_pair
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["Exec", "ExecOptions", "ProcessDoc", "exec_process", "options_from_process"]
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["PHASES", "Hook", "parse_hooks", "run_hooks", "state_document"]
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import _socket
 import fcntl
 import struct
-from typing import Final
 
 from berth.errors import RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["bring_up_loopback"]
 

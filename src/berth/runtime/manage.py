@@ -16,13 +16,18 @@ import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.record import Record, field
 from berth.runtime import hooks
 from berth.runtime import state as statefile
-from berth.runtime.cgroups import CgroupManager, manager_for_paths
+from berth.runtime.cgroups import manager_for_paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+    from berth.runtime.cgroups import CgroupManager
 
 __all__ = ["EXEC_FIFO", "ContainerInfo", "cgroup_pids", "delete", "kill", "start_detached", "state"]
 

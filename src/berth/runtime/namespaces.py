@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Final
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
 from berth.runtime import _sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["NAMESPACE_FLAGS", "Namespace", "enter", "parse_namespaces", "parse_time_offsets",
            "write_time_offsets"]

@@ -13,12 +13,15 @@ import os
 import resource
 import stat
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
 
 from berth.errors import RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
 from berth.record import Record, replace
 from berth.runtime import _sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = [
     "DEFAULT_PATH",

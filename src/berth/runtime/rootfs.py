@@ -16,12 +16,15 @@ import re
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
 
 from berth.errors import BerthError, RuntimeFailure
 from berth.mount import Mount, mount_all
 from berth.record import Record
 from berth.runtime import _sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = [
     "SpecMount",

@@ -20,11 +20,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
 from berth.runtime import _libseccomp, _sys, bpfcache
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["Condition", "Rule", "Rules", "build_program", "cache_dir", "compile_rules", "install",
            "install_listener", "program_for"]

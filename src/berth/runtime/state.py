@@ -30,10 +30,13 @@ import os
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Any
 
 from berth.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 from berth.record import Record, replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ContainerState", "Status", "load", "process_start_time", "remove", "reserve", "save",
            "status_of"]

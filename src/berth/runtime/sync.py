@@ -21,9 +21,12 @@ import _socket
 import json
 import os
 import struct
-from typing import Any
 
 from berth.record import Record, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Channel", "Message", "channel_pair"]
 

@@ -17,12 +17,15 @@ import os
 import signal
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from berth.errors import BerthError, RuntimeFailure
 from berth.mount import Mount, mount_all
 from berth.record import Record
 from berth.runtime import _sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["IdMapping", "idmapped_rootfs", "parse_mappings", "release_rootfs", "write_maps"]
 

@@ -21,7 +21,15 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Final, Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final, Protocol
+
+    class Stoppable(Protocol):
+        """A lock held by the caller while the priming should go on (``_thread.allocate_lock()``)."""
+
+        def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
 
 __all__ = ["keep_warm", "prime"]
 
@@ -75,9 +83,3 @@ def keep_warm(stop: Stoppable, seconds: float) -> None:
         _move(procs)
         if stop.acquire(timeout=_INTERVAL):  # the wait is the pause between two moves
             return
-
-
-class Stoppable(Protocol):
-    """A lock held by the caller while the priming should go on (``_thread.allocate_lock()``)."""
-
-    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...

@@ -8,11 +8,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from berth.errors import RuntimeFailure
 from berth.runtime.cgroups import resources as res
 from berth.runtime.cgroups._fs import read_pids, rmdir_retry, write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["V1Manager"]
 

@@ -7,11 +7,14 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any, Final
 
 from berth.errors import InvalidArgument, NotFound
 from berth.runtime import control
 from berth.runtime import state as statefile
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["OCI_VERSION", "exists", "forward_signals", "oci_state", "parse_signal", "wait_exit",
            "write_pid_file"]

@@ -7,9 +7,11 @@ Every function is ``func(args, root) -> exit code``.
 
 from __future__ import annotations
 
-from typing import Final
-
 from berth.runtime.cli._args import APPEND, FLAG, Command, Option
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["COMMANDS", "GLOBAL_OPTIONS", "Command", "find"]
 

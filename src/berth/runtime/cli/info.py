@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Final
 
 from berth.errors import AlreadyExists
 from berth.oci.capabilities import ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES
 from berth.runtime.cli._args import Args
 from berth.runtime.cli._common import OCI_VERSION
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["cmd_features", "cmd_spec", "default_spec"]
 

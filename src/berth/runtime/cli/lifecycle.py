@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import control, manage
@@ -21,7 +20,10 @@ from berth.runtime.cli import _common
 from berth.runtime.cli._args import Args
 from berth.runtime.cli._consolesock import send_console
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from berth.runtime import container
 
 __all__ = ["cmd_create", "cmd_delete", "cmd_kill", "cmd_list", "cmd_run", "cmd_start", "cmd_state"]

@@ -16,13 +16,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, cast
 
 from berth.errors import BerthError
 from berth.runtime.cli import commands
 from berth.runtime.cli._args import Args, UsageError, command_usage, parse_command, parse_global
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from berth.runtime.cgroups.prime import Stoppable
 
 __all__ = ["console_main", "main"]
@@ -112,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = f"berth.runtime.cli.{cmd.module}"
         __import__(name)  # not importlib.import_module: the importlib package loads warnings
         module = sys.modules[name]
-        func = cast(Callable[[Args, Path], int], getattr(module, cmd.function))
+        func: Callable[[Args, Path], int] = getattr(module, cmd.function)
         return int(func(args, Path(glob.root)))
     except BerthError as exc:
         _log_error(glob, str(exc))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Final
 
 from berth.errors import BerthError, InvalidArgument, RuntimeFailure
 from berth.runtime import _sys, manage
@@ -18,6 +17,10 @@ from berth.runtime import exec as rexec
 from berth.runtime.cli import _common
 from berth.runtime.cli._args import Args
 from berth.runtime.cli._consolesock import send_console
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["cmd_exec", "cmd_ps"]
 

@@ -6,12 +6,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from berth.errors import InvalidArgument
 from berth.runtime import control
 from berth.runtime import state as statefile
 from berth.runtime.cli._args import Args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["cmd_events", "cmd_pause", "cmd_resume", "cmd_update"]
 
