@@ -51,7 +51,7 @@ from berth.services.imageusage import ImageUsageService
 from berth.services.networks import NetworkConfig, NetworkService
 from berth.services.stats import StatsService
 from berth.services.volumes import VolumeService
-from berth.shim.factoryctl import start_factory, stop_factory
+from berth.shim.factoryctl import start_factory, stop_factory, warm_seccomp
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.containers import ContainerRecords
 from berth.store.content import ContentStore
@@ -135,6 +135,9 @@ async def run(cfg: DaemonConfig) -> None:
                       userns=remap),
         ContainerRecords(db), images, networks, volumes)
     volumes.usage = containers.volume_usage
+    if factory is not None and (default_seccomp := containers.default_seccomp()) is not None:
+        # Compiled by the factory while berthd finishes starting, not by the first container.
+        await warm_seccomp(cfg.exec_root, containers.runtime_root, default_seccomp)
     events = EventBus()
     containers.on_event = lambda action, c: events.publish(container_event(action, c))
     containers.on_event_attrs = (

@@ -27,8 +27,10 @@ from berth import errors, ids
 from berth import init as init_binary
 from berth.names import random_name
 from berth.oci import specgen
+from berth.oci.capabilities import DOCKER_DEFAULT_CAPABILITIES
 from berth.security import devices as security_devices
 from berth.security import host as hostfacts
+from berth.security import seccomp as seccomp_profiles
 from berth.security.userns import Remap
 from berth.services import containerlist
 from berth.services.container_model import Container, ContainerPaths, State
@@ -87,6 +89,8 @@ class _Live:
     backoff: Backoff = field(default_factory=Backoff)
     health: asyncio.Task[None] | None = None
     restart_task: asyncio.Task[None] | None = None
+    released: asyncio.Future[None] | None = None
+    """Done once the last shim's runtime delete is: the ID's runtime state and cgroups are gone."""
 
 
 def _signal_number(value: str | int | None, default: int) -> int:
@@ -123,6 +127,16 @@ class ContainerService:
             lambda action, c, attrs: self.on_event(action, c))
 
     # ---- lookup -------------------------------------------------------------------------
+
+    @property
+    def runtime_root(self) -> Path:
+        """Where berth's runtime keeps the containers' state (and its seccomp program cache)."""
+        return self._cfg.exec_root / "runtime"
+
+    def default_seccomp(self) -> dict[str, Any] | None:
+        """The ``linux.seccomp`` of a container created without security options."""
+        return seccomp_profiles.to_oci(seccomp_profiles.SeccompChoice(), DOCKER_DEFAULT_CAPABILITIES,
+                                       hostfacts.machine(), hostfacts.kernel_version())
 
     def _paths(self, cid: str) -> ContainerPaths:
         return ContainerPaths(bundle=self._cfg.data_root / "containers" / cid,
@@ -254,6 +268,9 @@ class ContainerService:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+        for live in self._live.values():
+            if live.released is not None:
+                live.released.cancel()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -405,6 +422,7 @@ class ContainerService:
             await self._start_locked(c, live)
 
     async def _start_locked(self, c: Container, live: _Live) -> None:
+        await self._released(live)
         netns_path = await self._setup_network(c)
         try:
             await self._spawn_and_start(c, live, netns_path)
@@ -463,7 +481,7 @@ class ContainerService:
         log_cfg = c.host_config.get("LogConfig", {}).get("Config", {})
         shim_spec = ShimSpec(
             id=c.id, bundle=c.paths.bundle,
-            runtime_root=self._cfg.exec_root / "runtime",
+            runtime_root=self.runtime_root,
             log_path=c.paths.log if c.host_config["LogConfig"]["Type"] == "json-file" else None,
             log_max_size=_parse_size(log_cfg.get("max-size", "")),
             log_max_file=int(log_cfg.get("max-file", "1") or 1),
@@ -519,7 +537,8 @@ class ContainerService:
         """Wait for the container's exit through its shim and record it."""
         live = self._live_of(c)
         try:
-            status: ExitStatus | None = await shim.wait()
+            status: ExitStatus | None
+            status, live.released = await shim.exited()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the shim died: its exit file is the truth, if any
@@ -588,6 +607,13 @@ class ContainerService:
             c.state.status = "exited"
             self._save(c)
         return True
+
+    async def _released(self, live: _Live) -> None:
+        """Wait for the last shim's runtime delete (bounded: a shim stuck there is its own bug)."""
+        if live.released is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(live.released), 10)
+            live.released = None
 
     def _mark_exited(self, c: Container, code: int, finished_at: str, oom: bool,
                      error: str = "") -> None:
@@ -712,7 +738,9 @@ class ContainerService:
             c.state.status = "removing"
             if self._networks is not None:
                 await self._networks.release(c.id)
-            await asyncio.to_thread(self._images.remove_rootfs, c.id)
+            # The runtime's delete (its state, the cgroups) overlaps the snapshot's removal.
+            await asyncio.gather(asyncio.to_thread(self._images.remove_rootfs, c.id),
+                                 self._released(live))
             self._records.delete(c.id)
             del self._containers[c.id]
         self._live.pop(c.id, None)

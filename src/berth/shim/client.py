@@ -49,6 +49,14 @@ __all__ = ["ShimClient", "read_exit", "spawn"]
 _LINE_LIMIT = 1 << 20
 
 
+async def _until_closed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        with contextlib.suppress(OSError):
+            await reader.read()
+    finally:
+        writer.close()
+
+
 class ShimClient:
     """Handle on the shim serving one container (identified by its state dir)."""
 
@@ -123,15 +131,41 @@ class ShimClient:
 
     async def wait(self) -> ExitStatus:
         """Block until the container has exited and its output is drained."""
+        status, conn = await self._wait()
+        if conn is not None:
+            conn[1].close()
+            with contextlib.suppress(ConnectionError):
+                await conn[1].wait_closed()
+        return status
+
+    async def exited(self) -> tuple[ExitStatus, asyncio.Future[None]]:
+        """The exit status as soon as the shim has it, and a future done once the runtime has
+        deleted the container (the shim closes the wait connection then, or is gone).
+
+        The container's ID (its runtime state, its cgroups) is reusable only after the
+        future: a restart or a removal waits for it, recording the exit does not.
+        """
+        status, conn = await self._wait()
+        if conn is None:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return status, done
+        return status, asyncio.ensure_future(_until_closed(*conn))
+
+    async def _wait(self) -> tuple[ExitStatus, tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
         try:
-            body = await self._call(WaitRequest())
+            body, reader, writer = await self._request(WaitRequest())
         except Unavailable:
             # The shim exited between our calls: it recorded the status before leaving.
             status = read_exit(self.state_dir)
             if status is None:
                 raise
-            return status
-        return ExitStatus.from_json(body)
+            return status, None
+        try:
+            return ExitStatus.from_json(body), (reader, writer)
+        except BaseException:
+            writer.close()
+            raise
 
     async def attach(self, stdin: bool, stdout: bool, stderr: bool,
                      ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -10,7 +10,10 @@ running container.
 Protocol on ``<exec-root>/shim-factory.sock``: the client sends one JSON line
 ``{"state_dir": "..."}`` (shim.json already written there); the forked shim answers on the
 same connection with the readiness line the shim reports (see berth.shim.main), then closes
-it. ``{"op": "stop"}`` makes the factory exit. The factory never imports berth.daemon.
+it. ``{"op": "warm_seccomp", "runtime_root": "...", "seccomp": {...}}`` compiles that
+``linux.seccomp`` object into the runtime's program cache in a child (answered at once), so
+the first container with it does not pay libseccomp's ~50 ms. ``{"op": "stop"}`` makes the
+factory exit. The factory never imports berth.daemon.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from berth.runtime import container as _runtime_container  # noqa: F401
 from berth.runtime.cgroups import prime as cgroupprime
 from berth.runtime.cgroups import v1 as _cgroups_v1  # noqa: F401
 from berth.runtime.cgroups import v2 as _cgroups_v2  # noqa: F401
+from berth.runtime.seccomp import cache_dir, program_for
 from berth.shim import main as shim_main
 
 __all__ = ["PID_NAME", "SOCKET_NAME", "main", "serve"]
@@ -70,6 +74,21 @@ def _spawn_shim(conn: socket.socket, state_dir: Path) -> None:
         os.close(devnull)
         os.close(log)
         code = shim_main.run_shim(state_dir, ready_fd)
+    finally:
+        os._exit(code)
+
+
+def _warm_seccomp(runtime_root: Path, seccomp: dict[str, object]) -> None:
+    """In a child of the factory: compile ``seccomp`` into the runtime's cache and leave.
+
+    A child, so the factory's pages (shared by every shim) stay as they were."""
+    code = 1
+    try:
+        os.setsid()
+        program_for({"seccomp": seccomp}, cache_dir(runtime_root))
+        code = 0
+    except Exception as exc:  # a cold cache only costs time: say why, go on
+        print(f"shim factory: seccomp warm-up: {exc}", file=sys.stderr)
     finally:
         os._exit(code)
 
@@ -121,6 +140,18 @@ def serve(listener: socket.socket, owner_pid: int | None = None) -> None:
                 return
             if request.get("op") == "version":
                 conn.sendall(json.dumps({"ok": True, "version": __version__}).encode() + b"\n")
+                continue
+            if request.get("op") == "warm_seccomp":
+                root, seccomp = request.get("runtime_root"), request.get("seccomp")
+                if (not isinstance(root, str) or not Path(root).is_absolute()
+                        or not isinstance(seccomp, dict)):
+                    conn.sendall(b'{"ok": false, "error": "shim factory: bad request"}\n')
+                    continue
+                conn.sendall(b'{"ok": true}\n')
+                if os.fork() == 0:
+                    listener.close()
+                    conn.close()
+                    _warm_seccomp(Path(root), seccomp)
                 continue
             state_dir = request.get("state_dir")
             if not isinstance(state_dir, str) or not Path(state_dir).is_absolute():

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["socket_path", "start_factory", "stop_factory"]
+__all__ = ["socket_path", "start_factory", "stop_factory", "warm_seccomp"]
 
 _log = logging.getLogger("berth.shim.factory")
 _SOCKET_NAME = "shim-factory.sock"
@@ -57,3 +60,23 @@ async def start_factory(exec_root: Path, python: str = sys.executable) -> Path |
                      err.decode(errors="replace").strip())
         return None
     return path
+
+
+async def warm_seccomp(exec_root: Path, runtime_root: Path, seccomp: Mapping[str, Any]) -> bool:
+    """Have the factory compile ``seccomp`` (a spec's ``linux.seccomp``) into the program cache
+    of the runtime under ``runtime_root``, off the request path; False if it did not accept."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(socket_path(exec_root)))
+    except OSError:
+        return False
+    try:
+        request = {"op": "warm_seccomp", "runtime_root": str(runtime_root), "seccomp": seccomp}
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readline(), 5)
+        return bool(json.loads(answer or b"{}").get("ok"))
+    except (OSError, ValueError, TimeoutError) as exc:
+        _log.warning("seccomp warm-up: %s", exc)
+        return False
+    finally:
+        writer.close()

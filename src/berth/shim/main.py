@@ -217,6 +217,15 @@ class Shim:
             write_exit(self._state_dir, status)
         except BerthError as e:
             _log(f"cannot record exit status: {e}")
+        # Waiters get the status and attach streams end before the runtime's delete (cgroup
+        # rmdirs, state: ~8 ms), so berthd records the exit and a client's `run` ends sooner.
+        # A waiter's connection is closed only once the delete is done: berthd waits for that
+        # EOF before it reuses the container's ID (a restart) or reports it removed.
+        answer = encode_ok(status.to_json())
+        for conn in self._waiters:
+            conn.on_close = lambda: None
+            conn.send(answer)
+        self._io.close_attached()
         try:
             self.backend.delete(self._spec.id)
         except BerthError as e:
@@ -226,11 +235,8 @@ class Shim:
             # New clients now find no socket and fall back to exit.json.
             self._server.close()
         for conn in self._waiters:
-            conn.on_close = lambda: None
-            conn.send(encode_ok(status.to_json()))
             conn.close_when_flushed()
         self._waiters.clear()
-        self._io.close_attached()
         self._give_up = time.monotonic() + _LINGER
         self._loop.call_soon(self._exit_when_flushed)
 

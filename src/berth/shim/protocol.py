@@ -143,7 +143,8 @@ class StateRequest:
 
 @dataclass(frozen=True)
 class WaitRequest:
-    """Answered only once the init has exited and its output is drained."""
+    """Answered only once the init has exited and its output is drained; the shim closes
+    the connection once the runtime has deleted the container."""
 
 
 @dataclass(frozen=True)
