@@ -113,9 +113,9 @@ def test_relative_path_and_mount_parsing() -> None:
         "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n"
         "33 31 0:30 / /sys/fs/cgroup/net rw - cgroup cgroup rw,net_cls,net_prio\n"
         "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n")
-    assert v1 == {"cpu": Path("/sys/fs/cgroup/cpu"), "systemd": Path("/sys/fs/cgroup/systemd"),
-                  "net_cls,net_prio": Path("/sys/fs/cgroup/net")}
-    assert unified == Path("/sys/fs/cgroup/unified")
+    assert v1 == {"cpu": "/sys/fs/cgroup/cpu", "systemd": "/sys/fs/cgroup/systemd",
+                  "net_cls,net_prio": "/sys/fs/cgroup/net"}
+    assert unified == "/sys/fs/cgroup/unified"
 
 
 @pytest.mark.root
@@ -127,7 +127,7 @@ def test_existing_cgroup_is_joined(rt: Env) -> None:
 
     def mutate(spec: dict) -> None:
         made.append(spec["linux"]["cgroupsPath"])
-        (v1["pids"] / made[0]).mkdir(parents=True)
+        (Path(v1["pids"]) / made[0]).mkdir(parents=True)
 
     r = rt.run(["grep", "pids", "/proc/self/cgroup"], mutate=mutate)
     assert (r.status, r.stdout.split(":")[-1]) == (0, f"/{made[0]}\n"), r.stderr

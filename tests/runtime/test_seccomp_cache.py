@@ -112,7 +112,7 @@ def test_containers_and_execs_from_a_cached_program_are_filtered(rt: Env) -> Non
         assert res.status == 0, res.stderr
         assert "rc=1" in res.stdout and "touched" in res.stdout
         assert "Permission denied" in res.stderr  # errnoRet 13 = EACCES
-    cache = rt_seccomp.cache_dir(rt.state_root)
+    cache = Path(rt_seccomp.cache_dir(rt.state_root))
     _only_file(cache)
     bundle, mounts, _ = rt.bundle(["sleep", "30"], mutate=_with_profile)
     created = container.create(rt.options(bundle, mounts))

@@ -22,7 +22,7 @@ def test_prime_moves_the_process_into_its_own_cgroup() -> None:
             before = Path("/proc/self/cgroup").read_text()
             procs = cgroupprime._procs_file()
             cgroupprime.prime()
-            ok = (procs is not None and str(os.getpid()) in procs.read_text().split()
+            ok = (procs is not None and str(os.getpid()) in Path(procs).read_text().split()
                   and Path("/proc/self/cgroup").read_text() == before)
             os.write(w, b"ok" if ok else b"moved")
             code = 0

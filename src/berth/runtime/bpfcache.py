@@ -19,7 +19,6 @@ import json
 import os
 import stat
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,11 +44,11 @@ def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _path(directory: Path, key: str) -> Path:
-    return directory / f"{key}{_SUFFIX}"
+def _path(directory: str | os.PathLike[str], key: str) -> str:
+    return os.path.join(directory, f"{key}{_SUFFIX}")
 
 
-def load(directory: Path, key: str) -> bytes | None:
+def load(directory: str | os.PathLike[str], key: str) -> bytes | None:
     """The cached program for ``key``, or None when absent or not trustworthy."""
     try:
         fd = os.open(_path(directory, key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -72,12 +71,12 @@ def load(directory: Path, key: str) -> bytes | None:
     return program
 
 
-def store(directory: Path, key: str, program: bytes) -> None:
+def store(directory: str | os.PathLike[str], key: str, program: bytes) -> None:
     """Write ``program`` under ``key`` atomically; a failure only means no cache next time."""
-    tmp: Path | None = None
+    tmp: str | None = None
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = directory / f".{key}.{os.getpid()}.tmp"
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        tmp = os.path.join(directory, f".{key}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, program + _sha256(program))
@@ -90,10 +89,10 @@ def store(directory: Path, key: str, program: bytes) -> None:
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                os.unlink(tmp)
 
 
-def cached_program(directory: Path, key: str, build: Callable[[], bytes]) -> bytes:
+def cached_program(directory: str | os.PathLike[str], key: str, build: Callable[[], bytes]) -> bytes:
     """The program under ``key``: from the cache, else ``build()`` and remember it."""
     program = load(directory, key)
     if program is None:

@@ -26,7 +26,6 @@ import contextlib
 import os
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
@@ -83,8 +82,8 @@ _GROUPS_ANNOTATION: Final = "berth.groups"
 
 class CreateOptions(Record):
     id: str
-    bundle: Path
-    state_root: Path
+    bundle: str | os.PathLike[str]
+    state_root: str | os.PathLike[str]
     rootfs_mounts: Sequence[Mount] = ()
     stdin: int | None = None
     stdout: int | None = None
@@ -100,7 +99,7 @@ class CreateOptions(Record):
 class Created:
     """A created container whose init waits to exec; ``start()`` lets it."""
 
-    def __init__(self, container_id: str, state_root: Path, pid: int,
+    def __init__(self, container_id: str, state_root: str | os.PathLike[str], pid: int,
                  console_fd: int | None, channel: Channel) -> None:
         self.id = container_id
         self.pid = pid
@@ -173,8 +172,8 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         raise RuntimeFailure("process.args must not be empty")
     linux = spec.get("linux") or {}
     root = str((spec.get("root") or {}).get("path") or "rootfs")
-    root_path = Path(root) if root.startswith("/") else opts.bundle / root
-    if not root_path.is_dir():
+    root_path = os.path.join(opts.bundle, root)  # an absolute root stands alone
+    if not os.path.isdir(root_path):
         raise RuntimeFailure(f"rootfs {root_path} is not a directory")
     nss = namespaces.parse_namespaces(linux.get("namespaces") or [])
     if any(n.type == "user" and not n.path for n in nss) and not (
@@ -195,7 +194,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
         time_offsets=namespaces.parse_time_offsets(
             linux.get("timeOffsets"), any(n.type == "time" and not n.path for n in nss)),
         namespaces=tuple(nss),
-        mounts=tuple(rootfs.parse_mounts(spec.get("mounts") or [], str(opts.bundle.resolve()))),
+        mounts=tuple(rootfs.parse_mounts(spec.get("mounts") or [], os.path.realpath(opts.bundle))),
         devices=tuple(devices.parse_devices(linux.get("devices") or [])),
         capabilities=process.parse_capabilities(proc.get("capabilities")),
         cgroup=detect(linux.get("cgroupsPath"), opts.id),
@@ -214,7 +213,7 @@ def create(opts: CreateOptions) -> Created:
     state_dir = statefile.reserve(opts.state_root, opts.id)
     fifo_fd: int | None = None
     cgroup_made = False
-    idmap_dir: Path | None = None
+    idmap_dir: str | None = None
     pid: int | None = None
     parent_end: Channel | None = None
     console_fd: int | None = None
@@ -229,14 +228,14 @@ def create(opts: CreateOptions) -> Created:
         _sys.prctl(_PR_SET_CHILD_SUBREAPER, 1)
         if plan.uid_maps and opts.rootfs_mounts:
             # Image layers shifted into the mapped range by idmapped mounts, not copied.
-            idmap_dir = state_dir / "idmap"
+            idmap_dir = os.path.join(state_dir, "idmap")
             opts = replace(opts, rootfs_mounts=userns.idmapped_rootfs(
                 opts.rootfs_mounts, idmap_dir, plan.uid_maps, plan.gid_maps))
         if opts.exec_fifo:
             # O_RDWR never blocks on a fifo and keeps a reader open, so ``start`` can open it
             # write-only without blocking exactly while the init is alive and waiting.
-            os.mkfifo(state_dir / EXEC_FIFO, 0o600)
-            fifo_fd = os.open(state_dir / EXEC_FIFO, os.O_RDWR | os.O_CLOEXEC)
+            os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o600)
+            fifo_fd = os.open(os.path.join(state_dir, EXEC_FIFO), os.O_RDWR | os.O_CLOEXEC)
         parent_end, child_end = channel_pair()
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -254,7 +253,7 @@ def create(opts: CreateOptions) -> Created:
         if start_time is None:
             raise RuntimeFailure("container init exited during setup")
         statefile.save(opts.state_root, statefile.ContainerState(
-            id=opts.id, pid=pid, start_time=start_time, bundle=str(opts.bundle),
+            id=opts.id, pid=pid, start_time=start_time, bundle=os.fspath(opts.bundle),
             cgroup_paths={k: str(v) for k, v in plan.cgroup.paths.items()},
             created=_utc_now(),
             host_rootfs=plan.root_dir if plan.host_rootfs_keep is not None else "",
@@ -289,7 +288,7 @@ def _utc_now() -> str:
 
 
 def _hook_state(opts: CreateOptions, plan: _Plan, status: str, pid: int) -> dict[str, Any]:
-    return hooks.state_document(opts.id, status, pid, str(opts.bundle),
+    return hooks.state_document(opts.id, status, pid, os.fspath(opts.bundle),
                                 plan.spec.get("annotations") or {})
 
 

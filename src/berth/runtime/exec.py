@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 from berth.errors import Conflict, InvalidArgument, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
@@ -138,7 +137,8 @@ class Exec(Record):
 
 def _bundle_spec(bundle: str) -> dict[str, Any]:
     try:
-        spec = json.loads((Path(bundle) / "config.json").read_text())
+        with open(os.path.join(bundle, "config.json")) as f:
+            spec = json.loads(f.read())
     except (OSError, ValueError) as exc:
         raise RuntimeFailure(f"read {bundle}/config.json: {exc}") from exc
     if not isinstance(spec, dict):
@@ -154,7 +154,7 @@ def _merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
     return list(merged.values())
 
 
-def exec_process(state_root: Path, container_id: str, opts: ExecOptions) -> Exec:
+def exec_process(state_root: str | os.PathLike[str], container_id: str, opts: ExecOptions) -> Exec:
     """Start ``opts.args`` in the running container; returns once it is about to exec."""
     if not opts.args:
         raise RuntimeFailure("exec needs a command")

@@ -15,7 +15,6 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.record import Record, field
@@ -45,9 +44,10 @@ class ContainerInfo(Record):
     cgroup_paths: Mapping[str, str] = field(default_factory=dict)
 
 
-def _load_spec(bundle: Path) -> dict[str, Any]:
+def _load_spec(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     try:
-        spec = json.loads((bundle / "config.json").read_text())
+        with open(os.path.join(bundle, "config.json")) as f:
+            spec = json.loads(f.read())
     except FileNotFoundError as exc:
         raise RuntimeFailure(f"bundle {bundle} has no config.json") from exc
     except (OSError, ValueError) as exc:
@@ -71,11 +71,11 @@ def _kill_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def start_detached(state_root: Path, container_id: str) -> None:
+def start_detached(state_root: str | os.PathLike[str], container_id: str) -> None:
     """Release the init of a container created with ``exec_fifo`` (``runc start``)."""
     st = statefile.load(state_root, container_id)
-    path = state_root / container_id / EXEC_FIFO
-    if st.started or not path.exists():
+    path = os.path.join(state_root, container_id, EXEC_FIFO)
+    if st.started or not os.path.exists(path):
         raise Conflict("cannot start a container that has stopped" if
                        statefile.status_of(st) is statefile.Status.STOPPED
                        else "cannot start an already running container")
@@ -88,7 +88,7 @@ def start_detached(state_root: Path, container_id: str) -> None:
     finally:
         os.close(fd)
     with contextlib.suppress(OSError):
-        path.unlink()
+        os.unlink(path)
     statefile.save(state_root, st.with_started())
     _late_hooks(st, "poststart", "running")
 
@@ -96,7 +96,7 @@ def start_detached(state_root: Path, container_id: str) -> None:
 def _late_hooks(st: statefile.ContainerState, phase: str, status: str) -> None:
     """poststart/poststop: the spec has a failure here only warned about, never fatal."""
     try:
-        spec = _load_spec(Path(st.bundle))
+        spec = _load_spec(st.bundle)
         found = hooks.parse_hooks(spec.get("hooks")).get(phase, ())
         if found:
             hooks.run_hooks(phase, found, hooks.state_document(
@@ -105,19 +105,19 @@ def _late_hooks(st: statefile.ContainerState, phase: str, status: str) -> None:
         pass
 
 
-def state(state_root: Path, container_id: str) -> ContainerInfo:
+def state(state_root: str | os.PathLike[str], container_id: str) -> ContainerInfo:
     """The container's recorded pid and live status; NotFound if the runtime does not know it."""
     st = statefile.load(state_root, container_id)
     return ContainerInfo(st.id, st.pid, statefile.status_of(st), st.bundle, dict(st.cgroup_paths))
 
 
-def cgroup_pids(state_root: Path, container_id: str) -> list[int]:
+def cgroup_pids(state_root: str | os.PathLike[str], container_id: str) -> list[int]:
     """Host PIDs of every process in the container's cgroup."""
     st = statefile.load(state_root, container_id)
     return manager_for_paths(st.cgroup_paths).pids()
 
 
-def kill(state_root: Path, container_id: str, sig: int, all: bool = False) -> None:
+def kill(state_root: str | os.PathLike[str], container_id: str, sig: int, all: bool = False) -> None:
     """Signal the init (or, with ``all``, every process in the cgroup)."""
     st = statefile.load(state_root, container_id)
     if all:
@@ -133,7 +133,7 @@ def kill(state_root: Path, container_id: str, sig: int, all: bool = False) -> No
         raise Conflict(f"container {container_id} is not running") from exc
 
 
-def delete(state_root: Path, container_id: str) -> None:
+def delete(state_root: str | os.PathLike[str], container_id: str) -> None:
     """Kill whatever is left in the container's cgroup, remove the cgroup and the statefile."""
     st = statefile.load(state_root, container_id)
     if statefile.status_of(st) is not statefile.Status.STOPPED:

@@ -15,7 +15,6 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from berth.errors import BerthError, RuntimeFailure
 from berth.mount import Mount, mount_all
@@ -255,7 +254,7 @@ def _statvfs_flags(path: str) -> int:
 
 
 def mount_spec_mounts(rootfs: str, mounts: Sequence[SpecMount],
-                      cgroup_paths: Mapping[str, Path], new_cgroupns: bool) -> None:
+                      cgroup_paths: Mapping[str, str], new_cgroupns: bool) -> None:
     for m in mounts:
         dest = secure_join(rootfs, m.destination)
         opts = parse_mount_options(m.options)
@@ -286,7 +285,7 @@ def mount_spec_mounts(rootfs: str, mounts: Sequence[SpecMount],
             raise _fail(f"mount {m.type} on {m.destination}", exc) from exc
 
 
-def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, Path],
+def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, str],
                   new_cgroupns: bool) -> None:
     """Show the container its own cgroups at ``dest``, read-only when the spec says so.
 
@@ -297,7 +296,7 @@ def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, Path],
         if new_cgroupns:
             _sys.mount("cgroup2", dest, "cgroup2", opts.flags)
         else:
-            _bind(str(paths["unified"]), dest, MountOptions(base | ro, (), ""), recursive=False)
+            _bind(paths["unified"], dest, MountOptions(base | ro, (), ""), recursive=False)
         return
     # v1: a tmpfs holding one bind per hierarchy, as runc lays it out.
     _sys.mount("tmpfs", dest, "tmpfs", base, "mode=755")
@@ -306,7 +305,7 @@ def _mount_cgroup(dest: str, opts: MountOptions, paths: Mapping[str, Path],
             continue  # the hybrid v2 tree stays hidden, as under runc
         sub = os.path.join(dest, name)
         os.makedirs(sub, exist_ok=True)
-        _bind(str(host_dir), sub, MountOptions(base | ro, (), ""), recursive=False)
+        _bind(host_dir, sub, MountOptions(base | ro, (), ""), recursive=False)
         if "," in name:
             for alias in name.split(","):
                 link = os.path.join(dest, alias)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
@@ -127,12 +126,12 @@ def build_program(rules: Rules) -> bytes:
         raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
 
 
-def cache_dir(state_root: Path) -> Path:
+def cache_dir(state_root: str | os.PathLike[str]) -> str:
     """Where the runtime keeping its state under ``state_root`` caches compiled programs."""
-    return state_root / _CACHE_DIR
+    return os.path.join(state_root, _CACHE_DIR)
 
 
-def program_for(linux: Mapping[str, Any], cache: Path | None = None) -> bytes | None:
+def program_for(linux: Mapping[str, Any], cache: str | os.PathLike[str] | None = None) -> bytes | None:
     """The BPF program for a spec's ``linux`` section, or None when it has no seccomp.
 
     With ``cache`` (a directory), a program compiled before for the same seccomp object is

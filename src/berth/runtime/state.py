@@ -29,7 +29,6 @@ import json
 import os
 import re
 from enum import Enum
-from pathlib import Path
 
 from berth.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 from berth.record import Record, replace
@@ -82,17 +81,18 @@ class ContainerState(Record):
                    host_rootfs_keep=int(data.get("host_rootfs_keep", 0)))
 
 
-def _dir(state_root: Path, container_id: str) -> Path:
+def _dir(state_root: str | os.PathLike[str], container_id: str) -> str:
     # Validating keeps runtime IDs safe as path components.
     if not _ID.match(container_id) or container_id in (".", ".."):
         raise InvalidArgument(f"invalid id format: {container_id}")
-    return state_root / container_id
+    return os.path.join(state_root, container_id)
 
 
 def process_start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot, or None if there is no such process."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        with open(f"/proc/{pid}/stat") as f:
+            raw = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name may contain spaces and parentheses; fields resume after the last ')'.
@@ -100,20 +100,20 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def reserve(state_root: Path, container_id: str) -> Path:
+def reserve(state_root: str | os.PathLike[str], container_id: str) -> str:
     """Create the state dir; AlreadyExists if a container with this ID is known."""
     path = _dir(state_root, container_id)
-    state_root.mkdir(parents=True, exist_ok=True, mode=0o711)
+    os.makedirs(state_root, mode=0o711, exist_ok=True)
     try:
-        path.mkdir(mode=0o711)
+        os.mkdir(path, mode=0o711)
     except FileExistsError as exc:
         raise AlreadyExists(f"container with id exists: {container_id}") from exc
     return path
 
 
-def save(state_root: Path, st: ContainerState) -> None:
-    path = _dir(state_root, st.id) / _FILE
-    tmp = path.with_name(f".{_FILE}.tmp")
+def save(state_root: str | os.PathLike[str], st: ContainerState) -> None:
+    path = os.path.join(_dir(state_root, st.id), _FILE)
+    tmp = os.path.join(_dir(state_root, st.id), f".{_FILE}.tmp")
     try:
         data = json.dumps(st.to_json()).encode()  # one write, not json.dump's many
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
@@ -127,10 +127,11 @@ def save(state_root: Path, st: ContainerState) -> None:
         raise Internal(f"write runtime state {path}: {exc.strerror}") from exc
 
 
-def load(state_root: Path, container_id: str) -> ContainerState:
-    path = _dir(state_root, container_id) / _FILE
+def load(state_root: str | os.PathLike[str], container_id: str) -> ContainerState:
+    path = os.path.join(_dir(state_root, container_id), _FILE)
     try:
-        return ContainerState.from_json(json.loads(path.read_text()))
+        with open(path) as f:
+            return ContainerState.from_json(json.loads(f.read()))
     except FileNotFoundError as exc:
         raise NotFound(f"container {container_id} does not exist") from exc
 
@@ -141,7 +142,8 @@ def status_of(st: ContainerState) -> Status:
     if current is None or current != st.start_time:
         return Status.STOPPED
     try:
-        stat = Path(f"/proc/{st.pid}/stat").read_text()
+        with open(f"/proc/{st.pid}/stat") as f:
+            stat = f.read()
     except FileNotFoundError:
         return Status.STOPPED
     if stat[stat.rindex(")") + 2] == "Z":
@@ -149,7 +151,7 @@ def status_of(st: ContainerState) -> Status:
     return Status.RUNNING if st.started else Status.CREATED
 
 
-def remove(state_root: Path, container_id: str) -> None:
+def remove(state_root: str | os.PathLike[str], container_id: str) -> None:
     """Remove the state dir and whatever is in it; what cannot be removed is left quietly."""
     # Not shutil.rmtree: importing shutil (bz2, lzma, fnmatch) cost ~3 ms of every ``run``.
     # Symlinks are removed, never followed (os.walk lists a link to a dir among the dirs).

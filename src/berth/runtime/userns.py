@@ -16,7 +16,6 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 
 from berth.errors import BerthError, RuntimeFailure
 from berth.mount import Mount, mount_all
@@ -102,21 +101,21 @@ def _mapped_namespace(uid_maps: Sequence[IdMapping],
         os.waitpid(pid, 0)
 
 
-def _clone(source: str, target: Path, userns_fd: int) -> None:
-    target.mkdir(parents=True, exist_ok=True)
+def _clone(source: str, target: str, userns_fd: int) -> None:
+    os.makedirs(target, exist_ok=True)
     try:
-        _sys.idmapped_clone(source, str(target), userns_fd)
+        _sys.idmapped_clone(source, target, userns_fd)
     except OSError as exc:
         raise RuntimeFailure(f"idmapped mount of {source}: {exc.strerror}") from exc
 
 
-def idmapped_rootfs(mounts: Sequence[Mount], workdir: Path, uid_maps: Sequence[IdMapping],
+def idmapped_rootfs(mounts: Sequence[Mount], workdir: str | os.PathLike[str], uid_maps: Sequence[IdMapping],
                     gid_maps: Sequence[IdMapping]) -> list[Mount]:
     """Mount the snapshot ``mounts`` shifted by the maps under ``workdir``; returns the one bind
     mount that replaces them for the container. Undo with :func:`release_rootfs`."""
-    root = workdir / "rootfs"
-    root.mkdir(parents=True, exist_ok=True)
-    clones: list[Path] = []
+    root = os.path.join(workdir, "rootfs")
+    os.makedirs(root, exist_ok=True)
+    clones: list[str] = []
     try:
         with _mapped_namespace(uid_maps, gid_maps) as nsfd:
             shifted: list[Mount] = []
@@ -131,16 +130,16 @@ def idmapped_rootfs(mounts: Sequence[Mount], workdir: Path, uid_maps: Sequence[I
                     if opt.startswith("lowerdir="):
                         lowers = []
                         for lower in opt[len("lowerdir="):].split(":"):
-                            clone = workdir / f"l{len(clones)}"
+                            clone = os.path.join(workdir, f"l{len(clones)}")
                             _clone(lower, clone, nsfd)
                             clones.append(clone)
-                            lowers.append(str(clone))
+                            lowers.append(clone)
                         opt = "lowerdir=" + ":".join(lowers)
                     opts.append(opt)
                 shifted.append(Mount(m.type, m.source, tuple(opts)))
             if shifted:
                 try:
-                    mount_all(shifted, str(root))
+                    mount_all(shifted, root)
                 except BerthError as exc:
                     raise RuntimeFailure(f"mount idmapped rootfs: {exc}") from exc
     except BaseException:
@@ -150,21 +149,21 @@ def idmapped_rootfs(mounts: Sequence[Mount], workdir: Path, uid_maps: Sequence[I
         # The overlay keeps private references to its layers: the clones can go now.
         for clone in clones:
             with contextlib.suppress(OSError):
-                _sys.umount2(str(clone), _MNT_DETACH)
+                _sys.umount2(clone, _MNT_DETACH)
             with contextlib.suppress(OSError):
-                clone.rmdir()
-    return [Mount("bind", str(root), ("rbind", "rw"))]
+                os.rmdir(clone)
+    return [Mount("bind", root, ("rbind", "rw"))]
 
 
 _MNT_DETACH = 2
 
 
-def release_rootfs(workdir: Path) -> None:
+def release_rootfs(workdir: str | os.PathLike[str]) -> None:
     """Detach the host-side rootfs (the container's mount namespace keeps its own copy)."""
-    root = workdir / "rootfs"
+    root = os.path.join(workdir, "rootfs")
     with contextlib.suppress(OSError):
-        _sys.umount2(str(root), _MNT_DETACH)
+        _sys.umount2(root, _MNT_DETACH)
     with contextlib.suppress(OSError):
-        root.rmdir()
+        os.rmdir(root)
     with contextlib.suppress(OSError):
-        workdir.rmdir()
+        os.rmdir(workdir)

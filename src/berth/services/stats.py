@@ -41,8 +41,8 @@ class CgroupLayout:
     @classmethod
     def detect(cls, mountinfo: Path = Path("/proc/self/mountinfo")) -> CgroupLayout:
         hierarchies, unified = cgroup_mounts(mountinfo.read_text())
-        v1 = [(ctrl, root) for name, root in hierarchies.items() for ctrl in name.split(",")]
-        return cls(tuple(v1), unified)
+        v1 = [(ctrl, Path(root)) for name, root in hierarchies.items() for ctrl in name.split(",")]
+        return cls(tuple(v1), Path(unified) if unified is not None else None)
 
     @property
     def version(self) -> int:

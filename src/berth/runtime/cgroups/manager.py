@@ -11,8 +11,8 @@ Must not fork, signal or know about namespaces.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from berth.errors import RuntimeFailure
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     # Type-checking only: importing typing costs every runtime command ~4 ms.
     class CgroupManager(Protocol):
         @property
-        def paths(self) -> Mapping[str, Path]: ...
+        def paths(self) -> Mapping[str, str]: ...
 
         def create(self) -> None: ...
 
@@ -52,20 +52,20 @@ def relative_path(cgroups_path: str | None, container_id: str) -> str:
     return "/".join(parts)
 
 
-def cgroup_mounts(mountinfo: str) -> tuple[dict[str, Path], Path | None]:
+def cgroup_mounts(mountinfo: str) -> tuple[dict[str, str], str | None]:
     """(v1 hierarchy name -> mount point, cgroup2 mount point) parsed from mountinfo text.
 
     A v1 hierarchy is named by its comma-joined controllers ("cpu,cpuacct") or its name=.
     """
-    v1: dict[str, Path] = {}
-    unified: Path | None = None
+    v1: dict[str, str] = {}
+    unified: str | None = None
     for line in mountinfo.splitlines():
         left, _, right = line.partition(" - ")
         fields = left.split()
         rfields = right.split()
         if len(fields) < 5 or len(rfields) < 3:
             continue
-        fstype, mount_point = rfields[0], Path(fields[4])
+        fstype, mount_point = rfields[0], fields[4]
         if fstype == "cgroup2" and unified is None:
             unified = mount_point
         elif fstype == "cgroup":
@@ -79,20 +79,21 @@ def cgroup_mounts(mountinfo: str) -> tuple[dict[str, Path], Path | None]:
 
 
 def detect(cgroups_path: str | None, container_id: str,
-           mountinfo_path: Path = Path("/proc/self/mountinfo")) -> CgroupManager:
+           mountinfo_path: str | os.PathLike[str] = "/proc/self/mountinfo") -> CgroupManager:
     """The manager for this host: v1 (plus the hybrid unified dir) or pure v2."""
     from berth.runtime.cgroups.v1 import V1Manager
     from berth.runtime.cgroups.v2 import V2Manager
 
     rel = relative_path(cgroups_path, container_id)
-    v1, unified = cgroup_mounts(mountinfo_path.read_text())
+    with open(mountinfo_path) as f:
+        v1, unified = cgroup_mounts(f.read())
     if v1:
-        paths = {name: root / rel for name, root in v1.items()}
+        paths = {name: os.path.join(root, rel) for name, root in v1.items()}
         if unified is not None:
-            paths["unified"] = unified / rel
+            paths["unified"] = os.path.join(unified, rel)
         return V1Manager(paths)
     if unified is not None:
-        return V2Manager(unified / rel)
+        return V2Manager(os.path.join(unified, rel))
     raise RuntimeFailure("no cgroup filesystem is mounted")
 
 
@@ -102,5 +103,5 @@ def manager_for_paths(paths: Mapping[str, str]) -> CgroupManager:
     from berth.runtime.cgroups.v2 import V2Manager
 
     if set(paths) == {"unified"}:
-        return V2Manager(Path(paths["unified"]))
-    return V1Manager({k: Path(v) for k, v in paths.items()})
+        return V2Manager(paths["unified"])
+    return V1Manager(paths)

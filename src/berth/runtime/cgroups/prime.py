@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,31 +32,32 @@ if TYPE_CHECKING:
 
 __all__ = ["keep_warm", "prime"]
 
-_ROOT: Final = Path("/sys/fs/cgroup")
+_ROOT: Final = "/sys/fs/cgroup"
 # Well inside one RCU grace period (~10-15 ms here), so the lock never falls back in between.
 _INTERVAL: Final = 0.004
 
 
-def _procs_file() -> Path | None:
+def _procs_file() -> str | None:
     """``cgroup.procs`` of the caller's own cgroup in the first hierarchy mounted as usual."""
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
     except OSError:
         return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers:
-            dirs = [_ROOT / c.removeprefix("name=") for c in controllers.split(",")]
+            dirs = [f"{_ROOT}/{c.removeprefix('name=')}" for c in controllers.split(",")]
         else:
-            dirs = [_ROOT / "unified", _ROOT]  # v2: hybrid or unified-only layouts
+            dirs = [f"{_ROOT}/unified", _ROOT]  # v2: hybrid or unified-only layouts
         for d in dirs:
-            procs = d / path.lstrip("/") / "cgroup.procs"
-            if procs.exists():
+            procs = os.path.join(d, path.lstrip("/"), "cgroup.procs")
+            if os.path.exists(procs):
                 return procs
     return None
 
 
-def _move(procs: Path) -> None:
+def _move(procs: str) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
         try:

@@ -6,12 +6,12 @@ Must not decide limits (resources.py does); enables the controllers it needs in 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from berth.errors import RuntimeFailure
 from berth.runtime.cgroups import resources as res
-from berth.runtime.cgroups._fs import read_pids, rmdir_retry, write
+from berth.runtime.cgroups._fs import read_pids, read_text, rmdir_retry, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,49 +21,49 @@ __all__ = ["V2Manager"]
 
 
 class V2Manager:
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = os.fspath(path)
 
     @property
-    def paths(self) -> Mapping[str, Path]:
+    def paths(self) -> Mapping[str, str]:
         return {"unified": self._path}
 
     def create(self) -> None:
         # An existing cgroup is joined: the same cgroupsPath names the same place (OCI).
         try:
-            self._path.mkdir(parents=True, exist_ok=True)
+            os.makedirs(self._path, exist_ok=True)
         except OSError as exc:
             raise RuntimeFailure(f"create cgroup {self._path}: {exc.strerror}") from exc
         # Delegate whatever the root offers down to our parent so limits can be written.
         root = self._path
-        while (root.parent / "cgroup.controllers").exists():
-            root = root.parent
-        chain: list[Path] = []
-        p = self._path.parent
-        while p != root.parent and p.is_relative_to(root):
+        while os.path.exists(os.path.join(os.path.dirname(root), "cgroup.controllers")):
+            root = os.path.dirname(root)
+        chain: list[str] = []
+        p = os.path.dirname(self._path)
+        while p.startswith(root + "/") or p == root:
             chain.append(p)
-            p = p.parent
+            p = os.path.dirname(p)
         for d in reversed(chain):
-            available = (d / "cgroup.controllers").read_text().split()
+            available = read_text(os.path.join(d, "cgroup.controllers")).split()
             if available:
                 # A parent with member processes cannot delegate; limits then fail loudly.
                 with contextlib.suppress(RuntimeFailure):
-                    write(d / "cgroup.subtree_control", " ".join(f"+{c}" for c in available))
+                    write(os.path.join(d, "cgroup.subtree_control"), " ".join(f"+{c}" for c in available))
 
     def apply(self, resources: Mapping[str, Any]) -> None:
         for w in res.v2_writes(resources):
-            target = self._path / w.file
-            if not target.exists():
+            target = os.path.join(self._path, w.file)
+            if not os.path.exists(target):
                 if w.optional:
                     continue
                 raise RuntimeFailure(f"cgroup file {w.file} is not available")
             write(target, w.value)
 
     def join(self, pid: int) -> None:
-        write(self._path / "cgroup.procs", str(pid))
+        write(os.path.join(self._path, "cgroup.procs"), str(pid))
 
     def pids(self) -> list[int]:
-        return read_pids(self._path / "cgroup.procs")
+        return read_pids(os.path.join(self._path, "cgroup.procs"))
 
     def destroy(self) -> None:
         rmdir_retry(self._path)

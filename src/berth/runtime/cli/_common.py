@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-from pathlib import Path
 
 from berth.errors import InvalidArgument, NotFound
 from berth.runtime import control
@@ -40,12 +39,13 @@ def parse_signal(text: str) -> int:
 
 def write_pid_file(path: str, pid: int) -> None:
     # Written beside the target and renamed: a reader never sees an empty pid file.
-    target = Path(path).absolute()
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(str(pid))
+    target = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
     os.rename(tmp, target)
 
-def oci_state(root: Path, container_id: str) -> dict[str, Any]:
+def oci_state(root: str, container_id: str) -> dict[str, Any]:
     """The OCI state document for ``container_id`` as ``runc state`` prints it."""
     st = statefile.load(root, container_id)
     status = statefile.status_of(st).value
@@ -54,17 +54,17 @@ def oci_state(root: Path, container_id: str) -> dict[str, Any]:
             if control.is_paused(root, container_id):
                 status = "paused"
     spec: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        spec = json.loads((Path(st.bundle) / "config.json").read_text())
+    with contextlib.suppress(OSError, ValueError), open(os.path.join(st.bundle, "config.json")) as f:
+        spec = json.loads(f.read())
     rootfs = str((spec.get("root") or {}).get("path") or "rootfs")
     if not rootfs.startswith("/"):
-        rootfs = str(Path(st.bundle) / rootfs)
+        rootfs = os.path.normpath(os.path.join(st.bundle, rootfs))
     return {"ociVersion": OCI_VERSION, "id": st.id,
             "pid": 0 if status == "stopped" else st.pid, "status": status,
             "bundle": st.bundle, "rootfs": rootfs, "created": st.created, "owner": "",
             "annotations": spec.get("annotations") or {}}
 
-def exists(root: Path, container_id: str) -> bool:
+def exists(root: str, container_id: str) -> bool:
     try:
         statefile.load(root, container_id)
     except NotFound:

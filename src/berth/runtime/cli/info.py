@@ -61,7 +61,7 @@ def default_spec() -> dict[str, Any]:
     }
 
 
-def cmd_spec(args: Args, _root: Path) -> int:
+def cmd_spec(args: Args, _root: str) -> int:
     target = Path(args.bundle or ".") / "config.json"
     if target.exists():
         raise AlreadyExists("File config.json exists. Remove it first")
@@ -69,7 +69,7 @@ def cmd_spec(args: Args, _root: Path) -> int:
     return 0
 
 
-def cmd_features(_args: Args, _root: Path) -> int:
+def cmd_features(_args: Args, _root: str) -> int:
     features = {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from pathlib import Path
 
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import control, manage
@@ -29,17 +28,18 @@ if TYPE_CHECKING:
 __all__ = ["cmd_create", "cmd_delete", "cmd_kill", "cmd_list", "cmd_run", "cmd_start", "cmd_state"]
 
 
-def _terminal(bundle: Path) -> bool:
+def _terminal(bundle: str) -> bool:
     try:
-        spec = json.loads((bundle / "config.json").read_text())
+        with open(os.path.join(bundle, "config.json")) as f:
+            spec = json.loads(f.read())
     except (OSError, ValueError):
         return False  # create reports the bundle's problem itself
     return bool(isinstance(spec, dict) and (spec.get("process") or {}).get("terminal"))
 
 
-def _create(args: Args, root: Path, detached: bool,
+def _create(args: Args, root: str, detached: bool,
             fifo: bool) -> container.Created:
-    bundle = Path(args.bundle or ".").absolute()
+    bundle = os.path.abspath(args.bundle or ".")
     terminal = _terminal(bundle)
     if terminal and not args.console_socket and detached:
         raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
@@ -67,17 +67,17 @@ def _create(args: Args, root: Path, detached: bool,
     return created
 
 
-def cmd_create(args: Args, root: Path) -> int:
+def cmd_create(args: Args, root: str) -> int:
     _create(args, root, detached=True, fifo=True).detach()
     return 0
 
 
-def cmd_start(args: Args, root: Path) -> int:
+def cmd_start(args: Args, root: str) -> int:
     manage.start_detached(root, args.id)
     return 0
 
 
-def cmd_run(args: Args, root: Path) -> int:
+def cmd_run(args: Args, root: str) -> int:
     # run starts over the handshake right away, even with --detach.
     created = _create(args, root, detached=args.detach, fifo=False)
     if not args.detach:
@@ -97,18 +97,18 @@ def cmd_run(args: Args, root: Path) -> int:
     return code
 
 
-def cmd_state(args: Args, root: Path) -> int:
+def cmd_state(args: Args, root: str) -> int:
     print(json.dumps(_common.oci_state(root, args.id), indent=2))
     return 0
 
 
-def cmd_kill(args: Args, root: Path) -> int:
+def cmd_kill(args: Args, root: str) -> int:
     sig = _common.parse_signal(args.signal)
     manage.kill(root, args.id, sig, all=args.all)
     return 0
 
 
-def cmd_delete(args: Args, root: Path) -> int:
+def cmd_delete(args: Args, root: str) -> int:
     try:
         st = _common.oci_state(root, args.id)
     except NotFound:
@@ -127,15 +127,15 @@ def cmd_delete(args: Args, root: Path) -> int:
     return 0
 
 
-def _list_entries(root: Path) -> list[dict[str, Any]]:
+def _list_entries(root: str) -> list[dict[str, Any]]:
     entries = []
-    for d in sorted(root.iterdir()) if root.is_dir() else []:
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
         with contextlib.suppress(NotFound, OSError, ValueError, InvalidArgument):
-            entries.append(_common.oci_state(root, d.name))
+            entries.append(_common.oci_state(root, name))
     return entries
 
 
-def cmd_list(args: Args, root: Path) -> int:
+def cmd_list(args: Args, root: str) -> int:
     entries = _list_entries(root)
     if args.quiet:
         for e in entries:

@@ -15,7 +15,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from berth.errors import BerthError
 from berth.runtime.cli import commands
@@ -114,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = f"berth.runtime.cli.{cmd.module}"
         __import__(name)  # not importlib.import_module: the importlib package loads warnings
         module = sys.modules[name]
-        func: Callable[[Args, Path], int] = getattr(module, cmd.function)
-        return int(func(args, Path(glob.root)))
+        func: Callable[[Args, str], int] = getattr(module, cmd.function)
+        return int(func(args, glob.root))
     except BerthError as exc:
         _log_error(glob, str(exc))
         return int(getattr(exc, "exit_status", 1))  # exec's own failures: 255, as runc

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from berth.errors import BerthError, InvalidArgument, RuntimeFailure
 from berth.runtime import _sys, manage
@@ -36,7 +35,11 @@ class _ExecFailed(RuntimeFailure):
 def _options(args: Args) -> rexec.ExecOptions:
     if args.process:
         try:
-            raw = sys.stdin.read() if args.process == "-" else Path(args.process).read_text()
+            if args.process == "-":
+                raw = sys.stdin.read()
+            else:
+                with open(args.process) as f:
+                    raw = f.read()
             doc = json.loads(raw)
         except (OSError, ValueError) as exc:
             raise InvalidArgument(f"read process spec {args.process}: {exc}") from exc
@@ -49,7 +52,7 @@ def _options(args: Args) -> rexec.ExecOptions:
                              preserve_fds=args.preserve_fds)
 
 
-def cmd_exec(args: Args, root: Path) -> int:
+def cmd_exec(args: Args, root: str) -> int:
     try:
         started = _start(args, root)
     except RuntimeFailure as exc:
@@ -64,7 +67,7 @@ def cmd_exec(args: Args, root: Path) -> int:
     return _common.wait_exit(started.pid)
 
 
-def _start(args: Args, root: Path) -> rexec.Exec:
+def _start(args: Args, root: str) -> rexec.Exec:
     opts = _options(args)
     if opts.tty and not args.console_socket:
         raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket"
@@ -77,7 +80,7 @@ def _start(args: Args, root: Path) -> rexec.Exec:
     return started
 
 
-def cmd_ps(args: Args, root: Path) -> int:
+def cmd_ps(args: Args, root: str) -> int:
     import subprocess  # ps only: exec, the frequent command, does without
 
     pids = manage.cgroup_pids(root, args.id)

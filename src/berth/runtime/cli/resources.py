@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 __all__ = ["cmd_events", "cmd_pause", "cmd_resume", "cmd_update"]
 
 
-def cmd_pause(args: Args, root: Path) -> int:
+def cmd_pause(args: Args, root: str) -> int:
     control.pause(root, args.id)
     return 0
 
 
-def cmd_resume(args: Args, root: Path) -> int:
+def cmd_resume(args: Args, root: str) -> int:
     control.resume(root, args.id)
     return 0
 
@@ -48,7 +48,7 @@ def _flag_resources(args: Args) -> dict[str, Any]:
     return res
 
 
-def cmd_update(args: Args, root: Path) -> int:
+def cmd_update(args: Args, root: str) -> int:
     if args.resources:
         try:
             raw = sys.stdin.read() if args.resources == "-" else Path(args.resources).read_text()
@@ -70,7 +70,7 @@ def _read_int(path: Path) -> int:
         return 0
 
 
-def _stats(root: Path, container_id: str) -> dict[str, Any]:
+def _stats(root: str, container_id: str) -> dict[str, Any]:
     paths = {k: Path(v) for k, v in statefile.load(root, container_id).cgroup_paths.items()}
     data: dict[str, Any] = {}
     if "cpuacct" in paths:
@@ -86,7 +86,7 @@ def _stats(root: Path, container_id: str) -> dict[str, Any]:
     return {"type": "stats", "id": container_id, "data": data}
 
 
-def cmd_events(args: Args, root: Path) -> int:
+def cmd_events(args: Args, root: str) -> int:
     if args.stats:
         print(json.dumps(_stats(root, args.id)))
         return 0
