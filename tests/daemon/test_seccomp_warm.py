@@ -37,7 +37,7 @@ def test_default_profile_is_compiled_at_daemon_start(daemon: Daemon, names: list
         fresh = start_berthd(base, "warm")
         try:
             # No container has run on this daemon: only the warm-up can have compiled it.
-            cache = cache_dir(fresh.exec_root / "runtime")
+            cache = Path(cache_dir(fresh.exec_root / "runtime"))
             deadline = time.monotonic() + 20
             while bpfcache.load(cache, key) is None and time.monotonic() < deadline:
                 time.sleep(0.05)
