@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import signal as _signal
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -502,6 +502,10 @@ class ContainerService:
             raise
         live.shim = shim
         live.exited = asyncio.Event()
+        # The exit is asked for before the start, so the shim answers the moment the container
+        # exits (before its runtime delete) instead of a later connect finding the shim gone;
+        # the monitor handles it only once the start is recorded.
+        exit_status = asyncio.ensure_future(shim.exited())
         try:
             for (streams, fut) in live.pending_attach:
                 if not fut.done():
@@ -513,13 +517,16 @@ class ContainerService:
             with contextlib.suppress(errors.BerthError):
                 await shim.kill(_signal.SIGKILL, all=True)
             self._record_start_failure(c, live, err)
-            live.monitor = self._spawn(self._monitor(c, shim))
+            live.monitor = self._spawn(self._monitor(c, shim, exit_status))
+            raise
+        except BaseException:
+            exit_status.cancel()
             raise
         c.state = State(status="running", pid=pid, started_at=format_ns(now_ns()))
         self._save(c)
         self.on_event("start", c)
         self._start_health(c, shim)
-        live.monitor = self._spawn(self._monitor(c, shim))
+        live.monitor = self._spawn(self._monitor(c, shim, exit_status))
 
     def _record_start_failure(self, c: Container, live: _Live, err: errors.BerthError) -> None:
         c.state.error = str(err)
@@ -533,12 +540,15 @@ class ContainerService:
                 fut.set_exception(err)
         live.pending_attach.clear()
 
-    async def _monitor(self, c: Container, shim: shim_client.ShimClient) -> None:
-        """Wait for the container's exit through its shim and record it."""
+    async def _monitor(self, c: Container, shim: shim_client.ShimClient,
+                       exit_status: Awaitable[tuple[ExitStatus, asyncio.Future[None]]] | None = None,
+                       ) -> None:
+        """Wait for the container's exit through its shim (``exit_status``: a wait already
+        asked for) and record it."""
         live = self._live_of(c)
         try:
             status: ExitStatus | None
-            status, live.released = await shim.exited()
+            status, live.released = await (exit_status if exit_status is not None else shim.exited())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the shim died: its exit file is the truth, if any
@@ -557,9 +567,11 @@ class ContainerService:
                               error="container's shim exited without recording a status")
         else:
             self._mark_exited(c, status.exit_code, status.finished_at, status.oom_killed)
-        self._cleanup_state_dir(c)
+        auto_remove = bool(c.host_config.get("AutoRemove"))
+        if not auto_remove:  # the removal deletes it off the event loop
+            self._cleanup_state_dir(c)
         live.exited.set()
-        if c.host_config.get("AutoRemove"):
+        if auto_remove:
             with contextlib.suppress(errors.BerthError):
                 await self.remove(c.id, force=True, volumes=True)
         elif c.id in self._containers and self._wants_restart(c, on_boot=False):

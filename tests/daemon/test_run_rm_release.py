@@ -1,0 +1,35 @@
+"""``run --rm`` is answered "removed" only once the runtime has deleted the container: its
+runtime state and cgroups are gone when the CLI returns, although berthd records the exit
+before that delete (the shim answers the wait first, bench/README.md)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Daemon
+
+pytestmark = pytest.mark.root
+
+
+def _cgroup_dirs(rel: str) -> list[Path]:
+    roots = [p for p in Path("/sys/fs/cgroup").iterdir() if p.is_dir() and not p.is_symlink()]
+    return [r / rel for r in roots if (r / rel).is_dir()]
+
+
+def test_run_rm_returns_after_the_runtime_delete(daemon: Daemon, tmp_path: Path) -> None:
+    if not daemon.cgroup_parent:
+        pytest.skip("external daemon: its exec root and cgroup parent are unknown")
+    for i in range(3):
+        cidfile = tmp_path / f"cid-{i}"
+        name = f"rmrelease-{uuid.uuid4().hex[:8]}"
+        out = daemon.docker("run", "--rm", "--network", "none", "--name", name, "--cidfile",
+                            str(cidfile), "busybox", "sh", "-c", "echo bye; exit 3")
+        assert out.returncode == 3
+        assert out.stdout == b"bye\n"
+        cid = cidfile.read_text().strip()
+        assert not (daemon.exec_root / "runtime" / cid).exists()
+        assert _cgroup_dirs(f"{daemon.cgroup_parent}/{cid}") == []
+        assert daemon.docker("inspect", name).returncode != 0
