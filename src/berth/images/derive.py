@@ -14,15 +14,13 @@ import gzip
 import hashlib
 import json
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from berth.errors import NotFound
 from berth.images.diff import write_layer
-from berth.images.importer import MEDIA_CONFIG, MEDIA_LAYER_GZIP, MEDIA_MANIFEST
 from berth.images.layer import Limits
 from berth.images.records import Image, ImageRecords, chain_ids
+from berth.images.staging import MEDIA_LAYER_GZIP, ImageWrite, manifest_bytes
 from berth.images.unpack import LayerBlob, unpack
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.content import ContentStore, Writer
@@ -55,56 +53,30 @@ def derive_image(db: Database, content: ContentStore, snapshots: OverlaySnapshot
 
     ``config`` is the full image config except ``rootfs``, which this function sets.
     """
-    created_blobs: list[str] = []
-    created_snaps: list[str] = []
-
-    def put(data: bytes) -> str:
-        with content.writer() as w:
-            w.write(data)
-            fresh = not content.exists(w.digest)
-            digest = w.commit()
-        if fresh:
-            created_blobs.append(digest)
-        return digest
-
     layers: list[dict[str, Any]] = []
     diff_ids: list[str] = list(parent.diff_ids) if parent else []
     if parent is not None and diff_ids:
         manifest = json.loads(content.read(parent.manifest_digest))
         layers = list(manifest.get("layers") or [])
-    try:
+    with ImageWrite(content, snapshots) as write:
         if layer_dir is not None:
             with content.writer() as w:
                 sink = _HashGzip(w)
                 write_layer(layer_dir, sink)
                 sink.close()
                 fresh = not content.exists(w.digest)
-                digest = w.commit()
-            if fresh:
-                created_blobs.append(digest)
+                digest = write.blob(w.commit(), fresh)
             diff_ids.append("sha256:" + sink.sha.hexdigest())
             layers.append({"mediaType": MEDIA_LAYER_GZIP, "size": content.size(digest),
                            "digest": digest})
         body = {**config, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
         raw_config = json.dumps(body, separators=(",", ":")).encode()
-        config_digest = put(raw_config)
-        manifest_digest = put(json.dumps({
-            "schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
-            "config": {"mediaType": MEDIA_CONFIG, "size": len(raw_config), "digest": config_digest},
-            "layers": layers,
-        }, separators=(",", ":")).encode())
+        config_digest = write.put(raw_config)
+        manifest_digest = write.put(manifest_bytes(config_digest, len(raw_config), layers))
         blobs = [LayerBlob(x["digest"], d) for x, d in zip(layers, diff_ids, strict=True)]
-        created_snaps = unpack(content, snapshots, blobs, limits)
+        write.unpacked(unpack(content, snapshots, blobs, limits))
         size = sum(snapshots.usage(c).size for c in chain_ids(diff_ids))
         with db.transaction() as tx:
             ImageRecords.insert(tx, config_digest, manifest_digest, raw_config, size,
                                 created_ns or time.time_ns(), parent.id if parent else "")
         return config_digest
-    except BaseException:
-        for chain in reversed(created_snaps):
-            with suppress(NotFound):
-                snapshots.remove(chain)
-        for d in created_blobs:
-            with suppress(NotFound):
-                content.delete(d)
-        raise

@@ -18,17 +18,16 @@ import json
 import platform
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from berth.errors import NotFound
 from berth.images.changes import apply_changes
 from berth.images.compression import Compression, detect
 from berth.images.layer import Limits
 from berth.images.records import ImageRecords
 from berth.images.reference import Reference
+from berth.images.staging import ImageWrite, layer_descriptor, manifest_bytes
 from berth.images.stored import ingest_tar
 from berth.images.unpack import LayerBlob, unpack
 from berth.snapshots.overlay import OverlaySnapshotter
@@ -37,19 +36,10 @@ from berth.store.metadata import Database
 from berth.timefmt import format_ns
 
 __all__ = [
-    "MEDIA_CONFIG",
-    "MEDIA_LAYER_GZIP",
-    "MEDIA_LAYER_TAR",
-    "MEDIA_MANIFEST",
     "ImportRequest",
     "host_architecture",
     "import_rootfs",
 ]
-
-MEDIA_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-MEDIA_CONFIG = "application/vnd.docker.container.image.v1+json"
-MEDIA_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-MEDIA_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 
 _CHUNK = 1 << 20
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
@@ -109,23 +99,9 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
     """
     limits = limits or Limits()
     config = apply_changes({}, list(req.changes))  # bad change lines fail before any I/O
-    created_blobs: list[str] = []
-    created_snaps: list[str] = []
-
-    def put(data: bytes) -> str:
-        with content.writer() as w:
-            w.write(data)
-            fresh = not content.exists(w.digest)
-            digest = w.commit()
-        if fresh:
-            created_blobs.append(digest)
-        return digest
-
-    try:
+    with ImageWrite(content, snapshots) as write:
         layer_digest, fresh = _layer_blob(content, req.tar_path, limits, req.digest)
-        diff_id = layer_digest
-        if fresh:
-            created_blobs.append(layer_digest)
+        diff_id = write.blob(layer_digest, fresh)
         checkpoint("layer")
         now = time.time_ns()
         created = format_ns(now)
@@ -140,18 +116,11 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         }
         raw_config = json.dumps(image_config, separators=(",", ":")).encode()
-        config_digest = put(raw_config)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MEDIA_MANIFEST,
-            "config": {"mediaType": MEDIA_CONFIG, "size": len(raw_config),
-                       "digest": config_digest},
-            "layers": [{"mediaType": MEDIA_LAYER_TAR, "size": content.size(layer_digest),
-                        "digest": layer_digest}],
-        }
-        manifest_digest = put(json.dumps(manifest, separators=(",", ":")).encode())
+        config_digest = write.put(raw_config)
+        manifest_digest = write.put(manifest_bytes(
+            config_digest, len(raw_config), [layer_descriptor(content, layer_digest, diff_id)]))
         checkpoint("blobs")
-        created_snaps = unpack(content, snapshots, [LayerBlob(layer_digest, diff_id)], limits)
+        write.unpacked(unpack(content, snapshots, [LayerBlob(layer_digest, diff_id)], limits))
         checkpoint("unpacked")
         # One layer: its chain ID is its diff ID.
         size = snapshots.usage(diff_id).size
@@ -160,11 +129,3 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
             if req.tag is not None:
                 ImageRecords.set_reference(tx, req.tag, config_digest)
         return config_digest
-    except BaseException:
-        for chain in reversed(created_snaps):
-            with suppress(NotFound):
-                snapshots.remove(chain)
-        for digest in created_blobs:
-            with suppress(NotFound):
-                content.delete(digest)
-        raise

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 
 from berth.errors import InvalidArgument, NotFound
 from berth.images.layer import Limits
 from berth.images.records import ImageRecords, chain_ids
 from berth.images.reference import Reference
+from berth.images.staging import ImageWrite
 from berth.images.unpack import LayerBlob, unpack
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.content import ContentStore, Writer
@@ -49,35 +49,26 @@ def store_pulled(db: Database, content: ContentStore, snapshots: OverlaySnapshot
         raise InvalidArgument(f"invalid image config: {e}") from e
     if len(diff_ids) != len(image.layers):
         raise InvalidArgument("image config and manifest disagree on the number of layers")
-    created_blobs: list[str] = []
-    created_snaps: list[str] = []
-
-    def put(data: bytes) -> str:
-        with content.writer() as w:
-            w.write(data)
-            fresh = not content.exists(w.digest)
-            digest = w.commit()
-        if fresh:
-            created_blobs.append(digest)
-        return digest
-
-    try:
-        for w in image.pending:
-            fresh = not content.exists(w.digest)
-            created = w.commit()
-            if fresh:
-                created_blobs.append(created)
+    with ImageWrite(content, snapshots) as write:
+        try:
+            for w in image.pending:
+                fresh = not content.exists(w.digest)
+                write.blob(w.commit(), fresh)
+        except BaseException:
+            for w in image.pending:
+                w.abort_unless_committed()
+            raise
         for layer in image.layers:
             if not content.exists(layer.digest):
                 raise NotFound(f"layer {layer.digest} disappeared during the pull; pull again")
-        config_digest = put(image.config)
-        manifest_digest = put(image.manifest)
+        config_digest = write.put(image.config)
+        manifest_digest = write.put(image.manifest)
         chains = chain_ids(diff_ids)
         for i in range(len(image.layers)):
             if snapshots.exists(chains[i]):
                 continue
             on_layer(i, "Extracting")
-            created_snaps += unpack(content, snapshots, image.layers[: i + 1], limits)
+            write.unpacked(unpack(content, snapshots, image.layers[: i + 1], limits))
             on_layer(i, "Pull complete")
         size = sum(snapshots.usage(c).size for c in chains)
         with db.transaction() as tx:
@@ -86,16 +77,6 @@ def store_pulled(db: Database, content: ContentStore, snapshots: OverlaySnapshot
             for ref in image.references:
                 ImageRecords.set_reference(tx, ref, config_digest)
         return config_digest
-    except BaseException:
-        for w in image.pending:
-            w.abort_unless_committed()
-        for chain in reversed(created_snaps):
-            with suppress(NotFound):
-                snapshots.remove(chain)
-        for digest in created_blobs:
-            with suppress(NotFound):
-                content.delete(digest)
-        raise
 
 
 def layer_blobs(digests: Sequence[str], diff_ids: Sequence[str]) -> tuple[LayerBlob, ...]:

@@ -25,6 +25,7 @@ from berth.images.compression import HashingReader, decompressor
 from berth.images.layer import Limits
 from berth.images.records import ImageRecords, chain_ids
 from berth.images.reference import Reference
+from berth.images.staging import ImageWrite, layer_descriptor, manifest_bytes
 from berth.images.unpack import LayerBlob, unpack
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.content import ContentStore
@@ -32,20 +33,12 @@ from berth.store.metadata import Database
 from berth.timefmt import parse_to_ns
 
 __all__ = [
-    "MEDIA_CONFIG",
-    "MEDIA_LAYER_GZIP",
-    "MEDIA_LAYER_TAR",
-    "MEDIA_MANIFEST",
     "LayerSource",
     "NewImage",
     "ingest_tar",
     "store_image",
 ]
 
-MEDIA_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-MEDIA_CONFIG = "application/vnd.docker.container.image.v1+json"
-MEDIA_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
-MEDIA_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 _CHUNK = 1 << 20
 
 
@@ -111,46 +104,23 @@ def store_image(db: Database, content: ContentStore, snapshots: OverlaySnapshott
         raise InvalidArgument(f"invalid image config: {e}") from e
     if diff_ids != [layer.diff_id for layer in image.layers]:
         raise InvalidArgument("image config and layers disagree on the layer list")
-    created_blobs: list[str] = []
-    created_snaps: list[str] = []
     blobs: list[str] = []
-
-    def put(data: bytes) -> str:
-        with content.writer() as w:
-            w.write(data)
-            fresh = not content.exists(w.digest)
-            digest = w.commit()
-        if fresh:
-            created_blobs.append(digest)
-        return digest
-
-    try:
+    with ImageWrite(content, snapshots) as write:
         for layer in image.layers:
             if layer.path is None:
                 if not content.exists(layer.digest):
                     raise NotFound(f"layer blob {layer.digest} is missing")
                 blobs.append(layer.digest)
                 continue
-            digest, fresh = ingest_tar(content, layer.path, layer.diff_id, limits, layer.hashed)
-            blobs.append(digest)
-            if fresh:
-                created_blobs.append(digest)
+            blobs.append(write.blob(*ingest_tar(content, layer.path, layer.diff_id, limits, layer.hashed)))
             checkpoint("layer")
-        config_digest = put(image.config)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MEDIA_MANIFEST,
-            "config": {"mediaType": MEDIA_CONFIG, "size": len(image.config),
-                       "digest": config_digest},
-            "layers": [{"mediaType": MEDIA_LAYER_TAR if b == d else MEDIA_LAYER_GZIP,
-                        "size": content.size(b), "digest": b}
-                       for b, d in zip(blobs, diff_ids, strict=True)],
-        }
-        manifest_digest = put(json.dumps(manifest, separators=(",", ":")).encode())
+        config_digest = write.put(image.config)
+        manifest_digest = write.put(manifest_bytes(
+            config_digest, len(image.config),
+            [layer_descriptor(content, b, d) for b, d in zip(blobs, diff_ids, strict=True)]))
         checkpoint("blobs")
-        created_snaps = unpack(content, snapshots,
-                               [LayerBlob(b, d) for b, d in zip(blobs, diff_ids, strict=True)],
-                               limits)
+        write.unpacked(unpack(content, snapshots,
+                              [LayerBlob(b, d) for b, d in zip(blobs, diff_ids, strict=True)], limits))
         checkpoint("unpacked")
         size = sum(snapshots.usage(c).size for c in chain_ids(diff_ids))
         with db.transaction() as tx:
@@ -159,14 +129,6 @@ def store_image(db: Database, content: ContentStore, snapshots: OverlaySnapshott
             for ref in image.references:
                 ImageRecords.set_reference(tx, ref, config_digest)
         return config_digest
-    except BaseException:
-        for chain in reversed(created_snaps):
-            with suppress(NotFound):
-                snapshots.remove(chain)
-        for digest in created_blobs:
-            with suppress(NotFound):
-                content.delete(digest)
-        raise
 
 
 def _created_ns(cfg: dict[str, object]) -> int:
