@@ -17,17 +17,8 @@ from berth.images.staging import (
     manifest_bytes,
 )
 from berth.snapshots.overlay import OverlaySnapshotter
-from berth.store.content import ContentStore
-from berth.store.metadata import Database
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def stores(tmp_path):
-    db = Database(tmp_path / "berth.db")
-    yield ContentStore(tmp_path / "content"), OverlaySnapshotter(tmp_path / "snapshots", db)
-    db.close()
 
 
 def _layer(snap: OverlaySnapshotter, name: str, parent: str | None) -> None:

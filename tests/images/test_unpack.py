@@ -9,18 +9,10 @@ from berth.images.records import chain_ids
 from berth.images.unpack import LayerBlob, unpack
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.content import ContentStore
-from berth.store.metadata import Database
 
 from .tarutil import make_tar
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def stores(tmp_path):
-    db = Database(tmp_path / "berth.db")
-    yield ContentStore(tmp_path / "content"), OverlaySnapshotter(tmp_path / "snapshots", db)
-    db.close()
 
 
 def _blob(content: ContentStore, data: bytes) -> LayerBlob:
