@@ -98,7 +98,18 @@ def start_berthd(base: Path, name: str = "berthd") -> Daemon:
            "--metrics-addr", f"127.0.0.1:{metrics_port}"]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    _wait_for_socket(sock, proc, log)
+    try:
+        _wait_for_socket(sock, proc, log)
+    except BaseException:
+        # A daemon too slow to listen is still ours to stop (its bridge, table and cgroups).
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        raise
     env = dict(os.environ)
     env.update({"DOCKER_HOST": f"unix://{sock}", "BERTH_HOST": f"unix://{sock}",
                 "BERTH_NO_AUTOSTART": "1", "DOCKER_CONFIG": str(base / "docker-config")})
