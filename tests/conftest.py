@@ -101,14 +101,7 @@ def start_berthd(base: Path, name: str = "berthd") -> Daemon:
     try:
         _wait_for_socket(sock, proc, log)
     except BaseException:
-        # A daemon too slow to listen is still ours to stop (its bridge, table and cgroups).
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)  # a daemon too slow to listen still has a bridge, table and cgroups
         raise
     env = dict(os.environ)
     env.update({"DOCKER_HOST": f"unix://{sock}", "BERTH_HOST": f"unix://{sock}",
@@ -118,14 +111,20 @@ def start_berthd(base: Path, name: str = "berthd") -> Daemon:
                   metrics_url=f"http://127.0.0.1:{metrics_port}")
 
 
-def stop_berthd(d: Daemon) -> None:
-    if d.process is not None and d.process.poll() is None:
-        d.process.send_signal(signal.SIGTERM)
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM a daemon this session started (it tears down what it set up), SIGKILL if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
         try:
-            d.process.wait(20)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            d.process.kill()
-            d.process.wait()
+            proc.kill()
+            proc.wait()
+
+
+def stop_berthd(d: Daemon) -> None:
+    if d.process is not None:
+        stop_process(d.process)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from berth.testing.rootfs import busybox_rootfs_tar
+from tests.conftest import stop_process
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("dockerd") is None, reason="docker.io not installed")]
@@ -72,13 +72,7 @@ def docker() -> Iterator[Docker]:
         ids = d("ps", "-aq", check=False).stdout.split() if proc.poll() is None else []
         if ids:
             d("rm", "-f", *ids, check=False)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, 30)
         log.close()
         shutil.rmtree(base, ignore_errors=True)
 
