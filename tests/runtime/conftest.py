@@ -110,7 +110,7 @@ class Env:
         (bundle / "rootfs").mkdir(parents=True)
         cid = generate_id()
         self.ids.append(cid)
-        spec = base_spec(args, f"{self.cgroup_parent}/{cid}")
+        spec = base_spec(args, f"/{self.cgroup_parent}/{cid}")
         if mutate is not None:
             mutate(spec)
         (bundle / "config.json").write_text(json.dumps(spec))

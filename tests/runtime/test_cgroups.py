@@ -10,7 +10,7 @@ import pytest
 
 from berth.errors import RuntimeFailure
 from berth.runtime import container
-from berth.runtime.cgroups.manager import cgroup_mounts, relative_path
+from berth.runtime.cgroups.manager import cgroup_mounts, detect, inner_path, own_cgroups
 from berth.runtime.cgroups.resources import Write, v1_writes, v2_writes
 
 from .conftest import Env, wait_exit
@@ -103,11 +103,16 @@ def test_v2_writes_conversions() -> None:
     ]
 
 
-def test_relative_path_and_mount_parsing() -> None:
-    assert relative_path(None, "abc") == "berth/abc"
-    assert relative_path("/parent/abc", "abc") == "parent/abc"
-    with pytest.raises(Exception, match="invalid cgroupsPath"):
-        relative_path("../escape", "abc")
+def test_inner_path_and_mount_parsing() -> None:
+    # Cleaned as runc cleans it (checked against runc 1.1.5): ".." never climbs above the start.
+    assert inner_path(None, "abc") == "/berth/abc"
+    assert inner_path("/parent//abc/", "abc") == "/parent/abc"
+    assert inner_path("/a/../p/./x", "abc") == "/p/x"
+    assert inner_path("../escape/x", "abc") == "escape/x"
+    assert inner_path("slice:prefix:name", "abc") == "slice:prefix:name"
+    for bad in ("/", ".", "a/.."):
+        with pytest.raises(RuntimeFailure, match="invalid cgroupsPath"):
+            inner_path(bad, "abc")
     v1, unified = cgroup_mounts(
         "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
         "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n"
@@ -126,7 +131,7 @@ def test_existing_cgroup_is_joined(rt: Env) -> None:
     made: list[str] = []
 
     def mutate(spec: dict) -> None:
-        made.append(spec["linux"]["cgroupsPath"])
+        made.append(spec["linux"]["cgroupsPath"].lstrip("/"))
         (Path(v1["pids"]) / made[0]).mkdir(parents=True)
 
     r = rt.run(["grep", "pids", "/proc/self/cgroup"], mutate=mutate)
@@ -220,3 +225,60 @@ def test_network_class_id_needs_net_cls(rt: Env) -> None:
     with pytest.raises(RuntimeFailure, match="cgroup controller net_cls is not mounted"):
         container.create(rt.options(bundle, mounts))
     assert not (rt.state_root / rt.ids[-1]).exists()
+
+
+def test_relative_cgroups_path_lands_where_runc_puts_it(tmp_path: Path) -> None:
+    # runc 1.1.5 (cgroupfs, hybrid host), run from a shell in pids:/p and 0::/p with "../up/bar":
+    # v1 dirs under its own cgroup (pids/p/up/bar, cpu/up/bar), unified under the root.
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "32 31 0:29 / /cg/cpu,cpuacct rw - cgroup cgroup rw,cpuacct,cpu\n"
+        "33 31 0:30 / /cg/pids rw - cgroup cgroup rw,pids\n"
+        "40 31 0:37 / /cg/systemd rw - cgroup cgroup rw,name=systemd\n"
+        "41 31 0:38 / /cg/unified rw - cgroup2 cgroup2 rw\n")
+    own = tmp_path / "cgroup"
+    own.write_text("9:name=systemd:/s\n3:pids:/p\n2:cpu,cpuacct:/\n0::/p\n")
+    m = detect("../up/bar", "abc", mountinfo, own)
+    assert m.paths == {"cpuacct,cpu": "/cg/cpu,cpuacct/up/bar", "pids": "/cg/pids/p/up/bar",
+                       "systemd": "/cg/systemd/s/up/bar", "unified": "/cg/unified/up/bar"}
+    assert detect("/up/bar", "abc", mountinfo, own).paths["pids"] == "/cg/pids/up/bar"
+    # Pure v2 (runc's fs2): under the parent of the caller's own cgroup.
+    mountinfo.write_text("41 31 0:38 / /cg rw - cgroup2 cgroup2 rw\n")
+    own.write_text("0::/user.slice/session-1.scope\n")
+    assert detect("up/bar", "abc", mountinfo, own).paths == {"unified": "/cg/user.slice/up/bar"}
+    assert detect("/up/bar", "abc", mountinfo, own).paths == {"unified": "/cg/up/bar"}
+    assert own_cgroups("4:memory:/m\n0::/\n") == {"memory": "/m", "": "/"}
+
+
+@pytest.mark.root
+def test_relative_cgroups_path_under_the_runtimes_own_cgroup(rt: Env) -> None:
+    # berth-runtime, like runc, puts a relative cgroupsPath under the cgroup it runs in: the
+    # command is started inside a private pids cgroup, and the container must land below it.
+    import subprocess
+    import sys
+
+    holder = Path("/sys/fs/cgroup/pids") / f"{rt.cgroup_parent}-holder"
+    rel = f"{rt.cgroup_parent}-rel/c"
+    bundle, _, _ = rt.bundle(["cat", "/proc/self/cgroup"], overlay=False,
+                             mutate=lambda s: s["linux"].__setitem__("cgroupsPath", rel))
+    holder.mkdir()
+    try:
+        def enter() -> None:
+            (holder / "cgroup.procs").write_text(str(os.getpid()))
+
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "berth-runtime"), "--root", str(rt.state_root), "run",
+             "--bundle", str(bundle), rt.ids[-1]],
+            preexec_fn=enter, capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        lines = dict(line.split(":", 2)[1:] for line in out.stdout.splitlines())
+        assert lines["pids"] == f"/{holder.name}/{rel}"
+        assert lines[""] == f"/{rel}"
+    finally:
+        for d in (holder / rel, holder / rel.split("/")[0], holder):
+            if d.is_dir():
+                d.rmdir()
+        for ctrl in Path("/sys/fs/cgroup").iterdir():
+            for d in (ctrl / rel, ctrl / rel.split("/")[0]):
+                if d.is_dir():
+                    d.rmdir()

@@ -32,7 +32,7 @@ def _docker_spec(rt: Env, cid: str, config: dict, hc: dict) -> dict:
         container_id=cid, config={"Env": ["PATH=/bin:/usr/bin"], **config},
         host_config={"NetworkMode": "none", "Ulimits": [
             {"Name": "nofile", "Soft": 1000, "Hard": 1000}], **hc},
-        cgroups_path=f"{rt.cgroup_parent}/{cid}", hostname="docker-like",
+        cgroups_path=f"/{rt.cgroup_parent}/{cid}", hostname="docker-like",
         network_files=NetworkFiles(hostname="hostname", hosts="hosts")))
 
 

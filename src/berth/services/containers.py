@@ -460,7 +460,7 @@ class ContainerService:
             self._volumes.mounted(c.id, points)
         spec = specgen.generate(specgen.SpecInput(
             container_id=c.id, config=c.config, host_config=host_config,
-            cgroups_path=f"{self._cfg.cgroup_parent}/{c.id}",
+            cgroups_path=f"/{self._cfg.cgroup_parent}/{c.id}",
             hostname=c.paths.hostname.read_text().strip(),
             network_files=specgen.NetworkFiles(
                 hostname=str(c.paths.hostname), hosts=str(c.paths.hosts),

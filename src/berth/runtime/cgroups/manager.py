@@ -36,20 +36,45 @@ if TYPE_CHECKING:
         def destroy(self) -> None: ...
 
 
-__all__ = ["cgroup_mounts", "detect", "manager_for_paths", "relative_path"]
+__all__ = ["cgroup_mounts", "detect", "hierarchy_key", "inner_path", "manager_for_paths", "own_cgroups"]
 
 
-def relative_path(cgroups_path: str | None, container_id: str) -> str:
-    """The spec's cgroupsPath as a path under each hierarchy root (``berth/<id>`` by default).
+def inner_path(cgroups_path: str | None, container_id: str) -> str:
+    """The spec's cgroupsPath cleaned as runc cleans it (``/berth/<id>`` when absent).
 
-    Absolute and relative forms both name a directory under the hierarchy root, as
-    docs/internals.md fixes; anything escaping the root is refused.
+    An absolute path stays absolute (under each hierarchy root); a relative one stays relative
+    (under the runtime's own cgroup, see :func:`detect`). ``.`` and ``..`` are resolved
+    lexically and can never climb above the start, as in runc ("../x" is "x"). A path that
+    cleans to nothing would name the root or our own cgroup, which delete would then try to
+    remove: refused (runc takes it).
     """
-    raw = (cgroups_path or f"berth/{container_id}").strip("/")
-    parts = [p for p in raw.split("/") if p]
-    if not parts or any(p in (".", "..") for p in parts) or ":" in raw:
+    raw = cgroups_path or f"/berth/{container_id}"
+    parts: list[str] = []
+    for p in raw.split("/"):
+        if p == "..":
+            if parts:
+                parts.pop()
+        elif p not in ("", "."):
+            parts.append(p)
+    if not parts:
         raise RuntimeFailure(f"invalid cgroupsPath {cgroups_path!r}")
-    return "/".join(parts)
+    return ("/" if raw.startswith("/") else "") + "/".join(parts)
+
+
+def own_cgroups(proc_cgroup: str) -> dict[str, str]:
+    """/proc/<pid>/cgroup text as {hierarchy key: path}; v1 keys are the sorted, comma-joined
+    controllers without ``name=`` (see :func:`hierarchy_key`), the v2 key is ``""``."""
+    own: dict[str, str] = {}
+    for line in proc_cgroup.splitlines():
+        fields = line.split(":", 2)
+        if len(fields) == 3:
+            own[hierarchy_key(fields[1])] = fields[2]
+    return own
+
+
+def hierarchy_key(controllers: str) -> str:
+    """One spelling for a v1 hierarchy whether it comes from mountinfo or /proc/<pid>/cgroup."""
+    return ",".join(sorted(c.removeprefix("name=") for c in controllers.split(",") if c))
 
 
 def cgroup_mounts(mountinfo: str) -> tuple[dict[str, str], str | None]:
@@ -79,21 +104,39 @@ def cgroup_mounts(mountinfo: str) -> tuple[dict[str, str], str | None]:
 
 
 def detect(cgroups_path: str | None, container_id: str,
-           mountinfo_path: str | os.PathLike[str] = "/proc/self/mountinfo") -> CgroupManager:
-    """The manager for this host: v1 (plus the hybrid unified dir) or pure v2."""
+           mountinfo_path: str | os.PathLike[str] = "/proc/self/mountinfo",
+           proc_cgroup_path: str | os.PathLike[str] = "/proc/self/cgroup") -> CgroupManager:
+    """The manager for this host: v1 (plus the hybrid unified dir) or pure v2.
+
+    Where the cgroup lands follows runc 1.1 (cgroupfs driver): an absolute cgroupsPath is under
+    each hierarchy's root; a relative one is under the caller's own cgroup in each v1 hierarchy
+    (read from ``proc_cgroup_path``), under the root of a hybrid host's unified hierarchy, and
+    under the parent of the caller's own cgroup on a pure v2 host (whose own cgroup has
+    processes, so it could not enable controllers for a child). Mount roots are taken as "/".
+    """
     from berth.runtime.cgroups.v1 import V1Manager
     from berth.runtime.cgroups.v2 import V2Manager
 
-    rel = relative_path(cgroups_path, container_id)
+    inner = inner_path(cgroups_path, container_id)
+    relative = not inner.startswith("/")
+    inner = inner.lstrip("/")
     with open(mountinfo_path) as f:
         v1, unified = cgroup_mounts(f.read())
+    own: dict[str, str] = {}
+    if relative:
+        with open(proc_cgroup_path) as f:
+            own = own_cgroups(f.read())
     if v1:
-        paths = {name: os.path.join(root, rel) for name, root in v1.items()}
+        paths: dict[str, str] = {}
+        for name, root in v1.items():
+            base = own.get(hierarchy_key(name), "/") if relative else "/"
+            paths[name] = os.path.join(root, base.lstrip("/"), inner)
         if unified is not None:
-            paths["unified"] = os.path.join(unified, rel)
+            paths["unified"] = os.path.join(unified, inner)
         return V1Manager(paths)
     if unified is not None:
-        return V2Manager(os.path.join(unified, rel))
+        base = os.path.dirname(own.get("", "/")) if relative else "/"
+        return V2Manager(os.path.join(unified, base.lstrip("/"), inner))
     raise RuntimeFailure("no cgroup filesystem is mounted")
 
 
