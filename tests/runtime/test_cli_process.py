@@ -182,3 +182,32 @@ def test_personality_and_io_priority(rt: Env, tmp_path: Path) -> None:
                              mutate=lambda s: s["linux"].update(personality=bad))
     res = cli(rt, "run", "--bundle", str(bundle), rt.ids[-1], check=False)
     assert res.returncode == 1 and "linux.personality: unsupported flags" in res.stderr
+
+
+def test_exec_process_document_scheduler_and_io_priority(rt: Env, tmp_path: Path) -> None:
+    # runc: an exec process's scheduler and ioPriority are the document's when it gives them,
+    # else the container's (never the runtime's own, which the exec'd process is forked from).
+    def mutate(spec: dict[str, Any]) -> None:
+        spec["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
+        spec["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+
+    # /proc/self/stat: field 19 is the nice value, field 41 the policy (3 BATCH, 5 IDLE, 0 OTHER)
+    probe = ["sh", "-c", "cut -d' ' -f19,41 /proc/$$/stat; ionice -p $$"]
+    cid = _running(rt, mutate)
+    try:
+        doc = {"args": probe, "cwd": "/", "env": ["PATH=/bin"],
+               "scheduler": {"policy": "SCHED_OTHER", "nice": 3},
+               "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 5}}
+        (tmp_path / "p.json").write_text(json.dumps(doc))
+        out = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid).stdout.splitlines()
+        assert out == ["3 0", "best-effort: prio 5"]
+        doc = {"args": probe, "cwd": "/", "env": ["PATH=/bin"]}
+        (tmp_path / "p.json").write_text(json.dumps(doc))
+        out = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid).stdout.splitlines()
+        assert out == ["7 3", "idle"]
+        doc["scheduler"] = {"policy": "SCHED_FAST"}
+        (tmp_path / "p.json").write_text(json.dumps(doc))
+        res = cli(rt, "exec", "--process", str(tmp_path / "p.json"), cid, check=False)
+        assert res.returncode != 0 and "unknown policy 'SCHED_FAST'" in res.stderr, res.stderr
+    finally:
+        _stop(rt, cid)

@@ -49,7 +49,8 @@ class ProcessDoc(Record):
     """The identity and limits an OCI process document (``exec --process``) gives.
 
     None means "the container's", as runc fills an exec process from the container's config
-    (capabilities absent, rlimits empty); the user and umask are always the document's.
+    (capabilities, scheduler or ioPriority absent, rlimits empty); the user and umask are
+    always the document's.
     """
 
     uid: int = 0
@@ -62,6 +63,7 @@ class ProcessDoc(Record):
     console_size: tuple[int, int] | None = None
     apparmor_profile: str = ""
     io_priority: int | None = None
+    scheduler: process.Scheduler | None = None
 
 
 class ExecOptions(Record):
@@ -108,6 +110,7 @@ def options_from_process(doc: Any, stdin: int | None = None, stdout: int | None 
         capabilities = None if caps is None else process.parse_capabilities(caps)
         umask = process.umask_of(user)
         io_priority = process.io_priority(doc.get("ioPriority"))
+        scheduler = process.scheduler(doc.get("scheduler"))
     except RuntimeFailure as exc:
         raise InvalidArgument(f"process: {exc}") from exc
     rlimits = tuple((str(r.get("type", "")), _int(r.get("soft", 0), "rlimit soft"),
@@ -124,6 +127,7 @@ def options_from_process(doc: Any, stdin: int | None = None, stdout: int | None 
             umask=umask, capabilities=capabilities, rlimits=rlimits or None,
             no_new_privileges=bool(doc.get("noNewPrivileges")),
             apparmor_profile=str(doc.get("apparmorProfile") or ""), io_priority=io_priority,
+            scheduler=scheduler,
             console_size=None if not size else (_int(size.get("height", 0), "consoleSize"),
                                                 _int(size.get("width", 0), "consoleSize"))))
 
@@ -312,10 +316,13 @@ def _exec_child(spec: Mapping[str, Any], opts: ExecOptions, ch: Channel, devnull
         caps = process.Capabilities(every, every, every, every, every)
     apparmor.apply_on_exec(doc.apparmor_profile if doc is not None
                            else str(proc.get("apparmorProfile") or ""))
-    process.set_io_priority(doc.io_priority if doc is not None
+    # The exec'd process is forked from the caller, not the init: what it does not set
+    # itself is taken from the container's config, never inherited from us.
+    process.set_io_priority(doc.io_priority if doc is not None and doc.io_priority is not None
                             else process.io_priority(proc.get("ioPriority")))
     process.set_persona(process.persona((spec.get("linux") or {}).get("personality")))
-    process.set_scheduler(process.scheduler(proc.get("scheduler")))
+    process.set_scheduler(doc.scheduler if doc is not None and doc.scheduler is not None
+                          else process.scheduler(proc.get("scheduler")))
     wants_nnp = doc.no_new_privileges if doc is not None else bool(proc.get("noNewPrivileges"))
     no_new_privs = wants_nnp and not opts.privileged
     if program is not None and not no_new_privs:
