@@ -15,10 +15,11 @@ Owns nothing else: compiling is the caller's ``build`` callable; installing is s
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 from collections.abc import Callable, Mapping
+
+from berth.runtime import _fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ _SUFFIX: Final = ".bpf"
 
 def key_for(seccomp: Mapping[str, Any], machine: str, library: str) -> str:
     """Hex SHA-256 naming the program of ``seccomp`` on ``machine`` built by ``library``."""
-    text = json.dumps(seccomp, sort_keys=True, separators=(",", ":"), default=str)
+    text = _fastjson.dumps(seccomp, sort_keys=True, separators=(",", ":"), default=str)
     return _sha256(f"{machine}\0{library}\0{text}".encode()).hex()
 
 

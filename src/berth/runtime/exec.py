@@ -16,14 +16,13 @@ running. Must not touch the container's state file: the exec'd process is not th
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 
 from berth.errors import Conflict, InvalidArgument, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
 from berth.record import Record
-from berth.runtime import apparmor, console, process, seccomp, seccompnotify
+from berth.runtime import _fastjson, apparmor, console, process, seccomp, seccompnotify
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager_for_paths
 from berth.runtime.child import close_inherited_fds as _close_inherited_fds
@@ -142,7 +141,7 @@ class Exec(Record):
 def _bundle_spec(bundle: str) -> dict[str, Any]:
     try:
         with open(os.path.join(bundle, "config.json")) as f:
-            spec = json.loads(f.read())
+            spec = _fastjson.loads(f.read())
     except (OSError, ValueError) as exc:
         raise RuntimeFailure(f"read {bundle}/config.json: {exc}") from exc
     if not isinstance(spec, dict):

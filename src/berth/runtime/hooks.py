@@ -10,12 +10,12 @@ poststart/poststop only warn, as the spec asks. Must not know the container's li
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
+from berth.runtime import _fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def run_hooks(phase: str, hooks: Sequence[Hook], state: Mapping[str, Any]) -> No
     """Run each hook in order with ``state`` as JSON on stdin; stop at the first failure."""
     import subprocess  # here, not at the top: ~4 ms of every berth-runtime start, most have no hooks
 
-    data = json.dumps(state).encode()
+    data = _fastjson.dumps(state).encode()
     for hook in hooks:
         env = dict(e.split("=", 1) for e in hook.env if "=" in e)
         try:

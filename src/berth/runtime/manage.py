@@ -10,7 +10,6 @@ Must not create processes (hooks excepted).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import time
@@ -18,7 +17,7 @@ from collections.abc import Mapping
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.record import Record, field
-from berth.runtime import hooks
+from berth.runtime import _fastjson, hooks
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager_for_paths
 
@@ -47,7 +46,7 @@ class ContainerInfo(Record):
 def _load_spec(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         with open(os.path.join(bundle, "config.json")) as f:
-            spec = json.loads(f.read())
+            spec = _fastjson.loads(f.read())
     except FileNotFoundError as exc:
         raise RuntimeFailure(f"bundle {bundle} has no config.json") from exc
     except (OSError, ValueError) as exc:

@@ -13,11 +13,11 @@ Must not install filters or read notifications: the listener (a seccomp agent) o
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 
 from berth.errors import RuntimeFailure
+from berth.runtime import _fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def send_to_listener(path: str, metadata: str, notify_fd: int, pid: int,
     """Send ``notify_fd`` with the process state to the listener and close it here."""
     import socket  # only for notify filters: its import costs ~3 ms of every start
 
-    message = json.dumps({"ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": pid,
+    message = _fastjson.dumps({"ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": pid,
                           "metadata": metadata, "state": dict(state)}).encode()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 from enum import Enum
 
 from berth.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 from berth.record import Record, replace
+from berth.runtime import _fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def save(state_root: str | os.PathLike[str], st: ContainerState) -> None:
     path = os.path.join(_dir(state_root, st.id), _FILE)
     tmp = os.path.join(_dir(state_root, st.id), f".{_FILE}.tmp")
     try:
-        data = json.dumps(st.to_json()).encode()  # one write, not json.dump's many
+        data = _fastjson.dumps(st.to_json()).encode()  # one write, not json.dump's many
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
         try:
             if os.write(fd, data) != len(data):
@@ -131,7 +131,7 @@ def load(state_root: str | os.PathLike[str], container_id: str) -> ContainerStat
     path = os.path.join(_dir(state_root, container_id), _FILE)
     try:
         with open(path) as f:
-            return ContainerState.from_json(json.loads(f.read()))
+            return ContainerState.from_json(_fastjson.loads(f.read()))
     except FileNotFoundError as exc:
         raise NotFound(f"container {container_id} does not exist") from exc
 

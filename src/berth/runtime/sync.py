@@ -18,11 +18,11 @@ cost ~3 ms of every ``berth-runtime`` start, and the two calls needed here are s
 from __future__ import annotations
 
 import _socket
-import json
 import os
 import struct
 
 from berth.record import Record, field
+from berth.runtime import _fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class Channel:
         return self.sock.fileno()
 
     def send(self, type: str, fds: tuple[int, ...] = (), **body: Any) -> None:
-        data = json.dumps({"type": type, **body}).encode()
+        data = _fastjson.dumps({"type": type, **body}).encode()
         if fds:
             rights = struct.pack(f"{len(fds)}i", *fds)
             self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
@@ -73,7 +73,7 @@ class Channel:
             for fd in fds:
                 os.close(fd)
             return None
-        raw = json.loads(data)
+        raw = _fastjson.loads(data)
         kind = str(raw.pop("type"))
         return Message(kind, raw, tuple(fds))
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 
 from berth.errors import InvalidArgument, NotFound
-from berth.runtime import control
+from berth.runtime import _fastjson, control
 from berth.runtime import state as statefile
 
 TYPE_CHECKING = False
@@ -55,7 +54,7 @@ def oci_state(root: str, container_id: str) -> dict[str, Any]:
                 status = "paused"
     spec: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError), open(os.path.join(st.bundle, "config.json")) as f:
-        spec = json.loads(f.read())
+        spec = _fastjson.loads(f.read())
     rootfs = str((spec.get("root") or {}).get("path") or "rootfs")
     if not rootfs.startswith("/"):
         rootfs = os.path.normpath(os.path.join(st.bundle, rootfs))

@@ -9,11 +9,10 @@ child, starts it over the handshake, forwards signals, waits and deletes.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 
 from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.runtime import control, manage
+from berth.runtime import _fastjson, control, manage
 from berth.runtime import state as statefile
 from berth.runtime.cli import _common
 from berth.runtime.cli._args import Args
@@ -31,7 +30,7 @@ __all__ = ["cmd_create", "cmd_delete", "cmd_kill", "cmd_list", "cmd_run", "cmd_s
 def _terminal(bundle: str) -> bool:
     try:
         with open(os.path.join(bundle, "config.json")) as f:
-            spec = json.loads(f.read())
+            spec = _fastjson.loads(f.read())
     except (OSError, ValueError):
         return False  # create reports the bundle's problem itself
     return bool(isinstance(spec, dict) and (spec.get("process") or {}).get("terminal"))
@@ -98,7 +97,7 @@ def cmd_run(args: Args, root: str) -> int:
 
 
 def cmd_state(args: Args, root: str) -> int:
-    print(json.dumps(_common.oci_state(root, args.id), indent=2))
+    print(_fastjson.dumps(_common.oci_state(root, args.id), indent=2))
     return 0
 
 
@@ -141,7 +140,7 @@ def cmd_list(args: Args, root: str) -> int:
         for e in entries:
             print(e["id"])
     elif args.format == "json":
-        print(json.dumps(entries or None))
+        print(_fastjson.dumps(entries or None))
     else:
         rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         rows += [[e["id"], str(e["pid"]), e["status"], e["bundle"], e["created"], e["owner"] or "root"]

@@ -37,14 +37,14 @@ _PRIME_SECONDS = 0.3
 
 def _log_error(glob: Args, message: str) -> None:
     """Where runc writes its log lines: ``--log`` (default stderr) in ``--log-format``."""
-    import json  # error path only
+    from berth.runtime import _fastjson
 
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
     if glob.log_format == "json":
-        line = json.dumps({"level": "error", "msg": message, "time": stamp})
+        line = _fastjson.dumps({"level": "error", "msg": message, "time": stamp})
     else:
-        line = f'time="{stamp}" level=error msg={json.dumps(message)}'
+        line = f'time="{stamp}" level=error msg={_fastjson.dumps(message)}'
     if not glob.log:
         print(line, file=sys.stderr)
         return

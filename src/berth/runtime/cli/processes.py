@@ -7,11 +7,10 @@ with its status.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from berth.errors import BerthError, InvalidArgument, RuntimeFailure
-from berth.runtime import _sys, manage
+from berth.runtime import _fastjson, _sys, manage
 from berth.runtime import exec as rexec
 from berth.runtime.cli import _common
 from berth.runtime.cli._args import Args
@@ -40,7 +39,7 @@ def _options(args: Args) -> rexec.ExecOptions:
             else:
                 with open(args.process) as f:
                     raw = f.read()
-            doc = json.loads(raw)
+            doc = _fastjson.loads(raw)
         except (OSError, ValueError) as exc:
             raise InvalidArgument(f"read process spec {args.process}: {exc}") from exc
         return rexec.options_from_process(doc, stdin=0, stdout=1, stderr=2,
@@ -85,7 +84,7 @@ def cmd_ps(args: Args, root: str) -> int:
 
     pids = manage.cgroup_pids(root, args.id)
     if args.format == "json":
-        print(json.dumps(pids))
+        print(_fastjson.dumps(pids))
         return 0
     try:
         out = subprocess.run(["ps", *(args.ps_args or ["-ef"])], check=True, capture_output=True,
