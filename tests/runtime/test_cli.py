@@ -285,6 +285,30 @@ def test_bad_input_errors(rt: Env, tmp_path: Path) -> None:
     assert entry["level"] == "error" and "does not exist" in entry["msg"]
 
 
+def test_module_forms_run_cleanly_and_the_entry_point_loads_nothing_more() -> None:
+    # ``python -m berth.runtime.cli.main`` once printed runpy's RuntimeWarning (the package
+    # imported its main module); -W error turns any warning into a failure.
+    for module in ("berth.runtime.cli.main", "berth.runtime.cli"):
+        for args in (["--version"], ["state", "nosuch"]):
+            out = subprocess.run([sys.executable, "-W", "error", "-m", module, "--root",
+                                  tempfile.gettempdir(), *args],
+                                 capture_output=True, text=True, timeout=60, check=False)
+            if args == ["--version"]:
+                assert (out.returncode, out.stderr) == (0, ""), out.stderr
+                assert out.stdout.startswith("berth-runtime version")
+            else:
+                assert out.returncode == 1 and out.stderr.count("\n") == 1 \
+                    and "nosuch does not exist" in out.stderr, \
+                    out.stderr
+    # The console script's import gives the entry point and loads what the command module does.
+    code = ("import sys; from berth.runtime.cli import main; "
+            "print(main.__name__, ' '.join(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    name, _, loaded = out.stdout.partition(" ")
+    assert name == "console_main"
+    assert set(loaded.split()) == _loaded("berth.runtime.cli.main")
+
+
 def _loaded(*modules: str) -> set[str]:
     code = f"import sys, {', '.join(modules)}; print(' '.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
