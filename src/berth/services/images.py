@@ -472,12 +472,34 @@ class ImageService:
             return self._snapshots.prepare(_container_key(container_id), image.top_chain_id,
                                            labels={"berth.image": image.id})
 
+    def try_prepare_rootfs(self, image_id: str, container_id: str) -> bool:
+        """:meth:`prepare_rootfs` if the change lock is free now; False (nothing done) while a
+        load, commit or collection holds it, so an event-loop caller goes to a thread instead
+        of stalling the daemon. The snapshot itself is two mkdirs, one row and a rename."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self.prepare_rootfs(image_id, container_id)
+        finally:
+            self._lock.release()
+        return True
+
     def rootfs_mounts(self, container_id: str) -> list[Mount]:
         return self._snapshots.mounts(_container_key(container_id))
 
     def upper_dir(self, container_id: str) -> Path:
         """The container's writable layer (for diff and commit)."""
         return self._snapshots.upper_dir(_container_key(container_id))
+
+    def detach_rootfs(self, container_id: str) -> Path | None:
+        """:meth:`remove_rootfs` but the files stay, renamed out of the way (garbage to the
+        next start's collection if berthd dies first): returns them for the caller to delete
+        later; None when there was no snapshot."""
+        with self._lock:
+            try:
+                return self._snapshots.detach(_container_key(container_id))
+            except NotFound:
+                return None
 
     def remove_rootfs(self, container_id: str) -> None:
         """Drop the container's snapshot; a missing one is fine (remove is idempotent)."""
