@@ -34,13 +34,14 @@ from berth.mount import Mount
 from berth.shim import protocol
 from berth.shim.backend import Backend
 
-__all__ = ["ForkedCreated", "create_in_child"]
+__all__ = ["ForkedCreated", "create_in_child", "decode_answer", "read_answer"]
 
 _START: Final = b"start\n"
 _LINE_LIMIT: Final = 65536
 
 
-def _read_line(sock: socket.socket) -> tuple[bytes, list[int]]:
+def read_answer(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One line from a child of the shim, and the fds that came with it (b"" at EOF)."""
     data = b""
     fds: list[int] = []
     while not data.endswith(b"\n") and len(data) < _LINE_LIMIT:
@@ -52,7 +53,8 @@ def _read_line(sock: socket.socket) -> tuple[bytes, list[int]]:
     return data, fds
 
 
-def _decode(line: bytes, what: str) -> dict[str, object]:
+def decode_answer(line: bytes, what: str) -> dict[str, object]:
+    """The child's answer; its error raised as the class the child's backend raised."""
     if not line:
         raise RuntimeFailure(f"the shim's {what} process exited without an answer")
     return protocol.decode_response(line)
@@ -73,14 +75,14 @@ class ForkedCreated:
         self._sock = None
         try:
             sock.sendall(_START)
-            line, fds = _read_line(sock)
+            line, fds = read_answer(sock)
         except OSError as exc:
             raise RuntimeFailure(f"start container: {exc}") from exc
         finally:
             sock.close()
         for fd in fds:
             os.close(fd)
-        _decode(line, "create")
+        decode_answer(line, "create")
 
     def close(self) -> None:
         """Give up without starting: the creator exits, and the waiting init with it."""
@@ -116,7 +118,7 @@ def _creator(sock: socket.socket, backend: Backend, id: str, bundle: Path,
         os.close(pidfd)
     if sock.fileno() not in ready:
         return
-    line, _ = _read_line(sock)
+    line, _ = read_answer(sock)
     if line != _START:
         return  # the shim gave up: leaving drops the init's handshake, so it exits
     try:
@@ -148,8 +150,8 @@ def create_in_child(backend: Backend, id: str, bundle: Path, rootfs_mounts: Sequ
             os._exit(code)
     theirs.close()
     try:
-        line, fds = _read_line(ours)
-        body = _decode(line, "create")
+        line, fds = read_answer(ours)
+        body = decode_answer(line, "create")
         pid_value = body.get("pid")
         if not isinstance(pid_value, int):
             raise Internal(f"shim creator: bad answer {line[:200]!r}")

@@ -8,12 +8,14 @@ answering on connections it is handed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from berth.errors import AlreadyExists, NotFound
 from berth.shim.backend import Backend
 from berth.shim.conn import Conn
+from berth.shim.execchild import exec_in_child
 from berth.shim.io import ContainerIO
 from berth.shim.loop import Loop
 from berth.shim.protocol import ExecRequest, encode_ok
@@ -24,6 +26,12 @@ _DRAIN_TIMEOUT = 2.0
 # Finished execs kept for exec_state; health probes exec every interval for the container's
 # whole life, so older records are dropped rather than kept forever.
 _KEEP_FINISHED = 64
+
+
+def _direct(backend: Backend, id: str, args: Sequence[str], env: Sequence[str], cwd: str,
+            user: str, privileged: bool, tty: bool, stdin: int | None, stdout: int | None,
+            stderr: int | None) -> tuple[int, int | None]:
+    return backend.exec(id, args, env, cwd, user, privileged, tty, stdin, stdout, stderr)
 
 
 @dataclass
@@ -41,9 +49,13 @@ class _Exec:
 class ExecTable:
     """Every exec started in this container, by exec ID."""
 
-    def __init__(self, loop: Loop, backend: Backend, container_id: str) -> None:
+    def __init__(self, loop: Loop, backend: Backend, container_id: str,
+                 from_child: bool = False) -> None:
         self._loop = loop
         self._backend = backend
+        # berth.shim.execchild: the runtime's exec path runs in a child that leaves, so what it
+        # dirties is not kept by the shim (only for a backend that keeps no state in-process).
+        self._exec = exec_in_child if from_child else _direct
         self._id = container_id
         self._execs: dict[str, _Exec] = {}
         self._by_pid: dict[int, str] = {}
@@ -55,8 +67,8 @@ class ExecTable:
         io = ContainerIO(self._loop, tty=req.tty, open_stdin=req.stdin, stdin_once=True, log=None)
         stdin, stdout, stderr = io.runtime_stdio()
         try:
-            pid, console_fd = self._backend.exec(self._id, req.args, req.env, req.cwd, req.user,
-                                                 req.privileged, req.tty, stdin, stdout, stderr)
+            pid, console_fd = self._exec(self._backend, self._id, req.args, req.env, req.cwd,
+                                         req.user, req.privileged, req.tty, stdin, stdout, stderr)
         except BaseException:
             io.close()
             raise

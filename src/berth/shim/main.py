@@ -7,7 +7,7 @@ short-lived child, berth.shim.creator, which also starts it and leaves), listen 
 ``shim.sock``, report ``{"ok": true, "pid": N}`` (or the error) on the original stdout, then
 serve requests until the init has exited: drain its output, write ``exit.json``, delete the
 container through the runtime (leftover processes, cgroup, state), answer waits, close attach
-streams and exit.
+streams and exit. Execs are started from short-lived children too (berth.shim.execchild).
 
 The shim owns the container's stdio and exit status and nothing else; it must never import
 berth.daemon or berth.services, and must not use threads (the runtime forks from it).
@@ -92,7 +92,7 @@ class Shim:
         self._finished = False
         self._give_up = 0.0
         self.backend = backend
-        self.execs = ExecTable(loop, backend, spec.id)
+        self.execs = ExecTable(loop, backend, spec.id, from_child=isinstance(backend, BerthBackend))
 
     def listen(self) -> None:
         self._server = Server(self._loop, self._state_dir / SOCKET_FILE, self.dispatch)
