@@ -31,6 +31,18 @@ def _host_resolv_conf() -> str:
         return ""
 
 
+def _write(path: Path, text: str) -> None:
+    """Write unless ``path`` already holds ``text``: every start renders the three files again
+    and they rarely change between create and start (``none``, ``host``); reading and comparing
+    one costs a third of truncating and rewriting it (~20 vs ~60 us here), and no journal work."""
+    try:
+        if path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    path.write_text(text)
+
+
 def write_etc_files(c: Container, target: Container | None, networks: NetworkService | None) -> None:
     """Write ``c``'s files; ``target`` is the container a ``container:<id>`` mode joins
     (None when it is gone or the mode is another)."""
@@ -43,14 +55,14 @@ def write_etc_files(c: Container, target: Container | None, networks: NetworkSer
         return
     if networks is not None and mode not in ("host", "none") and not joins:
         hosts, resolv = networks.etc_files(c, _host_resolv_conf())
-        c.paths.hostname.write_text(c.config["Hostname"] + "\n")
-        c.paths.hosts.write_text(hosts)
-        c.paths.resolv_conf.write_text(resolv)
+        _write(c.paths.hostname, c.config["Hostname"] + "\n")
+        _write(c.paths.hosts, hosts)
+        _write(c.paths.resolv_conf, resolv)
         return
     host_net = mode == "host"
-    c.paths.hostname.write_text((os.uname().nodename if host_net else c.config["Hostname"]) + "\n")
+    _write(c.paths.hostname, (os.uname().nodename if host_net else c.config["Hostname"]) + "\n")
     if host_net:
         shutil.copyfile("/etc/hosts", c.paths.hosts)
     else:
-        c.paths.hosts.write_text(_LOCAL_HOSTS)
-    c.paths.resolv_conf.write_text(_host_resolv_conf())
+        _write(c.paths.hosts, _LOCAL_HOSTS)
+    _write(c.paths.resolv_conf, _host_resolv_conf())

@@ -467,8 +467,10 @@ class NetworkService:
     async def setup(self, c: Container, others: Iterable[Container]) -> Path | None:
         """Plumb a starting container; returns the netns path for its spec (None: runtime's own)."""
         mode = _network_name(c.network_mode())
+        if mode in ("host", "none") or mode.startswith("container:"):
+            return None
         eps = self._records.endpoints(container_id=c.id)
-        if mode in ("host", "none") or mode.startswith("container:") or not eps:
+        if not eps:
             return None
         path = self.netns_path(c.id)
         async with self._lock:
