@@ -303,15 +303,18 @@ def test_module_forms_run_cleanly_and_the_entry_point_loads_nothing_more() -> No
     # The console script's import gives the entry point and loads what the command module does.
     code = ("import sys; from berth.runtime.cli import main; "
             "print(main.__name__, ' '.join(sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     name, _, loaded = out.stdout.partition(" ")
     assert name == "console_main"
     assert set(loaded.split()) == _loaded("berth.runtime.cli.main")
 
 
 def _loaded(*modules: str) -> set[str]:
+    # -S as the berth-runtime script runs (site would load its own modules); our sys.path finds berth.
     code = f"import sys, {', '.join(modules)}; print(' '.join(sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     return set(out.stdout.split())
 
 
@@ -331,3 +334,9 @@ def test_command_start_up_stays_lean() -> None:
     # typing exists for the type checker only (``TYPE_CHECKING = False`` in each runtime module);
     # paths are str (pathlib brings fnmatch, urllib.parse and ipaddress).
     assert {"typing", "pathlib"} & (exec_path | others) == set()
+    # JSON goes through _json directly (berth.runtime._fastjson), contextlib.suppress is
+    # berth.runtime._suppress, signal is _signal, collections.abc names are for mypy only, and no
+    # regular expression or Enum is built: json, re, enum, functools and collections stay out.
+    stdlib_heavy = {"json", "json.decoder", "json.scanner", "json.encoder", "re", "enum", "functools",
+                    "collections", "collections.abc", "contextlib", "signal"}
+    assert stdlib_heavy & (run_path | exec_path | others) == set()

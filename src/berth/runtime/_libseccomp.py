@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Sequence
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Final
 
 __all__ = ["NR_UNKNOWN", "ArgCmp", "Filter", "version"]

@@ -14,15 +14,15 @@ Owns nothing else: compiling is the caller's ``build`` callable; installing is s
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-from collections.abc import Callable, Mapping
 
 from berth.runtime import _fastjson
+from berth.runtime._suppress import suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import Any, Final
 
 __all__ = ["cached_program", "key_for", "load", "store"]
@@ -89,7 +89,7 @@ def store(directory: str | os.PathLike[str], key: str, program: bytes) -> None:
         pass
     finally:
         if tmp is not None:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(tmp)
 
 

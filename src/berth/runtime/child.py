@@ -7,32 +7,37 @@ does not import the create path (mounts, devices, user namespaces).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
-import signal
-from collections.abc import Callable
 
 from berth.errors import BerthError
+from berth.runtime._suppress import suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+
     from berth.runtime.sync import Channel
+else:
+    # signal's functions and constants without its IntEnums (enum: ~5 ms of every start);
+    # mypy has no stub for _signal and checks the calls against signal's.
+    import _signal as signal
 
 __all__ = ["close_inherited_fds", "kill_and_reap", "reap", "reset_signals", "run_child"]
 
 
 def reap(pid: int) -> None:
     """Wait for ``pid``; a caller's own SIGCHLD handler may have reaped it already."""
-    with contextlib.suppress(ChildProcessError):
+    with suppress(ChildProcessError):
         os.waitpid(pid, 0)
 
 
 def kill_and_reap(pid: int) -> None:
     """SIGKILL ``pid`` and wait for it."""
-    with contextlib.suppress(ProcessLookupError):
+    with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
+    with suppress(ChildProcessError):
         os.waitpid(pid, 0)
 
 
@@ -44,7 +49,7 @@ def run_child(body: Callable[[], object], ch: Channel) -> None:
         code = 0
     except BaseException as exc:
         message = str(exc) if isinstance(exc, BerthError) else f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(BaseException):
+        with suppress(BaseException):
             ch.send("error", message=message)
     finally:
         os._exit(code)
@@ -65,7 +70,7 @@ def close_inherited_fds(keep: int, also: int | None = None, preserve: int = 0) -
     high = max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16)
     passed = range(3, 3 + max(preserve, 0))
     for fd in passed:
-        with contextlib.suppress(OSError):  # runc passes on only what is open
+        with suppress(OSError):  # runc passes on only what is open
             os.set_inheritable(fd, True)
     low = 3
     for fd in sorted({keep, *passed} if also is None else {keep, also, *passed}):
@@ -79,11 +84,11 @@ def reset_signals() -> None:
 
     Python ignores SIGPIPE and may block signals; exec keeps both, containers must not.
     """
-    with contextlib.suppress(ValueError):
+    with suppress(ValueError):
         signal.set_wakeup_fd(-1)
     for sig in signal.valid_signals():
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue
-        with contextlib.suppress(OSError, ValueError):
+        with suppress(OSError, ValueError):
             signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])

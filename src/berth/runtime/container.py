@@ -22,10 +22,8 @@ berth.runtime.manage (re-exported here), which imports nothing of the create pat
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
@@ -44,6 +42,7 @@ from berth.runtime import (
     userns,
 )
 from berth.runtime import state as statefile
+from berth.runtime._suppress import suppress
 from berth.runtime.cgroups import detect
 from berth.runtime.child import close_inherited_fds as _close_inherited_fds
 from berth.runtime.child import kill_and_reap as _kill_and_reap
@@ -67,6 +66,7 @@ from berth.runtime.sync import Channel, channel_pair
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any, Final
 
     from berth.runtime.cgroups import CgroupManager
@@ -122,7 +122,7 @@ class Created:
             ch.close()
         if reply is not None:
             raise RuntimeFailure(str(reply.body.get("message", "start failed")))
-        with contextlib.suppress(BerthError):
+        with suppress(BerthError):
             st = statefile.load(self._state_root, self.id).with_started()
             statefile.save(self._state_root, st)
             _late_hooks(st, "poststart", "running")
@@ -268,10 +268,10 @@ def create(opts: CreateOptions) -> Created:
             _kill_and_reap(pid)
         if cgroup_made:
             _kill_cgroup(plan.cgroup)
-            with contextlib.suppress(BerthError):
+            with suppress(BerthError):
                 plan.cgroup.destroy()
         if plan.host_rootfs_keep is not None:
-            with contextlib.suppress(BerthError):
+            with suppress(BerthError):
                 rootfs.detach_mounts(plan.root_dir, plan.host_rootfs_keep)
         statefile.remove(opts.state_root, opts.id)
         raise
@@ -452,7 +452,7 @@ def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
     rootfs.mask_paths([str(p) for p in linux.get("maskedPaths") or []])
     rootfs.readonly_paths([str(p) for p in linux.get("readonlyPaths") or []])
     cwd = str(proc.get("cwd") or "/")
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         os.makedirs(cwd, exist_ok=True)  # Docker creates a missing working dir
     if (spec.get("root") or {}).get("readonly"):
         rootfs.remount_root_readonly()

@@ -9,18 +9,18 @@ Must not signal processes or touch the state file beyond reading it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Mapping
 
 from berth.errors import Conflict, RuntimeFailure
 from berth.runtime import state as statefile
+from berth.runtime._suppress import suppress
 from berth.runtime.cgroups import manager_for_paths
 from berth.runtime.cgroups._fs import read_text, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Final
 
 __all__ = ["is_paused", "pause", "resume", "update"]
@@ -97,6 +97,6 @@ def update(state_root: str | os.PathLike[str], container_id: str, resources: Map
     if swap:
         # v1 refuses a memory limit above memory+swap and memory+swap below the limit:
         # raising both works swap first, lowering both limit first; try swap first.
-        with contextlib.suppress(RuntimeFailure):
+        with suppress(RuntimeFailure):
             mgr.apply({"memory": {"swap": swap}})
     mgr.apply(resources)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Mapping, Sequence
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
@@ -18,6 +17,7 @@ from berth.runtime.rootfs import secure_join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any, Final
 
 __all__ = ["DEFAULT_DEVICES", "Device", "create_devices", "create_symlinks", "parse_devices",

@@ -15,15 +15,14 @@ running. Must not touch the container's state file: the exec'd process is not th
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
 
 from berth.errors import Conflict, InvalidArgument, RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
 from berth.record import Record
 from berth.runtime import _fastjson, apparmor, console, process, seccomp, seccompnotify
 from berth.runtime import state as statefile
+from berth.runtime._suppress import suppress
 from berth.runtime.cgroups import manager_for_paths
 from berth.runtime.child import close_inherited_fds as _close_inherited_fds
 from berth.runtime.child import reap as _reap
@@ -34,6 +33,7 @@ from berth.runtime.sync import Channel, channel_pair
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Final
 
 __all__ = ["Exec", "ExecOptions", "ProcessDoc", "exec_process", "options_from_process"]
@@ -261,7 +261,7 @@ def _await(ch: Channel, middle: int, to_listener: Callable[[int, int], None]) ->
         if console_fd is not None:
             os.close(console_fd)
         if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(pid, 9)
             _reap(pid)
         raise

@@ -11,7 +11,6 @@ poststart/poststop only warn, as the spec asks. Must not know the container's li
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
@@ -19,6 +18,7 @@ from berth.runtime import _fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any, Final
 
 __all__ = ["PHASES", "Hook", "parse_hooks", "run_hooks", "state_document"]

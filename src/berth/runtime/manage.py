@@ -9,23 +9,27 @@ Must not create processes (hooks excepted).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import time
-from collections.abc import Mapping
 
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.record import Record, field
 from berth.runtime import _fastjson, hooks
 from berth.runtime import state as statefile
+from berth.runtime._suppress import suppress
 from berth.runtime.cgroups import manager_for_paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
+    from collections.abc import Mapping
     from typing import Any, Final
 
     from berth.runtime.cgroups import CgroupManager
+else:
+    # signal's functions and constants without its IntEnums (enum: ~5 ms of every start);
+    # mypy has no stub for _signal and checks the calls against signal's.
+    import _signal as signal
 
 __all__ = ["EXEC_FIFO", "ContainerInfo", "cgroup_pids", "delete", "kill", "start_detached", "state"]
 
@@ -63,7 +67,7 @@ def _kill_cgroup(mgr: CgroupManager, timeout: float = 10.0) -> None:
         if not pids:
             return
         for p in pids:
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"processes {pids} survived SIGKILL")
@@ -86,7 +90,7 @@ def start_detached(state_root: str | os.PathLike[str], container_id: str) -> Non
         os.write(fd, b"0")
     finally:
         os.close(fd)
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         os.unlink(path)
     statefile.save(state_root, st.with_started())
     _late_hooks(st, "poststart", "running")
@@ -121,7 +125,7 @@ def kill(state_root: str | os.PathLike[str], container_id: str, sig: int, all: b
     st = statefile.load(state_root, container_id)
     if all:
         for p in manager_for_paths(st.cgroup_paths).pids():
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(p, sig)
         return
     if statefile.status_of(st) is statefile.Status.STOPPED:
@@ -136,7 +140,7 @@ def delete(state_root: str | os.PathLike[str], container_id: str) -> None:
     """Kill whatever is left in the container's cgroup, remove the cgroup and the statefile."""
     st = statefile.load(state_root, container_id)
     if statefile.status_of(st) is not statefile.Status.STOPPED:
-        with contextlib.suppress(ProcessLookupError):
+        with suppress(ProcessLookupError):
             os.kill(st.pid, signal.SIGKILL)
     mgr = manager_for_paths(st.cgroup_paths)
     _kill_cgroup(mgr)

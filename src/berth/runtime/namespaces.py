@@ -7,7 +7,6 @@ Must not know about mounts, cgroups or processes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
@@ -15,6 +14,7 @@ from berth.runtime import _sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any, Final
 
 __all__ = ["NAMESPACE_FLAGS", "Namespace", "enter", "parse_namespaces", "parse_time_offsets",

@@ -8,19 +8,19 @@ codes 126/127. Must not mount, fork or talk to the caller.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import stat
-from collections.abc import Mapping, Sequence
 
 from berth.errors import RuntimeFailure
 from berth.oci.capabilities import CAP_NUMBERS
 from berth.record import Record, replace
 from berth.runtime import _sys
+from berth.runtime._suppress import suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any, Final
 
 __all__ = [
@@ -284,7 +284,7 @@ def switch_user(user: User, caps: Capabilities) -> None:
         for number in range(len(CAP_NUMBERS)):
             if not caps.bounding & (1 << number):
                 # Capabilities the kernel does not know cannot be dropped.
-                with contextlib.suppress(OSError):
+                with suppress(OSError):
                     _sys.capbset_drop(number)
         _sys.prctl(_PR_SET_KEEPCAPS, 1)
         os.setgroups(list(user.additional_gids))

@@ -18,7 +18,6 @@ since libseccomp cannot AND two comparisons of one argument.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
@@ -26,6 +25,7 @@ from berth.runtime import _libseccomp, _sys, bpfcache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Final
 
 __all__ = ["Condition", "Rule", "Rules", "build_program", "cache_dir", "compile_rules", "install",

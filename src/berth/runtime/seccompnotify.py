@@ -14,13 +14,13 @@ Must not install filters or read notifications: the listener (a seccomp agent) o
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from berth.errors import RuntimeFailure
 from berth.runtime import _fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["listener_of", "send_to_listener"]

@@ -12,12 +12,12 @@ Must not fork, signal or know about namespaces.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from berth.errors import RuntimeFailure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Protocol
 
     # Type-checking only: importing typing costs every runtime command ~4 ms.

@@ -17,9 +17,10 @@ until the command is done with it. Errors are ignored: priming only ever saves t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
+
+from berth.runtime._suppress import suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _procs_file() -> str | None:
 
 
 def _move(procs: str) -> None:
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
         try:
             os.write(fd, str(os.getpid()).encode())

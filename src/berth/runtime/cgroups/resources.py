@@ -10,13 +10,12 @@ before allows). Must not open files; the managers do the writing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from berth.errors import RuntimeFailure
 from berth.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["Write", "device_rules_v1", "v1_writes", "v2_writes"]

@@ -5,16 +5,16 @@ Must not decide limits (resources.py does); only creates, writes, joins, lists a
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Mapping
 
 from berth.errors import RuntimeFailure
+from berth.runtime._suppress import suppress
 from berth.runtime.cgroups import resources as res
 from berth.runtime.cgroups._fs import read_pids, read_text, rmdir_retry, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["V1Manager"]
@@ -73,7 +73,7 @@ class V1Manager:
     @staticmethod
     def _remove(dirs: list[str]) -> None:
         for d in reversed(dirs):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.rmdir(d)
 
     def apply(self, resources: Mapping[str, Any]) -> None:

@@ -5,16 +5,16 @@ Must not decide limits (resources.py does); enables the controllers it needs in 
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Mapping
 
 from berth.errors import RuntimeFailure
+from berth.runtime._suppress import suppress
 from berth.runtime.cgroups import resources as res
 from berth.runtime.cgroups._fs import read_pids, read_text, rmdir_retry, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["V2Manager"]
@@ -47,7 +47,7 @@ class V2Manager:
             available = read_text(os.path.join(d, "cgroup.controllers")).split()
             if available:
                 # A parent with member processes cannot delegate; limits then fail loudly.
-                with contextlib.suppress(RuntimeFailure):
+                with suppress(RuntimeFailure):
                     write(os.path.join(d, "cgroup.subtree_control"), " ".join(f"+{c}" for c in available))
 
     def apply(self, resources: Mapping[str, Any]) -> None:

@@ -11,11 +11,11 @@ a ``UsageError``; the caller prints it with the usage text and exits 1, as runc 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Final
 
 __all__ = ["Args", "Command", "Option", "UsageError", "command_usage", "parse_command",

@@ -8,12 +8,12 @@ child, starts it over the handshake, forwards signals, waits and deletes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.runtime import _fastjson, control, manage
 from berth.runtime import state as statefile
+from berth.runtime._suppress import suppress
 from berth.runtime.cli import _common
 from berth.runtime.cli._args import Args
 from berth.runtime.cli._consolesock import send_console
@@ -84,14 +84,14 @@ def cmd_run(args: Args, root: str) -> int:
     try:
         created.start()
     except BaseException:
-        with contextlib.suppress(Exception):
+        with suppress(Exception):
             manage.delete(root, args.id)
         raise
     if args.detach:
         return 0
     code = _common.wait_exit(created.pid)
     if not args.keep:  # runc run --keep: the stopped container stays for state/delete
-        with contextlib.suppress(NotFound):
+        with suppress(NotFound):
             manage.delete(root, args.id)
     return code
 
@@ -129,7 +129,7 @@ def cmd_delete(args: Args, root: str) -> int:
 def _list_entries(root: str) -> list[dict[str, Any]]:
     entries = []
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-        with contextlib.suppress(NotFound, OSError, ValueError, InvalidArgument):
+        with suppress(NotFound, OSError, ValueError, InvalidArgument):
             entries.append(_common.oci_state(root, name))
     return entries
 

@@ -9,19 +9,19 @@ once the standard streams are flushed, skipping the interpreter's teardown of ev
 from __future__ import annotations
 
 import _thread
-import contextlib
 import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
 
 from berth.errors import BerthError
+from berth.runtime._suppress import suppress
 from berth.runtime.cli import commands
 from berth.runtime.cli._args import Args, UsageError, command_usage, parse_command, parse_global
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import NoReturn
 
     from berth.runtime.cgroups.prime import Stoppable
@@ -58,7 +58,7 @@ def _log_error(glob: Args, message: str) -> None:
 
 
 def _warm_cgroup_lock(stop: Stoppable, keep_warm: Callable[[Stoppable, float], None]) -> None:
-    with contextlib.suppress(Exception):  # only ever a gain; a thread must not print
+    with suppress(Exception):  # only ever a gain; a thread must not print
         keep_warm(stop, _PRIME_SECONDS)
 
 
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The cgroup lock's slow start (an RCU grace period) overlaps the imports below.
         from berth.runtime.cgroups.prime import keep_warm
 
-        with contextlib.suppress(RuntimeError):  # no thread to be had (a threads limit): no gain
+        with suppress(RuntimeError):  # no thread to be had (a threads limit): no gain
             _thread.start_new_thread(_warm_cgroup_lock, (stop, keep_warm))
     try:
         name = f"berth.runtime.cli.{cmd.module}"
