@@ -1,10 +1,13 @@
 """Container lifecycle: create, start, state, kill, delete — the runtime's public API.
 
-``create`` forks a middle process that joins the cgroup and enters the namespaces, then forks
-the init (PID 1 of a new pid namespace) and exits, so the init is reparented to the caller,
-which made itself a child subreaper. The init builds the filesystem, drops to the user, finds
-the executable, reports ``ready`` and blocks until ``start``; its end of the handshake socket
-is close-on-exec, so EOF after ``start`` means the exec happened.
+``create`` forks a middle process that enters the namespaces, then forks the init (PID 1 of a
+new pid namespace) and exits, so the init is reparented to the caller, which made itself a
+child subreaper. The caller moves the init into the cgroup while the init builds its
+filesystem (the middle joins first instead when the spec asks for a new cgroup namespace,
+which is rooted where its creator is); ``create`` returns only once the init is in. The init
+builds the filesystem, drops to the user, finds the executable, reports ``ready`` and blocks
+until ``start``; its end of the handshake socket is close-on-exec, so EOF after ``start``
+means the exec happened.
 
 The caller may be an asyncio process: forked children only ever leave through ``os._exit``.
 Any failure before ``start`` leaves no process, cgroup or state dir behind.
@@ -72,7 +75,7 @@ if TYPE_CHECKING:
     from berth.runtime.cgroups import CgroupManager
 
 __all__ = ["ContainerInfo", "CreateOptions", "Created", "cgroup_pids", "create", "delete", "kill",
-           "start_detached", "state"]
+           "make_cgroups_ahead", "start_detached", "state"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _SETUP_TIMEOUT: Final = 60.0
@@ -206,6 +209,24 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
     )
 
 
+def make_cgroups_ahead(bundle: str | os.PathLike[str], container_id: str) -> tuple[str, ...]:
+    """Make the cgroup directories ``create`` will use for this bundle; return the new ones.
+
+    For a caller that can do it earlier than ``create`` and beside other work: ``create``
+    finds them empty and takes them as its own (removed on its failure and by ``delete``).
+    Whoever calls this removes what it made if ``create`` is never reached or fails before
+    its cgroup step. Errors are ignored (nothing made): ``create`` meets and reports them.
+    """
+    try:
+        linux = _load_spec(bundle).get("linux") or {}
+        mgr = detect(linux.get("cgroupsPath"), container_id)
+        missing = tuple(p for p in mgr.paths.values() if not os.path.exists(p))
+        mgr.create()
+    except (BerthError, OSError, AttributeError):
+        return ()
+    return missing
+
+
 def create(opts: CreateOptions) -> Created:
     """Create the container and return once its init waits for ``start``."""
     spec = _load_spec(opts.bundle)
@@ -332,6 +353,16 @@ def _await_ready(ch: Channel, middle: int, plan: _Plan,
                 pid = int(msg.body["pid"])
                 _reap(middle)
                 reaped = True
+                if not _new(plan, "cgroup"):
+                    # Moved in from here while it builds its filesystem: the first move after
+                    # a quiet spell waits ~10-15 ms for the kernel (an RCU grace period, see
+                    # cgroups/prime.py), now beside the init's set-up rather than before it.
+                    # The init forks nothing and needs no limit before "ready" (and its
+                    # createContainer hooks wait for "resume"), which waits for this.
+                    try:
+                        plan.cgroup.join(pid)
+                    except RuntimeFailure as exc:
+                        raise _ChildError(str(exc), pid) from None
             elif msg.type == "userns":
                 userns.write_maps(middle, plan.uid_maps, plan.gid_maps)
                 ch.send("mapped")
@@ -374,8 +405,10 @@ class _ChildError(Exception):
 
 def _middle_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
                     fifo_fd: int | None) -> None:
-    # Join before unsharing: a new cgroup namespace is rooted at the cgroup we are in.
-    plan.cgroup.join(os.getpid())
+    if _new(plan, "cgroup"):
+        # Join before unsharing: a new cgroup namespace is rooted at the cgroup we are in.
+        # Without one the caller moves the init in (``_await_ready``), beside its set-up.
+        plan.cgroup.join(os.getpid())
     namespaces.enter(plan.namespaces, lambda: _await_maps(ch))
     namespaces.write_time_offsets(plan.time_offsets)  # before the init, its first member
     child = os.fork()

@@ -43,6 +43,7 @@ from berth.runtime.cgroups import prime as cgroupprime
 from berth.runtime.cgroups import v1 as _cgroups_v1  # noqa: F401
 from berth.runtime.cgroups import v2 as _cgroups_v2  # noqa: F401
 from berth.runtime.seccomp import cache_dir, program_for
+from berth.shim import cgroupsahead
 from berth.shim import main as shim_main
 
 __all__ = ["PID_NAME", "SOCKET_NAME", "main", "serve"]
@@ -54,13 +55,18 @@ _LOG_NAME = "shim-factory.log"
 
 def _spawn_shim(conn: socket.socket, state_dir: Path) -> None:
     """In a child of the factory: fork the shim (reparented to init) and leave."""
+    ahead_r, ahead_w = os.pipe()
     if os.fork() != 0:
-        # Idle otherwise: take the cgroup lock's slow start now, not in the container's join.
+        # Idle otherwise: make the container's cgroups while no migration holds the cgroup
+        # mutex, then take the migration lock's slow start now, not in the container's join.
         conn.close()
+        os.close(ahead_r)
+        cgroupsahead.make(state_dir, ahead_w)
         cgroupprime.prime()
         os._exit(0)
     code = 1
     try:
+        os.close(ahead_w)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         os.chdir("/")
@@ -73,7 +79,7 @@ def _spawn_shim(conn: socket.socket, state_dir: Path) -> None:
         os.dup2(log, 2)
         os.close(devnull)
         os.close(log)
-        code = shim_main.run_shim(state_dir, ready_fd)
+        code = shim_main.run_shim(state_dir, ready_fd, ahead_r)
     finally:
         os._exit(code)
 

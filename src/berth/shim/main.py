@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berth.errors import BerthError, Conflict, Internal
-from berth.shim import _sys
+from berth.shim import _sys, cgroupsahead
 from berth.shim.backend import Backend, BerthBackend, backend_for
 from berth.shim.conn import Conn
 from berth.shim.creator import create_in_child
@@ -258,8 +258,19 @@ def _report(fd: int, body: dict[str, Any]) -> None:
     os.close(fd)
 
 
-def run_shim(state_dir: Path, ready_fd: int) -> int:
-    """Be the shim of the container in ``state_dir``; report readiness on ``ready_fd``."""
+def _drop_cgroups_ahead(fd: int | None, made: tuple[str, ...]) -> None:
+    """The container was not created: remove the cgroups made for it ahead (read them first
+    if the shim failed before it asked)."""
+    cgroupsahead.release(made if fd is None else cgroupsahead.collect(fd))
+
+
+def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None) -> int:
+    """Be the shim of the container in ``state_dir``; report readiness on ``ready_fd``.
+
+    ``cgroups_ahead_fd``: the pipe on which the shim factory's child says which of the
+    container's cgroups it made ahead (berth.shim.cgroupsahead); read before the create.
+    """
+    made_ahead: tuple[str, ...] = ()
     try:
         spec = ShimSpec.load(state_dir)
         write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644)
@@ -279,6 +290,9 @@ def run_shim(state_dir: Path, ready_fd: int) -> int:
         backend = backend_for(spec.runtime, spec.runtime_root)
         created: CreatedProcess
         try:
+            if cgroups_ahead_fd is not None:
+                fd, cgroups_ahead_fd = cgroups_ahead_fd, None
+                made_ahead = cgroupsahead.collect(fd)
             if isinstance(backend, BerthBackend):
                 # In a child that exits once the container runs: what the runtime dirties
                 # while creating and starting it is then not kept by this long-lived process.
@@ -297,11 +311,13 @@ def run_shim(state_dir: Path, ready_fd: int) -> int:
         shim.listen()
     except BerthError as e:
         _log(f"start failed: {e}")
+        _drop_cgroups_ahead(cgroups_ahead_fd, made_ahead)
         _report(ready_fd, {"ok": False, "error": e.message})
         return 1
     except Exception as e:
         # berthd must get a message, not a silent EOF.
         _log(f"start failed: {traceback.format_exc()}")
+        _drop_cgroups_ahead(cgroups_ahead_fd, made_ahead)
         _report(ready_fd, {"ok": False, "error": f"shim: {type(e).__name__}: {e}"})
         return 1
     _log(f"container {spec.id} created, init pid {created.pid}")

@@ -1,0 +1,84 @@
+"""Cgroups made ahead by the shim factory's intermediate child (berth.shim.cgroupsahead): the
+container created through the factory uses and owns them (gone with the container), and a
+create that fails before the runtime's own cgroup step leaves none of them behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from berth.errors import RuntimeFailure
+from berth.runtime.container import make_cgroups_ahead
+from berth.shim.client import spawn
+from berth.shim.factoryctl import start_factory, stop_factory
+from tests.shim.conftest import ShimEnv, cgroup_dirs, wait_gone
+from tests.shim.test_main import assert_cleaned_up, shim_pid
+
+pytestmark = pytest.mark.root
+
+
+def run(coro, timeout: float = 60):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.fixture
+def factory(shim_env: ShimEnv) -> Iterator[Path]:
+    exec_root = shim_env.base / "exec"
+    exec_root.mkdir(parents=True, exist_ok=True)
+    path = run(start_factory(exec_root))
+    assert path is not None
+    try:
+        yield path
+    finally:
+        run(stop_factory(exec_root))
+
+
+def test_container_from_the_factory_owns_its_cgroups(shim_env: ShimEnv, factory: Path) -> None:
+    state_dir, spec = shim_env.container(["sleep", "100"])
+
+    async def scenario():
+        client = await spawn(state_dir, spec, factory=factory)
+        shim = shim_pid(state_dir)
+        dirs = cgroup_dirs(shim_env.cgroup_rel(spec))
+        procs = {(d / "cgroup.procs").read_text().split() == [str(client.pid)] for d in dirs}
+        await client.start()
+        await client.kill(signal.SIGKILL)
+        status = await client.wait()
+        return dirs, procs, status, shim
+
+    dirs, procs, status, shim = run(scenario())
+    assert len(dirs) >= 2  # every hierarchy (v1) or the unified dir (v2): made before the create
+    assert procs == {True}  # the init, and only it, is in each
+    assert status.exit_code == 137
+    assert_cleaned_up(shim_env, spec, state_dir, shim)
+
+
+def test_failed_create_leaves_no_cgroup_made_ahead(shim_env: ShimEnv, factory: Path) -> None:
+    state_dir, spec = shim_env.container(["true"])
+    config_path = spec.bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    config["root"]["path"] = str(shim_env.base / "no-such-rootfs")  # fails before its cgroup step
+    config_path.write_text(json.dumps(config))
+
+    with pytest.raises(RuntimeFailure, match="is not a directory"):
+        run(spawn(state_dir, spec, factory=factory))
+    assert cgroup_dirs(shim_env.cgroup_rel(spec)) == []
+    shim_file = state_dir / "shim.pid"
+    if shim_file.exists():
+        assert wait_gone(int(shim_file.read_text()))
+
+
+def test_make_cgroups_ahead_reports_only_what_it_made(shim_env: ShimEnv) -> None:
+    _, spec = shim_env.container(["true"])
+    rel = shim_env.cgroup_rel(spec)
+    made = make_cgroups_ahead(spec.bundle, spec.id)
+    assert sorted(made) == sorted(str(d) for d in cgroup_dirs(rel))
+    assert made
+    assert make_cgroups_ahead(spec.bundle, spec.id) == ()  # all there already
+    (spec.bundle / "config.json").write_text("{not json")
+    assert make_cgroups_ahead(spec.bundle, "other") == ()  # an error makes nothing
