@@ -77,9 +77,21 @@ def wait_gone(pid: int, timeout: float = 10) -> bool:
 
 
 def cgroup_dirs(rel: str) -> list[Path]:
-    """Existing directories for cgroup path ``rel`` in every hierarchy on this host."""
+    """Existing directories for cgroup path ``rel`` in every hierarchy on this host, under its
+    root or under this process's own cgroup there (where the runtime puts a relative
+    cgroupsPath, as runc does; a test runner may sit below a hierarchy's root)."""
+    own: dict[str, str] = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else ["unified"]:
+            own[c.removeprefix("name=")] = path
     roots = [p for p in Path("/sys/fs/cgroup").iterdir() if p.is_dir() and not p.is_symlink()]
-    return [r / rel for r in roots if (r / rel).is_dir()]
+    found = []
+    for r in roots:
+        for base in sorted({"", own.get(r.name, "/").strip("/")}):
+            if (r / base / rel).is_dir():
+                found.append(r / base / rel)
+    return found
 
 
 def _remove_cgroup_tree(path: Path) -> None:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from berth.errors import RuntimeFailure
+from berth.runtime.cgroups import detect
 from berth.runtime.container import make_cgroups_ahead
 from berth.shim.client import spawn
 from berth.shim.factoryctl import start_factory, stop_factory
-from tests.shim.conftest import ShimEnv, cgroup_dirs, wait_gone
+from tests.shim.conftest import ShimEnv, wait_gone
 from tests.shim.test_main import assert_cleaned_up, shim_pid
 
 pytestmark = pytest.mark.root
@@ -24,6 +25,13 @@ pytestmark = pytest.mark.root
 
 def run(coro, timeout: float = 60):
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def _existing(spec) -> list[str]:
+    """The container's cgroup directories that exist, where the runtime puts them (a relative
+    cgroupsPath is under the caller's own cgroups, as with runc)."""
+    path = json.loads((spec.bundle / "config.json").read_text())["linux"]["cgroupsPath"]
+    return sorted(p for p in detect(path, spec.id).paths.values() if Path(p).is_dir())
 
 
 @pytest.fixture
@@ -44,8 +52,8 @@ def test_container_from_the_factory_owns_its_cgroups(shim_env: ShimEnv, factory:
     async def scenario():
         client = await spawn(state_dir, spec, factory=factory)
         shim = shim_pid(state_dir)
-        dirs = cgroup_dirs(shim_env.cgroup_rel(spec))
-        procs = {(d / "cgroup.procs").read_text().split() == [str(client.pid)] for d in dirs}
+        dirs = _existing(spec)
+        procs = {(Path(d) / "cgroup.procs").read_text().split() == [str(client.pid)] for d in dirs}
         await client.start()
         await client.kill(signal.SIGKILL)
         status = await client.wait()
@@ -56,6 +64,7 @@ def test_container_from_the_factory_owns_its_cgroups(shim_env: ShimEnv, factory:
     assert procs == {True}  # the init, and only it, is in each
     assert status.exit_code == 137
     assert_cleaned_up(shim_env, spec, state_dir, shim)
+    assert _existing(spec) == []
 
 
 def test_failed_create_leaves_no_cgroup_made_ahead(shim_env: ShimEnv, factory: Path) -> None:
@@ -67,7 +76,7 @@ def test_failed_create_leaves_no_cgroup_made_ahead(shim_env: ShimEnv, factory: P
 
     with pytest.raises(RuntimeFailure, match="is not a directory"):
         run(spawn(state_dir, spec, factory=factory))
-    assert cgroup_dirs(shim_env.cgroup_rel(spec)) == []
+    assert _existing(spec) == []
     shim_file = state_dir / "shim.pid"
     if shim_file.exists():
         assert wait_gone(int(shim_file.read_text()))
@@ -75,9 +84,8 @@ def test_failed_create_leaves_no_cgroup_made_ahead(shim_env: ShimEnv, factory: P
 
 def test_make_cgroups_ahead_reports_only_what_it_made(shim_env: ShimEnv) -> None:
     _, spec = shim_env.container(["true"])
-    rel = shim_env.cgroup_rel(spec)
     made = make_cgroups_ahead(spec.bundle, spec.id)
-    assert sorted(made) == sorted(str(d) for d in cgroup_dirs(rel))
+    assert sorted(made) == _existing(spec)
     assert made
     assert make_cgroups_ahead(spec.bundle, spec.id) == ()  # all there already
     (spec.bundle / "config.json").write_text("{not json")
