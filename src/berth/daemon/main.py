@@ -56,6 +56,7 @@ from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.containers import ContainerRecords
 from berth.store.content import ContentStore
 from berth.store.metadata import Database
+from berth.store.trash import Trash
 from berth.volumes.store import VolumeStore
 
 __all__ = ["main", "run"]
@@ -119,8 +120,10 @@ async def run(cfg: DaemonConfig) -> None:
     os.chmod(cfg.data_root, 0o710)
     _claim_pidfile(cfg.pidfile)
     db = Database(cfg.data_root / "berth.db")
-    images = ImageService(db, ContentStore(cfg.data_root / "content"),
-                          OverlaySnapshotter(cfg.data_root / "snapshots", db))
+    # rm/rmi answer once the doomed layer is renamed away; its deletion follows (store/trash.py).
+    trash = Trash()
+    images = ImageService(db, ContentStore(cfg.data_root / "content", trash),
+                          OverlaySnapshotter(cfg.data_root / "snapshots", db, trash))
     factory = await start_factory(cfg.exec_root)
     networks = NetworkService(NetworkConfig(
         data_root=cfg.data_root, exec_root=cfg.exec_root, bridge=cfg.bridge,

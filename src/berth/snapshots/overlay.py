@@ -6,7 +6,8 @@ mounts: :meth:`OverlaySnapshotter.mounts` returns ``berth.mount.Mount`` values.
 
 Crash safety: directories are built under ``.tmp-*`` first, then the row is inserted and the
 directory renamed to its row number inside the same transaction; removal deletes the row and
-renames the directory to ``.rm-*`` before deleting it. A crash at any point leaves only
+renames the directory to ``.rm-*`` before deleting it (on a ``Trash``'s thread when one is
+given, after the caller has its answer). A crash at any point leaves only
 directories without rows, which :meth:`OverlaySnapshotter.collect_garbage` deletes; a row
 never points at nothing.
 
@@ -33,6 +34,7 @@ from berth.errors import AlreadyExists, Conflict, Internal, InvalidArgument, Not
 from berth.mount import Mount
 from berth.snapshots.base import Info, Kind, Usage
 from berth.store.metadata import Database
+from berth.store.trash import Trash
 from berth.store.writeback import sync_filesystem
 
 __all__ = ["OverlaySnapshotter"]
@@ -44,9 +46,10 @@ _NUMBERED = re.compile(r"^[0-9]+$")
 class OverlaySnapshotter:
     """Snapshots as overlayfs layers; see ``berth.snapshots.base`` for the contract."""
 
-    def __init__(self, root: Path, db: Database) -> None:
+    def __init__(self, root: Path, db: Database, trash: Trash | None = None) -> None:
         self.root = root
         self._db = db
+        self._trash = trash
         root.mkdir(parents=True, exist_ok=True)
         self.collect_garbage()
 
@@ -205,7 +208,11 @@ class OverlaySnapshotter:
         shutil.rmtree(self._dir(row) / "work", ignore_errors=True)
 
     def remove(self, key: str) -> None:
-        shutil.rmtree(self.detach(key), ignore_errors=True)
+        doomed = self.detach(key)
+        if self._trash is not None:
+            self._trash.discard(doomed)
+        else:
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def detach(self, key: str) -> Path:
         """The first half of :meth:`remove`: the row goes and the directory is renamed to a

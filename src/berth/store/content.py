@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from berth.errors import Internal, InvalidArgument, NotFound
+from berth.store.trash import Trash
 from berth.store.writeback import start_writeback
 
 __all__ = ["ContentStore", "Writer", "validate_digest"]
@@ -113,8 +114,9 @@ def _fsync_dir(path: Path) -> None:
 class ContentStore:
     """Blobs by digest. Directory layout follows the OCI image layout's ``blobs/``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, trash: Trash | None = None) -> None:
         self.root = root
+        self._trash = trash
         self._blobs = root / "blobs" / "sha256"
         self._ingest = root / "ingest"
         self._blobs.mkdir(parents=True, exist_ok=True)
@@ -147,10 +149,17 @@ class ContentStore:
         return {n for n in names if _DIGEST.match(n)}
 
     def delete(self, digest: str) -> None:
+        path = self.path(digest)
         try:
-            self.path(digest).unlink()
+            if self._trash is None:
+                path.unlink()
+                return
+            # Out of the blob namespace at once; ingest/ is emptied by clean_ingest at start.
+            doomed = self._ingest / f"rm-{path.name}-{os.urandom(4).hex()}"
+            os.rename(path, doomed)
         except FileNotFoundError as e:
             raise NotFound(f"blob {digest} not found") from e
+        self._trash.discard(doomed)
 
     @contextmanager
     def writer(self) -> Iterator[Writer]:
