@@ -11,18 +11,26 @@ a ``UsageError``; the caller prints it with the usage text and exits 1, as runc 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Final
+    from typing import Any, Final
 
 __all__ = ["Args", "Command", "Option", "UsageError", "command_usage", "parse_command",
            "parse_global"]
 
-Args = SimpleNamespace
-"""Parsed options and operands, one attribute per destination (as argparse's Namespace)."""
+class Args:
+    """Parsed options and operands, one attribute per destination (as argparse's Namespace).
+    Not ``types.SimpleNamespace``: ``types`` is one more import (~0.5 ms) of every start."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        return f"Args({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any: ...
 
 FLAG: Final = "flag"
 VALUE: Final = "value"
