@@ -179,3 +179,31 @@ def test_import_rejects_garbage_with_no_residue(env, tmp_path):
         env.svc.import_image(bad, "x", ["FOO bar"], "")
     assert env.svc.list_images() == []
     assert os.listdir(tmp_path / "content" / "blobs" / "sha256") == []
+
+
+def test_try_prepare_rootfs_never_waits_for_the_change_lock(env, tarball):
+    import threading
+
+    svc = env.svc
+    image_id = svc.import_image(tarball, "busybox", [], "")
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with svc.exclusive():  # as a load or commit does, for as long as it runs
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        held.wait(10)
+        assert svc.try_prepare_rootfs(image_id, "a" * 64) is False
+        assert not any(i.key.endswith("a" * 64) for i in env.svc._snapshots.walk())
+    finally:
+        release.set()
+        t.join()
+    assert svc.try_prepare_rootfs(image_id, "a" * 64) is True
+    assert svc.rootfs_mounts("a" * 64)
+    doomed = svc.detach_rootfs("a" * 64)
+    assert doomed is not None and doomed.is_dir()
+    assert svc.detach_rootfs("a" * 64) is None

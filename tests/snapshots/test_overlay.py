@@ -144,3 +144,17 @@ def test_too_deep_chain_is_rejected_clearly(tmp_path):
         assert len(list(deep.iterdir())) == i
     finally:
         db.close()
+
+
+def test_detach_forgets_now_and_leaves_the_files_to_the_caller(snap):
+    snap.prepare("c")
+    (snap.upper_dir("c") / "f").write_text("x")
+    doomed = snap.detach("c")
+    assert not snap.exists("c")
+    assert doomed.parent == snap.root and doomed.name.startswith(".rm-")
+    assert (doomed / "fs" / "f").read_text() == "x"
+    with pytest.raises(NotFound):
+        snap.detach("c")
+    # Left behind by a daemon that died before deleting it: the next start's collection does.
+    assert [p.name for p in snap.collect_garbage()] == [doomed.name]
+    assert not doomed.exists()
