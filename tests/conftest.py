@@ -22,6 +22,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Cgroup parents meant to outlive a module: the session daemon's (removed at session end).
+_SESSION_CGROUP_PARENTS = pytest.StashKey[set[str]]()
+
 
 @dataclass
 class Daemon:
@@ -89,7 +92,9 @@ def start_berthd(base: Path, name: str = "berthd") -> Daemon:
     exec_root = base / "exec"
     sock = base / "berth.sock"
     log = base / f"{name}.log"
-    cgroup_parent = f"berth-test-{os.getpid()}-{base.name}"
+    from berth.testing.cgroups import session_cgroup_name
+
+    cgroup_parent = session_cgroup_name("test", base.name)
     metrics_port = _free_port()
     cmd = [sys.executable, "-m", "berth.daemon.main", "--host", f"unix://{sock}",
            "--data-root", str(data_root), "--exec-root", str(exec_root),
@@ -128,7 +133,7 @@ def stop_berthd(d: Daemon) -> None:
 
 
 @pytest.fixture(scope="session")
-def daemon() -> Iterator[Daemon]:
+def daemon(request: pytest.FixtureRequest) -> Iterator[Daemon]:
     external = os.environ.get("BERTH_TEST_HOST")
     if external:
         env = dict(os.environ)
@@ -139,6 +144,7 @@ def daemon() -> Iterator[Daemon]:
         return
     base = Path(tempfile.mkdtemp(prefix="berth-test-"))
     d = start_berthd(base)
+    request.config.stash.setdefault(_SESSION_CGROUP_PARENTS, set()).add(d.cgroup_parent)
     leftovers: list[str] = []
     try:
         from berth.baseimages import ensure_base_images
@@ -171,6 +177,36 @@ def remove_all_containers(d: Daemon) -> None:
             request(str(d.socket), "DELETE", f"/containers/{c['Id']}?force=1")
     except (OSError, ValueError):
         pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_leaves_no_cgroups() -> Iterator[None]:
+    """The session removes every cgroup it made, in every hierarchy, even when tests fail.
+
+    Every cgroup parent a test hands out is named ``berth-<kind>-<pid>...`` after this process
+    (berth.testing.cgroups.session_cgroup_name), so sessions other people run on the machine at
+    the same time never count here; names an earlier process with the same pid left are in
+    ``before``. Set up before any other fixture, so checked after all of them have stopped.
+    """
+    from berth.testing.cgroups import session_cgroups
+
+    before = session_cgroups()
+    yield
+    leaked = sorted(map(str, session_cgroups() - before))
+    assert not leaked, f"this test session left cgroups behind: {leaked}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_leaves_no_cgroups(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The same check per test module, so a leak names the module that made it (the session
+    daemon's cgroup parent, which outlives modules, is left to the session check)."""
+    from berth.testing.cgroups import session_cgroups
+
+    before = session_cgroups()
+    yield
+    lasting = request.config.stash.get(_SESSION_CGROUP_PARENTS, set())
+    leaked = sorted(str(p) for p in session_cgroups() - before if p.name not in lasting)
+    assert not leaked, f"{request.module.__name__} left cgroups behind: {leaked}"
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ import docker
 import pytest
 import requests
 
+from berth.testing.cgroups import session_cgroup_name
 from tests.daemon.apihttp import request
 from tests.registry.helpers import (
     Server,
@@ -266,7 +267,7 @@ def _start_private_berthd(base: Path, certs: Path) -> tuple[subprocess.Popen[byt
     log = base / "berthd.log"
     cmd = [sys.executable, "-m", "berth.daemon.main", "--host", f"unix://{sock}",
            "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
-           "--pidfile", str(base / "pid"), "--cgroup-parent", f"berth-regtls-{os.getpid()}",
+           "--pidfile", str(base / "pid"), "--cgroup-parent", session_cgroup_name("regtls"),
            "--registry-certs-dir", str(certs)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -304,8 +305,7 @@ def test_tls_with_certs_dir(scratch, servers):
         proc.wait(20)
         from berth.testing.cleanup import cleanup_daemon_leftovers
 
-        left = cleanup_daemon_leftovers(base / "data", base / "exec",
-                                        f"berth-regtls-{os.getpid()}")
+        left = cleanup_daemon_leftovers(base / "data", base / "exec", session_cgroup_name("regtls"))
         assert not left
 
 

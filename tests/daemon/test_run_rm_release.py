@@ -11,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from berth.testing.cgroups import cgroup_dirs
 from tests.conftest import Daemon
 
 pytestmark = pytest.mark.root
-
-
-def _cgroup_dirs(rel: str) -> list[Path]:
-    roots = [p for p in Path("/sys/fs/cgroup").iterdir() if p.is_dir() and not p.is_symlink()]
-    return [r / rel for r in roots if (r / rel).is_dir()]
 
 
 def test_run_rm_returns_after_the_runtime_delete(daemon: Daemon, tmp_path: Path) -> None:
@@ -33,7 +29,7 @@ def test_run_rm_returns_after_the_runtime_delete(daemon: Daemon, tmp_path: Path)
         assert out.stdout == b"bye\n"
         cid = cidfile.read_text().strip()
         assert not (daemon.exec_root / "runtime" / cid).exists()
-        assert _cgroup_dirs(f"{daemon.cgroup_parent}/{cid}") == []
+        assert cgroup_dirs(f"{daemon.cgroup_parent}/{cid}") == []
         assert daemon.docker("inspect", name).returncode != 0
 
 

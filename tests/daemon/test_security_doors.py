@@ -25,7 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.conftest import network_flags
+from berth.testing.cgroups import session_cgroup_name
+from berth.testing.cleanup import cleanup_daemon_leftovers
+from berth.testing.netcleanup import cleanup_network_leftovers
+from tests.conftest import network_flags, stop_process
 
 pytestmark = pytest.mark.root
 
@@ -82,7 +85,7 @@ class TLSDaemon:
 def _berthd(base: Path, *flags: str) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "berth.daemon.main", "--data-root", str(base / "data"),
            "--exec-root", str(base / "exec"), "--pidfile", str(base / "berthd.pid"),
-           "--cgroup-parent", f"berth-test-{os.getpid()}-{base.name}", *network_flags(base),
+           "--cgroup-parent", session_cgroup_name("test", base.name), *network_flags(base),
            "--metrics-addr", "", *flags]
     log = open(base / "berthd.log", "ab")  # noqa: SIM115 - closed with the process below
     try:
@@ -122,10 +125,11 @@ def tls_daemon() -> Iterator[TLSDaemon]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        from berth.testing.netcleanup import cleanup_network_leftovers
-
-        cleanup_network_leftovers(base / "data", network_flags(base)[1])
+        leftovers = cleanup_daemon_leftovers(base / "data", base / "exec",
+                                             session_cgroup_name("test", base.name))
+        leftovers += cleanup_network_leftovers(base / "data", network_flags(base)[1])
         shutil.rmtree(base, ignore_errors=True)
+    assert not leftovers, f"berth left these behind: {leftovers}"
 
 
 def _tls_args(d: TLSDaemon, with_client_cert: bool) -> list[str]:
@@ -173,7 +177,13 @@ def test_socket_is_0660_root_group_and_refuses_non_members(tls_daemon: TLSDaemon
 
 def test_non_loopback_tcp_without_tlsverify_is_refused(tmp_path: Path) -> None:
     proc = _berthd(tmp_path, "-H", f"unix://{tmp_path}/b.sock", "-H", f"tcp://0.0.0.0:{_free_port()}")
-    assert proc.wait(30) == 1
+    try:
+        assert proc.wait(30) == 1
+    finally:  # a daemon that wrongly started is stopped and leaves nothing behind
+        stop_process(proc)
+        cleanup_daemon_leftovers(tmp_path / "data", tmp_path / "exec",
+                                 session_cgroup_name("test", tmp_path.name))
+        cleanup_network_leftovers(tmp_path / "data", network_flags(tmp_path)[1])
     log = (tmp_path / "berthd.log").read_text()
     assert "without --tlsverify" in log
     assert not (tmp_path / "b.sock").exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.testing.cgroups import session_cgroup_name
 from tests.conftest import Daemon, network_flags, remove_all_containers, stop_berthd
 
 pytestmark = pytest.mark.root
@@ -27,7 +28,7 @@ def remapped() -> Iterator[Daemon]:
     base = Path(tempfile.mkdtemp(prefix="berth-userns-"))
     os.chmod(base, 0o755)  # the mapped root walks through it to the bundle and volumes
     sock = base / "berth.sock"
-    cgroup_parent = f"berth-test-{os.getpid()}-{base.name}"
+    cgroup_parent = session_cgroup_name("test", base.name)
     cmd = [sys.executable, "-m", "berth.daemon.main", "--host", f"unix://{sock}",
            "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
            "--pidfile", str(base / "berthd.pid"), "--cgroup-parent", cgroup_parent,

@@ -22,6 +22,7 @@ from berth.errors import BerthError
 from berth.ids import generate_id
 from berth.mount import Mount
 from berth.runtime import container
+from berth.testing.cgroups import remove_cgroup_tree, session_cgroup_name
 from berth.testing.rootfs import make_busybox_rootfs
 
 pytestmark = pytest.mark.root
@@ -153,15 +154,7 @@ class Env:
         for cid in self.ids:
             with contextlib.suppress(BerthError):
                 container.delete(self.state_root, cid)
-        for ctrl in Path("/sys/fs/cgroup").iterdir():
-            d = ctrl / self.cgroup_parent
-            if d.is_dir():
-                for child in d.iterdir():
-                    if child.is_dir():
-                        with contextlib.suppress(OSError):
-                            child.rmdir()
-                with contextlib.suppress(OSError):
-                    d.rmdir()
+        remove_cgroup_tree(self.cgroup_parent, kill=True)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -190,7 +183,7 @@ def wait_exit(pid: int, timeout: float = 30) -> int:
 @pytest.fixture
 def rt(busybox_lower: Path) -> Iterator[Env]:
     base = Path(tempfile.mkdtemp(prefix="berth-rt-"))
-    env = Env(base=base, lower=busybox_lower, cgroup_parent=f"berth-rt-test-{os.getpid()}",
+    env = Env(base=base, lower=busybox_lower, cgroup_parent=session_cgroup_name("rt-test"),
               state_root=base / "state")
     try:
         yield env

@@ -12,6 +12,7 @@ import pytest
 from berth.errors import AlreadyExists, Conflict, NotFound, RuntimeFailure
 from berth.runtime import container
 from berth.runtime.state import Status
+from berth.testing.cgroups import cgroup_dirs
 
 from .conftest import Env, wait_exit
 
@@ -42,8 +43,7 @@ def _children_of_me() -> list[int]:
 
 
 def _cgroup_dirs(env: Env, cid: str) -> list[Path]:
-    return [c / env.cgroup_parent / cid for c in Path("/sys/fs/cgroup").iterdir()
-            if (c / env.cgroup_parent / cid).exists()]
+    return cgroup_dirs(f"/{env.cgroup_parent}/{cid}")
 
 
 def test_exit_code_and_stdio(rt: Env) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from berth.testing.cgroups import remove_cgroup_tree, session_cgroup_name
 from berth.testing.rootfs import busybox_rootfs_tar
 from tests.conftest import stop_process
 
@@ -46,13 +47,14 @@ class Docker:
 @pytest.fixture(scope="module")
 def docker() -> Iterator[Docker]:
     base = Path(tempfile.mkdtemp(prefix="berth-rt-dockerd-"))
+    cgroup_parent = session_cgroup_name("rt-dockerd")
     sock = base / "d.sock"
     log = open(base / "dockerd.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         ["dockerd", "-H", f"unix://{sock}", "--data-root", str(base / "root"),
          "--exec-root", str(base / "exec"), "--pidfile", str(base / "d.pid"),
          "--bridge=none", "--iptables=false", "--ip6tables=false",
-         "--cgroup-parent", f"berth-rt-dockerd-{os.getpid()}", "--add-runtime", f"berth={RUNTIME}"],
+         "--cgroup-parent", cgroup_parent, "--add-runtime", f"berth={RUNTIME}"],
         stdout=log, stderr=subprocess.STDOUT)
     env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(base / "cfg")}
     d = Docker(env)
@@ -74,6 +76,9 @@ def docker() -> Iterator[Docker]:
             d("rm", "-f", *ids, check=False)
         stop_process(proc, 30)
         log.close()
+        # dockerd leaves its --cgroup-parent (relative: under our own cgroup where that is not
+        # the root) in every hierarchy; its containers are gone, so only empty dirs remain.
+        remove_cgroup_tree(cgroup_parent, kill=True)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from berth.ids import generate_id
 from berth.shim.spec import ShimSpec
+from berth.testing.cgroups import remove_cgroup_tree, session_cgroup_name
 from berth.testing.rootfs import make_busybox_rootfs
 
 CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -76,45 +77,6 @@ def wait_gone(pid: int, timeout: float = 10) -> bool:
     return False
 
 
-def cgroup_dirs(rel: str) -> list[Path]:
-    """Existing directories for cgroup path ``rel`` in every hierarchy on this host, under its
-    root or under this process's own cgroup there (where the runtime puts a relative
-    cgroupsPath, as runc does; a test runner may sit below a hierarchy's root)."""
-    own: dict[str, str] = {}
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        for c in controllers.split(",") if controllers else ["unified"]:
-            own[c.removeprefix("name=")] = path
-    roots = [p for p in Path("/sys/fs/cgroup").iterdir() if p.is_dir() and not p.is_symlink()]
-    found = []
-    for r in roots:
-        for base in sorted({"", own.get(r.name, "/").strip("/")}):
-            if (r / base / rel).is_dir():
-                found.append(r / base / rel)
-    return found
-
-
-def _remove_cgroup_tree(path: Path) -> None:
-    for sub in sorted((p for p in path.rglob("*") if p.is_dir()), reverse=True):
-        _kill_and_rmdir(sub)
-    _kill_and_rmdir(path)
-
-
-def _kill_and_rmdir(path: Path) -> None:
-    for _ in range(100):
-        with contextlib.suppress(OSError):
-            for pid in (path / "cgroup.procs").read_text().split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-        try:
-            path.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.05)
-
-
 @dataclass
 class ShimEnv:
     base: Path
@@ -158,7 +120,7 @@ def busybox_rootfs() -> Iterator[Path]:
 @pytest.fixture
 def shim_env(busybox_rootfs: Path) -> Iterator[ShimEnv]:
     base = Path(tempfile.mkdtemp(prefix="berth-shim-"))
-    env = ShimEnv(base, busybox_rootfs, f"berth-shimtest-{os.getpid()}-{base.name}")
+    env = ShimEnv(base, busybox_rootfs, session_cgroup_name("shimtest", base.name))
     try:
         yield env
     finally:
@@ -167,6 +129,5 @@ def shim_env(busybox_rootfs: Path) -> Iterator[ShimEnv]:
                 pid = int((state_dir / "shim.pid").read_text())
                 if "berth.shim" in Path(f"/proc/{pid}/cmdline").read_text():
                     os.kill(pid, signal.SIGKILL)
-        for path in cgroup_dirs(env.cgroup_parent):
-            _remove_cgroup_tree(path)
+        remove_cgroup_tree(env.cgroup_parent, kill=True)
         shutil.rmtree(base, ignore_errors=True)

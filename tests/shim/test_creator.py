@@ -14,7 +14,8 @@ import pytest
 
 from berth.errors import RuntimeFailure
 from berth.shim.client import spawn
-from tests.shim.conftest import ShimEnv, cgroup_dirs, wait_gone
+from berth.testing.cgroups import cgroup_dirs
+from tests.shim.conftest import ShimEnv, wait_gone
 from tests.shim.test_main import assert_cleaned_up, shim_pid
 
 pytestmark = pytest.mark.root

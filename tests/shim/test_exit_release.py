@@ -11,7 +11,8 @@ import time
 import pytest
 
 from berth.shim.client import spawn
-from tests.shim.conftest import ShimEnv, cgroup_dirs
+from berth.testing.cgroups import cgroup_dirs
+from tests.shim.conftest import ShimEnv
 from tests.shim.test_main import assert_cleaned_up, shim_pid
 
 pytestmark = pytest.mark.root

@@ -19,7 +19,8 @@ from berth.errors import Conflict, NotModified, RuntimeFailure, Unavailable
 from berth.shim import jsonlog
 from berth.shim.client import ShimClient, read_exit, spawn
 from berth.shim.protocol import ProcessStatus
-from tests.shim.conftest import ShimEnv, cgroup_dirs, wait_gone
+from berth.testing.cgroups import cgroup_dirs
+from tests.shim.conftest import ShimEnv, wait_gone
 
 pytestmark = pytest.mark.root
 

@@ -6,30 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from pathlib import Path
 
 from berth.errors import BerthError
 from berth.mount import unmount
+from berth.testing.cgroups import cgroup_dirs, remove_cgroup_tree
 
-__all__ = ["cgroup_dirs", "cleanup_daemon_leftovers", "mounts_under"]
-
-_CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-def cgroup_dirs(parent: str) -> list[Path]:
-    """Every cgroup directory named ``parent`` (v1 controllers and the unified hierarchy)."""
-    if not parent:
-        return []
-    out = []
-    for ctrl in sorted(_CGROUP_ROOT.iterdir()) if _CGROUP_ROOT.exists() else []:
-        d = ctrl / parent
-        if d.is_dir():
-            out.append(d)
-    direct = _CGROUP_ROOT / parent
-    if direct.is_dir() and (_CGROUP_ROOT / "cgroup.controllers").exists():
-        out.append(direct)
-    return out
+__all__ = ["cleanup_daemon_leftovers", "mounts_under"]
 
 
 def mounts_under(*roots: Path) -> list[str]:
@@ -42,14 +25,6 @@ def mounts_under(*roots: Path) -> list[str]:
     return found
 
 
-def _pids_in(d: Path) -> list[int]:
-    pids: list[int] = []
-    for sub in [d, *[p for p in d.rglob("*") if p.is_dir()]]:
-        with contextlib.suppress(OSError):
-            pids += [int(x) for x in (sub / "cgroup.procs").read_text().split()]
-    return pids
-
-
 def cleanup_daemon_leftovers(data_root: Path, exec_root: Path, cgroup_parent: str) -> list[str]:
     """Kill and remove leftovers; return a description of each thing that had to be cleaned."""
     leftovers: list[str] = []
@@ -59,20 +34,15 @@ def cleanup_daemon_leftovers(data_root: Path, exec_root: Path, cgroup_parent: st
         if b"berth.shim.factory" in Path(f"/proc/{pid}/cmdline").read_bytes():
             leftovers.append(f"shim factory {pid}")
             os.kill(pid, signal.SIGKILL)
+    # Containers still running in the daemon's cgroups are leftovers; the tree itself is
+    # removed in every hierarchy, but only what was below it (containers' cgroups) is reported.
     for d in cgroup_dirs(cgroup_parent):
-        for pid in _pids_in(d):
-            leftovers.append(f"process {pid} in {d}")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    if leftovers:
-        time.sleep(0.1)
-    for d in cgroup_dirs(cgroup_parent):
-        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            with contextlib.suppress(OSError):
-                sub.rmdir()
-                leftovers.append(f"cgroup {sub}")
-        with contextlib.suppress(OSError):
-            d.rmdir()
+        for sub in [d, *(p for p in d.rglob("*") if p.is_dir())]:
+            with contextlib.suppress(OSError, ValueError):
+                leftovers += [f"process {pid} in {sub}" for pid in (sub / "cgroup.procs").read_text().split()]
+    if cgroup_parent:
+        tops = set(cgroup_dirs(cgroup_parent))
+        leftovers += [f"cgroup {d}" for d in remove_cgroup_tree(cgroup_parent, kill=True) if d not in tops]
     for target in sorted(mounts_under(data_root, exec_root), key=len, reverse=True):
         leftovers.append(f"mount {target}")
         with contextlib.suppress(BerthError):
