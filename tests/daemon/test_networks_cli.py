@@ -25,6 +25,15 @@ def test_berth_network_volume_port_commands(daemon: Daemon) -> None:
         assert r.returncode == 1 and b"already exists" in r.stderr
         assert ok(daemon.berth("volume", "create", vol)).strip() == vol
         assert vol in ok(daemon.berth("volume", "ls", "-q")).split()
+        # The default tables and the networks' -q / --no-trunc ids, as the docker CLI prints them.
+        table = ok(daemon.berth("network", "ls")).splitlines()
+        assert table[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+        assert [nid[:12], net, "bridge", "local"] in [line.split() for line in table[1:]]
+        assert nid[:12] in ok(daemon.berth("network", "ls", "-q")).split()
+        assert nid in ok(daemon.berth("network", "ls", "-q", "--no-trunc")).split()
+        table = ok(daemon.berth("volume", "ls")).splitlines()
+        assert table[0].split() == ["DRIVER", "VOLUME", "NAME"]
+        assert ["local", vol] in [line.split() for line in table[1:]]
         ok(daemon.docker("run", "-d", "--name", c, "-v", f"{vol}:/data", "-p", "127.0.0.1::80",
                          "busybox", "sleep", "60"))
         out = ok(daemon.berth("port", c))

@@ -13,6 +13,7 @@ from berth.runtime import container
 from berth.runtime.cgroups.manager import cgroup_mounts, detect, inner_path, own_cgroups
 from berth.runtime.cgroups.resources import Write, v1_writes, v2_writes
 from berth.testing.cgroups import remove_cgroup_tree
+from tests.forked import check_in_child
 
 from .conftest import Env, wait_exit
 
@@ -147,35 +148,21 @@ def test_keep_warm_stops_when_released_and_leaves_the_process_in_place() -> None
 
     from berth.runtime.cgroups.prime import keep_warm
 
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(r)
-            before = Path("/proc/self/cgroup").read_text()
-            stop = _thread.allocate_lock()
-            stop.acquire()
-            done = _thread.allocate_lock()
-            done.acquire()
-            _thread.start_new_thread(lambda: (keep_warm(stop, 30.0), done.release()), ())
-            time.sleep(0.05)
-            started = time.monotonic()
-            stop.release()
-            finished = done.acquire(timeout=5)
-            ok = (finished and time.monotonic() - started < 1
-                  and Path("/proc/self/cgroup").read_text() == before)
-            os.write(w, b"ok" if ok else b"bad")
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    try:
-        assert os.read(r, 16) == b"ok"
-    finally:
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    def check() -> bool:
+        before = Path("/proc/self/cgroup").read_text()
+        stop = _thread.allocate_lock()
+        stop.acquire()
+        done = _thread.allocate_lock()
+        done.acquire()
+        _thread.start_new_thread(lambda: (keep_warm(stop, 30.0), done.release()), ())
+        time.sleep(0.05)
+        started = time.monotonic()
+        stop.release()
+        finished = done.acquire(timeout=5)
+        return (finished and time.monotonic() - started < 1
+                and Path("/proc/self/cgroup").read_text() == before)
+
+    check_in_child(check)
 
 
 def test_v1_blkio_throttles_and_network_writes() -> None:

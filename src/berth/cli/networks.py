@@ -6,6 +6,7 @@ client's generic ``request``; must not parse run flags.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -15,9 +16,9 @@ from berth.cli.objects import (
     filters_query,
     inspect_command,
     labels_text,
+    list_command,
     parse_filters,
     remove_each,
-    write_list,
 )
 from berth.errors import BerthError
 
@@ -60,22 +61,14 @@ def _create(ctx: CLIContext, argv: list[str]) -> int:
     return 0
 
 
-def _ls(ctx: CLIContext, argv: list[str]) -> int:
-    p = make_parser("network ls", "List networks")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("--format")
-    ns = p.parse_args(argv)
-    items: list[dict[str, Any]] = ctx.client.request(
-        "GET", "/networks", query=filters_query(parse_filters(ns.filter))).json()
-    items.sort(key=lambda n: n["Name"])
-    rows = [{"ID": n["Id"] if ns.no_trunc else n["Id"][:12], "Name": n["Name"], "Driver": n["Driver"],
-             "Scope": n["Scope"], "Internal": n["Internal"],
-             "Labels": labels_text(n)} for n in items]
-    write_list(rows, quiet="ID" if ns.quiet else None, fmt=ns.format, default=_LS_DEFAULT,
-               headers=_HEADERS)
-    return 0
+def _ls_rows(items: list[dict[str, Any]], ns: argparse.Namespace) -> list[dict[str, Any]]:
+    return [{"ID": n["Id"] if ns.no_trunc else n["Id"][:12], "Name": n["Name"], "Driver": n["Driver"],
+             "Scope": n["Scope"], "Internal": n["Internal"], "Labels": labels_text(n)}
+            for n in sorted(items, key=lambda n: n["Name"])]
+
+
+_ls = list_command("network", "List networks", "/networks", _ls_rows, quiet="ID", default=_LS_DEFAULT,
+                   headers=_HEADERS, no_trunc=True)
 
 
 def _rm(ctx: CLIContext, argv: list[str]) -> int:

@@ -8,6 +8,7 @@ remove call. Errors of one name are reported and the rest still run (exit status
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -18,8 +19,8 @@ from berth.cli.formatting import render
 from berth.client.api import encode_filters
 from berth.errors import BerthError
 
-__all__ = ["Handler", "dispatch", "filters_query", "inspect_command", "labels_text", "parse_filters",
-           "remove_each", "write_list"]
+__all__ = ["Handler", "dispatch", "filters_query", "inspect_command", "labels_text", "list_command",
+           "parse_filters", "remove_each"]
 
 Handler = Callable[[CLIContext, list[str]], int]
 
@@ -52,14 +53,30 @@ def dispatch(group: str, handlers: Mapping[str, Handler], ctx: CLIContext, argv:
     return handlers[argv[0]](ctx, argv[1:])
 
 
-def write_list(rows: list[dict[str, Any]], *, quiet: str | None, fmt: str | None, default: str,
-               headers: Mapping[str, str]) -> None:
-    """``ls`` output: the ``quiet`` column alone, else ``fmt`` (``table`` = ``default``)."""
-    if quiet is not None:
-        sys.stdout.write("".join(f"{r[quiet]}\n" for r in rows))
-        return
-    fmt = fmt or default
-    sys.stdout.write(render(default if fmt == "table" else fmt, rows, headers))
+def list_command(group: str, description: str, path: str,
+                 rows: Callable[[Any, argparse.Namespace], list[dict[str, Any]]], *, quiet: str,
+                 default: str, headers: Mapping[str, str], no_trunc: bool = False) -> Handler:
+    """``<group> ls [-q] [-f FILTER] [--format FORMAT]`` (and ``--no-trunc`` when asked for):
+    GET ``path`` with the filters; ``rows`` turns the answer and the flags into table rows.
+    Prints the ``quiet`` column alone, else ``FORMAT`` (``table`` = ``default``)."""
+    def run(ctx: CLIContext, argv: list[str]) -> int:
+        p = make_parser(f"{group} ls", description)
+        p.add_argument("-q", "--quiet", action="store_true")
+        if no_trunc:
+            p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("-f", "--filter", action="append", default=[])
+        p.add_argument("--format")
+        ns = p.parse_args(argv)
+        found = rows(ctx.client.request("GET", path, query=filters_query(parse_filters(ns.filter))).json(),
+                     ns)
+        if ns.quiet:
+            sys.stdout.write("".join(f"{r[quiet]}\n" for r in found))
+        else:
+            fmt = ns.format or default
+            sys.stdout.write(render(default if fmt == "table" else fmt, found, headers))
+        return 0
+
+    return run
 
 
 def labels_text(obj: Mapping[str, Any]) -> str:

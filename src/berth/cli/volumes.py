@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -11,9 +12,9 @@ from berth.cli.objects import (
     filters_query,
     inspect_command,
     labels_text,
+    list_command,
     parse_filters,
     remove_each,
-    write_list,
 )
 
 __all__ = ["cmd_volume"]
@@ -43,20 +44,13 @@ def _create(ctx: CLIContext, argv: list[str]) -> int:
     return 0
 
 
-def _ls(ctx: CLIContext, argv: list[str]) -> int:
-    p = make_parser("volume ls", "List volumes")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("--format")
-    ns = p.parse_args(argv)
-    out = ctx.client.request("GET", "/volumes", query=filters_query(parse_filters(ns.filter))).json()
-    rows: list[dict[str, Any]] = [
-        {"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": v["Scope"],
-         "Labels": labels_text(v)}
-        for v in out.get("Volumes") or []]
-    write_list(rows, quiet="Name" if ns.quiet else None, fmt=ns.format, default=_LS_DEFAULT,
-               headers=_HEADERS)
-    return 0
+def _ls_rows(answer: dict[str, Any], ns: argparse.Namespace) -> list[dict[str, Any]]:
+    return [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": v["Scope"],
+             "Labels": labels_text(v)} for v in answer.get("Volumes") or []]
+
+
+_ls = list_command("volume", "List volumes", "/volumes", _ls_rows, quiet="Name", default=_LS_DEFAULT,
+                   headers=_HEADERS)
 
 
 def _rm(ctx: CLIContext, argv: list[str]) -> int:

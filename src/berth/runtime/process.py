@@ -20,7 +20,7 @@ from berth.runtime._suppress import suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any, Final
 
 __all__ = [
@@ -180,13 +180,18 @@ def persona(spec: Mapping[str, Any] | None) -> int | None:
     return value
 
 
-def set_persona(value: int | None) -> None:
+def _set(what: str, call: Callable[[int], object], value: int | None) -> None:
+    """``call(value)`` unless ``value`` is None; its errno becomes a RuntimeFailure about ``what``."""
     if value is None:
         return
     try:
-        _sys.personality(value)
+        call(value)
     except OSError as exc:
-        raise RuntimeFailure(f"set personality: {exc.strerror}") from exc
+        raise RuntimeFailure(f"set {what}: {exc.strerror}") from exc
+
+
+def set_persona(value: int | None) -> None:
+    _set("personality", _sys.personality, value)
 
 
 def io_priority(spec: Mapping[str, Any] | None) -> int | None:
@@ -203,12 +208,7 @@ def io_priority(spec: Mapping[str, Any] | None) -> int | None:
 
 
 def set_io_priority(value: int | None) -> None:
-    if value is None:
-        return
-    try:
-        _sys.ioprio_set(value)
-    except OSError as exc:
-        raise RuntimeFailure(f"set io priority: {exc.strerror}") from exc
+    _set("io priority", _sys.ioprio_set, value)
 
 
 _POLICIES: Final = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
