@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from berth.network import links
+from berth.testing.cgroups import cgroup_dirs
 from berth.testing.netcleanup import private_network_flags
 from berth.testing.rootfs import busybox_rootfs_tar
 
@@ -85,11 +86,12 @@ class Engine:
 
 
 def remove_cgroup_parent(name: str) -> None:
-    """rmdir ``name`` in every hierarchy; one still holding a cgroup (another engine of the same
-    bench process) is left for that engine's stop."""
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+    """rmdir ``name`` in every hierarchy (also under our own cgroup, where dockerd's relative
+    parent lands); one still holding a cgroup (another engine of the same bench process) is
+    left for that engine's stop."""
+    for d in cgroup_dirs(name):
         with contextlib.suppress(OSError):
-            (hierarchy / name).rmdir()
+            d.rmdir()
 
 
 def _wait_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

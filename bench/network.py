@@ -40,7 +40,8 @@ def _start_berthd(base: Path) -> Engine:
          "--metrics-addr", "", *private_network_flags(str(root))],
         stdout=log, stderr=subprocess.STDOUT)
     _wait_socket(sock, proc)
-    engine = Engine("berth", root, sock, proc, _env(sock, root))
+    engine = Engine("berth", root, sock, proc, _env(sock, root),
+                    cgroup_parent=f"berth-netbench-{os.getpid()}")
     from berth.baseimages import ensure_base_images
 
     ensure_base_images(engine.env["BERTH_HOST"])
@@ -62,7 +63,8 @@ def _start_dockerd(base: Path, bridge: str, cidr: str) -> Engine | None:
          "--cgroup-parent", f"docker-netbench-{os.getpid()}"],
         stdout=log, stderr=subprocess.STDOUT)
     _wait_socket(sock, proc)
-    engine = Engine("docker", root, sock, proc, _env(sock, root))
+    engine = Engine("docker", root, sock, proc, _env(sock, root),
+                    cgroup_parent=f"docker-netbench-{os.getpid()}")
     engine.docker("import", "-c", 'CMD ["sh"]', "-", "busybox:latest", input=busybox_rootfs_tar())
     return engine
 
