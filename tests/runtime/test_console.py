@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import termios
 
 import pytest
 
@@ -37,6 +38,11 @@ def test_console_pty(rt: Env) -> None:
     created = container.create(rt.options(bundle, mounts, console=True))
     assert created.console_fd is not None
     try:
+        # No echo: typed early, the line would otherwise be echoed between the script's own
+        # lines (it raced: "tty-yes\ntyped\n/dev/pts/0").
+        attrs = termios.tcgetattr(created.console_fd)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(created.console_fd, termios.TCSANOW, attrs)
         created.start()
         os.write(created.console_fd, b"typed\n")
         out = _read_all(created.console_fd)
