@@ -152,18 +152,23 @@ def daemon(request: pytest.FixtureRequest) -> Iterator[Daemon]:
         ensure_base_images(d.host)
         yield d
     finally:
-        # Tests that failed half-way may leave containers: remove them through the API,
-        # then check the kernel holds nothing of this daemon's any more.
-        remove_all_containers(d)
-        stop_berthd(d)
-        from berth.testing.cleanup import cleanup_daemon_leftovers
-
-        leftovers = cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
-        from berth.testing.netcleanup import cleanup_network_leftovers
-
-        leftovers += cleanup_network_leftovers(d.data_root, network_flags(base)[1])
+        leftovers = retire_berthd(d, base)
         shutil.rmtree(base, ignore_errors=True)
     assert not leftovers, f"berth left these behind: {leftovers}"
+
+
+def retire_berthd(d: Daemon, base: Path) -> list[str]:
+    """Remove the containers of a daemon started on ``base`` (tests that failed half-way leave
+    some) while it still answers, stop it, then clean what the kernel still holds for it:
+    processes, its cgroups in every hierarchy, mounts, its bridge and nftables table.
+    Returns what had to be cleaned, which a well-behaved daemon leaves nothing of."""
+    from berth.testing.cleanup import cleanup_daemon_leftovers
+    from berth.testing.netcleanup import cleanup_network_leftovers
+
+    remove_all_containers(d)
+    stop_berthd(d)
+    leftovers = cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
+    return leftovers + cleanup_network_leftovers(d.data_root, network_flags(base)[1])
 
 
 def remove_all_containers(d: Daemon) -> None:

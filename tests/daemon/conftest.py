@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from berth.testing.cleanup import cleanup_daemon_leftovers
-from berth.testing.netcleanup import cleanup_network_leftovers
-from tests.conftest import Daemon, network_flags, remove_all_containers, stop_berthd
+from tests.conftest import Daemon, retire_berthd, stop_berthd
 
 
 @pytest.fixture
@@ -48,14 +46,8 @@ def own_daemon() -> Iterator[tuple[Path, list[Daemon]]]:
     try:
         yield base, started
     finally:
-        if started:
-            last = started[-1]
-            if last.process is not None and last.process.poll() is None:
-                remove_all_containers(last)
-        for d in started:
+        for d in started[:-1]:
             stop_berthd(d)
         if started:
-            last = started[-1]
-            cleanup_daemon_leftovers(last.data_root, last.exec_root, last.cgroup_parent)
-            cleanup_network_leftovers(last.data_root, network_flags(base)[1])
+            retire_berthd(started[-1], base)
         shutil.rmtree(base, ignore_errors=True)

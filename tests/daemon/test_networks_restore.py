@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from berth.network.nftables import table_name
-from tests.conftest import network_flags, remove_all_containers, start_berthd, stop_berthd
+from tests.conftest import retire_berthd, start_berthd
 from tests.daemon.helpers import ok
 
 pytestmark = pytest.mark.root
@@ -62,12 +62,6 @@ def test_restart_after_crash_drops_dead_containers_rules() -> None:
         ok(d.docker("network", "rm", net))
         assert " dnat to " not in _rules(d.data_root)
     finally:
-        remove_all_containers(d)
-        stop_berthd(d)
-        from berth.testing.cleanup import cleanup_daemon_leftovers
-        from berth.testing.netcleanup import cleanup_network_leftovers
-
-        leftovers = cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
-        leftovers += cleanup_network_leftovers(d.data_root, network_flags(base)[1])
+        leftovers = retire_berthd(d, base)
         shutil.rmtree(base, ignore_errors=True)
     assert not leftovers

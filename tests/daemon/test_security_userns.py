@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from berth.testing.cgroups import session_cgroup_name
-from tests.conftest import Daemon, network_flags, remove_all_containers, stop_berthd
+from tests.conftest import Daemon, network_flags, remove_all_containers, retire_berthd
 
 pytestmark = pytest.mark.root
 
@@ -55,12 +55,7 @@ def remapped() -> Iterator[Daemon]:
     finally:
         remove_all_containers(d)
         d.docker("volume", "prune", "-af")
-        stop_berthd(d)
-        from berth.testing.cleanup import cleanup_daemon_leftovers
-        from berth.testing.netcleanup import cleanup_network_leftovers
-
-        leftovers = cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
-        leftovers += cleanup_network_leftovers(d.data_root, network_flags(base)[1])
+        leftovers = retire_berthd(d, base)
         shutil.rmtree(base, ignore_errors=True)
     assert not leftovers, f"berth left these behind: {leftovers}"
 

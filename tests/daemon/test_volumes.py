@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import tempfile
 import time
 import uuid
@@ -12,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.conftest import Daemon, retire_berthd, start_berthd, stop_berthd
 from tests.daemon.helpers import ok
 
 pytestmark = pytest.mark.root
@@ -128,18 +129,7 @@ def test_volume_and_network_survive_berthd_restart() -> None:
         assert vol in ok(d.docker("volume", "ls", "-q")).split()
         ok(d.docker("volume", "rm", vol))
     finally:
-        from tests.conftest import remove_all_containers
-
-        remove_all_containers(d)
-        stop_berthd(d)
-        from berth.testing.cleanup import cleanup_daemon_leftovers
-        from berth.testing.netcleanup import cleanup_network_leftovers
-        from tests.conftest import network_flags
-
-        leftovers = cleanup_daemon_leftovers(d.data_root, d.exec_root, d.cgroup_parent)
-        leftovers += cleanup_network_leftovers(d.data_root, network_flags(base)[1])
-        import shutil
-
+        leftovers = retire_berthd(d, base)
         shutil.rmtree(base, ignore_errors=True)
     assert not leftovers
 
