@@ -152,13 +152,15 @@ class NetworkRecords:
             args.append(container_id)
         return [_ep_from(r) for r in self._db.query(sql + " ORDER BY rowid", args)]
 
-    def put_endpoint(self, e: Endpoint) -> None:
-        with self._db.transaction() as tx:
+    def put_endpoint(self, e: Endpoint, durable: bool = True) -> None:
+        """``durable=False`` for the address a start reserves and a stop releases: the
+        network service's restore releases every address of a container not plumbed."""
+        with self._db.transaction(durable=durable) as tx:
             tx.execute("INSERT OR REPLACE INTO endpoints(network_id, container_id, data) VALUES (?,?,?)",
                        (e.network_id, e.container_id, _ep_data(e)))
 
-    def delete_endpoint(self, network_id: str, container_id: str) -> None:
-        with self._db.transaction() as tx:
+    def delete_endpoint(self, network_id: str, container_id: str, durable: bool = True) -> None:
+        with self._db.transaction(durable=durable) as tx:
             tx.execute("DELETE FROM endpoints WHERE network_id = ? AND container_id = ?",
                        (network_id, container_id))
 
@@ -173,10 +175,12 @@ class NetworkRecords:
     def put_sandbox(self, s: Sandbox) -> None:
         data = json.dumps({"Netns": str(s.netns) if s.netns else "",
                            "Ports": [[p.container_port, p.proto, p.host_ip, p.host_port] for p in s.ports]})
-        with self._db.transaction() as tx:
+        # Running state, never synced: after a power loss no sandbox survives, and the
+        # network service's restore drops every sandbox row of a container not running.
+        with self._db.transaction(durable=False) as tx:
             tx.execute("INSERT OR REPLACE INTO sandboxes(container_id, data) VALUES (?,?)",
                        (s.container_id, data))
 
     def delete_sandbox(self, container_id: str) -> None:
-        with self._db.transaction() as tx:
+        with self._db.transaction(durable=False) as tx:
             tx.execute("DELETE FROM sandboxes WHERE container_id = ?", (container_id,))

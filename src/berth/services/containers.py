@@ -174,7 +174,15 @@ class ContainerService:
                                created=parse_to_ns(c.created), data=c.to_record())
 
     def _save(self, c: Container) -> None:
+        """Record what the user asked for (create, rename, update, stop): durable on disk."""
         self._records.update(self._record(c))
+
+    def _save_state(self, c: Container) -> None:
+        """Record running-state churn (running/paused/exited, pid, exit code, health, restart
+        count) without a sync: after a power loss nothing runs, and ``restore`` reconciles
+        whatever the last commits said with the runtime, so losing them is harmless. A later
+        durable commit carries these along (the WAL is written in order)."""
+        self._records.update(self._record(c), durable=False)
 
     # ---- daemon start / stop ------------------------------------------------------------
 
@@ -186,7 +194,7 @@ class ContainerService:
             if c.state.status == "restarting":
                 # berthd stopped during a restart back-off: the restart is due now.
                 c.state.status = "exited"
-                self._save(c)
+                self._save_state(c)
             if c.state.status in ("running", "paused"):
                 await self._readopt(c)
                 if c.state.status == "exited" and self._wants_restart(c, on_boot=False):
@@ -249,7 +257,7 @@ class ContainerService:
 
         def changed(health: dict[str, Any], new_status: str | None) -> None:
             c.state.health = health
-            self._save(c)
+            self._save_state(c)
             if new_status is not None:
                 self.on_event(f"health_status: {new_status}", c)
 
@@ -528,7 +536,7 @@ class ContainerService:
             exit_status.cancel()
             raise
         c.state = State(status="running", pid=pid, started_at=format_ns(now_ns()))
-        self._save(c)
+        self._save_state(c)
         self.on_event("start", c)
         self._start_health(c, shim)
         live.monitor = self._spawn(self._monitor(c, shim, exit_status))
@@ -536,7 +544,7 @@ class ContainerService:
     def _record_start_failure(self, c: Container, live: _Live, err: errors.BerthError) -> None:
         c.state.error = str(err)
         c.state.exit_code = _exit_code_for(str(err))
-        self._save(c)
+        self._save_state(c)
         self._fail_pending_attach(live, err)
 
     def _fail_pending_attach(self, live: _Live, err: Exception) -> None:
@@ -589,7 +597,7 @@ class ContainerService:
             ran_for = 0.0
         live.backoff = live.backoff.next(ran_for)
         c.state.status = "restarting"
-        self._save(c)
+        self._save_state(c)
         live.restart_task = self._spawn(self._restart_after(c, live, live.backoff.delay))
 
     async def _restart_after(self, c: Container, live: _Live, delay: float) -> None:
@@ -604,7 +612,7 @@ class ContainerService:
             except errors.BerthError as err:
                 _log.warning("restart of %s failed: %s", c.short_id, err)
                 c.state.status = "exited"
-                self._save(c)
+                self._save_state(c)
                 if self._wants_restart(c, on_boot=False):
                     self._schedule_restart(c, live)
                 return
@@ -638,7 +646,7 @@ class ContainerService:
         c.state = State(status="exited", pid=0, exit_code=code, error=error, oom_killed=oom,
                         started_at=c.state.started_at, finished_at=finished_at,
                         health=c.state.health)
-        self._save(c)
+        self._save_state(c)
         live = self._live_of(c)
         waiters, live.exit_waiters = live.exit_waiters, []
         for fut in waiters:
@@ -882,7 +890,7 @@ class ContainerService:
                 raise errors.Conflict(f"Container {c.id} is not running")
             await live.shim.pause()
             c.state.status = "paused"
-            self._save(c)
+            self._save_state(c)
         self.on_event("pause", c)
 
     async def unpause(self, ref: str) -> None:
@@ -893,7 +901,7 @@ class ContainerService:
                 raise errors.Conflict(f"Container {c.id} is not paused")
             await live.shim.resume()
             c.state.status = "running"
-            self._save(c)
+            self._save_state(c)
         self.on_event("unpause", c)
 
     async def _thaw_for_stop(self, c: Container, live: _Live) -> None:
@@ -903,7 +911,7 @@ class ContainerService:
                 await live.shim.resume()
             if c.state.status == "paused":
                 c.state.status = "running"
-                self._save(c)
+                self._save_state(c)
 
     def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)

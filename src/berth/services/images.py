@@ -466,11 +466,15 @@ class ImageService:
     # -- container root filesystems ------------------------------------------------------------
 
     def prepare_rootfs(self, image_id: str, container_id: str) -> list[Mount]:
-        """An active snapshot ``container/<id>`` over the image's top layer; its mounts."""
+        """An active snapshot ``container/<id>`` over the image's top layer; its mounts.
+
+        Its row is committed without a sync: the caller's record of the container (or build
+        step) commits durably after it and so carries it to disk, and a power cut before that
+        leaves what a berthd crash there would (the WAL is replayed in order)."""
         with self._lock:
             image = self._records.get(image_id)
             return self._snapshots.prepare(_container_key(container_id), image.top_chain_id,
-                                           labels={"berth.image": image.id})
+                                           labels={"berth.image": image.id}, durable=False)
 
     def try_prepare_rootfs(self, image_id: str, container_id: str) -> bool:
         """:meth:`prepare_rootfs` if the change lock is free now; False (nothing done) while a

@@ -384,13 +384,15 @@ class NetworkService:
         raw = (networking.get("EndpointsConfig") or {}) if networking else {}
         epcfgs = {_network_name(k): v for k, v in raw.items()}
         epcfg = epcfgs.get(mode) or epcfgs.get(n.name) or epcfgs.get(n.id) or {}
-        await self.connect(n.id, c, epcfg, running=False)
+        # Not synced: the container's record, committed durably right after, carries them.
+        await self.connect(n.id, c, epcfg, running=False, durable=False)
         for other_name, other_cfg in epcfgs.items():
             if other_name in (mode, n.name, n.id):
                 continue
-            await self.connect(other_name, c, other_cfg or {}, running=False)
+            await self.connect(other_name, c, other_cfg or {}, running=False, durable=False)
 
-    async def connect(self, ref: str, c: Container, epcfg: Mapping[str, Any], running: bool) -> None:
+    async def connect(self, ref: str, c: Container, epcfg: Mapping[str, Any], running: bool,
+                      durable: bool = True) -> None:
         n = self.get(ref)
         mode = _network_name(c.network_mode())
         if n.driver != "bridge":
@@ -428,7 +430,7 @@ class NetworkService:
             sb = self._sandbox(c.id) if running else None
             if sb is not None and sb.netns is not None:
                 ep = self._reserve(n, ep)
-            self._records.put_endpoint(ep)
+            self._records.put_endpoint(ep, durable=durable)
             if sb is not None and sb.netns is not None:
                 assert ep.address is not None
                 try:
@@ -488,7 +490,7 @@ class NetworkService:
                         gw, gateway_set = n.subnet.gateway, True
                     e = self._reserve(n, replace(e, ifname=f"eth{i}"))
                     assert e.address is not None
-                    self._records.put_endpoint(e)
+                    self._records.put_endpoint(e, durable=False)
                     await asyncio.to_thread(links.add_endpoint, links.EndpointLink(
                         n.bridge, path, e.ifname, e.address, e.mac, gw))
                 self._records.put_sandbox(Sandbox(c.id, path, tuple(plan)))
@@ -517,7 +519,7 @@ class NetworkService:
     def _release_addresses(self, cid: str) -> None:
         for e in self._records.endpoints(container_id=cid):
             if e.address is not None or e.mac:
-                self._records.put_endpoint(replace(e, address=None, mac=""))
+                self._records.put_endpoint(replace(e, address=None, mac=""), durable=False)
 
     def _drop_sandbox(self, sb: Sandbox) -> None:
         if sb.netns is not None:
@@ -550,9 +552,11 @@ class NetworkService:
                 self.on_event(action, n.id, {"name": n.name, "type": n.driver, "container": cid})
 
     async def release(self, cid: str) -> None:
+        """Drop a container's endpoints (its removal, or a failed create). Not synced: the
+        removal of the container's record, committed durably after, carries it to disk."""
         await self.teardown(cid)
         for e in self._records.endpoints(container_id=cid):
-            self._records.delete_endpoint(e.network_id, cid)
+            self._records.delete_endpoint(e.network_id, cid, durable=False)
 
     # ---- views --------------------------------------------------------------------------
 

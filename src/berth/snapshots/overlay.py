@@ -137,16 +137,18 @@ class OverlaySnapshotter:
     # -- changes -----------------------------------------------------------------------------
 
     def prepare(self, key: str, parent: str | None = None,
-                labels: dict[str, str] | None = None) -> list[Mount]:
-        return self._create_and_mount(key, parent, Kind.ACTIVE, labels or {})
+                labels: dict[str, str] | None = None, durable: bool = True) -> list[Mount]:
+        """``durable=False`` when the caller commits a durable row that gives the snapshot its
+        meaning right after (a container's record): that commit carries this one to disk."""
+        return self._create_and_mount(key, parent, Kind.ACTIVE, labels or {}, durable)
 
     def view(self, key: str, parent: str | None = None,
              labels: dict[str, str] | None = None) -> list[Mount]:
-        return self._create_and_mount(key, parent, Kind.VIEW, labels or {})
+        return self._create_and_mount(key, parent, Kind.VIEW, labels or {}, True)
 
     def _create_and_mount(self, key: str, parent: str | None, kind: Kind,
-                          labels: dict[str, str]) -> list[Mount]:
-        self._create(key, parent, kind, labels)
+                          labels: dict[str, str], durable: bool) -> list[Mount]:
+        self._create(key, parent, kind, labels, durable)
         try:
             return self.mounts(key)
         except InvalidArgument:
@@ -154,7 +156,8 @@ class OverlaySnapshotter:
             self.remove(key)
             raise
 
-    def _create(self, key: str, parent: str | None, kind: Kind, labels: dict[str, str]) -> None:
+    def _create(self, key: str, parent: str | None, kind: Kind, labels: dict[str, str],
+                durable: bool) -> None:
         if not key:
             raise InvalidArgument("snapshot key must not be empty")
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
@@ -163,7 +166,7 @@ class OverlaySnapshotter:
             (tmp / "fs").mkdir(mode=0o755)
             if kind is Kind.ACTIVE:
                 (tmp / "work").mkdir(mode=0o700)
-            with self._db.transaction() as tx:
+            with self._db.transaction(durable=durable) as tx:
                 if tx.query("SELECT 1 FROM snapshots WHERE key = ?", (key,)):
                     raise AlreadyExists(f"snapshot {key} already exists")
                 if parent is not None:

@@ -64,11 +64,14 @@ class ContainerRecords:
                 raise self._name_conflict(name) from e
             raise Conflict(f"container {record.id} already exists") from e
 
-    def update(self, record: ContainerRecord) -> None:
-        """Replace name, image and data of an existing record (rename goes through here too)."""
+    def update(self, record: ContainerRecord, durable: bool = True) -> None:
+        """Replace name, image and data of an existing record (rename goes through here too).
+
+        ``durable=False`` for running-state churn only (see ``Database.transaction``).
+        """
         name = record.name.removeprefix("/")
         try:
-            with self._db.transaction() as tx:
+            with self._db.transaction(durable=durable) as tx:
                 cur = tx.execute(
                     "UPDATE containers SET name = ?, image_id = ?, created = ?, data = ? "
                     "WHERE id = ?",

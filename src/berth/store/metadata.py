@@ -28,6 +28,13 @@ Schema (component ``core``, version 1)::
 Other components add their own tables with :meth:`Database.migrate` under their own
 component name, so each has an independent version number.
 
+Durability: every commit is durable across power loss by default (``PRAGMA synchronous=FULL``:
+SQLite fsyncs the WAL before ``COMMIT`` returns). ``transaction(durable=False)`` commits with
+``synchronous=NORMAL`` (no sync: the commit survives a berthd crash, and reaches the disk with
+the next durable commit or checkpoint, since the WAL is written in order); callers use it only
+for state that berthd reconciles with reality at start (a container's running/exited state,
+health, network sandboxes), where losing the last commits to a power cut is harmless.
+
 Threading: one connection opened with ``check_same_thread=False``, guarded by one
 re-entrant lock. Every statement and every transaction holds the lock, so the event-loop
 thread and ``asyncio.to_thread`` workers can share the object; SQLite serialises writers
@@ -120,11 +127,13 @@ class Database:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as e:
             raise Internal(f"open metadata database {path}: {e}") from e
         self._lock = threading.RLock()
         self._depth = 0
+        self._full_sync = True  # the connection's current PRAGMA synchronous is FULL
+        self._outer_durable = True  # whether the open outermost transaction syncs at commit
         self._closed = False
         with self.transaction() as tx:
             tx.execute(
@@ -175,14 +184,19 @@ class Database:
         return current
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, durable: bool = True) -> Iterator[Transaction]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` if the block raises.
 
+        ``durable``: ``COMMIT`` returns once the WAL is on disk (survives power loss);
+        False only for state berthd reconciles at start (see the module docstring).
         Nested use on the same thread joins the outer transaction, so helpers can open one
-        without knowing whether their caller already did.
+        without knowing whether their caller already did; a durable block cannot join a
+        non-durable one (SQLite fixes the sync level at ``BEGIN``), which raises Internal.
         """
         with self._lock:
             if self._depth > 0:
+                if durable and not self._outer_durable:
+                    raise Internal(f"{self.path}: a durable transaction inside a non-durable one")
                 self._depth += 1
                 try:
                     yield Transaction(self._conn)
@@ -190,10 +204,15 @@ class Database:
                     self._depth -= 1
                 return
             try:
+                if durable != self._full_sync:
+                    # Only outside a transaction: SQLite refuses to change it inside one.
+                    self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                    self._full_sync = durable
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise Internal(f"begin transaction on {self.path}: {e}") from e
             self._depth = 1
+            self._outer_durable = durable
             try:
                 yield Transaction(self._conn)
             except BaseException:
