@@ -59,11 +59,11 @@ def test_default_is_durable(tmp_path):
 
 def test_durable_cannot_join_a_non_durable_transaction(tmp_path):
     with Database(tmp_path / "b.db") as db:
-        with pytest.raises(Internal, match="durable transaction inside a non-durable"):
-            with db.transaction(durable=False) as tx:
-                tx.execute("INSERT INTO schema_version VALUES ('x', 1)")
-                with db.transaction():
-                    pass
+        with pytest.raises(Internal, match="durable transaction inside a non-durable"), \
+                db.transaction(durable=False) as tx:
+            tx.execute("INSERT INTO schema_version VALUES ('x', 1)")
+            with db.transaction():
+                pass
         assert not db.query("SELECT 1 FROM schema_version WHERE component = 'x'")  # rolled back
         with db.transaction() as outer:  # the other way round joins: the whole block is durable
             with db.transaction(durable=False) as inner:
