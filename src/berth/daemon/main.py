@@ -162,7 +162,7 @@ async def run(cfg: DaemonConfig) -> None:
                             if (r.data.get("State") or {}).get("Status") in ("running", "paused",
                                                                               "restarting")})
     await containers.restore()
-    await asyncio.to_thread(images.recover)
+    await asyncio.to_thread(images.recover, {c.id for c in containers.all()})
     tmp = cfg.data_root / "tmp"
     _sweep_spool(tmp)
     crash = _crash_hook(os.environ.get("BERTH_CRASH_AT", ""))

@@ -187,7 +187,14 @@ class ContainerService:
     # ---- daemon start / stop ------------------------------------------------------------
 
     async def restore(self) -> None:
-        """Load every container and re-adopt the running ones (live restore)."""
+        """Load every container and re-adopt the running ones (live restore).
+
+        As moby's restore: an auto-remove (``--rm``) container that is not running once
+        re-adopted (it exited while berthd was down, berthd died before removing it, or it
+        was never started) is removed now, with its anonymous volumes; a running one keeps
+        running and goes when it exits, as always. Bundle directories no record names (a
+        create that died before its record committed) are deleted."""
+        doomed: list[Container] = []
         for rec in self._records.list():
             c = Container.from_record(rec.id, rec.name, rec.image_id, rec.data, self._paths(rec.id))
             self._containers[c.id] = c
@@ -201,6 +208,23 @@ class ContainerService:
                     self._spawn(self._boot_start(c))
             elif c.state.status == "exited" and self._wants_restart(c, on_boot=True):
                 self._spawn(self._boot_start(c))
+            if c.host_config.get("AutoRemove") and c.state.status not in ("running", "paused"):
+                doomed.append(c)
+        for c in doomed:
+            try:
+                await self.remove(c.id, force=True, volumes=True)
+            except errors.BerthError as err:
+                _log.warning("removal of auto-remove container %s on daemon start: %s",
+                             c.short_id, err)
+        await asyncio.to_thread(self._sweep_bundles, set(self._containers))
+
+    def _sweep_bundles(self, known: set[str]) -> None:
+        root = self._cfg.data_root / "containers"
+        if not root.is_dir():
+            return
+        for entry in root.iterdir():
+            if entry.name not in known and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
 
     def _wants_restart(self, c: Container, on_boot: bool) -> bool:
         """Whether an exited container is started again by its restart policy."""
@@ -992,7 +1016,10 @@ class ContainerService:
 
     def sizes(self, c: Container) -> dict[str, int]:
         """``SizeRw`` (bytes in the container's writable layer) and ``SizeRootFs`` (plus the image)."""
-        rw = containerlist.tree_size(self._images.upper_dir(c.id))
+        try:
+            rw = containerlist.tree_size(self._images.upper_dir(c.id))
+        except errors.NotFound:  # a crash between a removal's snapshot detach and its record's
+            rw = 0
         try:
             image_size = int(self._images.resolve(c.image_id).size)
         except errors.NotFound:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from contextlib import contextmanager, suppress
@@ -406,11 +407,27 @@ class ImageService:
         with self._lock:
             yield self._db, self._content, self._snapshots
 
-    def recover(self) -> list[str]:
-        """At daemon start: drop ingest temp files and whatever a crash left unreferenced."""
+    def recover(self, container_ids: Set[str]) -> list[str]:
+        """At daemon start: drop ingest temp files, the writable snapshots nothing owns any
+        more, and whatever a crash left unreferenced; returns what went.
+
+        ``container_ids``: every container with a record. At start nothing is in flight, so a
+        container record is the only lasting owner of an active snapshot (``container/<id>``;
+        images own committed ones only). Every other active or view snapshot is a crash's
+        leftover: a create's rootfs whose record never committed, a removal's whose record
+        went first, a build step's scratch rootfs (``container/build-*``, its build containers
+        have records), a layer caught mid-unpack (``extract-*``). Their directories are deleted
+        now, not on the trash's thread: nothing waits on the start for them."""
         with self._lock:
             self._content.clean_ingest()
-            return self.collect_garbage()
+            owned = {_container_key(cid) for cid in container_ids}
+            orphans = [info.key for info in self._snapshots.walk()
+                       if info.kind is not SnapshotKind.COMMITTED and info.key not in owned]
+            for key in orphans:
+                # Active and view snapshots have no children (only committed ones can be parents).
+                with suppress(NotFound):
+                    shutil.rmtree(self._snapshots.detach(key), ignore_errors=True)
+            return orphans + self.collect_garbage()
 
     # -- garbage collection --------------------------------------------------------------------
 
