@@ -112,6 +112,9 @@ def test_orphan_snapshots_go_and_a_record_without_snapshot_still_works(
     sized = d.docker("ps", "-a", "-s", "--filter", "name=nosnap", "--format", "{{.Size}}",
                      check=True).stdout.decode()
     assert sized.startswith("0B")
+    refused = d.docker("start", "nosnap")
+    assert refused.returncode != 0 and b"has no root filesystem" in refused.stderr
+    assert inspect(d, "nosnap")["State"]["Status"] == "created"
     d.docker("rm", "nosnap", check=True)
     assert d.docker("inspect", "nosnap").returncode != 0
     assert not (d.data_root / "containers" / ids["nosnap"]).exists()

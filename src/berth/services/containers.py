@@ -512,7 +512,12 @@ class ContainerService:
             spec = init_binary.apply_init(spec, binary)
         # Compact: json's C encoder runs only without indent (indent=1 took ~1 ms of loop time).
         (c.paths.bundle / "config.json").write_text(json.dumps(spec, separators=(",", ":")))
-        mounts = self._images.rootfs_mounts(c.id)  # two indexed reads: not worth a thread hop
+        try:
+            mounts = self._images.rootfs_mounts(c.id)  # two indexed reads: not worth a thread hop
+        except errors.NotFound as err:
+            # The record outlived its snapshot (a crash mid-removal): a server-side fault, not
+            # a missing container; removing it is what is left to do.
+            raise errors.Internal(f"container {c.id} has no root filesystem ({err}); remove it") from err
         shutil.rmtree(c.paths.state_dir, ignore_errors=True)
         c.paths.state_dir.mkdir(parents=True)
         log_cfg = c.host_config.get("LogConfig", {}).get("Config", {})
