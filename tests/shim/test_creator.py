@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -89,5 +90,40 @@ def test_create_error_keeps_its_class_and_leaves_nothing(shim_env: ShimEnv) -> N
 
     run(scenario())
     assert wait_gone(shim_pid(state_dir))
+    assert not (shim_env.runtime_root / spec.id).exists()
+    assert cgroup_dirs(shim_env.cgroup_rel(spec)) == []
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command's closing parenthesis: state ppid pgrp session ...
+        if int(stat.rsplit(")", 1)[1].split()[3]) == sid:
+            members.append(int(entry.name))
+    return members
+
+
+def test_shim_failing_after_forking_the_creator_leaves_no_creator(shim_env: ShimEnv) -> None:
+    # The creator is forked before the shim opens the log: a bad log option fails the shim
+    # after that, and the waiting creator must leave with it.
+    state_dir, spec = shim_env.container(["true"], log_max_size=-1)
+
+    async def scenario():
+        with pytest.raises(RuntimeFailure, match="invalid log options"):
+            await spawn(state_dir, spec)
+
+    run(scenario())
+    pid = shim_pid(state_dir)
+    assert wait_gone(pid)
+    deadline = time.monotonic() + 5
+    while _session_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _session_members(pid) == [], "the shim's creator outlived it"
     assert not (shim_env.runtime_root / spec.id).exists()
     assert cgroup_dirs(shim_env.cgroup_rel(spec)) == []

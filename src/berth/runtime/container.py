@@ -74,8 +74,8 @@ if TYPE_CHECKING:
 
     from berth.runtime.cgroups import CgroupManager
 
-__all__ = ["ContainerInfo", "CreateOptions", "Created", "cgroup_pids", "create", "delete", "kill",
-           "make_cgroups_ahead", "start_detached", "state"]
+__all__ = ["ContainerInfo", "CreateOptions", "Created", "Plan", "cgroup_pids", "create", "delete", "kill",
+           "make_cgroups_ahead", "prepare", "start_detached", "state"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _SETUP_TIMEOUT: Final = 60.0
@@ -143,7 +143,7 @@ class Created:
             self._channel = None
 
 
-class _Plan(Record):
+class Plan(Record):
     """Everything the init needs, parsed and checked in the caller before forking."""
 
     spec: Mapping[str, Any]
@@ -169,7 +169,7 @@ class _Plan(Record):
     gid_maps: tuple[userns.IdMapping, ...] = ()
 
 
-def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
+def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> Plan:
     proc = spec.get("process") or {}
     if not proc.get("args"):
         raise RuntimeFailure("process.args must not be empty")
@@ -186,7 +186,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> _Plan:
     apparmor.check(proc.get("apparmorProfile"))
     rootfs.propagation_flags(linux.get("rootfsPropagation"))  # refuse a bad value before forking
     in_host_ns = not any(n.type == "mount" for n in nss)
-    return _Plan(
+    return Plan(
         spec=spec,
         root_dir=root_dir,
         host_rootfs_keep=rootfs.mounts_at(root_dir) if in_host_ns else None,
@@ -227,10 +227,21 @@ def make_cgroups_ahead(bundle: str | os.PathLike[str], container_id: str) -> tup
     return missing
 
 
-def create(opts: CreateOptions) -> Created:
-    """Create the container and return once its init waits for ``start``."""
-    spec = _load_spec(opts.bundle)
-    plan = _plan(opts, spec)
+def prepare(opts: CreateOptions) -> Plan:
+    """The bundle's config.json read and checked: the first step of ``create``.
+
+    Depends on ``opts``' id, bundle and state root only (not its stdio), so a caller may do it
+    before it has the container's stdio, beside other work (berth.shim.creator)."""
+    return _plan(opts, _load_spec(opts.bundle))
+
+
+def create(opts: CreateOptions, plan: Plan | None = None) -> Created:
+    """Create the container and return once its init waits for ``start``.
+
+    ``plan``: what :func:`prepare` returned for the same id, bundle and state root."""
+    if plan is None:
+        plan = prepare(opts)
+    spec = plan.spec
     state_dir = statefile.reserve(opts.state_root, opts.id)
     fifo_fd: int | None = None
     cgroup_made = False
@@ -308,12 +319,12 @@ def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
-def _hook_state(opts: CreateOptions, plan: _Plan, status: str, pid: int) -> dict[str, Any]:
+def _hook_state(opts: CreateOptions, plan: Plan, status: str, pid: int) -> dict[str, Any]:
     return hooks.state_document(opts.id, status, pid, os.fspath(opts.bundle),
                                 plan.spec.get("annotations") or {})
 
 
-def _await_ready(ch: Channel, middle: int, plan: _Plan,
+def _await_ready(ch: Channel, middle: int, plan: Plan,
                  opts: CreateOptions) -> tuple[int, int | None]:
     pid: int | None = None
     console_fd: int | None = None
@@ -403,7 +414,7 @@ class _ChildError(Exception):
         self.pid = pid
 
 
-def _middle_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
+def _middle_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
                     fifo_fd: int | None) -> None:
     if _new(plan, "cgroup"):
         # Join before unsharing: a new cgroup namespace is rooted at the cgroup we are in.
@@ -429,11 +440,11 @@ def _await_maps(ch: Channel) -> None:
     os.setgroups([])
 
 
-def _new(plan: _Plan, kind: str) -> bool:
+def _new(plan: Plan, kind: str) -> bool:
     return any(n.type == kind and not n.path for n in plan.namespaces)
 
 
-def _init_process(opts: CreateOptions, plan: _Plan, ch: Channel, devnull: int,
+def _init_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
                   fifo_fd: int | None) -> None:
     spec = plan.spec
     proc: Mapping[str, Any] = spec.get("process") or {}

@@ -20,13 +20,16 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from berth.errors import Conflict, NotFound, RuntimeFailure
 from berth.mount import Mount, mount_all, unmount
 from berth.shim.consolesock import console_socket
 
-__all__ = ["Backend", "BerthBackend", "CreatedProcess", "RuncBackend", "backend_for"]
+if TYPE_CHECKING:
+    from berth.runtime.container import CreateOptions, Plan
+
+__all__ = ["Backend", "BerthBackend", "CreatedProcess", "PreparedCreate", "RuncBackend", "backend_for"]
 
 
 class CreatedProcess(Protocol):
@@ -53,11 +56,36 @@ class Backend(Protocol):
              stderr: int | None) -> tuple[int, int | None]: ...
 
 
+class PreparedCreate:
+    """A container whose config.json berth.runtime has read and checked; :meth:`create` it
+    once its stdio exists."""
+
+    def __init__(self, opts: CreateOptions, plan: Plan) -> None:
+        self._opts = opts
+        self._plan = plan
+
+    def create(self, stdin: int | None, stdout: int | None, stderr: int | None,
+               console: bool) -> CreatedProcess:
+        from berth.record import replace
+        from berth.runtime.container import create
+
+        return create(replace(self._opts, stdin=stdin, stdout=stdout, stderr=stderr,
+                              console=console), self._plan)
+
+
 class BerthBackend:
     """berth.runtime, in this process."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
+
+    def prepare(self, id: str, bundle: Path, rootfs_mounts: Sequence[Mount]) -> PreparedCreate:
+        """The first step of :meth:`create`, which needs no stdio (berth.shim.creator)."""
+        from berth.runtime.container import CreateOptions, prepare
+
+        opts = CreateOptions(id=id, bundle=bundle, state_root=self._root,
+                             rootfs_mounts=list(rootfs_mounts))
+        return PreparedCreate(opts, prepare(opts))
 
     def create(self, id: str, bundle: Path, rootfs_mounts: Sequence[Mount], stdin: int | None,
                stdout: int | None, stderr: int | None, console: bool) -> CreatedProcess:

@@ -15,6 +15,10 @@ kernel hands the shim the zombie; the creator also leaves when the init dies bef
 caller sees the same berth.errors class the backend raised. If the shim goes away (EOF) before
 ``start``, the creator exits and the init, its handshake gone, exits too.
 
+For berth's runtime the shim forks the creator first thing (:func:`fork_creator`): it reads and
+checks config.json (``BerthBackend.prepare``, ~2.5 ms) while the shim sets up its loop, log
+and stdio, then gets those fds with a ``create`` line and goes on as above.
+
 Must not be used with a backend that keeps state in the process between create and the
 container's other operations (runc's backend remembers the bundle).
 """
@@ -25,27 +29,28 @@ import os
 import select
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
 from berth.errors import BerthError, Internal, RuntimeFailure
 from berth.mount import Mount
 from berth.shim import protocol
-from berth.shim.backend import Backend
+from berth.shim.backend import BerthBackend, CreatedProcess, PreparedCreate
 
-__all__ = ["ForkedCreated", "create_in_child", "decode_answer", "read_answer"]
+__all__ = ["ForkedCreated", "PendingCreate", "decode_answer", "fork_creator", "read_answer"]
 
 _START: Final = b"start\n"
+_CREATE: Final = b"create "  # then 1/0 for stdin, stdout, stderr given, console; the fds ride along
 _LINE_LIMIT: Final = 65536
 
 
-def read_answer(sock: socket.socket) -> tuple[bytes, list[int]]:
+def read_answer(sock: socket.socket, max_fds: int = 1) -> tuple[bytes, list[int]]:
     """One line from a child of the shim, and the fds that came with it (b"" at EOF)."""
     data = b""
     fds: list[int] = []
     while not data.endswith(b"\n") and len(data) < _LINE_LIMIT:
-        chunk, got, _, _ = socket.recv_fds(sock, 4096, 1)
+        chunk, got, _, _ = socket.recv_fds(sock, 4096, max_fds)
         fds += got
         if not chunk:
             break
@@ -91,14 +96,16 @@ class ForkedCreated:
             self._sock = None
 
 
-def _creator(sock: socket.socket, backend: Backend, id: str, bundle: Path,
-             rootfs_mounts: Sequence[Mount], stdin: int | None, stdout: int | None,
-             stderr: int | None, console: bool) -> None:
+def _reset_signals() -> None:
     # The shim's signal plumbing (wakeup fd, SIGCHLD handler) belongs to the shim's loop.
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def _serve_created(sock: socket.socket, create: Callable[[], CreatedProcess]) -> None:
+    """In the creator: ``create()``, answer the pid, then start on the shim's ``start``."""
     try:
-        created = backend.create(id, bundle, rootfs_mounts, stdin, stdout, stderr, console)
+        created = create()
     except BerthError as exc:
         sock.sendall(protocol.encode_error(exc))
         return
@@ -129,10 +136,77 @@ def _creator(sock: socket.socket, backend: Backend, id: str, bundle: Path,
     sock.sendall(protocol.encode_ok())
 
 
-def create_in_child(backend: Backend, id: str, bundle: Path, rootfs_mounts: Sequence[Mount],
-                    stdin: int | None, stdout: int | None, stderr: int | None,
-                    console: bool) -> ForkedCreated:
-    """``backend.create`` in a creator process; returns once the container is created."""
+def _creator(sock: socket.socket, backend: BerthBackend, id: str, bundle: Path,
+                   rootfs_mounts: Sequence[Mount]) -> None:
+    _reset_signals()
+    prepared: PreparedCreate | None = None
+    failure: BaseException | None = None
+    try:
+        prepared = backend.prepare(id, bundle, rootfs_mounts)
+    except Exception as exc:  # answered when the shim asks for the create, as create's would be
+        failure = exc
+    line, fds = read_answer(sock, 3)
+    flags = line[len(_CREATE):-1]
+    if not line.startswith(_CREATE) or len(flags) != 4 or flags[:3].count(b"1") != len(fds):
+        for fd in fds:
+            os.close(fd)
+        return  # the shim gave up (EOF) before the create
+    given = iter(fds)
+    stdin, stdout, stderr = (next(given) if flag == ord("1") else None for flag in flags[:3])
+    console = flags[3:] == b"1"
+
+    def create() -> CreatedProcess:
+        if prepared is None:
+            assert failure is not None
+            raise failure
+        return prepared.create(stdin, stdout, stderr, console)
+
+    _serve_created(sock, create)
+
+
+def _await_created(ours: socket.socket) -> ForkedCreated:
+    try:
+        line, fds = read_answer(ours)
+        body = decode_answer(line, "create")
+        pid_value = body.get("pid")
+        if not isinstance(pid_value, int):
+            raise Internal(f"shim creator: bad answer {line[:200]!r}")
+    except BaseException:
+        ours.close()
+        raise
+    return ForkedCreated(pid_value, fds[0] if fds else None, ours)
+
+
+class PendingCreate:
+    """A creator forked before the shim has the container's stdio (:func:`fork_creator`)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock: socket.socket | None = sock
+
+    def create(self, stdin: int | None, stdout: int | None, stderr: int | None,
+               console: bool) -> ForkedCreated:
+        """Hand the creator the stdio; returns once the container is created."""
+        sock = self._sock
+        if sock is None:
+            raise RuntimeFailure("container was already created")
+        self._sock = None
+        stdio = (stdin, stdout, stderr)
+        flags = bytes(ord("0") if fd is None else ord("1") for fd in stdio) + (b"1" if console else b"0")
+        try:
+            socket.send_fds(sock, [_CREATE + flags + b"\n"], [fd for fd in stdio if fd is not None])
+        except OSError as exc:
+            sock.close()
+            raise RuntimeFailure(f"shim creator: {exc}") from exc
+        return _await_created(sock)
+
+    def close(self) -> None:
+        """Give up before the create: the creator exits."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _fork(run: Callable[[socket.socket], None]) -> socket.socket:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         pid = os.fork()
@@ -144,18 +218,16 @@ def create_in_child(backend: Backend, id: str, bundle: Path, rootfs_mounts: Sequ
         code = 1
         try:
             ours.close()
-            _creator(theirs, backend, id, bundle, rootfs_mounts, stdin, stdout, stderr, console)
+            run(theirs)
             code = 0
         finally:
             os._exit(code)
     theirs.close()
-    try:
-        line, fds = read_answer(ours)
-        body = decode_answer(line, "create")
-        pid_value = body.get("pid")
-        if not isinstance(pid_value, int):
-            raise Internal(f"shim creator: bad answer {line[:200]!r}")
-    except BaseException:
-        ours.close()
-        raise
-    return ForkedCreated(pid_value, fds[0] if fds else None, ours)
+    return ours
+
+
+def fork_creator(backend: BerthBackend, id: str, bundle: Path,
+                 rootfs_mounts: Sequence[Mount]) -> PendingCreate:
+    """Fork the creator now: it reads and checks the bundle while the shim sets up its stdio,
+    log and loop, then waits for :meth:`PendingCreate.create`."""
+    return PendingCreate(_fork(lambda sock: _creator(sock, backend, id, bundle, rootfs_mounts)))

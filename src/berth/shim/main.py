@@ -28,7 +28,7 @@ from berth.errors import BerthError, Conflict, Internal
 from berth.shim import _sys, cgroupsahead
 from berth.shim.backend import Backend, BerthBackend, backend_for
 from berth.shim.conn import Conn
-from berth.shim.creator import create_in_child
+from berth.shim.creator import PendingCreate, fork_creator
 from berth.shim.execs import ExecTable
 from berth.shim.exitfile import write_exit
 from berth.shim.io import ContainerIO
@@ -271,10 +271,16 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
     container's cgroups it made ahead (berth.shim.cgroupsahead); read before the create.
     """
     made_ahead: tuple[str, ...] = ()
+    pending: PendingCreate | None = None
     try:
         spec = ShimSpec.load(state_dir)
         write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644)
         _sys.set_child_subreaper()
+        backend = backend_for(spec.runtime, spec.runtime_root)
+        if isinstance(backend, BerthBackend):
+            # First: the runtime's read and check of config.json then runs beside the set-up
+            # below, on the other core.
+            pending = fork_creator(backend, spec.id, spec.bundle, spec.rootfs_mounts)
         loop = Loop()
         shim_ref: list[Shim] = []
         # SIGCHLD is handled from the start so an init that dies at once is still reaped.
@@ -287,17 +293,15 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
         io = ContainerIO(loop, tty=spec.tty, open_stdin=spec.open_stdin,
                          stdin_once=spec.stdin_once, log=log)
         stdin, stdout, stderr = io.runtime_stdio()
-        backend = backend_for(spec.runtime, spec.runtime_root)
         created: CreatedProcess
         try:
             if cgroups_ahead_fd is not None:
                 fd, cgroups_ahead_fd = cgroups_ahead_fd, None
                 made_ahead = cgroupsahead.collect(fd)
-            if isinstance(backend, BerthBackend):
+            if pending is not None:
                 # In a child that exits once the container runs: what the runtime dirties
                 # while creating and starting it is then not kept by this long-lived process.
-                created = create_in_child(backend, spec.id, spec.bundle, spec.rootfs_mounts,
-                                          stdin, stdout, stderr, spec.tty)
+                created = pending.create(stdin, stdout, stderr, spec.tty)
             else:
                 created = backend.create(spec.id, spec.bundle, spec.rootfs_mounts, stdin,
                                          stdout, stderr, spec.tty)
@@ -311,12 +315,16 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
         shim.listen()
     except BerthError as e:
         _log(f"start failed: {e}")
+        if pending is not None:
+            pending.close()
         _drop_cgroups_ahead(cgroups_ahead_fd, made_ahead)
         _report(ready_fd, {"ok": False, "error": e.message})
         return 1
     except Exception as e:
         # berthd must get a message, not a silent EOF.
         _log(f"start failed: {traceback.format_exc()}")
+        if pending is not None:
+            pending.close()
         _drop_cgroups_ahead(cgroups_ahead_fd, made_ahead)
         _report(ready_fd, {"ok": False, "error": f"shim: {type(e).__name__}: {e}"})
         return 1
