@@ -95,6 +95,9 @@ def test_create_error_keeps_its_class_and_leaves_nothing(shim_env: ShimEnv) -> N
 
 
 def _session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid``. Zombies have exited: they stay only when this test
+    process is a subreaper (the runtime tests that run in-process make it one) and the shim's
+    orphans were reparented to it."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -104,7 +107,8 @@ def _session_members(sid: int) -> list[int]:
         except OSError:
             continue
         # Fields after the command's closing parenthesis: state ppid pgrp session ...
-        if int(stat.rsplit(")", 1)[1].split()[3]) == sid:
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
             members.append(int(entry.name))
     return members
 
