@@ -3,6 +3,7 @@ private cgroup parent, all removed afterwards even when a test fails."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -57,6 +58,21 @@ def oci_config(args: list[str], rootfs: Path, cgroups_path: str, tty: bool = Fal
             "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
         },
     }
+
+
+def run(coro, timeout: float = 60):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def ppid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid for {pid}")
+
+
+def children(pid: int) -> set[int]:
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
 def _alive(pid: int) -> bool:

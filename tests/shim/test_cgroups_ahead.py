@@ -4,7 +4,6 @@ create that fails before the runtime's own cgroup step leaves none of them behin
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 from collections.abc import Iterator
@@ -17,14 +16,10 @@ from berth.runtime.cgroups import detect
 from berth.runtime.container import make_cgroups_ahead
 from berth.shim.client import spawn
 from berth.shim.factoryctl import start_factory, stop_factory
-from tests.shim.conftest import ShimEnv, wait_gone
+from tests.shim.conftest import ShimEnv, run, wait_gone
 from tests.shim.test_main import assert_cleaned_up, shim_pid
 
 pytestmark = pytest.mark.root
-
-
-def run(coro, timeout: float = 60):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def _existing(spec) -> list[str]:

@@ -16,26 +16,10 @@ import pytest
 from berth.errors import RuntimeFailure
 from berth.shim.client import spawn
 from berth.testing.cgroups import cgroup_dirs
-from tests.shim.conftest import ShimEnv, wait_gone
+from tests.shim.conftest import ShimEnv, children, ppid, run, wait_gone
 from tests.shim.test_main import assert_cleaned_up, shim_pid
 
 pytestmark = pytest.mark.root
-
-
-def run(coro, timeout: float = 60):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-def _ppid(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("PPid:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no PPid for {pid}")
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()]
 
 
 def test_started_init_is_the_shims_child_and_the_creator_is_gone(shim_env: ShimEnv) -> None:
@@ -48,11 +32,11 @@ def test_started_init_is_the_shims_child_and_the_creator_is_gone(shim_env: ShimE
         init = client.pid
         # The creator leaves right after answering start.
         for _ in range(100):
-            if _children(shim) == [init]:
+            if children(shim) == {init}:
                 break
             await asyncio.sleep(0.02)
-        assert _children(shim) == [init]
-        assert _ppid(init) == shim
+        assert children(shim) == {init}
+        assert ppid(init) == shim
         await client.kill(signal.SIGKILL)
         status = await client.wait()
         return status, shim

@@ -7,41 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
 
 import pytest
 
 from berth.errors import RuntimeFailure
 from berth.shim.client import spawn
 from berth.shim.protocol import ExecRequest
-from tests.shim.conftest import ShimEnv
+from tests.shim.conftest import ShimEnv, children, ppid, run
 from tests.shim.test_main import assert_cleaned_up, shim_pid
 
 pytestmark = pytest.mark.root
 
 
-def run(coro, timeout: float = 60):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-def _ppid(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("PPid:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no PPid for {pid}")
-
-
-def _children(pid: int) -> set[int]:
-    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-
-
 async def _until_children(shim: int, expected: set[int]) -> set[int]:
     """The shim's children once they are ``expected`` (or whatever they are after ~2 s)."""
     for _ in range(100):
-        if _children(shim) == expected:
+        if children(shim) == expected:
             break
         await asyncio.sleep(0.02)
-    return _children(shim)
+    return children(shim)
 
 
 def test_exec_process_is_the_shims_child_and_is_reaped_there(shim_env: ShimEnv) -> None:
@@ -54,7 +38,7 @@ def test_exec_process_is_the_shims_child_and_is_reaped_there(shim_env: ShimEnv) 
             await client.start()
             init = client.pid
             slow, _, _ = await client.exec(ExecRequest("e1", ("sh", "-c", "sleep 0.5; exit 7")))
-            parent = _ppid(slow)
+            parent = ppid(slow)
             # The helper child that ran the runtime's exec has left.
             children = await _until_children(shim, {init, slow})
             state = await client.exec_state("e1", wait=True)

@@ -20,13 +20,9 @@ from berth.shim import jsonlog
 from berth.shim.client import ShimClient, read_exit, spawn
 from berth.shim.protocol import ProcessStatus
 from berth.testing.cgroups import cgroup_dirs
-from tests.shim.conftest import ShimEnv, wait_gone
+from tests.shim.conftest import ShimEnv, run, wait_gone
 
 pytestmark = pytest.mark.root
-
-
-def run(coro, timeout: float = 60):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 async def read_frames(reader: asyncio.StreamReader) -> dict[int, bytes]:

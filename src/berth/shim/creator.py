@@ -38,7 +38,8 @@ from berth.mount import Mount
 from berth.shim import protocol
 from berth.shim.backend import BerthBackend, CreatedProcess, PreparedCreate
 
-__all__ = ["ForkedCreated", "PendingCreate", "decode_answer", "fork_creator", "read_answer"]
+__all__ = ["ForkedCreated", "PendingCreate", "decode_answer", "fork_child", "fork_creator", "read_answer",
+           "reset_signals", "send_error"]
 
 _START: Final = b"start\n"
 _CREATE: Final = b"create "  # then 1/0 for stdin, stdout, stderr given, console; the fds ride along
@@ -96,21 +97,26 @@ class ForkedCreated:
             self._sock = None
 
 
-def _reset_signals() -> None:
-    # The shim's signal plumbing (wakeup fd, SIGCHLD handler) belongs to the shim's loop.
+def reset_signals() -> None:
+    """In a child of the shim: the shim's signal plumbing (wakeup fd, SIGCHLD handler) belongs
+    to the shim's loop."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def send_error(sock: socket.socket, exc: Exception) -> None:
+    """In a child of the shim: answer ``exc`` as the shim protocol's error, keeping a
+    berth.errors class and wrapping anything else as Internal."""
+    err = exc if isinstance(exc, BerthError) else Internal(f"shim: {type(exc).__name__}: {exc}")
+    sock.sendall(protocol.encode_error(err))
 
 
 def _serve_created(sock: socket.socket, create: Callable[[], CreatedProcess]) -> None:
     """In the creator: ``create()``, answer the pid, then start on the shim's ``start``."""
     try:
         created = create()
-    except BerthError as exc:
-        sock.sendall(protocol.encode_error(exc))
-        return
     except Exception as exc:
-        sock.sendall(protocol.encode_error(Internal(f"shim: {type(exc).__name__}: {exc}")))
+        send_error(sock, exc)
         return
     fds = [created.console_fd] if created.console_fd is not None else []
     socket.send_fds(sock, [protocol.encode_ok({"pid": created.pid})], fds)
@@ -138,7 +144,7 @@ def _serve_created(sock: socket.socket, create: Callable[[], CreatedProcess]) ->
 
 def _creator(sock: socket.socket, backend: BerthBackend, id: str, bundle: Path,
                    rootfs_mounts: Sequence[Mount]) -> None:
-    _reset_signals()
+    reset_signals()
     prepared: PreparedCreate | None = None
     failure: BaseException | None = None
     try:
@@ -206,7 +212,9 @@ class PendingCreate:
             self._sock = None
 
 
-def _fork(run: Callable[[socket.socket], None]) -> socket.socket:
+def fork_child(run: Callable[[socket.socket], None]) -> socket.socket:
+    """Fork a child of the shim that runs ``run`` on its end of a socket pair and exits;
+    returns the shim's end."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         pid = os.fork()
@@ -230,4 +238,4 @@ def fork_creator(backend: BerthBackend, id: str, bundle: Path,
                  rootfs_mounts: Sequence[Mount]) -> PendingCreate:
     """Fork the creator now: it reads and checks the bundle while the shim sets up its stdio,
     log and loop, then waits for :meth:`PendingCreate.create`."""
-    return PendingCreate(_fork(lambda sock: _creator(sock, backend, id, bundle, rootfs_mounts)))
+    return PendingCreate(fork_child(lambda sock: _creator(sock, backend, id, bundle, rootfs_mounts)))

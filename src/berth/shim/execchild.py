@@ -25,15 +25,14 @@ Must not be used with a backend that keeps state in the process between its call
 from __future__ import annotations
 
 import os
-import signal
 import socket
 from collections.abc import Sequence
 
-from berth.errors import BerthError, Internal
+from berth.errors import Internal
 from berth.runtime.cgroups import prime as cgroupprime
 from berth.shim import protocol
 from berth.shim.backend import Backend
-from berth.shim.creator import decode_answer, read_answer
+from berth.shim.creator import decode_answer, fork_child, read_answer, reset_signals, send_error
 
 __all__ = ["exec_in_child"]
 
@@ -41,17 +40,12 @@ __all__ = ["exec_in_child"]
 def _child(sock: socket.socket, backend: Backend, id: str, args: Sequence[str],
            env: Sequence[str], cwd: str, user: str, privileged: bool, tty: bool,
            stdin: int | None, stdout: int | None, stderr: int | None) -> None:
-    # The shim's signal plumbing (wakeup fd, SIGCHLD handler) belongs to the shim's loop.
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    reset_signals()
     try:
         pid, console_fd = backend.exec(id, args, env, cwd, user, privileged, tty, stdin,
                                        stdout, stderr)
-    except BerthError as exc:
-        sock.sendall(protocol.encode_error(exc))
-        return
     except Exception as exc:
-        sock.sendall(protocol.encode_error(Internal(f"shim: {type(exc).__name__}: {exc}")))
+        send_error(sock, exc)
         return
     socket.send_fds(sock, [protocol.encode_ok({"pid": pid})],
                     [console_fd] if console_fd is not None else [])
@@ -61,23 +55,8 @@ def exec_in_child(backend: Backend, id: str, args: Sequence[str], env: Sequence[
                   user: str, privileged: bool, tty: bool, stdin: int | None, stdout: int | None,
                   stderr: int | None) -> tuple[int, int | None]:
     """``backend.exec`` from a child that exits once the process is started: (pid, pty master)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        child = os.fork()
-    except OSError:
-        ours.close()
-        theirs.close()
-        raise
-    if child == 0:
-        code = 1
-        try:
-            ours.close()
-            _child(theirs, backend, id, args, env, cwd, user, privileged, tty, stdin, stdout,
-                   stderr)
-            code = 0
-        finally:
-            os._exit(code)
-    theirs.close()
+    ours = fork_child(lambda sock: _child(sock, backend, id, args, env, cwd, user, privileged,
+                                          tty, stdin, stdout, stderr))
     try:
         # Returns once the kernel has moved us: by then the child is about as far as its join.
         cgroupprime.prime()
