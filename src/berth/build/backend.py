@@ -91,7 +91,11 @@ class BuildBackend(Protocol):
     def in_rootfs(self, roots: Sequence[Rootfs], fn: Callable[[list[Path]], T]) -> T:
         """Call ``fn`` with each root mounted (in order), in a private mount namespace."""
 
-    async def create_container(self, body: dict[str, Any]) -> str: ...
+    async def create_container(self, body: dict[str, Any]) -> str:
+        """A step's container; the next berthd start removes it unless :meth:`keep_container`."""
+
+    def keep_container(self, container_id: str) -> None:
+        """The step's container stays after the build (``--rm=false``)."""
 
     async def run_container(self, container_id: str,
                             on_output: Callable[[int, bytes], Awaitable[None]]) -> int:

@@ -409,6 +409,8 @@ class Builder:
                 await self._b.remove_container(cid)
                 if ok:
                     await self._say(f"Removing intermediate container {cid[:12]}\n")
+            else:
+                self._b.keep_container(cid)
         await self._say(f" ---> {_short(state.image_id or '')}\n")
 
     async def _output(self, stream: int, data: bytes) -> None:

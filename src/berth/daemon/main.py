@@ -92,7 +92,7 @@ def _cgroup_version() -> str:
 def _crash_hook(spec: str) -> Callable[[str, str], None]:
     """Fault injection for crash tests: ``BERTH_CRASH_AT=load:layer`` makes berthd SIGKILL
     itself when a load reaches that step (load: staged, layer, blobs, unpacked; commit and
-    import: layer, blobs, unpacked)."""
+    import: layer, blobs, unpacked; create: record)."""
     wanted = set(filter(None, spec.split(",")))
 
     def check(op: str, where: str) -> None:
@@ -158,9 +158,13 @@ async def run(cfg: DaemonConfig) -> None:
     metrics_addr = parse_addr(cfg.metrics_addr)
     # Networking is reconciled first, from what the records say is running, so containers
     # that restart policies start during containers.restore() are plumbed onto a clean state.
-    await networks.restore({r.id for r in ContainerRecords(db).list()
+    records = ContainerRecords(db).list()
+    await networks.restore({r.id for r in records
                             if (r.data.get("State") or {}).get("Status") in ("running", "paused",
-                                                                              "restarting")})
+                                                                              "restarting")},
+                           {r.id for r in records})
+    # Anonymous volumes of creates that died before their record (berth.volumes.store).
+    volumes.collect_pending({r.id for r in records})
     await containers.restore()
     await asyncio.to_thread(images.recover, {c.id for c in containers.all()})
     tmp = cfg.data_root / "tmp"
@@ -168,6 +172,7 @@ async def run(cfg: DaemonConfig) -> None:
     crash = _crash_hook(os.environ.get("BERTH_CRASH_AT", ""))
     transfer = ImageTransferService(images, tmp, checkpoint=lambda where: crash("load", where))
     images.import_checkpoint = lambda where: crash("import", where)
+    containers.checkpoint = lambda where: crash("create", where)
     files = ContainerFilesService(containers, images, tmp,
                                   checkpoint=lambda where: crash("commit", where))
     usage = ImageUsageService(images, containers, volumes, BuildCache(db))

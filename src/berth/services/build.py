@@ -213,8 +213,12 @@ class BuildService:
         return with_private_mounts([(r.mounts, r.upper) for r in roots], self._tmp, fn)
 
     async def create_container(self, body: dict[str, Any]) -> str:
-        c = await self._containers.create(body, None)
+        # Transient: a berthd that dies mid-build leaves no step container behind.
+        c = await self._containers.create(body, None, transient=True)
         return c.id
+
+    def keep_container(self, container_id: str) -> None:
+        self._containers.keep(container_id)
 
     async def run_container(self, container_id: str,
                             on_output: Callable[[int, bytes], Awaitable[None]]) -> int:

@@ -102,6 +102,8 @@ class Container:
     """Stopped or killed by the user: restart policies leave it alone (moby's field)."""
     mount_points: list[dict[str, Any]] = field(default_factory=list)
     """Docker's MountPoints, resolved at create (see ``berth.volumes.mounts``)."""
+    transient: bool = False
+    """A build step's container: removed at berthd start (the build owning it died)."""
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -109,6 +111,7 @@ class Container:
             "Path": self.path, "Args": self.args, "State": self.state.to_json(),
             "RestartCount": self.restart_count, "Created": self.created,
             "MountPoints": self.mount_points, "HasBeenManuallyStopped": self.manually_stopped,
+            **({"BerthTransient": True} if self.transient else {}),
         }
 
     @classmethod
@@ -120,7 +123,8 @@ class Container:
                    state=State.from_json(data.get("State", {})),
                    restart_count=int(data.get("RestartCount", 0)),
                    manually_stopped=bool(data.get("HasBeenManuallyStopped", False)),
-                   mount_points=list(data.get("MountPoints") or []))
+                   mount_points=list(data.get("MountPoints") or []),
+                   transient=bool(data.get("BerthTransient", False)))
 
     def status_text(self, now: float | None = None) -> str:
         """The daemon-computed STATUS column: ``Up 2 seconds``, ``Exited (3) 1 minute ago``."""

@@ -33,7 +33,7 @@ from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.security import seccomp as seccomp_profiles
 from berth.security.userns import Remap
-from berth.services import containerlist
+from berth.services import containerlist, orphans
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.etcfiles import write_etc_files
@@ -126,6 +126,9 @@ class ContainerService:
         # Events with attributes of their own (kill's signal, rename's oldName, exec's execID).
         self.on_event_attrs: Callable[[str, Container, dict[str, str]], None] = (
             lambda action, c, attrs: self.on_event(action, c))
+        # Fault injection for crash tests (berthd's BERTH_CRASH_AT): called with "record" when
+        # a create has made everything but its record.
+        self.checkpoint: Callable[[str], None] = lambda where: None
 
     # ---- lookup -------------------------------------------------------------------------
 
@@ -192,12 +195,22 @@ class ContainerService:
         As moby's restore: an auto-remove (``--rm``) container that is not running once
         re-adopted (it exited while berthd was down, berthd died before removing it, or it
         was never started) is removed now, with its anonymous volumes; a running one keeps
-        running and goes when it exits, as always. Bundle directories no record names (a
-        create that died before its record committed) are deleted."""
+        running and goes when it exits, as always. A build step's container (``transient``)
+        is removed, running or not: the build that would have removed it died with berthd.
+        State and bundle directories no record names (a create that died before its record
+        committed, a removal that died before deleting them) are deleted, a live shim's
+        container killed first (``berth.services.orphans``)."""
+        records = self._records.list()
+        await orphans.reap_state_dirs(self._cfg.exec_root / "containers", {r.id for r in records})
         doomed: list[Container] = []
-        for rec in self._records.list():
+        for rec in records:
             c = Container.from_record(rec.id, rec.name, rec.image_id, rec.data, self._paths(rec.id))
             self._containers[c.id] = c
+            if c.transient:
+                doomed.append(c)
+                if c.state.status in ("running", "paused"):
+                    await self._readopt(c)  # so the removal can kill it through its shim
+                continue
             if c.state.status == "restarting":
                 # berthd stopped during a restart back-off: the restart is due now.
                 c.state.status = "exited"
@@ -214,17 +227,10 @@ class ContainerService:
             try:
                 await self.remove(c.id, force=True, volumes=True)
             except errors.BerthError as err:
-                _log.warning("removal of auto-remove container %s on daemon start: %s",
-                             c.short_id, err)
-        await asyncio.to_thread(self._sweep_bundles, set(self._containers))
-
-    def _sweep_bundles(self, known: set[str]) -> None:
-        root = self._cfg.data_root / "containers"
-        if not root.is_dir():
-            return
-        for entry in root.iterdir():
-            if entry.name not in known and entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
+                _log.warning("removal of %s container %s on daemon start: %s",
+                             "build" if c.transient else "auto-remove", c.short_id, err)
+        await asyncio.to_thread(orphans.sweep_bundles, self._cfg.data_root / "containers",
+                                set(self._containers))
 
     def _wants_restart(self, c: Container, on_boot: bool) -> bool:
         """Whether an exited container is started again by its restart policy."""
@@ -313,7 +319,10 @@ class ContainerService:
 
     # ---- create -------------------------------------------------------------------------
 
-    async def create(self, body: dict[str, Any], name: str | None) -> Container:
+    async def create(self, body: dict[str, Any], name: str | None,
+                     transient: bool = False) -> Container:
+        """``transient``: a build step's container, removed at berthd start if still there
+        (see ``restore``) until :meth:`keep` clears the mark."""
         req = parse_create_body(body)
         if name:
             name = ids.validate_container_name(name)
@@ -334,7 +343,7 @@ class ContainerService:
         paths = self._paths(cid)
         c = Container(id=cid, name=name, created=format_ns(now_ns()), image_ref=req.image,
                       image_id=image.id, config=config, host_config=req.host_config,
-                      path=args[0], args=args[1:], paths=paths)
+                      path=args[0], args=args[1:], paths=paths, transient=transient)
         self._check_network_mode(c)
         specgen.check_security(req.host_config)
         if self._remap_of(req.host_config) is not None and req.host_config.get("Privileged"):
@@ -344,7 +353,8 @@ class ContainerService:
         security_devices.check_mappings(req.host_config)
         points: list[vmounts.MountPoint] = []
         if self._volumes is not None:
-            points = self._volumes.plan(config, req.host_config, self._volumes_from(req.host_config))
+            points = self._volumes.plan(config, req.host_config, self._volumes_from(req.host_config),
+                                        cid)
             c.mount_points = [vmounts.to_json(mp) for mp in points]
         if not self._images.try_prepare_rootfs(image.id, cid):
             await asyncio.to_thread(self._images.prepare_rootfs, image.id, cid)
@@ -359,6 +369,7 @@ class ContainerService:
             paths.bundle.mkdir(parents=True, exist_ok=False)
             (paths.bundle / "rootfs").mkdir()
             self._write_etc_files(c)
+            self.checkpoint("record")
             self._records.put(self._record(c))
         except BaseException:
             shutil.rmtree(paths.bundle, ignore_errors=True)
@@ -366,6 +377,10 @@ class ContainerService:
                 await self._networks.release(cid)
             await asyncio.to_thread(self._images.remove_rootfs, cid)
             raise
+        if self._volumes is not None and points:
+            # Only after the record: a crash before it leaves them pending, collected at start.
+            with contextlib.suppress(errors.BerthError):
+                self._volumes.settle(points)
         self._containers[cid] = c
         self.on_event("create", c)
         return c
@@ -941,6 +956,14 @@ class ContainerService:
             if c.state.status == "paused":
                 c.state.status = "running"
                 self._save_state(c)
+
+    def keep(self, ref: str) -> None:
+        """A build step's container that the build keeps (``--rm=false``) becomes an ordinary
+        one: berthd's start no longer removes it."""
+        c = self.get(ref)
+        if c.transient:
+            c.transient = False
+            self._save(c)
 
     def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)

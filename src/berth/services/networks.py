@@ -99,14 +99,17 @@ class NetworkService:
 
     # ---- daemon start / stop ------------------------------------------------------------
 
-    async def restore(self, running: set[str]) -> None:
+    async def restore(self, running: set[str], recorded: set[str]) -> None:
         """Re-create predefined networks, bridges and responders; drop the sandboxes of
-        containers not in ``running``. Holds the plumbing lock throughout, so containers that
-        the restart policies start meanwhile are plumbed after, not torn down by, this."""
+        containers not in ``running`` and the endpoints of containers not in ``recorded``
+        (a create that died between its endpoints and its record: they would hold a
+        requested address and keep ``network rm`` refusing). Holds the plumbing lock
+        throughout, so containers that the restart policies start meanwhile are plumbed
+        after, not torn down by, this."""
         async with self._lock:
-            await self._restore_locked(running)
+            await self._restore_locked(running, recorded)
 
-    async def _restore_locked(self, running: set[str]) -> None:
+    async def _restore_locked(self, running: set[str], recorded: set[str]) -> None:
         nets = {n.name: n for n in self._records.networks()}
         for name, driver in (("bridge", "bridge"), ("host", "host"), ("none", "null")):
             n = nets.get(name)
@@ -129,6 +132,9 @@ class NetworkService:
         for sb in self._records.sandboxes():
             if sb.container_id not in running:
                 await asyncio.to_thread(self._drop_sandbox, sb)
+        for e in self._records.endpoints():
+            if e.container_id not in recorded:
+                self._records.delete_endpoint(e.network_id, e.container_id)
         plumbed = {sb.container_id for sb in self._records.sandboxes()}
         for cid in {e.container_id for e in self._records.endpoints() if e.address is not None} - plumbed:
             self._release_addresses(cid)  # berth before 2026-11-28 reserved at create

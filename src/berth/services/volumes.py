@@ -13,7 +13,7 @@ import contextlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +53,13 @@ class VolumeService:
             name = ids.generate_id()
         return self._create(name, labels, dict(body.get("DriverOpts") or {}))
 
-    def _create(self, name: str, labels: dict[str, str], options: dict[str, str]) -> Volume:
+    def _create(self, name: str, labels: dict[str, str], options: dict[str, str],
+                pending: str = "") -> Volume:
         try:
             return self._store.get(name)
         except errors.NotFound:
             pass
-        v = self._store.create(name, labels, options)
+        v = self._store.create(name, labels, options, pending)
         self.on_event("create", name, {"driver": "local"})
         return v
 
@@ -129,8 +130,10 @@ class VolumeService:
     # ---- containers ---------------------------------------------------------------------
 
     def plan(self, config: Mapping[str, Any], host_config: Mapping[str, Any],
-             volumes_from: Iterable[tuple[list[vmounts.MountPoint], str]]) -> list[vmounts.MountPoint]:
-        """Resolve and create what a new container mounts; bad input changes nothing."""
+             volumes_from: Iterable[tuple[list[vmounts.MountPoint], str]],
+             container_id: str = "") -> list[vmounts.MountPoint]:
+        """Resolve and create what a new container mounts; bad input changes nothing.
+        Anonymous volumes made for ``container_id`` stay pending until :meth:`settle`."""
         points = vmounts.plan(config, host_config, volumes_from, ids.generate_id)
         for mp in points:
             if mp.type == "bind" and mp.origin == "mounts" and not os.path.exists(mp.source):
@@ -145,8 +148,30 @@ class VolumeService:
                 # -v creates a missing source directory, as Docker does.
                 os.makedirs(mp.source, exist_ok=True)
             elif mp.type == "volume" and mp.origin != "volumes-from":
-                self._create(mp.name, {ANONYMOUS_LABEL: ""} if mp.anonymous else {}, {})
+                self._create(mp.name, {ANONYMOUS_LABEL: ""} if mp.anonymous else {}, {},
+                             container_id if mp.anonymous else "")
         return points
+
+    def settle(self, points: Iterable[vmounts.MountPoint]) -> None:
+        """The container planned with ``points`` is recorded: its anonymous volumes are its."""
+        names = self.anonymous_names(points)
+        if names:
+            self._store.settle(names)
+
+    def collect_pending(self, recorded: Set[str]) -> list[str]:
+        """At berthd start: delete the pending volumes of creates that died before their
+        container's record (their container is not in ``recorded``), settle the others;
+        returns the names deleted."""
+        gone, settled = [], []
+        for name, owner in self._store.pending().items():
+            if owner in recorded:
+                settled.append(name)
+            else:
+                self._delete(name)
+                gone.append(name)
+        if settled:
+            self._store.settle(settled)
+        return gone
 
     def mounted(self, container_id: str, points: Iterable[vmounts.MountPoint]) -> None:
         """A container starts with these mount points: a ``mount`` event per named volume,

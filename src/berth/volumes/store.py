@@ -6,6 +6,12 @@ Schema (component ``volume``, version 1)::
 
 Data lives in ``<data-root>/volumes/<name>/_data`` (Docker's layout). A volume created
 without a name gets 64 hex characters and the label ``com.docker.volume.anonymous``.
+
+An anonymous volume made by a container's create is *pending* (``data.Pending`` = the
+container's ID) until the create's container record has committed: a create that dies in
+between leaves a pending volume whose container has no record, which berthd's start deletes
+(:meth:`VolumeStore.pending`), while a volume whose container was later removed without
+``-v`` stays, as in Docker.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +70,10 @@ class VolumeStore:
             raise NotFound(f"get {name}: no such volume")
         return self._volume(rows[0]["name"], rows[0]["created"], rows[0]["data"])
 
-    def create(self, name: str, labels: dict[str, str], options: dict[str, str]) -> Volume:
-        """Create, or return the existing volume of that name (Docker's create is idempotent)."""
+    def create(self, name: str, labels: dict[str, str], options: dict[str, str],
+               pending: str = "") -> Volume:
+        """Create, or return the existing volume of that name (Docker's create is idempotent).
+        ``pending``: the ID of the container whose create makes it (see the module doc)."""
         if not _NAME_RE.match(name):
             raise InvalidArgument(f"create {name}: \"{name}\" includes invalid characters for a local "
                                   "volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you "
@@ -76,10 +85,35 @@ class VolumeStore:
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         data = self._root / name / "_data"
         data.mkdir(parents=True, exist_ok=True)
+        fields: dict[str, object] = {"Driver": "local", "Labels": labels, "Options": options}
+        if pending:
+            fields["Pending"] = pending
         with self._db.transaction() as tx:
             tx.execute("INSERT INTO volumes(name, created, data) VALUES (?,?,?)",
-                       (name, created, json.dumps({"Driver": "local", "Labels": labels, "Options": options})))
+                       (name, created, json.dumps(fields)))
         return self.get(name)
+
+    def pending(self) -> dict[str, str]:
+        """name -> container ID, for every volume still pending (see the module doc)."""
+        out = {}
+        for r in self._db.query("SELECT name, data FROM volumes"):
+            owner = json.loads(r["data"]).get("Pending")
+            if owner:
+                out[r["name"]] = str(owner)
+        return out
+
+    def settle(self, names: Iterable[str]) -> None:
+        """Clear the pending mark: the container record naming these volumes has committed.
+        Not synced: if a power cut loses it, the next start finds the record and settles
+        them again."""
+        with self._db.transaction(durable=False) as tx:
+            for name in names:
+                rows = tx.query("SELECT data FROM volumes WHERE name = ?", (name,))
+                if not rows:
+                    continue
+                fields = json.loads(rows[0]["data"])
+                if fields.pop("Pending", None) is not None:
+                    tx.execute("UPDATE volumes SET data = ? WHERE name = ?", (json.dumps(fields), name))
 
     def delete(self, name: str) -> None:
         with self._db.transaction() as tx:

@@ -1,0 +1,80 @@
+"""Container state berthd finds at start that no container record owns, and removes.
+
+Owns the start-time sweep of ``<exec-root>/containers/<id>`` (a shim's state dir) and
+``<data-root>/containers/<id>`` (a bundle) whose ``<id>`` has no record: a create that died
+before its record committed, a removal that died between deleting the record and deleting
+the directories, a record lost some other way. It must not touch a recorded container's
+directories; the container service calls it once, before serving.
+
+A state dir whose shim still answers belongs to a container nobody can reach through the
+API any more, whose snapshot, network sandbox and endpoints the same start collects
+(``ImageService.recover``, ``NetworkService.restore``). Its processes are killed (thawed
+first, as a stop does: a frozen process dies only once thawed) and the shim is let finish
+its runtime delete, which removes the container's cgroups, before the directory goes.
+containerd does the same sweep at start (a task bundle whose container metadata is gone is
+unmounted and deleted), but leaves such a shim running; here nothing would be left for it
+to run on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+from collections.abc import Set
+from pathlib import Path
+
+from berth import errors
+from berth.shim import client as shim_client
+
+__all__ = ["reap_state_dirs", "sweep_bundles"]
+
+_log = logging.getLogger("berth.containers")
+# A shim stuck past this in its runtime delete is its own bug; the sweep goes on without it.
+_EXIT_TIMEOUT = 10.0
+
+
+async def reap_state_dirs(root: Path, known: Set[str]) -> list[str]:
+    """Remove every ``root/<id>`` whose ``<id>`` is not in ``known``, ending a live shim's
+    container first; returns the IDs removed."""
+    if not root.is_dir():
+        return []
+    gone = []
+    for entry in sorted(root.iterdir()):
+        if entry.name in known or not entry.is_dir() or entry.is_symlink():
+            continue
+        await _end_shim(entry)
+        await asyncio.to_thread(shutil.rmtree, entry, True)
+        gone.append(entry.name)
+    return gone
+
+
+async def _end_shim(state_dir: Path) -> None:
+    try:
+        shim = await shim_client.ShimClient.connect(state_dir)
+    except errors.BerthError:
+        return  # nothing answers: only files are left
+    _log.warning("container %s has no record but its shim runs: killing it", state_dir.name[:12])
+    try:
+        # Asked before the kill, so the answer comes the moment the container exits.
+        exited = asyncio.ensure_future(shim.exited())
+        await asyncio.sleep(0)
+        with contextlib.suppress(errors.BerthError):
+            await shim.kill(signal.SIGKILL, all=True)
+        with contextlib.suppress(errors.BerthError):
+            await shim.resume()
+        _, released = await asyncio.wait_for(exited, _EXIT_TIMEOUT)
+        await asyncio.wait_for(released, _EXIT_TIMEOUT)
+    except (errors.BerthError, TimeoutError) as err:
+        _log.warning("ending the unrecorded container %s: %s", state_dir.name[:12], err)
+
+
+def sweep_bundles(root: Path, known: Set[str]) -> None:
+    """Delete every bundle directory ``root/<id>`` whose ``<id>`` is not in ``known``."""
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if entry.name not in known and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
