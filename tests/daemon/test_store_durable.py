@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -23,11 +25,11 @@ from tests.daemon.helpers import new_name, ok
 
 
 @contextlib.contextmanager
-def _traced(pid: int, out: Path) -> Iterator[None]:
+def _traced(pid: int, out: Path, calls: str = "fsync,fdatasync") -> Iterator[None]:
     """strace every thread of ``pid`` (and threads it starts) for the block's duration."""
     err = out.with_suffix(".err")
     with open(err, "wb") as errf:
-        proc = subprocess.Popen(["strace", "-f", "-tt", "-y", "-e", "trace=fsync,fdatasync",
+        proc = subprocess.Popen(["strace", "-f", "-tt", "-y", "-e", f"trace={calls}",
                                  "-o", str(out), "-p", str(pid)], stderr=errf)
     try:
         deadline = time.monotonic() + 10
@@ -45,22 +47,33 @@ def _traced(pid: int, out: Path) -> Iterator[None]:
             proc.wait()
 
 
-def _wal_syncs(daemon: Daemon, tmp_path: Path, run: Callable[[], object]) -> int:
-    """How many fsync/fdatasync of ``berth.db-wal`` happened while ``run`` ran, up to its return."""
+def _calls(daemon: Daemon, tmp_path: Path, run: Callable[[], object],
+           calls: str = "fsync,fdatasync") -> list[str]:
+    """The traced calls (strace lines, in time order) made while ``run`` ran, up to its return."""
     if daemon.process is None:
         pytest.skip("needs the session's own berthd to trace (BERTH_TEST_HOST is set)")
     trace = tmp_path / f"trace-{uuid.uuid4().hex[:8]}"
-    with _traced(daemon.process.pid, trace):
+    with _traced(daemon.process.pid, trace, calls):
         run()
         answered = datetime.datetime.now().time()
-    count = 0
+    lines = []
     for line in trace.read_text().splitlines():
         parts = line.split()
-        if len(parts) < 3 or "berth.db-wal>" not in line or "sync(" not in line:
+        if len(parts) < 3 or "(" not in parts[2] or "resumed>" in line:
             continue
         if datetime.time.fromisoformat(parts[1]) <= answered:
-            count += 1
-    return count
+            lines.append(line)
+    return sorted(lines, key=lambda line: line.split()[1])
+
+
+def _wal_syncs(daemon: Daemon, tmp_path: Path, run: Callable[[], object]) -> int:
+    """How many fsync/fdatasync of ``berth.db-wal`` happened while ``run`` ran, up to its return."""
+    return sum(1 for line in _calls(daemon, tmp_path, run)
+               if "berth.db-wal>" in line and "sync(" in line)
+
+
+def _last_wal_sync(lines: list[str]) -> int:
+    return max(i for i, line in enumerate(lines) if "berth.db-wal>" in line and "sync(" in line)
 
 
 def test_user_requests_are_synced_before_the_answer(daemon: Daemon, names: list[str],
@@ -91,3 +104,56 @@ def test_start_needs_no_sync_and_rm_does(daemon: Daemon, names: list[str], tmp_p
     assert _wal_syncs(daemon, tmp_path, lambda: ok(daemon.docker("start", name))) == 0
     assert _wal_syncs(daemon, tmp_path, lambda: ok(daemon.docker("rm", "-f", name)))
     assert ok(daemon.docker("ps", "-aq", "--filter", f"name=^{name}$")).strip() == ""
+
+
+def test_a_snapshot_and_a_volume_are_on_disk_before_the_rows_naming_them(
+        daemon: Daemon, names: list[str], tmp_path: Path) -> None:
+    """The new writable snapshot's directory and its rename into ``snapshots/`` are fsynced
+    before the create's durable commit; so are a volume's ``_data`` and ``<name>`` entries
+    before ``volume create``'s. Not only through ext4's journal order."""
+    snapshots = daemon.data_root / "snapshots"
+    name = new_name(names, "durable")
+    lines = _calls(daemon, tmp_path, lambda: ok(daemon.docker(
+        "create", "--name", name, "--network", "none", "busybox", "true")))
+    commit = _last_wal_sync(lines)
+    synced = [line for line in lines[:commit] if line.split()[2].startswith("fsync(")]
+    assert any(f"<{snapshots}>" in line for line in synced), lines
+    assert any(re.search(rf"<{re.escape(str(snapshots))}/[0-9]+>", line) for line in synced), lines
+    vol = f"durable-{uuid.uuid4().hex[:8]}"
+    volumes = daemon.data_root / "volumes"
+    try:
+        lines = _calls(daemon, tmp_path, lambda: ok(daemon.docker("volume", "create", vol)))
+        synced = [line for line in lines[:_last_wal_sync(lines)] if line.split()[2].startswith("fsync(")]
+        assert any(f"<{volumes}/{vol}>" in line for line in synced), lines
+        assert any(f"<{volumes}>" in line for line in synced), lines
+    finally:
+        daemon.docker("volume", "rm", "-f", vol)
+
+
+def test_a_removed_snapshot_is_renamed_away_only_after_its_row_is_gone(
+        daemon: Daemon, names: list[str], tmp_path: Path) -> None:
+    """A rename to ``.rm-*`` that reached the disk before a lost commit would leave a row
+    naming nothing: the rename follows the durable commit of the row's deletion."""
+    name = new_name(names, "durable")
+    ok(daemon.docker("create", "--name", name, "--network", "none", "busybox", "true"))
+    lines = _calls(daemon, tmp_path, lambda: ok(daemon.docker("rm", name)),
+                   "fsync,fdatasync,rename,renameat,renameat2")
+    renamed = [i for i, line in enumerate(lines) if "rename" in line and "/.rm-" in line]
+    assert renamed, lines
+    wal = [i for i, line in enumerate(lines) if "berth.db-wal>" in line and "sync(" in line]
+    assert wal and wal[0] < renamed[0], lines
+
+
+def test_start_rewrites_a_bundle_a_power_cut_lost(daemon: Daemon, names: list[str]) -> None:
+    """Nothing syncs a container's bundle: every start rewrites it from the record, so a
+    bundle that is gone (a power cut before its directory reached the disk) starts fine."""
+    if daemon.process is None:
+        pytest.skip("needs the session's own berthd's data root (BERTH_TEST_HOST is set)")
+    for network in ("default", "none"):
+        name = new_name(names, "bundle")
+        ok(daemon.docker("create", "--name", name, "--network", network, "--hostname", "h1",
+                         "busybox", "sh", "-c", "hostname; cat /etc/hostname"))
+        cid = ok(daemon.docker("inspect", "-f", "{{.Id}}", name)).strip()
+        shutil.rmtree(daemon.data_root / "containers" / cid)
+        assert ok(daemon.docker("start", "-a", name)) == "h1\nh1\n"
+        ok(daemon.docker("rm", name))

@@ -483,17 +483,23 @@ class ContainerService:
             raise
 
     async def _setup_network(self, c: Container) -> str | None:
+        # The bundle is derived from the record and rewritten by every start (the etc files
+        # here, config.json next), so nothing syncs it: a power cut that lost it, or left it
+        # empty, costs nothing (docs/internals.md, durability).
+        (c.paths.bundle / "rootfs").mkdir(parents=True, exist_ok=True)
         mode = c.network_mode()
         if mode.startswith("container:"):
             target = self.get(mode.removeprefix("container:"))
             if not target.state.running or not target.state.pid:
                 raise errors.Conflict(f"cannot join network namespace of a non running container: "
                                       f"container {target.id} is {target.state.status}")
+            self._write_etc_files(c)
             pinned = self._networks.netns_path(target.id) if self._networks else None
             if pinned is not None and pinned.exists():
                 return str(pinned)
             return f"/proc/{target.state.pid}/ns/net"
         if self._networks is None:
+            self._write_etc_files(c)
             return None
         path = await self._networks.setup(c, self._containers.values())
         self._write_etc_files(c)

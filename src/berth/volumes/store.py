@@ -26,6 +26,7 @@ from pathlib import Path
 
 from berth.errors import InvalidArgument, NotFound
 from berth.store.metadata import Database, Migration
+from berth.store.writeback import sync_directory
 
 __all__ = ["ANONYMOUS_LABEL", "Volume", "VolumeStore"]
 
@@ -84,7 +85,12 @@ class VolumeStore:
             pass
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         data = self._root / name / "_data"
+        new_root = not self._root.is_dir()
         data.mkdir(parents=True, exist_ok=True)
+        # Durable before the row that names them, on any file system (not only through
+        # ext4's journal order): a volume whose row survives a power cut has its _data.
+        for d in (self._root / name, self._root, *((self._root.parent,) if new_root else ())):
+            sync_directory(d)
         fields: dict[str, object] = {"Driver": "local", "Labels": labels, "Options": options}
         if pending:
             fields["Pending"] = pending
