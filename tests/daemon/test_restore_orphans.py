@@ -1,11 +1,13 @@
 """What berthd's start collects that a crash left without a container record to own it: a
-create killed just before its record (its endpoints, its anonymous volume), a shim state
-dir whose record is gone (with a live shim, whose container is killed, or with none), and a
-build's RUN container after berthd died mid-build. What the user keeps stays: a volume of a
-container removed without ``-v``, a container a ``--rm=false`` build kept, running ones.
+create killed just before its record (its endpoints, its anonymous volume), a ``rm -v``
+killed between the record and the volumes, a shim state dir whose record is gone (with a
+live shim, whose container is killed, or with none), and a build's RUN container after
+berthd died mid-build. What the user keeps stays: a volume of a container removed without
+``-v`` or mounted by another, a container a ``--rm=false`` build kept, running ones.
 
-The crashes are real: berthd SIGKILLs itself at the create's last step (BERTH_CRASH_AT) or
-is killed -9 mid-build; a lost record is deleted with sqlite3 while berthd is down."""
+The crashes are real: berthd SIGKILLs itself at the create's or removal's step
+(BERTH_CRASH_AT) or is killed -9 mid-build; a lost record is deleted with sqlite3 while
+berthd is down."""
 
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ def test_create_killed_before_its_record_and_a_lost_record_leave_nothing(
 
     # The create dies after its snapshot, endpoint, volume and bundle, before its record.
     _kill9(d)
-    d = _start(base, crash="create:record")
+    d = _start(base, crash="container:created")
     started.append(d)
     half = d.docker("create", "--name", "half", "--network", net, "-v", "/data", "busybox", "true")
     assert half.returncode != 0
@@ -134,6 +136,38 @@ def test_create_killed_before_its_record_and_a_lost_record_leave_nothing(
     assert after_volume in d.docker("volume", "ls", "-q", check=True).stdout.decode().split()
     d.docker("rm", "-f", "-v", "keep", "after", check=True)
     d.docker("volume", "rm", kept_volume, check=True)
+
+
+def test_rm_v_killed_before_the_volumes_went_leaves_none_but_used_ones(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = _start(base, crash="container:removed")
+    started.append(d)
+    ensure_base_images(d.host)
+    for args in (("--name", "solo", "-v", "/s"), ("--name", "shared", "-v", "/x"),
+                 ("--name", "user", "--volumes-from", "shared")):
+        d.docker("create", *args, "busybox", "true", check=True)
+    solo = next(m["Name"] for m in inspect(d, "solo")["Mounts"])
+    shared = next(m["Name"] for m in inspect(d, "shared")["Mounts"])
+
+    # rm -v dies after the record went, before the volume did: the next start removes it.
+    assert d.docker("rm", "-v", "solo").returncode != 0
+    assert d.process is not None and d.process.wait(10) == -9
+    assert (solo,) in _rows(d, "SELECT name FROM volumes")
+    d = _start(base, crash="container:removed")
+    started.append(d)
+    assert solo not in d.docker("volume", "ls", "-q", check=True).stdout.decode().split()
+    assert not (d.data_root / "volumes" / solo).exists()
+
+    # The same crash for a volume another container mounts (volumes-from): it stays.
+    assert d.docker("rm", "-v", "shared").returncode != 0
+    assert d.process is not None and d.process.wait(10) == -9
+    d = _start(base)
+    started.append(d)
+    assert shared in d.docker("volume", "ls", "-q", check=True).stdout.decode().split()
+    assert d.docker("ps", "-a", "--format", "{{.Names}}", check=True).stdout.decode().split() == ["user"]
+    d.docker("rm", "user", check=True)
+    d.docker("volume", "rm", shared, check=True)
 
 
 @pytest.fixture

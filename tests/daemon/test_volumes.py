@@ -149,3 +149,12 @@ def test_network_and_volume_events(daemon: Daemon) -> None:
         assert ("volume", "create") in seen and ("volume", "destroy") in seen
     finally:
         client.close()
+
+
+def test_a_create_that_fails_after_its_volumes_leaves_none(daemon: Daemon) -> None:
+    """The anonymous volume is made before the network allocation refuses a --ip on the
+    default bridge: the failed create removes it again (moby's create cleans up so)."""
+    before = set(ok(daemon.docker("volume", "ls", "-q")).split())
+    r = daemon.docker("create", "-v", "/data", "--ip", "172.31.250.9", "busybox", "true")
+    assert r.returncode != 0 and b"user defined networks only" in r.stderr, r.stderr
+    assert set(ok(daemon.docker("volume", "ls", "-q")).split()) <= before

@@ -92,7 +92,7 @@ def _cgroup_version() -> str:
 def _crash_hook(spec: str) -> Callable[[str, str], None]:
     """Fault injection for crash tests: ``BERTH_CRASH_AT=load:layer`` makes berthd SIGKILL
     itself when a load reaches that step (load: staged, layer, blobs, unpacked; commit and
-    import: layer, blobs, unpacked; create: record)."""
+    import: layer, blobs, unpacked; container: created, removed)."""
     wanted = set(filter(None, spec.split(",")))
 
     def check(op: str, where: str) -> None:
@@ -163,8 +163,11 @@ async def run(cfg: DaemonConfig) -> None:
                             if (r.data.get("State") or {}).get("Status") in ("running", "paused",
                                                                               "restarting")},
                            {r.id for r in records})
-    # Anonymous volumes of creates that died before their record (berth.volumes.store).
-    volumes.collect_pending({r.id for r in records})
+    # Anonymous volumes of a create that died before its record, or of a rm -v that died
+    # before deleting them (berth.volumes.store).
+    volumes.collect_pending({r.id for r in records},
+                            {str(m.get("Name")) for r in records
+                             for m in r.data.get("MountPoints") or [] if m.get("Type") == "volume"})
     await containers.restore()
     await asyncio.to_thread(images.recover, {c.id for c in containers.all()})
     tmp = cfg.data_root / "tmp"
@@ -172,7 +175,7 @@ async def run(cfg: DaemonConfig) -> None:
     crash = _crash_hook(os.environ.get("BERTH_CRASH_AT", ""))
     transfer = ImageTransferService(images, tmp, checkpoint=lambda where: crash("load", where))
     images.import_checkpoint = lambda where: crash("import", where)
-    containers.checkpoint = lambda where: crash("create", where)
+    containers.checkpoint = lambda where: crash("container", where)
     files = ContainerFilesService(containers, images, tmp,
                                   checkpoint=lambda where: crash("commit", where))
     usage = ImageUsageService(images, containers, volumes, BuildCache(db))

@@ -126,8 +126,9 @@ class ContainerService:
         # Events with attributes of their own (kill's signal, rename's oldName, exec's execID).
         self.on_event_attrs: Callable[[str, Container, dict[str, str]], None] = (
             lambda action, c, attrs: self.on_event(action, c))
-        # Fault injection for crash tests (berthd's BERTH_CRASH_AT): called with "record" when
-        # a create has made everything but its record.
+        # Fault injection for crash tests (berthd's BERTH_CRASH_AT): called with "created" when
+        # a create has made everything but its record, "removed" when a removal has deleted
+        # the record and not yet the anonymous volumes and directories.
         self.checkpoint: Callable[[str], None] = lambda where: None
 
     # ---- lookup -------------------------------------------------------------------------
@@ -369,10 +370,12 @@ class ContainerService:
             paths.bundle.mkdir(parents=True, exist_ok=False)
             (paths.bundle / "rootfs").mkdir()
             self._write_etc_files(c)
-            self.checkpoint("record")
+            self.checkpoint("created")
             self._records.put(self._record(c))
         except BaseException:
             shutil.rmtree(paths.bundle, ignore_errors=True)
+            if self._volumes is not None and points:
+                self._volumes.discard(points)
             if self._networks is not None:
                 await self._networks.release(cid)
             await asyncio.to_thread(self._images.remove_rootfs, cid)
@@ -817,7 +820,14 @@ class ContainerService:
             # the snapshot's files are deleted with the other directories, after the answer.
             rootfs, _ = await asyncio.gather(asyncio.to_thread(self._images.detach_rootfs, c.id),
                                              self._released(live))
+            if volumes and self._volumes is not None:
+                # Pending from here: a crash before they are deleted below leaves them to the
+                # next start (VolumeService.collect_pending), not to nobody.
+                self._volumes.pend([n for n in self._volumes.anonymous_names(
+                    vmounts.from_json(m) for m in c.mount_points)
+                    if set(self.volume_usage().get(n, ())) <= {c.id}], c.id)
             self._records.delete(c.id)
+            self.checkpoint("removed")
             del self._containers[c.id]
         self._live.pop(c.id, None)
         if volumes and self._volumes is not None:

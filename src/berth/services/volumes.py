@@ -152,19 +152,38 @@ class VolumeService:
                              container_id if mp.anonymous else "")
         return points
 
+    @staticmethod
+    def _made_for(points: Iterable[vmounts.MountPoint]) -> list[str]:
+        """The anonymous volumes ``plan`` made for the container (not those of volumes-from)."""
+        return [mp.name for mp in points
+                if mp.type == "volume" and mp.anonymous and mp.origin != "volumes-from"]
+
     def settle(self, points: Iterable[vmounts.MountPoint]) -> None:
         """The container planned with ``points`` is recorded: its anonymous volumes are its."""
-        names = self.anonymous_names(points)
+        names = self._made_for(points)
         if names:
             self._store.settle(names)
 
-    def collect_pending(self, recorded: Set[str]) -> list[str]:
-        """At berthd start: delete the pending volumes of creates that died before their
-        container's record (their container is not in ``recorded``), settle the others;
-        returns the names deleted."""
+    def discard(self, points: Iterable[vmounts.MountPoint]) -> None:
+        """A create that failed after ``plan``: its anonymous volumes go with it (as moby)."""
+        for name in self._made_for(points):
+            with contextlib.suppress(errors.BerthError):
+                self._delete(name)
+
+    def pend(self, names: Iterable[str], container_id: str) -> None:
+        """``rm -v`` of ``container_id`` will delete these: pending until then."""
+        names = list(names)
+        if names:
+            self._store.mark_pending(names, container_id)
+
+    def collect_pending(self, recorded: Set[str], in_use: Set[str] = frozenset()) -> list[str]:
+        """At berthd start: delete the pending volumes whose container has no record (a create
+        that died before its record, a ``rm -v`` that died before deleting them) unless a
+        recorded container mounts them (``in_use``), settle the others; returns the names
+        deleted."""
         gone, settled = [], []
         for name, owner in self._store.pending().items():
-            if owner in recorded:
+            if owner in recorded or name in in_use:
                 settled.append(name)
             else:
                 self._delete(name)

@@ -11,7 +11,8 @@ An anonymous volume made by a container's create is *pending* (``data.Pending`` 
 container's ID) until the create's container record has committed: a create that dies in
 between leaves a pending volume whose container has no record, which berthd's start deletes
 (:meth:`VolumeStore.pending`), while a volume whose container was later removed without
-``-v`` stays, as in Docker.
+``-v`` stays, as in Docker. ``rm -v`` marks the container's anonymous volumes pending again
+before its record goes, so a crash before they are deleted leaves them to the next start.
 """
 
 from __future__ import annotations
@@ -107,6 +108,18 @@ class VolumeStore:
             if owner:
                 out[r["name"]] = str(owner)
         return out
+
+    def mark_pending(self, names: Iterable[str], container_id: str) -> None:
+        """Mark volumes pending for ``container_id`` again: a ``rm -v`` does this before the
+        container's record goes, so a crash between that and the volumes' removal leaves
+        volumes the next start deletes. Not synced: the record's durable deletion carries it."""
+        with self._db.transaction(durable=False) as tx:
+            for name in names:
+                rows = tx.query("SELECT data FROM volumes WHERE name = ?", (name,))
+                if rows:
+                    fields = json.loads(rows[0]["data"])
+                    fields["Pending"] = container_id
+                    tx.execute("UPDATE volumes SET data = ? WHERE name = ?", (json.dumps(fields), name))
 
     def settle(self, names: Iterable[str]) -> None:
         """Clear the pending mark: the container record naming these volumes has committed.
