@@ -154,10 +154,13 @@ def test_rm_v_killed_before_the_volumes_went_leaves_none_but_used_ones(
     assert d.docker("rm", "-v", "solo").returncode != 0
     assert d.process is not None and d.process.wait(10) == -9
     assert (solo,) in _rows(d, "SELECT name FROM volumes")
+    # A volume create killed between its mkdir and its commit leaves a directory no row names.
+    (d.data_root / "volumes" / "half-made" / "_data").mkdir(parents=True)
     d = _start(base, crash="container:removed")
     started.append(d)
     assert solo not in d.docker("volume", "ls", "-q", check=True).stdout.decode().split()
     assert not (d.data_root / "volumes" / solo).exists()
+    assert not (d.data_root / "volumes" / "half-made").exists()
 
     # The same crash for a volume another container mounts (volumes-from): it stays.
     assert d.docker("rm", "-v", "shared").returncode != 0

@@ -179,8 +179,8 @@ class VolumeService:
     def collect_pending(self, recorded: Set[str], in_use: Set[str] = frozenset()) -> list[str]:
         """At berthd start: delete the pending volumes whose container has no record (a create
         that died before its record, a ``rm -v`` that died before deleting them) unless a
-        recorded container mounts them (``in_use``), settle the others; returns the names
-        deleted."""
+        recorded container mounts them (``in_use``), settle the others, and delete volume
+        directories no row names; returns the names deleted."""
         gone, settled = [], []
         for name, owner in self._store.pending().items():
             if owner in recorded or name in in_use:
@@ -190,7 +190,7 @@ class VolumeService:
                 gone.append(name)
         if settled:
             self._store.settle(settled)
-        return gone
+        return [*gone, *self._store.collect_garbage()]
 
     def mounted(self, container_id: str, points: Iterable[vmounts.MountPoint]) -> None:
         """A container starts with these mount points: a ``mount`` event per named volume,

@@ -134,6 +134,19 @@ class VolumeStore:
                 if fields.pop("Pending", None) is not None:
                     tx.execute("UPDATE volumes SET data = ? WHERE name = ?", (json.dumps(fields), name))
 
+    def collect_garbage(self) -> tuple[str, ...]:
+        """Delete ``<root>/<name>`` directories no row names (a create killed between its
+        mkdir and its commit, a delete killed between its commit and its rmtree); returns
+        the names. Only at berthd start, when no create is in flight."""
+        if not self._root.is_dir():
+            return ()
+        names = {r["name"] for r in self._db.query("SELECT name FROM volumes")}
+        doomed = tuple(e for e in self._root.iterdir()
+                       if e.name not in names and e.is_dir() and not e.is_symlink())
+        for entry in doomed:
+            shutil.rmtree(entry, ignore_errors=True)
+        return tuple(e.name for e in doomed)
+
     def delete(self, name: str) -> None:
         with self._db.transaction() as tx:
             tx.execute("DELETE FROM volumes WHERE name = ?", (name,))
