@@ -170,6 +170,9 @@ async def run(cfg: DaemonConfig) -> None:
                              for m in r.data.get("MountPoints") or [] if m.get("Type") == "volume"})
     await containers.restore()
     await asyncio.to_thread(images.recover, {c.id for c in containers.all()})
+    # What recovery collected goes through the trash thread; wait for it, so the store holds
+    # nothing a crash left (no rm-* in content/ingest, no snapshots/.rm-*) once berthd answers.
+    await asyncio.to_thread(trash.drain)
     tmp = cfg.data_root / "tmp"
     _sweep_spool(tmp)
     crash = _crash_hook(os.environ.get("BERTH_CRASH_AT", ""))
