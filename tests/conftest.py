@@ -20,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tests.registry.helpers import Server
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Cgroup parents meant to outlive a module: the session daemon's (removed at session end).
@@ -240,3 +244,25 @@ def _base_images_survive(request: pytest.FixtureRequest) -> Iterator[None]:
 
     restored = ensure_base_images(d.host)
     assert not restored, f"{request.node.nodeid} removed the base images {restored}"
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A private directory outside pytest's kept temp dirs (registry storage, certificates,
+    htpasswd files), removed afterwards even when the test fails."""
+    d = Path(tempfile.mkdtemp(prefix="berth-scratch-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """Registry servers a test starts (append each); all are stopped afterwards, even on failure."""
+    started: list[Server] = []
+    try:
+        yield started
+    finally:
+        for s in started:
+            s.stop()

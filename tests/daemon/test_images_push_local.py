@@ -7,10 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +18,6 @@ from tests.registry.helpers import Server, start_berth_registry, start_distribut
 pytestmark = pytest.mark.root
 
 _ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-@pytest.fixture
-def scratch() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="berth-pushlocal-"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def _out(p) -> str:  # type: ignore[no-untyped-def]

@@ -11,13 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
-import pytest
 import requests
 
 from berth.testing.cgroups import session_cgroup_name
@@ -31,25 +28,6 @@ from tests.registry.helpers import (
     start_berth_registry,
     start_distribution,
 )
-
-
-@pytest.fixture
-def scratch() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="berth-regd-"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
 
 
 def _out(p: subprocess.CompletedProcess[bytes]) -> str:

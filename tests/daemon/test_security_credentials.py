@@ -8,11 +8,9 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,15 +22,6 @@ from tests.daemon.apihttp import request
 from tests.registry.helpers import Server, make_htpasswd, start_berth_registry
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def scratch() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="berth-creds-"))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Runtime test helpers: a busybox rootfs built once per session, an overlay per test, and a
-base OCI spec like ``runc spec`` / Docker's defaults. Everything a test creates is removed
+"""Runtime test helpers: a busybox rootfs built once per session, an overlay per test, and
+bundles from the shared base OCI spec (berth.testing.ocispec). Everything a test creates is removed
 even when it fails: the container (runtime delete), its cgroup parent, the temp dirs."""
 
 from __future__ import annotations
@@ -23,57 +23,10 @@ from berth.ids import generate_id
 from berth.mount import Mount
 from berth.runtime import container
 from berth.testing.cgroups import remove_cgroup_tree, session_cgroup_name
+from berth.testing.ocispec import base_spec
 from berth.testing.rootfs import make_busybox_rootfs
 
 pytestmark = pytest.mark.root
-
-MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-          "/sys/firmware", "/sys/devices/virtual/powercap"]
-READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-                "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-                "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
-
-
-def base_spec(args: list[str], cgroups_path: str) -> dict[str, Any]:
-    caps = list(DEFAULT_CAPS)
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": False,
-        },
-        "root": {"path": "rootfs"},
-        "hostname": "berthtest",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                         "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-        ],
-        "linux": {
-            "cgroupsPath": cgroups_path,
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-            "maskedPaths": list(MASKED),
-            "readonlyPaths": list(READONLY),
-        },
-    }
-
 
 @pytest.fixture(scope="session")
 def busybox_lower() -> Iterator[Path]:

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from berth.errors import RuntimeFailure
+from berth.oci.capabilities import DOCKER_DEFAULT_CAPABILITIES
 from berth.runtime import container, process
 from berth.testing.rootfs import make_busybox_rootfs
 
-from .conftest import DEFAULT_CAPS, Env
+from .conftest import Env
 
 DOCKER_DEFAULT_CAPEFF = 0x00000000A80425FB
 
@@ -90,7 +91,7 @@ def test_ambient_caps_for_non_root(rt: Env) -> None:
     def mutate(spec: dict) -> None:
         spec["process"]["user"] = {"uid": 1000, "gid": 1000}
         caps = ["CAP_NET_BIND_SERVICE"]
-        spec["process"]["capabilities"] = {"bounding": DEFAULT_CAPS, "effective": caps,
+        spec["process"]["capabilities"] = {"bounding": list(DOCKER_DEFAULT_CAPABILITIES), "effective": caps,
                                            "permitted": caps, "inheritable": caps,
                                            "ambient": caps}
 

@@ -20,44 +20,8 @@ import pytest
 from berth.ids import generate_id
 from berth.shim.spec import ShimSpec
 from berth.testing.cgroups import remove_cgroup_tree, session_cgroup_name
+from berth.testing.ocispec import base_spec
 from berth.testing.rootfs import make_busybox_rootfs
-
-CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
-
-
-def oci_config(args: list[str], rootfs: Path, cgroups_path: str, tty: bool = False) -> dict:
-    """A minimal OCI runtime spec like the one Docker would generate for busybox."""
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": tty, "user": {"uid": 0, "gid": 0}, "args": args, "cwd": "/",
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "TERM=xterm"],
-            "capabilities": {k: CAPS for k in ("bounding", "effective", "permitted")},
-        },
-        "root": {"path": str(rootfs)},
-        "hostname": "shimtest",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                         "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-        ],
-        "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")],
-            "cgroupsPath": cgroups_path,
-            "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
-        },
-    }
 
 
 def run(coro, timeout: float = 60):
@@ -110,7 +74,9 @@ class ShimEnv:
         cid = generate_id()
         bundle = self.base / "data" / "containers" / cid
         bundle.mkdir(parents=True)
-        config = oci_config(args, self.rootfs, f"{self.cgroup_parent}/{cid}", tty)
+        config = base_spec(args, f"{self.cgroup_parent}/{cid}", root=str(self.rootfs),
+                           hostname="shimtest", terminal=tty)
+        config["process"]["env"].append("TERM=xterm")
         (bundle / "config.json").write_text(json.dumps(config))
         state_dir = self.base / "exec" / "containers" / cid
         self.state_dirs.append(state_dir)
