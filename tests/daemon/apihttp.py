@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from typing import Any
 
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 60) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self._path)
-        self.sock = s
+from berth.testing.unixhttp import UnixHTTPConnection
 
 
 def request(sock: str, method: str, path: str, body: Any = None,
             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = UnixHTTP(sock)
+    conn = UnixHTTPConnection(sock)
     try:
         hdrs = dict(headers or {})
         data: bytes | None

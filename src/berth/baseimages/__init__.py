@@ -15,11 +15,9 @@ All are imported through the Engine API (``POST /images/create?fromSrc=-``), exa
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -30,24 +28,13 @@ from importlib import resources
 from pathlib import Path
 
 from berth.testing.rootfs import busybox_rootfs_tar
+from berth.testing.unixhttp import UnixHTTPConnection
 
 __all__ = ["ensure_base_images", "hello_world_tar", "import_file", "main"]
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 120) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self._path)
-        self.sock = s
-
-
 def _request(host: str, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-    conn = _UnixConnection(host.removeprefix("unix://"))
+    conn = UnixHTTPConnection(host.removeprefix("unix://"), timeout=120)
     try:
         headers = {"Content-Type": "application/x-tar"} if body is not None else {}
         conn.request(method, path, body=body, headers=headers)
@@ -95,7 +82,7 @@ def import_file(host: str, repo: str, tag: str, tar: Path, changes: list[str], m
     """``docker import`` of a rootfs tar file (streamed, not read into memory); the image ID."""
     query = [("fromSrc", "-"), ("repo", repo), ("tag", tag), ("message", message)]
     query += [("changes", c) for c in changes]
-    conn = _UnixConnection(host.removeprefix("unix://"), timeout=600)
+    conn = UnixHTTPConnection(host.removeprefix("unix://"), timeout=600)
     try:
         with tar.open("rb") as body:
             conn.request("POST", "/images/create?" + urllib.parse.urlencode(query), body=body,
