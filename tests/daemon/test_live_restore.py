@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from berth.baseimages import ensure_base_images
+from berth.shim.exitfile import EXIT_FILE
 from tests.conftest import Daemon, start_berthd
-from tests.daemon.helpers import inspect
+from tests.daemon.helpers import eventually, inspect
 from tests.daemon.ptydocker import PtyDocker
 
 pytestmark = pytest.mark.root
@@ -35,18 +36,20 @@ def test_kill_9_berthd_and_readopt(own_daemon: tuple[Path, list[Daemon]]) -> Non
     d.docker("run", "-dit", "--name", "shell", "busybox", "sh", check=True)
     d.docker("run", "-d", "--name", "sleeper", "busybox", "sleep", "1000", check=True)
     pids = {n: inspect(d, n)["State"]["Pid"] for n in ("ticker", "shell", "sleeper")}
+    quitter = inspect(d, "quitter")["Id"]
     quitter_pid = inspect(d, "quitter")["State"]["Pid"]
     killed_at = time.time()
     assert d.process is not None
     d.process.send_signal(signal.SIGKILL)
     d.process.wait()
     Path(f"/proc/{quitter_pid}/root/go").touch()
-    time.sleep(3.0)  # quitter exits while no berthd runs; ticker keeps logging
+    # quitter exits while no berthd runs (its shim records it); ticker keeps logging
+    eventually(lambda: (d.exec_root / "containers" / quitter / EXIT_FILE).exists())
+    log = Path(_log_path(d, "ticker"))
+    eventually(lambda: any(json.loads(x)["time"] > _rfc(killed_at + 1)  # complete lines only
+                           for x in log.read_text().split("\n")[:-1]))
     for pid in pids.values():
         os.kill(pid, 0)  # still alive
-    log = Path(_log_path(d, "ticker"))
-    lines_down = [json.loads(x) for x in log.read_text().splitlines()]
-    assert any(x["time"] > _rfc(killed_at + 1) for x in lines_down)
 
     d = start_berthd(base)
     started.append(d)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from berth.baseimages import ensure_base_images
+from berth.shim.exitfile import EXIT_FILE
 from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.helpers import eventually
 
 pytestmark = pytest.mark.root
 
@@ -30,11 +31,14 @@ def test_state_survives_restart(own_daemon: tuple[Path, list[Daemon]]) -> None:
     running = d.docker("run", "-d", "--name", "live", "busybox", "sleep", "1000",
                        check=True).stdout.decode().strip()
     # exits while berthd is down: its shim must record the status for the next berthd
-    d.docker("run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 2; exit 5", check=True)
+    short = d.docker("run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 2; exit 5",
+                     check=True).stdout.decode().strip()
     images_before = d.docker("images", "-q", check=True).stdout
 
     stop_berthd(d)
-    time.sleep(3)
+    # Until short's shim has recorded its exit (it still runs at the stop: it sleeps 2 s).
+    assert (d.exec_root / "containers" / short).is_dir()
+    eventually(lambda: (d.exec_root / "containers" / short / EXIT_FILE).exists())
     d = _restart(base, started)
 
     assert d.docker("images", "-q", check=True).stdout == images_before

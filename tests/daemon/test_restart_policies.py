@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from berth.baseimages import ensure_base_images
+from berth.shim.exitfile import EXIT_FILE
 from tests.conftest import Daemon, start_berthd
 from tests.daemon.helpers import eventually, new_name
 
@@ -98,6 +99,7 @@ def test_policies_on_daemon_start(own_daemon: tuple[Path, list[Daemon]]) -> None
     # berthd goes away with containers running; their processes die while it is down
     d.process.kill()  # type: ignore[union-attr]
     d.process.wait()  # type: ignore[union-attr]
+    killed = []
     for state in (d.exec_root / "containers").iterdir():
         init_pid = state / "init.pid"
         if init_pid.exists():
@@ -105,7 +107,10 @@ def test_policies_on_daemon_start(own_daemon: tuple[Path, list[Daemon]]) -> None
             import signal
 
             os.kill(int(init_pid.read_text()), signal.SIGKILL)
-    time.sleep(1.0)
+            killed.append(state)
+    assert killed
+    # until their shims have recorded the exits, as they would with no berthd for a while
+    eventually(lambda: all((state / EXIT_FILE).exists() for state in killed))
     d = start_berthd(base)
     started.append(d)
     eventually(lambda: _state(d, "al")[0] == "running" and _state(d, "us")[0] == "running")
