@@ -2,7 +2,9 @@
 
 ``create`` forks a middle process that enters the namespaces, then forks the init (PID 1 of a
 new pid namespace) and exits, so the init is reparented to the caller, which made itself a
-child subreaper. The caller moves the init into the cgroup while the init builds its
+child subreaper. A single-threaded caller may do the middle's part itself
+(``CreateOptions.enter_in_caller``): it enters the namespaces, forks the init and goes back
+to its own namespaces, one fork fewer. The caller moves the init into the cgroup while the init builds its
 filesystem (the middle joins first instead when the spec asks for a new cgroup namespace,
 which is rooted where its creator is); ``create`` returns only once the init is in. The init
 builds the filesystem, drops to the user, finds the executable, reports ``ready`` and blocks
@@ -97,6 +99,11 @@ class CreateOptions(Record):
     exec_fifo: bool = False
     # ``--preserve-fds N``: the caller's fds 3 .. 3+N-1 are passed on to the container process.
     preserve_fds: int = 0
+    # The caller is single-threaded and may stand in the container's namespaces for a moment:
+    # it enters them, forks the init there and returns to its own, instead of forking a middle
+    # process to do it (one fork of the interpreter fewer; the shim's creator). Not done when
+    # the namespaces cannot be left (``namespaces.leavable``): a middle is forked then.
+    enter_in_caller: bool = False
 
 
 class Created:
@@ -270,17 +277,22 @@ def create(opts: CreateOptions, plan: Plan | None = None) -> Created:
             fifo_fd = os.open(os.path.join(state_dir, EXEC_FIFO), os.O_RDWR | os.O_CLOEXEC)
         parent_end, child_end = channel_pair()
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        middle: int | None = None
+        init: int | None = None
         try:
-            middle = os.fork()
-            if middle == 0:
-                _run_child(lambda: _middle_process(opts, plan, child_end, devnull, fifo_fd),
-                           child_end)
+            if opts.enter_in_caller and namespaces.leavable(plan.namespaces):
+                init = _fork_init_here(opts, plan, child_end, devnull, fifo_fd)
+            else:
+                middle = os.fork()
+                if middle == 0:
+                    _run_child(lambda: _middle_process(opts, plan, child_end, devnull, fifo_fd),
+                               child_end)
         finally:
             os.close(devnull)
             child_end.close()
             if fifo_fd is not None:
                 os.close(fifo_fd)
-        pid, console_fd = _await_ready(parent_end, middle, plan, opts)
+        pid, console_fd = _await_ready(parent_end, middle, plan, opts, init)
         start_time = statefile.process_start_time(pid)
         if start_time is None:
             raise RuntimeFailure("container init exited during setup")
@@ -324,15 +336,20 @@ def _hook_state(opts: CreateOptions, plan: Plan, status: str, pid: int) -> dict[
                                 plan.spec.get("annotations") or {})
 
 
-def _await_ready(ch: Channel, middle: int, plan: Plan,
-                 opts: CreateOptions) -> tuple[int, int | None]:
-    pid: int | None = None
+def _await_ready(ch: Channel, middle: int | None, plan: Plan, opts: CreateOptions,
+                 init: int | None = None) -> tuple[int, int | None]:
+    """Serve the middle's and the init's requests until the init is ready; its pid.
+
+    ``middle`` is None when the caller forked the init itself (``init``, its pid)."""
+    pid: int | None = init
     console_fd: int | None = None
-    reaped = False
+    reaped = middle is None
     ready = False
     hooks_asked = False
     notify_fd: int | None = None
     try:
+        if init is not None:
+            _join_init(plan, init)
         while True:
             if notify_fd is not None and pid is not None and plan.seccomp_listener is not None:
                 fd, notify_fd = notify_fd, None
@@ -360,21 +377,12 @@ def _await_ready(ch: Channel, middle: int, plan: Plan,
                 raise RuntimeFailure("timed out waiting for the container init") from exc
             if msg is None:
                 raise RuntimeFailure("container init exited during setup")
-            if msg.type == "pid":
+            if msg.type == "pid" and middle is not None:
                 pid = int(msg.body["pid"])
                 _reap(middle)
                 reaped = True
-                if not _new(plan, "cgroup"):
-                    # Moved in from here while it builds its filesystem: the first move after
-                    # a quiet spell waits ~10-15 ms for the kernel (an RCU grace period, see
-                    # cgroups/prime.py), now beside the init's set-up rather than before it.
-                    # The init forks nothing and needs no limit before "ready" (and its
-                    # createContainer hooks wait for "resume"), which waits for this.
-                    try:
-                        plan.cgroup.join(pid)
-                    except RuntimeFailure as exc:
-                        raise _ChildError(str(exc), pid) from None
-            elif msg.type == "userns":
+                _join_init(plan, pid)
+            elif msg.type == "userns" and middle is not None:
                 userns.write_maps(middle, plan.uid_maps, plan.gid_maps)
                 ch.send("mapped")
             elif msg.type == "console":
@@ -394,7 +402,7 @@ def _await_ready(ch: Channel, middle: int, plan: Plan,
     except BaseException as exc:
         if notify_fd is not None:
             os.close(notify_fd)
-        if not reaped:
+        if not reaped and middle is not None:
             _reap(middle)
         if console_fd is not None:
             os.close(console_fd)
@@ -405,6 +413,20 @@ def _await_ready(ch: Channel, middle: int, plan: Plan,
         if pid is not None:
             _kill_and_reap(pid)
         raise
+
+
+def _join_init(plan: Plan, pid: int) -> None:
+    """Move the init into its cgroup, unless the middle joined it (a new cgroup namespace)."""
+    if _new(plan, "cgroup"):
+        return
+    # Moved in from here while it builds its filesystem: the first move after a quiet spell
+    # waits ~10-15 ms for the kernel (an RCU grace period, see cgroups/prime.py), now beside
+    # the init's set-up rather than before it. The init forks nothing and needs no limit
+    # before "ready" (and its createContainer hooks wait for "resume"), which waits for this.
+    try:
+        plan.cgroup.join(pid)
+    except RuntimeFailure as exc:
+        raise _ChildError(str(exc), pid) from None
 
 
 class _ChildError(Exception):
@@ -426,6 +448,36 @@ def _middle_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
     if child == 0:
         _run_child(lambda: _init_process(opts, plan, ch, devnull, fifo_fd), ch)
     ch.send("pid", pid=child)
+
+
+def _fork_init_here(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
+                    fifo_fd: int | None) -> int:
+    """The middle process's work in the caller (``enter_in_caller``): enter the namespaces,
+    fork the init and return to the caller's own namespaces; the init's pid."""
+    held = namespaces.hold_own(plan.namespaces)
+    init: int | None = None
+    try:
+        try:
+            namespaces.enter(plan.namespaces)
+            init = os.fork()
+            if init == 0:
+                _run_child(lambda: _init_after_fork(held, opts, plan, ch, devnull, fifo_fd), ch)
+        finally:
+            namespaces.return_to(held)
+    except BaseException:
+        if init is not None:
+            _kill_and_reap(init)
+        raise
+    return init
+
+
+def _init_after_fork(held: namespaces.Held, opts: CreateOptions, plan: Plan, ch: Channel,
+                     devnull: int, fifo_fd: int | None) -> None:
+    for _, fd in held.fds:
+        os.close(fd)  # the caller's namespaces are no business of the container's
+    if held.cwd is not None:
+        os.close(held.cwd)
+    _init_process(opts, plan, ch, devnull, fifo_fd)
 
 
 def _await_maps(ch: Channel) -> None:

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, Final
 
-__all__ = ["NAMESPACE_FLAGS", "Namespace", "enter", "parse_namespaces", "parse_time_offsets",
-           "write_time_offsets"]
+__all__ = ["NAMESPACE_FLAGS", "Held", "Namespace", "enter", "hold_own", "leavable", "parse_namespaces",
+           "parse_time_offsets", "return_to", "write_time_offsets"]
 
 NAMESPACE_FLAGS: Final = {
     "pid": _sys.CLONE_NEWPID,
@@ -35,6 +35,12 @@ NAMESPACE_FLAGS: Final = {
 # the initial one (a container's netns made by berthd), while from outside we may join the
 # ones it owns.
 _JOIN_ORDER: Final = ("ipc", "uts", "network", "pid", "cgroup", "time", "mount", "user")
+
+
+# /proc/self/ns/<name> of each type. For "pid" the active one: setns to it sets the namespace of
+# the caller's next children back (the caller itself never leaves its own pid namespace).
+_PROC_NAMES: Final = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+                      "cgroup": "cgroup", "time": "time"}
 
 
 class Namespace(Record):
@@ -107,6 +113,71 @@ def enter(namespaces: Sequence[Namespace], on_userns: Callable[[], None] | None 
             _sys.unshare(flags)
         except OSError as exc:
             raise RuntimeFailure(f"unshare namespaces: {exc.strerror}") from exc
+
+
+def leavable(namespaces: Sequence[Namespace]) -> bool:
+    """Whether a caller that ``enter``s ``namespaces`` can return to its own with ``return_to``.
+
+    Not with a user namespace (nobody goes back to a parent user namespace), nor a new cgroup
+    or time namespace: those are rooted by what happens before their first member exists (the
+    cgroup joined, the offsets written), which a middle process does for itself.
+    """
+    return not any(n.type == "user" or (n.type in ("cgroup", "time") and not n.path)
+                   for n in namespaces)
+
+
+class Held(Record):
+    """The caller's own namespaces (and working directory) that ``enter`` would change."""
+
+    fds: tuple[tuple[str, int], ...]
+    cwd: int | None = None
+
+
+def hold_own(namespaces: Sequence[Namespace]) -> Held:
+    """Open the caller's namespaces of the kinds ``namespaces`` names, for ``return_to``.
+
+    Only for a single-threaded caller (setns and unshare of a mount namespace refuse
+    others), and only when ``leavable``.
+    """
+    fds: list[tuple[str, int]] = []
+    cwd: int | None = None
+    try:
+        for ns in namespaces:
+            name = _PROC_NAMES[ns.type]
+            try:
+                fds.append((ns.type, os.open(f"/proc/self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
+            except OSError as exc:
+                raise RuntimeFailure(f"open own {ns.type} namespace: {exc.strerror}") from exc
+            if ns.type == "mount":
+                # Entering a mount namespace moves the root and working directory to its root.
+                cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except BaseException:
+        for _, fd in fds:
+            os.close(fd)
+        raise
+    return Held(tuple(fds), cwd)
+
+
+def return_to(held: Held) -> None:
+    """Join the namespaces ``hold_own`` opened again and close them (all of them, even when one
+    fails; the first failure is raised)."""
+    failure: RuntimeFailure | None = None
+    for kind, fd in held.fds:
+        try:
+            _sys.setns(fd, NAMESPACE_FLAGS[kind])
+        except OSError as exc:
+            failure = failure or RuntimeFailure(f"return to own {kind} namespace: {exc.strerror}")
+        finally:
+            os.close(fd)
+    if held.cwd is not None:
+        try:
+            os.fchdir(held.cwd)
+        except OSError as exc:
+            failure = failure or RuntimeFailure(f"return to own working directory: {exc.strerror}")
+        finally:
+            os.close(held.cwd)
+    if failure is not None:
+        raise failure
 
 
 def parse_time_offsets(offsets: Any, new_time_ns: bool) -> tuple[tuple[str, int, int], ...]:
