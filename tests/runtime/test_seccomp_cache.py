@@ -67,6 +67,31 @@ def test_hit_reads_the_file_without_compiling(tmp_path: Path) -> None:
     assert rt_seccomp.program_for({"seccomp": _NO_MKDIR}, cache) == other
 
 
+def test_cache_keys_found_once_name_the_same_programs(tmp_path: Path) -> None:
+    oci = _default_oci()
+    keys = rt_seccomp.cache_keys()
+    assert keys.library.count(".") == 2 and keys.machine == os.uname().machine
+    plain = bpfcache.key_for(oci, os.uname().machine, keys.library)
+    assert keys.key(oci) == plain
+    known = keys.knowing(oci)
+    assert known.known == ((oci, plain),)
+    # An equal object (a fresh parse of the same profile) is known; a different one is keyed.
+    assert known.key(_default_oci()) == plain
+    assert known.key(_NO_MKDIR) == keys.key(_NO_MKDIR) != plain
+    cache = tmp_path / "cache"
+    assert rt_seccomp.program_for({"seccomp": oci}, cache, known) == \
+        rt_seccomp.build_program(rt_seccomp.compile_rules(oci))
+    assert _only_file(cache).stem == plain
+    # The most recent few are remembered, once each.
+    profiles = [{"defaultAction": "SCMP_ACT_ALLOW",
+                 "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": n}]}
+                for n in range(1, 7)]
+    for p in [oci, *profiles, profiles[-1]]:
+        keys = keys.knowing(p)
+    assert [obj for obj, _ in keys.known] == [profiles[5], profiles[4], profiles[3], profiles[2]]
+    assert all(key == bpfcache.key_for(obj, keys.machine, keys.library) for obj, key in keys.known)
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "odd", "mode", "symlink"])
 def test_bad_cache_file_is_ignored_and_rewritten(tmp_path: Path, damage: str) -> None:
     cache = tmp_path / "cache"

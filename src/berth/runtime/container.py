@@ -104,6 +104,9 @@ class CreateOptions(Record):
     # process to do it (one fork of the interpreter fewer; the shim's creator). Not done when
     # the namespaces cannot be left (``namespaces.leavable``): a middle is forked then.
     enter_in_caller: bool = False
+    # This host's seccomp program cache keys, when the caller found them before (the shim
+    # factory, once for all its containers); else the create asks libseccomp.
+    seccomp_keys: seccomp.CacheKeys | None = None
 
 
 class Created:
@@ -208,7 +211,7 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> Plan:
         devices=tuple(devices.parse_devices(linux.get("devices") or [])),
         capabilities=process.parse_capabilities(proc.get("capabilities")),
         cgroup=detect(linux.get("cgroupsPath"), opts.id),
-        seccomp_program=seccomp.program_for(linux, seccomp.cache_dir(opts.state_root)),
+        seccomp_program=seccomp.program_for(linux, seccomp.cache_dir(opts.state_root), opts.seccomp_keys),
         seccomp_listener=seccompnotify.listener_of(linux),
         hooks=hooks.parse_hooks(spec.get("hooks")),
         uid_maps=userns.parse_mappings(linux.get("uidMappings")),

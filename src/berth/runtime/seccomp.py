@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, Final
 
-__all__ = ["Condition", "Rule", "Rules", "build_program", "cache_dir", "compile_rules", "install",
-           "install_listener", "program_for"]
+__all__ = ["CacheKeys", "Condition", "Rule", "Rules", "build_program", "cache_dir", "cache_keys",
+           "compile_rules", "install", "install_listener", "program_for"]
 
+# How many seccomp objects ``CacheKeys`` remembers the key of (Docker's default, a few others).
+_KNOWN: Final = 4
 # "@" is not allowed in a container ID, so no container's state dir can take this name.
 _CACHE_DIR: Final = "@seccomp"
 
@@ -126,26 +128,59 @@ def build_program(rules: Rules) -> bytes:
         raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
 
 
+class CacheKeys(Record):
+    """What the program cache's key takes from the host, found once by a long-lived caller (the
+    shim factory) and handed to each create, so that a create opens no libseccomp to ask its
+    version: the machine, libseccomp's version, and the keys of a few seccomp objects seen
+    before (Docker's default profile, warmed at berthd's start: no dump and hash of it then).
+    """
+
+    machine: str
+    library: str
+    known: tuple[tuple[Mapping[str, Any], str], ...] = ()
+
+    def key(self, seccomp: Mapping[str, Any]) -> str:
+        for obj, key in self.known:
+            # Values equal in Python compile alike (numbers go through int()), so an object
+            # equal to a known one has its program.
+            if obj == seccomp:
+                return key
+        return bpfcache.key_for(seccomp, self.machine, self.library)
+
+    def knowing(self, seccomp: Mapping[str, Any]) -> CacheKeys:
+        """These keys and ``seccomp``'s, most recent first (the oldest forgotten)."""
+        rest = tuple(pair for pair in self.known if pair[0] != seccomp)
+        return CacheKeys(self.machine, self.library,
+                         ((seccomp, self.key(seccomp)), *rest)[:_KNOWN])
+
+
+def cache_keys() -> CacheKeys:
+    """This host's :class:`CacheKeys` (RuntimeFailure when libseccomp cannot be asked)."""
+    try:
+        return CacheKeys(os.uname().machine, _libseccomp.version())
+    except OSError as exc:
+        raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
+
+
 def cache_dir(state_root: str | os.PathLike[str]) -> str:
     """Where the runtime keeping its state under ``state_root`` caches compiled programs."""
     return os.path.join(state_root, _CACHE_DIR)
 
 
-def program_for(linux: Mapping[str, Any], cache: str | os.PathLike[str] | None = None) -> bytes | None:
+def program_for(linux: Mapping[str, Any], cache: str | os.PathLike[str] | None = None,
+                keys: CacheKeys | None = None) -> bytes | None:
     """The BPF program for a spec's ``linux`` section, or None when it has no seccomp.
 
     With ``cache`` (a directory), a program compiled before for the same seccomp object is
-    read back instead of asking libseccomp again; a fresh compile is stored there.
+    read back instead of asking libseccomp again; a fresh compile is stored there. ``keys``:
+    this host's :func:`cache_keys`, when the caller has them already.
     """
     seccomp = linux.get("seccomp")
     if not seccomp:
         return None
     if cache is None:
         return build_program(compile_rules(seccomp))
-    try:
-        key = bpfcache.key_for(seccomp, os.uname().machine, _libseccomp.version())
-    except OSError as exc:
-        raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
+    key = (keys or cache_keys()).key(seccomp)
     return bpfcache.cached_program(cache, key, lambda: build_program(compile_rules(seccomp)))
 
 

@@ -28,6 +28,7 @@ from berth.shim.consolesock import console_socket
 
 if TYPE_CHECKING:
     from berth.runtime.container import CreateOptions, Plan
+    from berth.runtime.seccomp import CacheKeys
 
 __all__ = ["Backend", "BerthBackend", "CreatedProcess", "PreparedCreate", "RuncBackend", "backend_for"]
 
@@ -74,10 +75,15 @@ class PreparedCreate:
 
 
 class BerthBackend:
-    """berth.runtime, in this process."""
+    """berth.runtime, in this process.
 
-    def __init__(self, root: Path) -> None:
+    ``seccomp_keys``: this host's seccomp program cache keys, found once by the shim factory
+    (berth.runtime.seccomp.cache_keys) so that no create opens libseccomp to ask its version.
+    """
+
+    def __init__(self, root: Path, seccomp_keys: CacheKeys | None = None) -> None:
         self._root = root
+        self._seccomp_keys = seccomp_keys
 
     def prepare(self, id: str, bundle: Path, rootfs_mounts: Sequence[Mount]) -> PreparedCreate:
         """The first step of :meth:`create`, which needs no stdio (berth.shim.creator)."""
@@ -86,7 +92,8 @@ class BerthBackend:
         # The creator is a forked, single-threaded child that exits once the container runs:
         # it may stand in the container's namespaces for the init's fork itself.
         opts = CreateOptions(id=id, bundle=bundle, state_root=self._root,
-                             rootfs_mounts=list(rootfs_mounts), enter_in_caller=True)
+                             rootfs_mounts=list(rootfs_mounts), enter_in_caller=True,
+                             seccomp_keys=self._seccomp_keys)
         return PreparedCreate(opts, prepare(opts))
 
     def create(self, id: str, bundle: Path, rootfs_mounts: Sequence[Mount], stdin: int | None,
@@ -387,9 +394,9 @@ def _last_error(log: Path) -> str:
     return ""
 
 
-def backend_for(runtime: str, root: Path) -> Backend:
+def backend_for(runtime: str, root: Path, seccomp_keys: CacheKeys | None = None) -> Backend:
     if runtime in ("", "berth"):
-        return BerthBackend(root)
+        return BerthBackend(root, seccomp_keys)
     if runtime in ("runc", "crun"):
         return RuncBackend(root, runtime)
     raise NotFound(f"unknown runtime {runtime!r}")

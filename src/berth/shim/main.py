@@ -60,6 +60,7 @@ from berth.shim.server import SOCKET_FILE, Server
 from berth.shim.spec import ShimSpec, write_atomic
 
 if TYPE_CHECKING:
+    from berth.runtime.seccomp import CacheKeys
     from berth.shim.backend import CreatedProcess
 
 __all__ = ["INIT_PID_FILE", "LOG_FILE", "PID_FILE", "main", "run_shim"]
@@ -264,11 +265,13 @@ def _drop_cgroups_ahead(fd: int | None, made: tuple[str, ...]) -> None:
     cgroupsahead.release(made if fd is None else cgroupsahead.collect(fd))
 
 
-def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None) -> int:
+def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None,
+             seccomp_keys: CacheKeys | None = None) -> int:
     """Be the shim of the container in ``state_dir``; report readiness on ``ready_fd``.
 
     ``cgroups_ahead_fd``: the pipe on which the shim factory's child says which of the
     container's cgroups it made ahead (berth.shim.cgroupsahead); read before the create.
+    ``seccomp_keys``: the host's seccomp cache keys, found once by the shim factory.
     """
     made_ahead: tuple[str, ...] = ()
     pending: PendingCreate | None = None
@@ -276,7 +279,7 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
         spec = ShimSpec.load(state_dir)
         write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644)
         _sys.set_child_subreaper()
-        backend = backend_for(spec.runtime, spec.runtime_root)
+        backend = backend_for(spec.runtime, spec.runtime_root, seccomp_keys)
         if isinstance(backend, BerthBackend):
             # First: the runtime's read and check of config.json then runs beside the set-up
             # below, on the other core.
