@@ -15,6 +15,7 @@ import pytest
 
 from berth.errors import RuntimeFailure
 from berth.shim.client import spawn
+from berth.shim.server import SOCKET_FILE
 from berth.testing.cgroups import cgroup_dirs
 from tests.shim.conftest import ShimEnv, children, ppid, run, wait_gone
 from tests.shim.test_main import assert_cleaned_up, shim_pid
@@ -76,6 +77,8 @@ def test_create_error_keeps_its_class_and_leaves_nothing(shim_env: ShimEnv) -> N
     assert wait_gone(shim_pid(state_dir))
     assert not (shim_env.runtime_root / spec.id).exists()
     assert cgroup_dirs(shim_env.cgroup_rel(spec)) == []
+    # The shim bound its socket while the creator worked; a failed create removes it.
+    assert not (state_dir / SOCKET_FILE).exists()
 
 
 def _session_members(sid: int) -> list[int]:

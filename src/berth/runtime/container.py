@@ -296,15 +296,6 @@ def create(opts: CreateOptions, plan: Plan | None = None) -> Created:
             if fifo_fd is not None:
                 os.close(fifo_fd)
         pid, console_fd = _await_ready(parent_end, middle, plan, opts, init)
-        start_time = statefile.process_start_time(pid)
-        if start_time is None:
-            raise RuntimeFailure("container init exited during setup")
-        statefile.save(opts.state_root, statefile.ContainerState(
-            id=opts.id, pid=pid, start_time=start_time, bundle=os.fspath(opts.bundle),
-            cgroup_paths={k: str(v) for k, v in plan.cgroup.paths.items()},
-            created=_utc_now(),
-            host_rootfs=plan.root_dir if plan.host_rootfs_keep is not None else "",
-            host_rootfs_keep=plan.host_rootfs_keep or 0))
         return Created(opts.id, opts.state_root, pid, console_fd, parent_end)
     except BaseException:
         if parent_end is not None:
@@ -352,7 +343,7 @@ def _await_ready(ch: Channel, middle: int | None, plan: Plan, opts: CreateOption
     notify_fd: int | None = None
     try:
         if init is not None:
-            _join_init(plan, init)
+            _init_forked(opts, plan, init)
         while True:
             if notify_fd is not None and pid is not None and plan.seccomp_listener is not None:
                 fd, notify_fd = notify_fd, None
@@ -384,7 +375,7 @@ def _await_ready(ch: Channel, middle: int | None, plan: Plan, opts: CreateOption
                 pid = int(msg.body["pid"])
                 _reap(middle)
                 reaped = True
-                _join_init(plan, pid)
+                _init_forked(opts, plan, pid)
             elif msg.type == "userns" and middle is not None:
                 userns.write_maps(middle, plan.uid_maps, plan.gid_maps)
                 ch.send("mapped")
@@ -416,6 +407,24 @@ def _await_ready(ch: Channel, middle: int | None, plan: Plan, opts: CreateOption
         if pid is not None:
             _kill_and_reap(pid)
         raise
+
+
+def _init_forked(opts: CreateOptions, plan: Plan, pid: int) -> None:
+    """As soon as the init exists, while it builds its filesystem: move it into its cgroup and
+    write the state file (both off the path from "ready" to ``create``'s return)."""
+    _join_init(plan, pid)
+    start_time = statefile.process_start_time(pid)
+    if start_time is None:
+        raise _ChildError("container init exited during setup", pid)
+    try:
+        statefile.save(opts.state_root, statefile.ContainerState(
+            id=opts.id, pid=pid, start_time=start_time, bundle=os.fspath(opts.bundle),
+            cgroup_paths={k: str(v) for k, v in plan.cgroup.paths.items()},
+            created=_utc_now(),
+            host_rootfs=plan.root_dir if plan.host_rootfs_keep is not None else "",
+            host_rootfs_keep=plan.host_rootfs_keep or 0))
+    except BerthError as exc:
+        raise _ChildError(str(exc), pid) from None
 
 
 def _join_init(plan: Plan, pid: int) -> None:

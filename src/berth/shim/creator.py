@@ -188,22 +188,36 @@ class PendingCreate:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock: socket.socket | None = sock
+        self._sent = False
 
-    def create(self, stdin: int | None, stdout: int | None, stderr: int | None,
-               console: bool) -> ForkedCreated:
-        """Hand the creator the stdio; returns once the container is created."""
+    def send(self, stdin: int | None, stdout: int | None, stderr: int | None,
+             console: bool) -> None:
+        """Hand the creator the stdio: it creates the container meanwhile (:meth:`wait`)."""
         sock = self._sock
-        if sock is None:
+        if sock is None or self._sent:
             raise RuntimeFailure("container was already created")
-        self._sock = None
         stdio = (stdin, stdout, stderr)
         flags = bytes(ord("0") if fd is None else ord("1") for fd in stdio) + (b"1" if console else b"0")
         try:
             socket.send_fds(sock, [_CREATE + flags + b"\n"], [fd for fd in stdio if fd is not None])
         except OSError as exc:
-            sock.close()
+            self.close()
             raise RuntimeFailure(f"shim creator: {exc}") from exc
+        self._sent = True
+
+    def wait(self) -> ForkedCreated:
+        """Returns once the creator has created the container (after :meth:`send`)."""
+        sock = self._sock
+        if sock is None or not self._sent:
+            raise RuntimeFailure("the creator was given no stdio")
+        self._sock = None
         return _await_created(sock)
+
+    def create(self, stdin: int | None, stdout: int | None, stderr: int | None,
+               console: bool) -> ForkedCreated:
+        """Hand the creator the stdio; returns once the container is created."""
+        self.send(stdin, stdout, stderr, console)
+        return self.wait()
 
     def close(self) -> None:
         """Give up before the create: the creator exits."""

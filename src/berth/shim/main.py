@@ -95,8 +95,9 @@ class Shim:
         self.backend = backend
         self.execs = ExecTable(loop, backend, spec.id, from_child=isinstance(backend, BerthBackend))
 
-    def listen(self) -> None:
-        self._server = Server(self._loop, self._state_dir / SOCKET_FILE, self.dispatch)
+    def listen(self, server: Server) -> None:
+        """Serve on ``server``, whose dispatch calls :meth:`dispatch`."""
+        self._server = server
 
     # -- requests -------------------------------------------------------------------------
 
@@ -297,6 +298,7 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
                          stdin_once=spec.stdin_once, log=log)
         stdin, stdout, stderr = io.runtime_stdio()
         created: CreatedProcess
+        server: Server | None = None
         try:
             if cgroups_ahead_fd is not None:
                 fd, cgroups_ahead_fd = cgroups_ahead_fd, None
@@ -304,18 +306,25 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
             if pending is not None:
                 # In a child that exits once the container runs: what the runtime dirties
                 # while creating and starting it is then not kept by this long-lived process.
-                created = pending.create(stdin, stdout, stderr, spec.tty)
+                pending.send(stdin, stdout, stderr, spec.tty)
+            # Bound while the creator works, not after (~0.5 ms): nothing is served before the
+            # loop runs, after the readiness report.
+            server = Server(loop, state_dir / SOCKET_FILE,
+                            lambda request, conn: shim_ref[0].dispatch(request, conn))
+            if pending is not None:
+                created = pending.wait()
             else:
                 created = backend.create(spec.id, spec.bundle, spec.rootfs_mounts, stdin,
                                          stdout, stderr, spec.tty)
         except BaseException:
+            if server is not None:
+                server.close()
             io.close()
             raise
         io.created(created.console_fd)
-        write_atomic(state_dir / INIT_PID_FILE, f"{created.pid}\n".encode(), 0o644)
         shim = Shim(loop, spec, state_dir, io, created, backend)
         shim_ref.append(shim)
-        shim.listen()
+        shim.listen(server)
     except BerthError as e:
         _log(f"start failed: {e}")
         if pending is not None:
@@ -331,8 +340,14 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
         _drop_cgroups_ahead(cgroups_ahead_fd, made_ahead)
         _report(ready_fd, {"ok": False, "error": f"shim: {type(e).__name__}: {e}"})
         return 1
-    _log(f"container {spec.id} created, init pid {created.pid}")
     _report(ready_fd, {"ok": True, "pid": created.pid})
+    # After the report: berthd's answer to it runs meanwhile, and no request is served before
+    # the loop runs (nothing but the tests reads init.pid).
+    try:
+        write_atomic(state_dir / INIT_PID_FILE, f"{created.pid}\n".encode(), 0o644)
+    except BerthError as e:
+        _log(f"{e}")
+    _log(f"container {spec.id} created, init pid {created.pid}")
     _sys.release_free_memory()
     loop.call_soon(lambda: shim.on_sigchld(signal.SIGCHLD))
     loop.run()
