@@ -35,6 +35,24 @@ def cleanup_images(daemon: Daemon) -> Iterator[list[str]]:
 
 
 @pytest.fixture
+def made(daemon: Daemon) -> Iterator[dict[str, list[str]]]:
+    """Containers, images, networks and volumes a test creates, by kind; each is force-removed
+    afterwards (in that order, so nothing is still in use), even on failure."""
+    things: dict[str, list[str]] = {"containers": [], "images": [], "networks": [], "volumes": []}
+    try:
+        yield things
+    finally:
+        for c in things["containers"]:
+            daemon.docker("rm", "-f", c)
+        for i in things["images"]:
+            daemon.docker("rmi", "-f", i)
+        for n in things["networks"]:
+            daemon.docker("network", "rm", n)
+        for v in things["volumes"]:
+            daemon.docker("volume", "rm", "-f", v)
+
+
+@pytest.fixture
 def own_daemon() -> Iterator[tuple[Path, list[Daemon]]]:
     """For tests that start (and restart, kill -9 ...) berthds of their own: a base directory
     for ``start_berthd(base)`` and a list the test appends each daemon it starts to.

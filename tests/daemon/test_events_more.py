@@ -9,11 +9,8 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.registry.helpers import start_berth_registry
 
@@ -31,22 +28,6 @@ def _events(daemon, since: float, *filters: str) -> list[dict[str, Any]]:
 
 def _of(events: list[dict[str, Any]], actor: str) -> list[tuple[str, dict[str, str]]]:
     return [(e["Action"], e["Actor"]["Attributes"]) for e in events if e["Actor"]["ID"] == actor]
-
-
-@pytest.fixture
-def made(daemon) -> Iterator[dict[str, list[str]]]:
-    things: dict[str, list[str]] = {"containers": [], "networks": [], "volumes": [], "images": []}
-    try:
-        yield things
-    finally:
-        for c in things["containers"]:
-            daemon.docker("rm", "-f", c)
-        for n in things["networks"]:
-            daemon.docker("network", "rm", n)
-        for v in things["volumes"]:
-            daemon.docker("volume", "rm", "-f", v)
-        for i in things["images"]:
-            daemon.docker("rmi", "-f", i)
 
 
 def _run(daemon, made, *args: str) -> str:

@@ -10,9 +10,6 @@ import secrets
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-
-import pytest
 
 from berth.baseimages.registry import REGISTRY_IMAGE, build_registry_image
 from tests.registry.helpers import free_port
@@ -31,21 +28,7 @@ def _wait_ready(port: int, timeout: float = 20) -> None:
             time.sleep(0.2)
 
 
-@pytest.fixture
-def leftovers(daemon) -> Iterator[dict[str, list[str]]]:
-    made: dict[str, list[str]] = {"containers": [], "volumes": [], "images": []}
-    try:
-        yield made
-    finally:
-        for c in made["containers"]:
-            daemon.docker("rm", "-f", c)
-        for i in made["images"]:
-            daemon.docker("rmi", "-f", i)
-        for v in made["volumes"]:
-            daemon.docker("volume", "rm", "-f", v)
-
-
-def test_registry_image_keeps_pushed_images_in_its_volume(daemon, leftovers) -> None:
+def test_registry_image_keeps_pushed_images_in_its_volume(daemon, made) -> None:
     t0 = time.monotonic()
     image_id = build_registry_image(daemon.host)
     built_in = time.monotonic() - t0
@@ -58,11 +41,11 @@ def test_registry_image_keeps_pushed_images_in_its_volume(daemon, leftovers) -> 
 
     suffix = secrets.token_hex(4)
     volume, port = f"regdata-{suffix}", free_port()
-    leftovers["volumes"].append(volume)
+    made["volumes"].append(volume)
     first, second = f"reg1-{suffix}", f"reg2-{suffix}"
-    leftovers["containers"] += [first, second]
+    made["containers"] += [first, second]
     ref = f"127.0.0.1:{port}/seed/busybox:{suffix}"
-    leftovers["images"].append(ref)
+    made["images"].append(ref)
 
     run = daemon.docker("run", "-d", "--name", first, "-p", f"127.0.0.1:{port}:5000",
                         "-v", f"{volume}:/var/lib/registry", "berth/registry")
