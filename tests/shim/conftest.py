@@ -39,6 +39,16 @@ def children(pid: int) -> set[int]:
     return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
 
 
+async def until_children(shim: int, expected: set[int]) -> set[int]:
+    """The shim's children once they are ``expected`` (or whatever they are after ~2 s): a
+    helper child it forked leaves shortly after answering."""
+    for _ in range(100):
+        if children(shim) == expected:
+            break
+        await asyncio.sleep(0.02)
+    return children(shim)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:

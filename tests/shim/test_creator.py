@@ -4,7 +4,6 @@ killed before ``start`` still reaches the shim, and create errors keep their cla
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -17,7 +16,7 @@ from berth.errors import RuntimeFailure
 from berth.shim.client import spawn
 from berth.shim.server import SOCKET_FILE
 from berth.testing.cgroups import cgroup_dirs
-from tests.shim.conftest import ShimEnv, children, ppid, run, wait_gone
+from tests.shim.conftest import ShimEnv, ppid, run, until_children, wait_gone
 from tests.shim.test_main import assert_cleaned_up, shim_pid
 
 pytestmark = pytest.mark.root
@@ -32,11 +31,7 @@ def test_started_init_is_the_shims_child_and_the_creator_is_gone(shim_env: ShimE
         await client.start()
         init = client.pid
         # The creator leaves right after answering start.
-        for _ in range(100):
-            if children(shim) == {init}:
-                break
-            await asyncio.sleep(0.02)
-        assert children(shim) == {init}
+        assert await until_children(shim, {init}) == {init}
         assert ppid(init) == shim
         await client.kill(signal.SIGKILL)
         status = await client.wait()

@@ -5,7 +5,6 @@ its error class and leaves no process behind."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import pytest
@@ -13,19 +12,10 @@ import pytest
 from berth.errors import RuntimeFailure
 from berth.shim.client import spawn
 from berth.shim.protocol import ExecRequest
-from tests.shim.conftest import ShimEnv, children, ppid, run
+from tests.shim.conftest import ShimEnv, ppid, run, until_children
 from tests.shim.test_main import assert_cleaned_up, shim_pid
 
 pytestmark = pytest.mark.root
-
-
-async def _until_children(shim: int, expected: set[int]) -> set[int]:
-    """The shim's children once they are ``expected`` (or whatever they are after ~2 s)."""
-    for _ in range(100):
-        if children(shim) == expected:
-            break
-        await asyncio.sleep(0.02)
-    return children(shim)
 
 
 def test_exec_process_is_the_shims_child_and_is_reaped_there(shim_env: ShimEnv) -> None:
@@ -40,11 +30,11 @@ def test_exec_process_is_the_shims_child_and_is_reaped_there(shim_env: ShimEnv) 
             slow, _, _ = await client.exec(ExecRequest("e1", ("sh", "-c", "sleep 0.5; exit 7")))
             parent = ppid(slow)
             # The helper child that ran the runtime's exec has left.
-            children = await _until_children(shim, {init, slow})
+            children = await until_children(shim, {init, slow})
             state = await client.exec_state("e1", wait=True)
             quick, _, _ = await client.exec(ExecRequest("e2", ("true",)))
             quick_state = await client.exec_state("e2", wait=True)
-            left = await _until_children(shim, {init})
+            left = await until_children(shim, {init})
         finally:
             await client.kill(signal.SIGKILL)
             await client.wait()
@@ -95,7 +85,7 @@ def test_failing_exec_keeps_its_class_and_leaves_nothing(shim_env: ShimEnv) -> N
             init = client.pid
             with pytest.raises(RuntimeFailure, match="executable file not found"):
                 await client.exec(ExecRequest("bad", ("no-such-command",)))
-            left = await _until_children(shim, {init})
+            left = await until_children(shim, {init})
             # The shim still serves execs after a failed one.
             pid, _, _ = await client.exec(ExecRequest("ok", ("true",)))
             state = await client.exec_state("ok", wait=True)
