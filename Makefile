@@ -29,14 +29,12 @@ $(VENV)/.installed: pyproject.toml
 # process (CLI, berthd, each shim factory) would otherwise compile its modules from source.
 #
 # berth-runtime is started once per container operation (runc's command contract), so its script
-# is ours, not pip's: `python -S` skips the site step (site-packages, .pth files: ~4 ms CPU of
-# every command, bench/README.md; the runtime needs only the standard library) and src/ is put
-# on sys.path directly. PYTHONPATH still comes first. Rewritten here because pip writes its own.
+# is ours, not pip's: `python -S` (no site step), src/ put on sys.path directly (PYTHONPATH still
+# comes first), on the quickest-starting CPython of the venv's version installed (measured; see
+# berth/runtime/cli/launcher.py). Rewritten here because pip writes its own.
 venv: $(VENV)/.installed
 	@$(PY) -m compileall -q src/berth >/dev/null
-	@printf '#!%s -S\nimport sys\nsys.path.append(%s)\nfrom berth.runtime.cli import main\nmain()\n' \
-	  '$(abspath $(PY))' "'$(CURDIR)/src'" > $(VENV)/bin/.berth-runtime.tmp
-	@chmod 755 $(VENV)/bin/.berth-runtime.tmp && mv $(VENV)/bin/.berth-runtime.tmp $(VENV)/bin/berth-runtime
+	@$(PY) -m berth.runtime.cli.launcher $(VENV)/bin/berth-runtime src
 
 daemon: deps venv
 	@if ! BERTH_HOST=$(BERTH_HOST) $(PY) -c 'import socket,sys,os; s=socket.socket(socket.AF_UNIX); s.connect(os.environ["BERTH_HOST"][7:])' 2>/dev/null; then \
