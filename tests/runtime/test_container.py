@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,3 +177,25 @@ def test_exec_failure_at_start_is_reported(rt: Env) -> None:
         assert wait_exit(created.pid) != 0
     finally:
         container.delete(rt.state_root, created.id)
+
+
+def test_late_hooks_are_those_of_the_spec_at_create(rt: Env) -> None:
+    # The state file names the phases with hooks, so start and delete read config.json again
+    # only for those: a poststop hook added to config.json after create does not run.
+    marker = rt.base / "poststop-ran"
+
+    def add_poststop(spec: dict[str, Any]) -> None:
+        spec["hooks"] = {"poststop": [{"path": "/bin/busybox",
+                                       "args": ["sh", "-c", f"touch {marker}"]}]}
+
+    for hooked in (False, True):
+        bundle, mounts, spec = rt.bundle(["true"], mutate=add_poststop if hooked else None)
+        created = container.create(rt.options(bundle, mounts))
+        state = json.loads((rt.state_root / created.id / "state.json").read_text())
+        assert state["hook_phases"] == (["poststop"] if hooked else [])
+        add_poststop(spec)
+        (bundle / "config.json").write_text(json.dumps(spec))
+        created.start()
+        assert wait_exit(created.pid) == 0
+        container.delete(rt.state_root, created.id)
+        assert marker.exists() == hooked

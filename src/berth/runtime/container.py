@@ -422,7 +422,8 @@ def _init_forked(opts: CreateOptions, plan: Plan, pid: int) -> None:
             cgroup_paths={k: str(v) for k, v in plan.cgroup.paths.items()},
             created=_utc_now(),
             host_rootfs=plan.root_dir if plan.host_rootfs_keep is not None else "",
-            host_rootfs_keep=plan.host_rootfs_keep or 0))
+            host_rootfs_keep=plan.host_rootfs_keep or 0,
+            hook_phases=tuple(p for p in ("poststart", "poststop") if plan.hooks.get(p))))
     except BerthError as exc:
         raise _ChildError(str(exc), pid) from None
 

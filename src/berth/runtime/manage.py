@@ -98,6 +98,8 @@ def start_detached(state_root: str | os.PathLike[str], container_id: str) -> Non
 
 def _late_hooks(st: statefile.ContainerState, phase: str, status: str) -> None:
     """poststart/poststop: the spec has a failure here only warned about, never fatal."""
+    if st.hook_phases is not None and phase not in st.hook_phases:
+        return  # none at create: no read of config.json (~1 ms) on start's and delete's path
     try:
         spec = _load_spec(st.bundle)
         found = hooks.parse_hooks(spec.get("hooks")).get(phase, ())

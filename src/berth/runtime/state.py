@@ -12,11 +12,14 @@ Format (version 1)::
     {"version": 1, "id": "...", "pid": 1234, "start_time": 987654, "bundle": "/...",
      "cgroup_paths": {"memory": "/sys/fs/cgroup/memory/berth/<id>", ...},
      "started": false, "created": "2026-11-27T19:54:50.802105202Z",
-     "host_rootfs": "", "host_rootfs_keep": 0}
+     "host_rootfs": "", "host_rootfs_keep": 0, "hook_phases": ["poststop"]}
 
 ``host_rootfs`` is set only for a container without a mount namespace of its own: its mounts
 were made on the rootfs in the caller's namespace, and ``delete`` detaches what is stacked on
 that path above the ``host_rootfs_keep`` mounts that were there before ``create``.
+``hook_phases`` names which of poststart and poststop the spec had hooks for at create (absent
+in files of older versions: unknown), so ``start`` and ``delete`` read config.json again only
+to run them.
 
 Must not signal or create processes.
 """
@@ -70,15 +73,19 @@ class ContainerState(Record):
     created: str = ""
     host_rootfs: str = ""
     host_rootfs_keep: int = 0
+    hook_phases: tuple[str, ...] | None = None
 
     def with_started(self) -> ContainerState:
         return replace(self, started=True)
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": 1, "id": self.id, "pid": self.pid, "start_time": self.start_time,
+        data = {"version": 1, "id": self.id, "pid": self.pid, "start_time": self.start_time,
                 "bundle": self.bundle, "cgroup_paths": dict(self.cgroup_paths),
                 "started": self.started, "created": self.created,
                 "host_rootfs": self.host_rootfs, "host_rootfs_keep": self.host_rootfs_keep}
+        if self.hook_phases is not None:
+            data["hook_phases"] = list(self.hook_phases)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContainerState:
@@ -87,7 +94,9 @@ class ContainerState(Record):
                    cgroup_paths={str(k): str(v) for k, v in data["cgroup_paths"].items()},
                    started=bool(data.get("started", False)), created=str(data.get("created", "")),
                    host_rootfs=str(data.get("host_rootfs", "")),
-                   host_rootfs_keep=int(data.get("host_rootfs_keep", 0)))
+                   host_rootfs_keep=int(data.get("host_rootfs_keep", 0)),
+                   hook_phases=(tuple(str(p) for p in data["hook_phases"])
+                                if isinstance(data.get("hook_phases"), list) else None))
 
 
 def _dir(state_root: str | os.PathLike[str], container_id: str) -> str:
