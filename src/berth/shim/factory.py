@@ -49,7 +49,8 @@ from berth.shim import main as shim_main
 
 __all__ = ["PID_NAME", "SOCKET_NAME", "main", "serve"]
 
-SOCKET_NAME = "shim-factory.sock"  # also in berth.shim.factoryctl
+# Also in berth.shim.factoryctl, which the factory does not import (it brings asyncio and logging).
+SOCKET_NAME = "shim-factory.sock"
 PID_NAME = "shim-factory.pid"
 _LOG_NAME = "shim-factory.log"
 

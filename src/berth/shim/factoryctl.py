@@ -17,14 +17,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["socket_path", "start_factory", "stop_factory", "warm_seccomp"]
+__all__ = ["PID_NAME", "SOCKET_NAME", "socket_path", "start_factory", "stop_factory", "warm_seccomp"]
 
 _log = logging.getLogger("berth.shim.factory")
-_SOCKET_NAME = "shim-factory.sock"
+# The factory's files in berthd's exec root (berth.shim.factory writes them; same names there).
+SOCKET_NAME = "shim-factory.sock"
+PID_NAME = "shim-factory.pid"
 
 
 def socket_path(exec_root: Path) -> Path:
-    return exec_root / _SOCKET_NAME
+    return exec_root / SOCKET_NAME
 
 
 async def stop_factory(exec_root: Path) -> None:
@@ -36,13 +38,43 @@ async def stop_factory(exec_root: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return
+    pidfd = _factory_pidfd(exec_root)
     try:
         writer.write(b'{"op": "stop"}\n')
         await writer.drain()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader.readline(), 5)
+            # The answer comes before the factory removes its files and exits: wait for the
+            # exit, so whoever stopped berthd finds neither the process nor its pid file.
+            if pidfd is not None:
+                await asyncio.wait_for(_exited(pidfd), 5)
     finally:
         writer.close()
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _factory_pidfd(exec_root: Path) -> int | None:
+    """A pidfd of the factory named by its pid file (checked to be one: pids are reused)."""
+    try:
+        pid = int((exec_root / PID_NAME).read_text())
+        pidfd = os.pidfd_open(pid)
+        if b"berth.shim.factory" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.close(pidfd)
+            return None
+    except (OSError, ValueError):
+        return None
+    return pidfd
+
+
+async def _exited(pidfd: int) -> None:
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(pidfd, lambda: None if gone.done() else gone.set_result(None))
+    try:
+        await gone
+    finally:
+        loop.remove_reader(pidfd)
 
 
 async def start_factory(exec_root: Path, python: str = sys.executable) -> Path | None:
