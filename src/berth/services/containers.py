@@ -477,12 +477,17 @@ class ContainerService:
 
     async def _start_locked(self, c: Container, live: _Live) -> None:
         await self._released(live)
-        netns_path = await self._setup_network(c)
         try:
+            netns_path = await self._setup_network(c)
             await self._spawn_and_start(c, live, netns_path)
-        except BaseException:
-            if self._networks is not None and live.shim is None:
-                await self._networks.teardown(c.id)
+        except BaseException as err:
+            if live.shim is None:
+                if self._networks is not None:
+                    await self._networks.teardown(c.id)
+                if c.host_config.get("AutoRemove") and isinstance(err, Exception):
+                    # As moby: an --rm container that cannot start is removed, whatever step
+                    # failed (the CLI waits for its removal). With a shim, its exit removes it.
+                    self._spawn(self.remove(c.id, force=True))
             raise
 
     async def _setup_network(self, c: Container) -> str | None:
@@ -494,8 +499,7 @@ class ContainerService:
         if mode.startswith("container:"):
             target = self.get(mode.removeprefix("container:"))
             if not target.state.running or not target.state.pid:
-                raise errors.Conflict(f"cannot join network namespace of a non running container: "
-                                      f"container {target.id} is {target.state.status}")
+                raise errors.Conflict(f"cannot join network of a non running container: {target.id}")
             self._write_etc_files(c)
             pinned = self._networks.netns_path(target.id) if self._networks else None
             if pinned is not None and pinned.exists():
@@ -562,9 +566,6 @@ class ContainerService:
         except errors.RuntimeFailure as err:
             self._record_start_failure(c, live, err)
             self._cleanup_state_dir(c)
-            if c.host_config.get("AutoRemove"):
-                # As moby: an --rm container that cannot start is removed (the CLI waits for it).
-                self._spawn(self.remove(c.id, force=True))
             raise
         live.shim = shim
         live.exited = asyncio.Event()

@@ -49,6 +49,40 @@ def _clean(dest: str) -> str:
     return "/" + "/".join(p for p in dest.split("/") if p and p != ".")
 
 
+_KNOWN_TYPES = ("bind", "volume", "tmpfs")
+# The option blocks each type may carry; any other block is refused, as moby does.
+_OPTION_FIELDS = {"bind": "BindOptions", "volume": "VolumeOptions", "tmpfs": "TmpfsOptions"}
+
+
+def check_mount(m: Mapping[str, Any]) -> None:
+    """Refuse a ``HostConfig.Mounts`` entry that Docker refuses, with Docker's message."""
+    kind = str(m.get("Type") or "")
+    prefix = f'invalid mount config for type "{kind}": '
+    target = str(m.get("Target") or "")
+    source = str(m.get("Source") or "")
+    if not target:
+        raise InvalidArgument(prefix + "field Target must not be empty")
+    if _clean(target) == "/":
+        raise InvalidArgument(prefix + "invalid specification: destination can't be '/'")
+    if not target.startswith("/"):
+        raise InvalidArgument(prefix + f"invalid mount path: '{target}' mount path must be absolute")
+    if kind not in _KNOWN_TYPES:
+        raise InvalidArgument(prefix + "mount type unknown")
+    for other, field in _OPTION_FIELDS.items():
+        if other != kind and m.get(field) is not None:
+            raise InvalidArgument(prefix + f"field {field} must not be specified")
+    if kind == "bind":
+        if not source:
+            raise InvalidArgument(prefix + "field Source must not be empty")
+        if not source.startswith("/"):
+            raise InvalidArgument(prefix + f"invalid mount path: '{source}' mount path must be absolute")
+    elif kind == "volume":
+        if not source and m.get("ReadOnly"):
+            raise InvalidArgument(prefix + "must not set ReadOnly mode when using anonymous volumes")
+    elif source:
+        raise InvalidArgument(prefix + "field Source must not be specified")
+
+
 def plan(config: Mapping[str, Any], host_config: Mapping[str, Any],
          volumes_from: Iterable[tuple[list[MountPoint], str]],
          new_name: Callable[[], str]) -> list[MountPoint]:
@@ -69,6 +103,7 @@ def plan(config: Mapping[str, Any], host_config: Mapping[str, Any],
             out.append(MountPoint("volume", dest, name=src, rw=rw, mode=mode or "z",
                                   copy_up="nocopy" not in opts))
     for m in host_config.get("Mounts") or []:
+        check_mount(m)
         kind = str(m.get("Type") or "")
         dest = _clean(str(m.get("Target") or "/"))
         if kind == "volume":
