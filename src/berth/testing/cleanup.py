@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from berth.mount import unmount
 from berth.testing.cgroups import cgroup_dirs, remove_cgroup_tree
 
 __all__ = ["cleanup_daemon_leftovers", "mounts_under"]
+
+_FACTORY_GRACE = 5.0
 
 
 def mounts_under(*roots: Path) -> list[str]:
@@ -31,9 +34,16 @@ def cleanup_daemon_leftovers(data_root: Path, exec_root: Path, cgroup_parent: st
     factory_pid = exec_root / "shim-factory.pid"
     with contextlib.suppress(OSError, ValueError):
         pid = int(factory_pid.read_text())
-        if b"berth.shim.factory" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            leftovers.append(f"shim factory {pid}")
-            os.kill(pid, signal.SIGKILL)
+        pidfd = os.pidfd_open(pid)
+        try:
+            # The factory follows berthd's life (a pidfd on it): give it a moment to leave
+            # once berthd is gone; one still there after that is a leftover.
+            if (b"berth.shim.factory" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                    and not select.select([pidfd], [], [], _FACTORY_GRACE)[0]):
+                leftovers.append(f"shim factory {pid}")
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
     # Containers still running in the daemon's cgroups are leftovers; the tree itself is
     # removed in every hierarchy, but only what was below it (containers' cgroups) is reported.
     for d in cgroup_dirs(cgroup_parent):
