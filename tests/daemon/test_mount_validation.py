@@ -1,5 +1,6 @@
-"""``--mount`` entries Docker refuses are refused at create, and an ``--rm`` container whose
-start fails before its process exists is removed (the docker CLI waits for that removal)."""
+"""Create settings Docker refuses (``--mount`` entries, a stop signal) are refused at create,
+and an ``--rm`` container whose start fails before its process exists is removed (the docker
+CLI waits for that removal)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,19 @@ def test_a_mount_docker_refuses_is_refused_at_create_and_changes_nothing(
     assert f"Error response from daemon: {message}\n" in r.stderr.decode()
     assert _names(daemon, "ps", "-aq", "--no-trunc") == containers
     assert _names(daemon, "volume", "ls", "-q") == volumes
+
+
+def test_an_unknown_stop_signal_is_refused_at_create(daemon: Daemon) -> None:
+    containers = _names(daemon, "ps", "-aq", "--no-trunc")
+    r = daemon.docker("run", "--rm", "--stop-signal", "FOO", "busybox", "true", timeout=30)
+    assert r.returncode == 125
+    assert "Error response from daemon: Invalid signal: FOO\n" in r.stderr.decode()
+    assert _names(daemon, "ps", "-aq", "--no-trunc") == containers
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    try:
+        ok(daemon.docker("create", "--name", name, "--stop-signal", "SIGUSR1", "busybox", "true"))
+    finally:
+        daemon.docker("rm", "-f", name)
 
 
 def test_rm_container_that_cannot_start_is_removed(daemon: Daemon) -> None:

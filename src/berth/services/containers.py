@@ -339,6 +339,7 @@ class ContainerService:
         args = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
         if not args:
             raise errors.InvalidArgument("no command specified")
+        _signal_number(req.config.get("StopSignal"), _signal.SIGTERM)  # refused now, not at stop
         if name is None:
             name = self._unique_random_name()
         paths = self._paths(cid)
