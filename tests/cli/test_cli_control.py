@@ -25,7 +25,7 @@ def test_exec_and_wait(daemon, names):
     assert r.stdout == b"piped\n"
     assert daemon.berth("exec", "-d", name, "sleep", "1").returncode == 0
     r = daemon.berth("exec", name, "nosuch")
-    assert r.returncode == 127
+    assert r.returncode == 126
     daemon.berth("kill", name, check=True)  # PID 1 ignores TERM without a handler
     assert daemon.berth("wait", name, check=True).stdout == b"137\n"
 

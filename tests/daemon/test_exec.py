@@ -109,9 +109,11 @@ def test_exec_privileged_gets_every_capability(daemon: Daemon, box: str) -> None
 
 def test_exec_missing_command_and_errors(daemon: Daemon, box: str) -> None:
     r = daemon.docker("exec", box, "nosuchcmd")
-    assert r.returncode == 127
+    assert r.returncode == 126  # as dockerd: any exec that cannot start
     assert b'exec: "nosuchcmd": executable file not found in $PATH' in r.stdout + r.stderr
     r = daemon.docker("exec", box, "/etc")
+    assert r.returncode == 126
+    r = daemon.docker("exec", "-w", "/nonexist", box, "pwd")
     assert r.returncode == 126
     status, _, body = request(str(daemon.socket), "POST", f"/containers/{box}/exec", {"Cmd": []})
     assert status == 400 and b"message" in body

@@ -136,12 +136,9 @@ class ExecService:
                 exec_id=inst.id, args=cfg.args, env=cfg.env, cwd=cfg.working_dir,
                 user=cfg.user, privileged=cfg.privileged, tty=cfg.tty,
                 stdin=cfg.attach_stdin and attach, attach=attach))
-        except errors.RuntimeFailure as err:
-            inst.ready.set()
-            inst.exit_code = 127 if "not found" in str(err) or "no such file" in str(err) else 126
-            inst.done.set()
-            raise
         except errors.BerthError:
+            # moby: an exec that cannot start exits 126, whatever the cause (a missing command
+            # too; only `docker run` reports that one as 127).
             inst.ready.set()
             inst.exit_code = 126
             inst.done.set()
