@@ -77,6 +77,9 @@ def changes(upper: Path, lowers: Sequence[Path],
             ignore: frozenset[str] = ENGINE_PATHS) -> list[Change]:
     """The changes of ``upper`` over ``lowers``, sorted by path like ``docker diff``."""
     out: list[Change] = []
+    # Directories copied up only to hold the engine's paths (``/etc`` for ``/etc/hosts``): moby
+    # makes those in its init layer, so they show only when the container changed more there.
+    engine_dirs: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(upper):
         here = Path(dirpath)
         for name in dirnames + filenames:
@@ -84,6 +87,7 @@ def changes(upper: Path, lowers: Sequence[Path],
             rel = path.relative_to(upper).as_posix()
             shown = "/" + rel
             if shown in ignore:
+                engine_dirs.update("/" + "/".join(rel.split("/")[:i]) for i in range(1, rel.count("/") + 1))
                 continue
             st = os.lstat(path)
             if _whiteout(st):
@@ -93,6 +97,9 @@ def changes(upper: Path, lowers: Sequence[Path],
                 out.append(Change(shown, ChangeKind.MODIFIED))
             else:
                 out.append(Change(shown, ChangeKind.ADDED))
+    if engine_dirs:
+        out = [c for c in out if c.path not in engine_dirs or c.kind != ChangeKind.MODIFIED
+               or any(o.path.startswith(c.path + "/") for o in out)]
     out.sort(key=lambda c: c.path)
     return out
 
