@@ -4,11 +4,16 @@ CLI waits for that removal)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Daemon
+from berth.baseimages import ensure_base_images
+from tests.conftest import Daemon, start_berthd
 from tests.daemon.helpers import ok
 
 pytestmark = pytest.mark.root
@@ -45,6 +50,20 @@ def test_a_mount_docker_refuses_is_refused_at_create_and_changes_nothing(
     assert _names(daemon, "volume", "ls", "-q") == volumes
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    (("--cpus", "99"), f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only "
+                       f"{os.cpu_count()} CPUs available"),
+    (("--memory", "1k"), "Minimum memory limit allowed is 6MB"),
+])
+def test_resource_limits_docker_refuses_are_refused_at_create(
+        daemon: Daemon, flags: tuple[str, ...], message: str) -> None:
+    containers = _names(daemon, "ps", "-aq", "--no-trunc")
+    r = daemon.docker("create", *flags, "busybox", "true", timeout=30)
+    assert r.returncode == 1
+    assert message in r.stderr.decode()
+    assert _names(daemon, "ps", "-aq", "--no-trunc") == containers
+
+
 def test_an_unknown_stop_signal_is_refused_at_create(daemon: Daemon) -> None:
     containers = _names(daemon, "ps", "-aq", "--no-trunc")
     r = daemon.docker("run", "--rm", "--stop-signal", "FOO", "busybox", "true", timeout=30)
@@ -70,3 +89,24 @@ def test_rm_container_that_cannot_start_is_removed(daemon: Daemon) -> None:
         assert ok(daemon.docker("ps", "-aq", "--filter", f"name=^{name}$")) == ""
     finally:
         daemon.docker("rm", "-f", stopped, name)
+
+
+def test_a_start_failing_before_its_shim_ends_the_attach(own_daemon: tuple[Path, list[Daemon]]) -> None:
+    """``docker run`` attaches before it starts; a start that failed before the shim existed
+    left that attach request waiting for good, and with it berthd's shutdown."""
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    d.docker("create", "--name", "stopped", "busybox", "true", check=True)
+    r = d.docker("run", "--name", "joiner", "--network", "container:stopped", "busybox", "true", timeout=30)
+    assert r.returncode == 125
+    assert b"cannot join network of a non running container" in r.stderr
+    status = ok(d.docker("inspect", "-f", "{{.State.Status}} {{.State.Error}}", "joiner"))
+    assert status.startswith("created cannot join network of a non running container")
+    assert d.process is not None
+    d.process.send_signal(signal.SIGTERM)
+    try:
+        d.process.wait(30)  # it never exited before the fix: nothing is timed here
+    except subprocess.TimeoutExpired:
+        pytest.fail("berthd did not stop: a request handler is still waiting")

@@ -169,9 +169,13 @@ def _security(hc: Mapping[str, Any]) -> tuple[bool, seccomp.SeccompChoice]:
     return nnp, choice
 
 
-def check_security(host_config: Mapping[str, Any]) -> None:
-    """Refuse bad capabilities, security options and sysctls at create time, as dockerd does."""
+def check_security(host_config: Mapping[str, Any], host_cpus: int | None = None) -> None:
+    """Refuse bad capabilities, security options, sysctls, resource limits and ulimits at
+    create time, as dockerd does (not at start, where a failed ``docker run`` leaves a
+    created container behind)."""
     _capabilities(host_config, bool(host_config.get("Privileged")))
+    specresources.resources(host_config, bool(host_config.get("Privileged")), host_cpus)
+    specresources.rlimits(host_config)
     _security(host_config)
     _group_add(host_config)
     specresources.device_cgroup_rules(host_config)

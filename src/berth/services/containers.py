@@ -347,7 +347,7 @@ class ContainerService:
                       image_id=image.id, config=config, host_config=req.host_config,
                       path=args[0], args=args[1:], paths=paths, transient=transient)
         self._check_network_mode(c)
-        specgen.check_security(req.host_config)
+        specgen.check_security(req.host_config, os.cpu_count())
         if self._remap_of(req.host_config) is not None and req.host_config.get("Privileged"):
             raise errors.InvalidArgument(
                 "privileged mode is incompatible with user namespaces.  You must run the "
@@ -483,6 +483,10 @@ class ContainerService:
             await self._spawn_and_start(c, live, netns_path)
         except BaseException as err:
             if live.shim is None:
+                if isinstance(err, Exception):
+                    # Attaches waiting for the shim end with the error (a docker run whose
+                    # start failed left its attach request, and berthd's shutdown, waiting).
+                    self._record_start_failure(c, live, err)
                 if self._networks is not None:
                     await self._networks.teardown(c.id)
                 if c.host_config.get("AutoRemove") and isinstance(err, Exception):
@@ -564,8 +568,7 @@ class ContainerService:
         try:
             shim = await shim_client.spawn(c.paths.state_dir, shim_spec,
                                            factory=self._cfg.shim_factory)
-        except errors.RuntimeFailure as err:
-            self._record_start_failure(c, live, err)
+        except errors.RuntimeFailure:
             self._cleanup_state_dir(c)
             raise
         live.shim = shim
@@ -596,7 +599,7 @@ class ContainerService:
         self._start_health(c, shim)
         live.monitor = self._spawn(self._monitor(c, shim, exit_status))
 
-    def _record_start_failure(self, c: Container, live: _Live, err: errors.BerthError) -> None:
+    def _record_start_failure(self, c: Container, live: _Live, err: Exception) -> None:
         c.state.error = str(err)
         c.state.exit_code = _exit_code_for(str(err))
         self._save_state(c)

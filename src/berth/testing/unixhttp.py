@@ -18,6 +18,10 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self._path)
+        try:
+            s.settimeout(self.timeout)
+            s.connect(self._path)
+        except BaseException:
+            s.close()  # a daemon already gone must not cost a leaked socket
+            raise
         self.sock = s
