@@ -80,10 +80,16 @@ def _go_mode(st: os.stat_result) -> int:
 
 
 def path_stat(root: Path, container_path: str) -> tuple[Path, PathStat]:
-    """Resolve ``container_path`` (its last link not followed) and stat it; FileNotFoundError
-    when missing."""
-    host = resolve(root, container_path, follow_last=False)
+    """Resolve ``container_path`` and stat it; FileNotFoundError when missing.
+
+    Its last link is not followed, unless the path ends in ``/`` or ``/.``: that asks for a
+    directory, so the link is followed, and a path that is not one (or that goes through a
+    file, ``/etc/hosts/x``) raises NotADirectoryError, as lstat does for Docker."""
+    wants_dir = container_path.endswith(("/", "/.")) and container_path.strip("/.") != ""
+    host = resolve(root, container_path, follow_last=wants_dir)
     st = os.lstat(host)
+    if wants_dir and not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(container_path)
     link_target = ""
     if stat.S_ISLNK(st.st_mode):
         target = resolve(root, container_path, follow_last=True)

@@ -154,23 +154,17 @@ class ContainerFilesService:
             if on_stat is not None:
                 on_stat(st)
             host, _ = path_stat(root, path)
+            # "dir/." is named "." like "/": the client renames the "./" prefix of every
+            # entry to its target, so the names must carry it (cp c:/d/. new gives new/f)
             name = st.name if st.name != "/" else "."
-            if path.endswith("/.") and st.is_dir:
-                write_path_tar_contents(host, out)
-            else:
-                write_path_tar(host, name, out)
+            write_path_tar(host, name, out)
             return st
 
     def put_archive(self, ref: str, path: str, tar: Path, no_overwrite_dir_non_dir: bool,
                     copy_uid_gid: bool) -> None:
         c = self._containers.get(ref)
         with self._root(c, writable=True) as root:
-            try:
-                host, st = path_stat(root, path)
-            except FileNotFoundError:
-                raise errors.NotFound(f"Could not find the file {path} in container "
-                                      f"{c.name}") from None
-            del host, st
+            _stat(root, path, c)
             extract_into(tar, root, path, copy_uid_gid=copy_uid_gid,
                          no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
 
@@ -178,12 +172,15 @@ class ContainerFilesService:
 def _stat(root: Path, path: str, c: Container) -> PathStat:
     try:
         return path_stat(root, path)[1]
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         raise errors.NotFound(f"Could not find the file {path} in container {c.name}") from None
+    except NotADirectoryError as e:
+        # moby answers its lstat's error as a system error (500), not as a missing file
+        raise errors.Internal(f"lstat {path}: not a directory") from e
 
 
 def write_path_tar_contents(directory: Path, out: BinaryIO) -> None:
-    """A tar of everything under ``directory`` with names relative to it (export, ``cp dir/.``)."""
+    """A tar of everything under ``directory`` with names relative to it (export)."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         links: dict[tuple[int, int], str] = {}
         for dirpath, dirnames, filenames in os.walk(directory):
