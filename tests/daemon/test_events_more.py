@@ -1,6 +1,7 @@
 """Events beyond container lifecycle, read back through the real ``docker events`` CLI:
 network create/connect/disconnect/destroy, volume create/mount/unmount/destroy, image
-pull/push, kill with its signal, rename with oldName, exec_create/exec_start/exec_die."""
+pull/push, kill with its signal (also the signals of stop and rm -f), attach, rename with oldName,
+exec_create/exec_start/exec_die."""
 
 from __future__ import annotations
 
@@ -128,3 +129,26 @@ def test_pull_and_push_events(daemon, made) -> None:
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_stop_and_forced_rm_log_their_signals_run_logs_attach(daemon, made) -> None:
+    """As dockerd: stop sends kill 15, then kill 9 when the timeout passes, then die and stop;
+    rm -f of a running container is kill 9, die, destroy; an attached run logs attach."""
+    t0 = time.time()
+    stopped = _run(daemon, made, "busybox", "sleep", "100")  # pid 1 ignores SIGTERM
+    assert daemon.docker("stop", "-t", "1", stopped).returncode == 0
+    removed = _run(daemon, made, "busybox", "sleep", "100")
+    assert daemon.docker("rm", "-f", removed).returncode == 0
+    attached = f"ev-{secrets.token_hex(4)}"
+    made["containers"].append(attached)
+    assert daemon.docker("run", "--name", attached, "busybox", "true").returncode == 0
+    events = _events(daemon, t0, "type=container")
+    steps = [(a, attrs.get("signal", attrs.get("exitCode", ""))) for a, attrs in
+             _of(events, stopped)]
+    assert steps == [("create", ""), ("start", ""), ("kill", "15"), ("kill", "9"),
+                     ("die", "137"), ("stop", "")], events
+    steps = [(a, attrs.get("signal", "")) for a, attrs in _of(events, removed)]
+    assert steps[2:] == [("kill", "9"), ("die", ""), ("destroy", "")], events
+    attached_id = next(e["Actor"]["ID"] for e in events
+                       if e["Actor"]["Attributes"].get("name") == attached)
+    assert [a for a, _ in _of(events, attached_id)] == ["create", "attach", "start", "die"]

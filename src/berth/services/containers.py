@@ -766,8 +766,7 @@ class ContainerService:
         if shim is None:
             return
         exited = live.exited
-        with contextlib.suppress(errors.BerthError):
-            await shim.kill(sig)
+        await self._signal_quietly(c, shim, sig)
         await self._thaw_for_stop(c, live)
         if timeout >= 0:
             try:
@@ -775,9 +774,18 @@ class ContainerService:
                 return
             except TimeoutError:
                 _log.info("container %s did not stop after %ss, killing it", c.short_id, timeout)
-        with contextlib.suppress(errors.BerthError):
-            await shim.kill(_signal.SIGKILL, all=True)
+        await self._signal_quietly(c, shim, _signal.SIGKILL)
         await exited.wait()
+
+    async def _signal_quietly(self, c: Container, shim: shim_client.ShimClient, sig: int) -> None:
+        """Signal the container for a stop or a forced removal: a shim that is already gone is
+        no error there. Each signal delivered is a ``kill`` event, as moby logs one for
+        every signal it sends (``docker events`` shows kill 15, kill 9, die, stop)."""
+        try:
+            await shim.kill(sig, all=sig == _signal.SIGKILL)
+        except errors.BerthError:
+            return
+        self.on_event_attrs("kill", c, {"signal": str(int(sig))})
 
     async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
@@ -814,8 +822,7 @@ class ContainerService:
                         f"You cannot remove a running container {c.id}. Stop the container "
                         "before attempting removal or force remove")
                 c.manually_stopped = True  # no restart policy between the kill and the removal
-                with contextlib.suppress(errors.BerthError):
-                    await live.shim.kill(_signal.SIGKILL, all=True)
+                await self._signal_quietly(c, live.shim, _signal.SIGKILL)
                 await self._thaw_for_stop(c, live)  # a frozen process dies only once thawed
                 await live.exited.wait()
             c.state.status = "removing"
@@ -886,6 +893,7 @@ class ContainerService:
         """Attach to a running container, or register to be attached at its next start."""
         c = self.get(ref)
         live = self._live_of(c)
+        self.on_event("attach", c)
         if c.state.status == "running" and live.shim is not None:
             reader, writer = await live.shim.attach(stdin, stdout, stderr)
             return AttachStreams(reader, writer)
