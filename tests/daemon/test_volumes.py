@@ -158,3 +158,15 @@ def test_a_create_that_fails_after_its_volumes_leaves_none(daemon: Daemon) -> No
     r = daemon.docker("create", "-v", "/data", "--ip", "172.31.250.9", "busybox", "true")
     assert r.returncode != 0 and b"user defined networks only" in r.stderr, r.stderr
     assert set(ok(daemon.docker("volume", "ls", "-q")).split()) <= before
+
+
+def test_a_bind_mode_docker_refuses_creates_no_volume(daemon: Daemon) -> None:
+    """The mode of ``-v name:/dst:mode`` is checked before any volume is made, as moby parses
+    it: a refused create leaves no named volume behind."""
+    name = f"badmode-{uuid.uuid4().hex[:8]}"
+    try:
+        r = daemon.docker("create", "-v", f"{name}:/data:rw,bogus", "busybox", "true")
+        assert r.returncode == 1 and b"invalid mode: bogus" in r.stderr, r.stderr
+        assert name not in ok(daemon.docker("volume", "ls", "-q")).split()
+    finally:
+        daemon.docker("volume", "rm", name)

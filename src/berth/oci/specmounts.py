@@ -13,7 +13,8 @@ from typing import Any, Final
 
 from berth.errors import InvalidArgument
 
-__all__ = ["DEFAULT_SHM_SIZE", "NetworkFiles", "default_mounts", "network_file_mounts", "user_mounts"]
+__all__ = ["DEFAULT_SHM_SIZE", "NetworkFiles", "check_bind_mode", "default_mounts", "network_file_mounts",
+           "user_mounts"]
 
 DEFAULT_SHM_SIZE: Final = 64 * 1024 * 1024
 _PROPAGATIONS: Final = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
@@ -98,6 +99,7 @@ def _parse_bind(spec: str, volumes: Mapping[str, str]) -> dict[str, Any]:
     mode = parts[2] if len(parts) == 3 else ""
     if not source:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    check_bind_mode(mode)
     readonly = False
     propagation = None
     for opt in (o for o in mode.split(",") if o):
@@ -105,10 +107,15 @@ def _parse_bind(spec: str, volumes: Mapping[str, str]) -> dict[str, Any]:
             readonly = opt == "ro"
         elif opt in _PROPAGATIONS:
             propagation = opt
-        elif opt not in _IGNORED_BIND_OPTS:
-            raise InvalidArgument(f"invalid mode: {opt}")
     return _bind(_check_dest(dest, spec), _volume_source(source, volumes, spec), readonly,
                  propagation)
+
+
+def check_bind_mode(mode: str) -> None:
+    """Refuse a ``-v src:dst:mode`` whose mode has an option Docker does not know."""
+    for opt in (o for o in mode.split(",") if o):
+        if opt not in ("ro", "rw", *_PROPAGATIONS, *_IGNORED_BIND_OPTS):
+            raise InvalidArgument(f"invalid mode: {opt}")
 
 
 def _tmpfs(dest: str, options: Sequence[str], spec: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.oci.specmounts import check_bind_mode
 
 __all__ = ["MountPoint", "from_json", "inspect_view", "plan", "spec_host_config", "to_json"]
 
@@ -92,6 +93,8 @@ def plan(config: Mapping[str, Any], host_config: Mapping[str, Any],
         parts = str(b).split(":")
         if len(parts) < 2 or len(parts) > 3 or not parts[0]:
             raise InvalidArgument(f"invalid volume specification: '{b}'")
+        # before the caller creates any volume: a refused create leaves none behind
+        check_bind_mode(parts[2] if len(parts) == 3 else "")
         src, dest = parts[0], _clean(parts[1])
         opts = parts[2].split(",") if len(parts) == 3 else []
         rw = "ro" not in opts
