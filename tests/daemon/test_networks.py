@@ -163,8 +163,10 @@ def test_modes_none_host_container(daemon: Daemon) -> None:
 def test_bad_network_input(daemon: Daemon) -> None:
     client = docker.DockerClient(base_url=daemon.host)
     try:
-        with pytest.raises(docker.errors.NotFound, match="network nosuchnet not found"):
+        # 400, not 404: the docker CLI takes a 404 from create for a missing image and pulls
+        with pytest.raises(docker.errors.APIError, match="network nosuchnet not found") as err:
             client.containers.create("busybox", "true", network="nosuchnet")
+        assert err.value.status_code == 400
     finally:
         client.close()
     r = daemon.docker("network", "rm", "bridge")

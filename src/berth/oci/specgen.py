@@ -83,6 +83,10 @@ class SpecInput:
     """``--device`` nodes (``HostConfig.Devices`` read on the host by the daemon)."""
     network_namespace_path: str | None = None
     """netns to join for ``NetworkMode: container:<id>`` (or a prepared bridge netns)."""
+    pid_namespace_path: str | None = None
+    """pid namespace to join for ``PidMode: container:<id>``."""
+    ipc_namespace_path: str | None = None
+    """ipc namespace to join for ``IpcMode: container:<id>``."""
     machine: str = "x86_64"
     """``uname -m`` of the host: picks the seccomp architectures and arch-only rules."""
     kernel: tuple[int, int] = (6, 1)
@@ -201,17 +205,27 @@ def _namespaces(inp: SpecInput) -> tuple[list[dict[str, str]], bool, bool]:
         out.append(entry)
     pid = str(hc.get("PidMode") or "")
     if pid != "host":
-        out.append({"type": "pid"})
+        out.append(_joined("pid", pid, inp.pid_namespace_path))
     ipc = str(hc.get("IpcMode") or "")
     host_ipc = ipc == "host"
     if not host_ipc:
-        out.append({"type": "ipc"})
+        out.append(_joined("ipc", ipc, inp.ipc_namespace_path))
     uts = str(hc.get("UTSMode") or "")
     if uts != "host" and not host_net:
         out.append({"type": "uts"})
     if str(hc.get("CgroupnsMode") or "") == "private":
         out.append({"type": "cgroup"})
     return out, host_net, host_ipc
+
+
+def _joined(kind: str, mode: str, path: str | None) -> dict[str, str]:
+    """A namespace of its own, or another container's (``container:<id>``) by its path."""
+    if not mode.startswith("container:"):
+        return {"type": kind}
+    if not path:
+        raise InvalidArgument(f"cannot join {kind} namespace of {mode[len('container:'):]!r}: "
+                              f"no namespace path")
+    return {"type": kind, "path": path}
 
 
 def _oom_score_adj(hc: Mapping[str, Any]) -> int | None:

@@ -33,7 +33,7 @@ from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.security import seccomp as seccomp_profiles
 from berth.security.userns import Remap
-from berth.services import containerlist, orphans
+from berth.services import containerlist, nsjoin, orphans
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.etcfiles import write_etc_files
@@ -92,6 +92,16 @@ class _Live:
     restart_task: asyncio.Task[None] | None = None
     released: asyncio.Future[None] | None = None
     """Done once the last shim's runtime delete is: the ID's runtime state and cgroups are gone."""
+
+
+@contextlib.contextmanager
+def _missing_is_invalid() -> Iterator[None]:
+    """A create naming a container or network that does not exist is a bad request (400, as
+    moby), never a 404: the docker CLI takes a 404 from create for a missing image and pulls."""
+    try:
+        yield
+    except errors.NotFound as err:
+        raise errors.InvalidArgument(str(err)) from err
 
 
 def _signal_number(value: str | int | None, default: int) -> int:
@@ -346,7 +356,10 @@ class ContainerService:
         c = Container(id=cid, name=name, created=format_ns(now_ns()), image_ref=req.image,
                       image_id=image.id, config=config, host_config=req.host_config,
                       path=args[0], args=args[1:], paths=paths, transient=transient)
-        self._check_network_mode(c)
+        with _missing_is_invalid():
+            self._check_network_mode(c)
+            nsjoin.check_modes(c.host_config, self.get)
+            volumes_from = self._volumes_from(req.host_config)
         specgen.check_security(req.host_config, os.cpu_count())
         if self._remap_of(req.host_config) is not None and req.host_config.get("Privileged"):
             raise errors.InvalidArgument(
@@ -355,8 +368,7 @@ class ContainerService:
         security_devices.check_mappings(req.host_config)
         points: list[vmounts.MountPoint] = []
         if self._volumes is not None:
-            points = self._volumes.plan(config, req.host_config, self._volumes_from(req.host_config),
-                                        cid)
+            points = self._volumes.plan(config, req.host_config, volumes_from, cid)
             c.mount_points = [vmounts.to_json(mp) for mp in points]
         if not self._images.try_prepare_rootfs(image.id, cid):
             await asyncio.to_thread(self._images.prepare_rootfs, image.id, cid)
@@ -479,8 +491,9 @@ class ContainerService:
     async def _start_locked(self, c: Container, live: _Live) -> None:
         await self._released(live)
         try:
+            joined = nsjoin.namespace_paths(c.host_config, self.get)
             netns_path = await self._setup_network(c)
-            await self._spawn_and_start(c, live, netns_path)
+            await self._spawn_and_start(c, live, netns_path, joined)
         except BaseException as err:
             if live.shim is None:
                 if isinstance(err, Exception):
@@ -517,7 +530,8 @@ class ContainerService:
         self._write_etc_files(c)
         return str(path) if path else None
 
-    async def _spawn_and_start(self, c: Container, live: _Live, netns_path: str | None) -> None:
+    async def _spawn_and_start(self, c: Container, live: _Live, netns_path: str | None,
+                               joined: nsjoin.JoinedNamespaces) -> None:
         host_config = c.host_config
         volumes: dict[str, str] = {}
         if self._volumes is not None and c.mount_points:
@@ -535,6 +549,7 @@ class ContainerService:
                 hostname=str(c.paths.hostname), hosts=str(c.paths.hosts),
                 resolv_conf=str(c.paths.resolv_conf)),
             volumes=volumes, host_cpus=os.cpu_count(), network_namespace_path=netns_path,
+            pid_namespace_path=joined.pid, ipc_namespace_path=joined.ipc,
             machine=hostfacts.machine(), kernel=hostfacts.kernel_version(),
             host_devices=(security_devices.host_devices() if c.host_config.get("Privileged")
                           else ()),
