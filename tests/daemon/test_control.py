@@ -143,6 +143,27 @@ def test_update_limits_of_a_running_container(daemon: Daemon, names: list[str]) 
     assert (cg / "pids" / daemon.cgroup_parent / cid / "pids.max").read_text() == "44\n"
 
 
+
+def test_memory_swap_default_is_recorded_and_kept_by_update(daemon: Daemon,
+                                                            names: list[str]) -> None:
+    """As dockerd: -m alone records MemorySwap = 2 x Memory; an update of the memory alone
+    keeps that swap limit (inspect and memsw), and refuses a memory above it."""
+    name = new_name(names, "c")
+    daemon.docker("run", "-d", "--name", name, "-m", "64m", "busybox", "sleep", "1000", check=True)
+    cid = inspect(daemon, name)["Id"]
+    assert inspect(daemon, name)["HostConfig"]["MemorySwap"] == 128 << 20
+    daemon.docker("update", "-m", "100m", name, check=True)
+    hc = inspect(daemon, name)["HostConfig"]
+    assert (hc["Memory"], hc["MemorySwap"]) == (100 << 20, 128 << 20)
+    memsw = Path("/sys/fs/cgroup/memory", daemon.cgroup_parent, cid, "memory.memsw.limit_in_bytes")
+    if memsw.exists():  # swap accounting on (this machine): the kernel holds the same limit
+        assert memsw.read_text() == f"{128 << 20}\n"
+    r = daemon.docker("update", "-m", "200m", name)
+    assert r.returncode == 1 and f"Cannot update container {cid}: Memory limit should be " \
+        "smaller than already set memoryswap limit, update the memoryswap at the same " \
+        "time".encode() in r.stderr, r.stderr
+    assert inspect(daemon, name)["HostConfig"]["Memory"] == 100 << 20
+
 def test_kill_with_signal(daemon: Daemon, names: list[str]) -> None:
     name = new_name(names, "c")
     daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c",

@@ -1041,7 +1041,7 @@ class ContainerService:
         c = self.get(ref)
         live = self._live_of(c)
         async with live.lock:
-            new_host, resources = apply_update(c.host_config, body, c.state.status)
+            new_host, resources = apply_update(c.host_config, body, c.state.status, c.id)
             if c.state.status in ("running", "paused") and live.shim is not None and resources:
                 await live.shim.update(resources)
             c.host_config = new_host

@@ -140,6 +140,10 @@ def _normalise_host(raw: dict[str, Any]) -> dict[str, Any]:
         raise InvalidArgument("SHM size can not be less than 0")
     if host.get("Memory", 0) < 0:
         raise InvalidArgument("invalid memory limit: it can not be negative")
+    if host.get("Memory", 0) > 0 and not host.get("MemorySwap"):
+        # moby's default, recorded as such: as much swap as memory. Recorded, not derived at
+        # each start, so a later update of the memory alone keeps it (as docker update does).
+        host["MemorySwap"] = 2 * host["Memory"]
     if not host.get("ShmSize"):
         host["ShmSize"] = 67108864
     if not host.get("Runtime"):

@@ -22,7 +22,7 @@ _UPDATABLE: Final = ("BlkioWeight", "CpuShares", "CpuPeriod", "CpuQuota", "Cpuse
 
 
 def apply_update(host_config: dict[str, Any], body: dict[str, Any],
-                 status: str) -> tuple[dict[str, Any], dict[str, Any]]:
+                 status: str, container_id: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
     """(new HostConfig, resources to apply now or {} when nothing cgroup-related changed)."""
     if not isinstance(body, dict):
         raise errors.InvalidArgument("update body must be a JSON object")
@@ -47,13 +47,12 @@ def apply_update(host_config: dict[str, Any], body: dict[str, Any],
     elif body.get("CpuQuota") or body.get("CpuPeriod"):
         new["NanoCpus"] = 0
     if body.get("Memory") and not body.get("MemorySwap"):
-        old_mem, old_swap = host_config.get("Memory") or 0, host_config.get("MemorySwap") or 0
+        # The recorded MemorySwap stays (create records its 2x default), as docker update.
+        old_swap = host_config.get("MemorySwap") or 0
         if old_swap > 0 and body["Memory"] > old_swap:
             raise errors.InvalidArgument(
-                "Memory limit should be smaller than already set memoryswap limit, update the "
-                "memoryswap at the same time")
-        if old_swap == 0 or old_swap == 2 * old_mem:
-            new["MemorySwap"] = 0  # keep Docker's default of swap = memory
+                f"Cannot update container {container_id}: Memory limit should be smaller than "
+                "already set memoryswap limit, update the memoryswap at the same time")
     policy = body.get("RestartPolicy")
     if policy:
         if not isinstance(policy, dict):
