@@ -4,6 +4,7 @@ networks with DNS between containers, isolation, connect/disconnect, rule cleanu
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -263,4 +264,37 @@ def test_addresses_are_held_while_running_only(daemon: Daemon) -> None:
             [f"10.251.9.{i}/29" for i in range(2, 7)]
     finally:
         daemon.docker("rm", "-f", *cs, pinned)
+        daemon.docker("network", "rm", net)
+
+
+def test_connect_refused_for_none_host_and_container_modes(daemon: Daemon) -> None:
+    """dockerd's 400 and its words for each: none is 'private', host and container: share a
+    namespace; the container keeps its mode."""
+    net, none, host, joined = _name(), _name(), _name(), _name()
+    try:
+        ok(daemon.docker("network", "create", net))
+        ok(daemon.docker("run", "-d", "--name", none, "--network", "none", "busybox", "sleep", "60"))
+        ok(daemon.docker("create", "--name", host, "--network", "host", "busybox", "true"))
+        ok(daemon.docker("create", "--name", joined, "--network", f"container:{none}", "busybox",
+                         "true"))
+        cases = {none: "container cannot be connected to multiple networks with one of the "
+                       "networks in private (none) mode",
+                 host: "container sharing network namespace with another container or host "
+                       "cannot be connected to any other network",
+                 joined: "container sharing network namespace with another container or host "
+                         "cannot be connected to any other network"}
+        client = docker.APIClient(base_url=daemon.host)
+        try:
+            for container, message in cases.items():
+                with pytest.raises(docker.errors.APIError, match=re.escape(message)) as err:
+                    client.connect_container_to_network(container, net)
+                assert err.value.status_code == 400
+                r = daemon.docker("network", "connect", net, container)
+                assert r.returncode == 1 and message.encode() in r.stderr, r.stderr
+        finally:
+            client.close()
+        assert list(json.loads(ok(daemon.docker("inspect", none)))[0]["NetworkSettings"]
+                    ["Networks"]) == ["none"]
+    finally:
+        daemon.docker("rm", "-f", none, host, joined)
         daemon.docker("network", "rm", net)

@@ -404,9 +404,13 @@ class NetworkService:
         if n.driver != "bridge":
             raise errors.Forbidden(f"container cannot be disconnected from host network or connected "
                                    f"to {n.name} network")
-        if mode in ("host", "none") or mode.startswith("container:"):
-            raise errors.Forbidden("container sharing network namespace with another container or "
-                                   "host cannot be connected to any other network")
+        # a bad request (400) as in moby, not a forbidden one
+        if mode == "none":
+            raise errors.InvalidArgument("container cannot be connected to multiple networks with "
+                                         "one of the networks in private (none) mode")
+        if mode == "host" or mode.startswith("container:"):
+            raise errors.InvalidArgument("container sharing network namespace with another "
+                                         "container or host cannot be connected to any other network")
         async with self._lock:
             if self._records.endpoints(network_id=n.id, container_id=c.id):
                 raise errors.Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
