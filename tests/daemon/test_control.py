@@ -86,10 +86,16 @@ def test_rename(daemon: Daemon, names: list[str]) -> None:
     daemon.docker("rename", old, new, check=True)
     assert inspect(daemon, new)["Name"] == f"/{new}"
     assert daemon.docker("inspect", old).returncode != 0
+    # dockerd's words: the failed allocation of the new name, "/name"
     r = daemon.docker("rename", new, other)
-    assert r.returncode != 0 and b"is already in use" in r.stderr
+    taken = f'Error when allocating new name: Conflict. The container name "/{other}" is already in use'
+    assert r.returncode != 0 and taken.encode() in r.stderr, r.stderr
     status, _, body = request(str(daemon.socket), "POST", f"/containers/{new}/rename?name=bad%20name")
-    assert status == 400 and b"Invalid container name" in body
+    assert status == 400 and b"Error when allocating new name: Invalid container name " \
+        b"(/bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" in body, body
+    daemon.docker("rename", new, f"/{new}x", check=True)  # a leading slash is the same name
+    assert inspect(daemon, f"{new}x")["Name"] == f"/{new}x"
+    names.append(f"{new}x")
     status, _, _ = request(str(daemon.socket), "POST", "/containers/nosuch-x/rename?name=abc")
     assert status == 404
 

@@ -98,8 +98,10 @@ def test_cap_add_drop() -> None:
     all_but = gen(hc={"CapAdd": ["ALL"], "CapDrop": ["SYS_ADMIN"]})
     assert all_but["process"]["capabilities"]["permitted"] == [
         c for c in ALL_CAPABILITIES if c != "CAP_SYS_ADMIN"]
-    with pytest.raises(InvalidArgument, match='unknown capability: "CAP_BOGUS"'):
+    with pytest.raises(InvalidArgument, match=r'^invalid CapAdd: unknown capability: "CAP_BOGUS"$'):
         gen(hc={"CapAdd": ["bogus"]})
+    with pytest.raises(InvalidArgument, match=r'^invalid CapDrop: unknown capability: "CAP_NOPE"$'):
+        gen(hc={"CapDrop": ["nope"]})
 
 
 def test_privileged() -> None:

@@ -140,9 +140,10 @@ def _group_add(hc: Mapping[str, Any]) -> tuple[list[int], list[str]]:
 def _capabilities(hc: Mapping[str, Any], privileged: bool) -> list[str]:
     adds = [caps.normalize(c) for c in hc.get("CapAdd") or []]
     drops = [caps.normalize(c) for c in hc.get("CapDrop") or []]
-    for name in adds + drops:
-        if name != "ALL" and name not in caps.CAP_NUMBERS:
-            raise InvalidArgument(f"unknown capability: \"{name}\"")
+    for field_name, names in (("CapAdd", adds), ("CapDrop", drops)):
+        for name in names:
+            if name != "ALL" and name not in caps.CAP_NUMBERS:
+                raise InvalidArgument(f"invalid {field_name}: unknown capability: \"{name}\"")
     if privileged:
         return list(caps.ALL_CAPABILITIES)
     if "ALL" in adds:

@@ -1013,11 +1013,19 @@ class ContainerService:
         c = self.get(ref)
         if not new_name:
             raise errors.InvalidArgument("Neither old nor new names may be empty")
-        name = ids.validate_container_name(new_name)
+        # moby words a refused new name as the failed allocation of "/name"
+        prefix = "Error when allocating new name: "
+        try:
+            name = ids.validate_container_name("/" + new_name.removeprefix("/"))
+        except errors.InvalidArgument as err:
+            raise errors.InvalidArgument(prefix + str(err)) from err
         if name == c.name:
             raise errors.InvalidArgument("Renaming a container with the same name as its current "
                                          "name")
-        self._check_name_free(name)
+        try:
+            self._check_name_free(name)
+        except errors.Conflict as err:
+            raise errors.Conflict(prefix + str(err)) from err
         old = c.name
         c.name = name
         try:
