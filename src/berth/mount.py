@@ -7,10 +7,10 @@ so a container's rootfs never appears in the host mount table and cannot leak.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
+from berth._libc import get_errno, libc
 from berth.errors import Internal
 from berth.record import Record, field
 
@@ -37,8 +37,6 @@ class Mount(Record):
                    options=tuple(str(o) for o in data.get("options", ())))
 
 
-# CDLL(None) is the already-loaded libc: find_library would spawn ldconfig on every shim start.
-_libc = ctypes.CDLL(None, use_errno=True)
 _MS_RDONLY = 1
 _MS_REMOUNT = 32
 _MS_BIND = 4096
@@ -74,19 +72,19 @@ def mount_all(mounts: list[Mount], target: str) -> None:
 
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str | None, what: str) -> None:
-    rc = _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+    rc = libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
                      data.encode() if data else None)
     if rc != 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise Internal(f"mount {what} on {target}: {os.strerror(err)}") from OSError(
             err, os.strerror(err))
 
 
 def unmount(target: str) -> None:
     """Lazily unmount ``target``; a target that is not mounted is not an error."""
-    rc = _libc.umount2(target.encode(), _MNT_DETACH)
+    rc = libc.umount2(target.encode(), _MNT_DETACH)
     if rc != 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         if err in (errno.EINVAL, errno.ENOENT):
             return
         raise Internal(f"unmount {target}: {os.strerror(err)}") from OSError(err, os.strerror(err))

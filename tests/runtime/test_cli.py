@@ -340,3 +340,6 @@ def test_command_start_up_stays_lean() -> None:
     stdlib_heavy = {"json", "json.decoder", "json.scanner", "json.encoder", "re", "enum", "functools",
                     "collections", "collections.abc", "contextlib", "signal"}
     assert stdlib_heavy & (run_path | exec_path | others) == set()
+    # libc is bound through _ctypes (berth._libc); the ctypes package (~2.5 ms) comes only with
+    # libseccomp's bindings, which a spec without linux.seccomp never loads.
+    assert {"ctypes", "ctypes._endian", "berth.runtime._libseccomp"} & (run_path | exec_path) == set()

@@ -1,4 +1,4 @@
-"""Raw Linux system calls the standard library lacks, via ctypes.
+"""Raw Linux system calls the standard library lacks, via libc (berth._libc).
 
 This is the only module in berth.runtime that touches libc. Each wrapper raises OSError with
 the errno on failure (callers translate to berth.errors with context); nothing here knows
@@ -7,8 +7,9 @@ about OCI specs or containers.
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from berth import _libc as _c
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,31 +96,30 @@ _IOPRIO_WHO_PROCESS: Final = 1
 _SECCOMP_SET_MODE_FILTER: Final = 1
 _SECCOMP_FILTER_FLAG_NEW_LISTENER: Final = 1 << 3
 
-# CDLL(None) is the already-loaded libc: find_library would spawn ldconfig on every shim start.
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.unshare.argtypes = [ctypes.c_int]
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong]
-_libc.syscall.restype = ctypes.c_long
+_libc = _c.libc
+_libc.mount.argtypes = [_c.c_char_p, _c.c_char_p, _c.c_char_p, _c.c_ulong,
+                        _c.c_char_p]
+_libc.umount2.argtypes = [_c.c_char_p, _c.c_int]
+_libc.unshare.argtypes = [_c.c_int]
+_libc.setns.argtypes = [_c.c_int, _c.c_int]
+_libc.sethostname.argtypes = [_c.c_char_p, _c.c_size_t]
+_libc.prctl.argtypes = [_c.c_int, _c.c_ulong, _c.c_ulong, _c.c_ulong,
+                        _c.c_ulong]
+_libc.syscall.restype = _c.c_long
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _CapHeader(_c.Structure):
+    _fields_ = (("version", _c.c_uint32), ("pid", _c.c_int))
 
 
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+class _CapData(_c.Structure):
+    _fields_ = (("effective", _c.c_uint32), ("permitted", _c.c_uint32),
+                ("inheritable", _c.c_uint32))
 
 
 def _check(rc: int, what: str) -> int:
     if rc < 0:
-        err = ctypes.get_errno()
+        err = _c.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return rc
 
@@ -156,7 +156,7 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 def pivot_root(new_root: str, put_old: str) -> None:
     number = _SYSCALLS[os.uname().machine]["pivot_root"]
-    _check(_libc.syscall(ctypes.c_long(number), _b(new_root), _b(put_old)), "pivot_root")
+    _check(_libc.syscall(_c.c_long(number), _b(new_root), _b(put_old)), "pivot_root")
 
 
 class CapSets:
@@ -173,7 +173,7 @@ class CapSets:
 def capget() -> CapSets:
     header = _CapHeader(_CAP_VERSION_3, 0)
     data = (_CapData * 2)()
-    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    _check(_libc.capget(_c.byref(header), data), "capget")
     return CapSets(
         effective=data[0].effective | (data[1].effective << 32),
         permitted=data[0].permitted | (data[1].permitted << 32),
@@ -189,58 +189,58 @@ def capset(sets: CapSets) -> None:
         data[i].effective = (sets.effective >> shift) & 0xFFFFFFFF
         data[i].permitted = (sets.permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (sets.inheritable >> shift) & 0xFFFFFFFF
-    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    _check(_libc.capset(_c.byref(header), data), "capset")
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+class _SockFprog(_c.Structure):
+    _fields_ = (("len", _c.c_ushort), ("filter", _c.c_void_p))
 
 
 def seccomp_install(program: bytes) -> None:
     """prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, program): ``program`` is struct sock_filter[]."""
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
-    prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+    buf = _c.string_buffer(program)
+    prog = _SockFprog(len(program) // 8, _c.addressof(buf))
+    prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _c.addressof(prog))
 
 
 def seccomp_install_listener(program: bytes) -> int:
     """seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): install and return the notify fd."""
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    buf = _c.string_buffer(program)
+    prog = _SockFprog(len(program) // 8, _c.addressof(buf))
     number = _SYSCALLS[os.uname().machine]["seccomp"]
-    fd = _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
-                              ctypes.c_long(_SECCOMP_FILTER_FLAG_NEW_LISTENER),
-                              ctypes.c_void_p(ctypes.addressof(prog))), "seccomp")
+    fd = _check(_libc.syscall(_c.c_long(number), _c.c_long(_SECCOMP_SET_MODE_FILTER),
+                              _c.c_long(_SECCOMP_FILTER_FLAG_NEW_LISTENER),
+                              _c.c_void_p(_c.addressof(prog))), "seccomp")
     os.set_inheritable(fd, False)
     return fd
 
 
 def personality(persona: int) -> None:
-    _check(_libc.personality(ctypes.c_ulong(persona)), "personality")
+    _check(_libc.personality(_c.c_ulong(persona)), "personality")
 
 
 def ioprio_set(value: int) -> None:
     """ioprio_set(IOPRIO_WHO_PROCESS, 0 = the caller, value)."""
     number = _SYSCALLS[os.uname().machine]["ioprio_set"]
-    _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(_IOPRIO_WHO_PROCESS),
-                         ctypes.c_long(0), ctypes.c_long(value)), "ioprio_set")
+    _check(_libc.syscall(_c.c_long(number), _c.c_long(_IOPRIO_WHO_PROCESS),
+                         _c.c_long(0), _c.c_long(value)), "ioprio_set")
 
 
-class _SchedAttr(ctypes.Structure):
-    _fields_ = [("size", ctypes.c_uint32), ("policy", ctypes.c_uint32), ("flags", ctypes.c_uint64),
-                ("nice", ctypes.c_int32), ("priority", ctypes.c_uint32),
-                ("runtime", ctypes.c_uint64), ("deadline", ctypes.c_uint64),
-                ("period", ctypes.c_uint64)]
+class _SchedAttr(_c.Structure):
+    _fields_ = (("size", _c.c_uint32), ("policy", _c.c_uint32), ("flags", _c.c_uint64),
+                ("nice", _c.c_int32), ("priority", _c.c_uint32),
+                ("runtime", _c.c_uint64), ("deadline", _c.c_uint64),
+                ("period", _c.c_uint64))
 
 
 def sched_setattr(policy: int, flags: int, nice: int, priority: int, runtime: int, deadline: int,
                   period: int) -> None:
     """sched_setattr(0 = the caller, attr, 0) with the first (48-byte) struct sched_attr."""
-    attr = _SchedAttr(ctypes.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline,
+    attr = _SchedAttr(_c.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline,
                       period)
     number = _SYSCALLS[os.uname().machine]["sched_setattr"]
-    _check(_libc.syscall(ctypes.c_long(number), ctypes.c_long(0), ctypes.byref(attr),
-                         ctypes.c_long(0)), "sched_setattr")
+    _check(_libc.syscall(_c.c_long(number), _c.c_long(0), _c.byref(attr),
+                         _c.c_long(0)), "sched_setattr")
 
 
 def capbset_drop(cap: int) -> None:
@@ -251,9 +251,9 @@ def cap_ambient_raise(cap: int) -> None:
     prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, cap)
 
 
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+class _MountAttr(_c.Structure):
+    _fields_ = (("attr_set", _c.c_uint64), ("attr_clr", _c.c_uint64),
+                ("propagation", _c.c_uint64), ("userns_fd", _c.c_uint64))
 
 
 # x86_64 / aarch64 share these numbers (the new mount API came after the syscall tables merged).
@@ -271,13 +271,13 @@ _MOUNT_ATTR_IDMAP: Final = 0x00100000
 def idmapped_clone(source: str, target: str, userns_fd: int) -> None:
     """Attach at ``target`` a clone of the tree at ``source`` whose ids are shifted by the maps
     of the user namespace ``userns_fd`` (open_tree + mount_setattr(MOUNT_ATTR_IDMAP) + move_mount)."""
-    fd = _check(_libc.syscall(ctypes.c_long(_SYS_OPEN_TREE), _AT_FDCWD, _b(source),
+    fd = _check(_libc.syscall(_c.c_long(_SYS_OPEN_TREE), _AT_FDCWD, _b(source),
                               _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_RECURSIVE), f"open_tree {source}")
     try:
         attr = _MountAttr(_MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
-        _check(_libc.syscall(ctypes.c_long(_SYS_MOUNT_SETATTR), fd, b"", _AT_EMPTY_PATH | _AT_RECURSIVE,
-                             ctypes.byref(attr), ctypes.sizeof(attr)), f"idmap {source}")
-        _check(_libc.syscall(ctypes.c_long(_SYS_MOVE_MOUNT), fd, b"", _AT_FDCWD, _b(target),
+        _check(_libc.syscall(_c.c_long(_SYS_MOUNT_SETATTR), fd, b"", _AT_EMPTY_PATH | _AT_RECURSIVE,
+                             _c.byref(attr), _c.sizeof(attr)), f"idmap {source}")
+        _check(_libc.syscall(_c.c_long(_SYS_MOVE_MOUNT), fd, b"", _AT_FDCWD, _b(target),
                              _MOVE_MOUNT_F_EMPTY_PATH), f"move_mount {target}")
     finally:
         os.close(fd)

@@ -21,7 +21,7 @@ import os
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
-from berth.runtime import _libseccomp, _sys, bpfcache
+from berth.runtime import _sys, bpfcache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,6 +109,9 @@ def compile_rules(seccomp: Mapping[str, Any]) -> Rules:
 
 def build_program(rules: Rules) -> bytes:
     """Classic BPF (struct sock_filter[]) for ``rules``, built by libseccomp."""
+    # On use: the bindings import ctypes (~2.5 ms), which a spec without seccomp never needs.
+    from berth.runtime import _libseccomp
+
     try:
         with _libseccomp.Filter(rules.default_action) as f:
             for arch in rules.architectures:
@@ -156,6 +159,8 @@ class CacheKeys(Record):
 
 def cache_keys() -> CacheKeys:
     """This host's :class:`CacheKeys` (RuntimeFailure when libseccomp cannot be asked)."""
+    from berth.runtime import _libseccomp
+
     try:
         return CacheKeys(os.uname().machine, _libseccomp.version())
     except OSError as exc:
