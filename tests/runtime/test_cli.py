@@ -343,3 +343,7 @@ def test_command_start_up_stays_lean() -> None:
     # libc is bound through _ctypes (berth._libc); the ctypes package (~2.5 ms) comes only with
     # libseccomp's bindings, which a spec without linux.seccomp never loads.
     assert {"ctypes", "ctypes._endian", "berth.runtime._libseccomp"} & (run_path | exec_path) == set()
+    # The create path imports what a spec's seccomp, terminal, id mappings or AppArmor profile
+    # need only when the spec has them (in the caller, before the init pivots away from berth).
+    assert {"berth.runtime.seccomp", "berth.runtime.bpfcache", "berth.runtime.seccompnotify", "termios",
+            "berth.runtime.console", "berth.runtime.userns", "berth.runtime.apparmor"} & run_path == set()

@@ -23,6 +23,8 @@ before pivot_root and startContainer right before exec; ``start`` runs poststart
 
 ``start_detached``, ``state``, ``kill``, ``delete`` and ``cgroup_pids`` live in
 berth.runtime.manage (re-exported here), which imports nothing of the create path.
+apparmor, console, seccomp, seccompnotify and userns are imported where a spec uses them (~1 ms
+of every ``berth-runtime`` create otherwise); the shim factory imports them up front.
 """
 
 from __future__ import annotations
@@ -33,19 +35,7 @@ import time
 from berth.errors import BerthError, Conflict, RuntimeFailure
 from berth.mount import Mount
 from berth.record import Record, field, replace
-from berth.runtime import (
-    _sys,
-    apparmor,
-    console,
-    devices,
-    hooks,
-    namespaces,
-    process,
-    rootfs,
-    seccomp,
-    seccompnotify,
-    userns,
-)
+from berth.runtime import _sys, devices, hooks, namespaces, process, rootfs
 from berth.runtime import state as statefile
 from berth.runtime._suppress import suppress
 from berth.runtime.cgroups import detect
@@ -74,6 +64,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any, Final
 
+    from berth.runtime import seccomp, userns
     from berth.runtime.cgroups import CgroupManager
 
 __all__ = ["ContainerInfo", "CreateOptions", "Created", "Plan", "cgroup_pids", "create", "delete", "kill",
@@ -193,7 +184,29 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> Plan:
             linux.get("uidMappings") and linux.get("gidMappings")):
         raise RuntimeFailure("a new user namespace needs linux.uidMappings and linux.gidMappings")
     root_dir = os.path.realpath(root_path)
-    apparmor.check(proc.get("apparmorProfile"))
+    # What the spec needs beyond every container's modules is imported here, in the caller:
+    # the init uses console, apparmor and seccomp after pivot_root, where berth's files may be
+    # out of reach (its imports of them only look them up in sys.modules).
+    if opts.console or proc.get("terminal"):
+        from berth.runtime import console  # noqa: F401
+    if proc.get("apparmorProfile"):
+        from berth.runtime import apparmor
+
+        apparmor.check(proc.get("apparmorProfile"))
+    seccomp_program: bytes | None = None
+    seccomp_listener: tuple[str, str] | None = None
+    if linux.get("seccomp"):
+        from berth.runtime import seccomp, seccompnotify
+
+        seccomp_program = seccomp.program_for(linux, seccomp.cache_dir(opts.state_root), opts.seccomp_keys)
+        seccomp_listener = seccompnotify.listener_of(linux)
+    uid_maps: tuple[userns.IdMapping, ...] = ()
+    gid_maps: tuple[userns.IdMapping, ...] = ()
+    if linux.get("uidMappings") or linux.get("gidMappings"):
+        from berth.runtime import userns
+
+        uid_maps = userns.parse_mappings(linux.get("uidMappings"))
+        gid_maps = userns.parse_mappings(linux.get("gidMappings"))
     rootfs.propagation_flags(linux.get("rootfsPropagation"))  # refuse a bad value before forking
     in_host_ns = not any(n.type == "mount" for n in nss)
     return Plan(
@@ -211,11 +224,11 @@ def _plan(opts: CreateOptions, spec: Mapping[str, Any]) -> Plan:
         devices=tuple(devices.parse_devices(linux.get("devices") or [])),
         capabilities=process.parse_capabilities(proc.get("capabilities")),
         cgroup=detect(linux.get("cgroupsPath"), opts.id),
-        seccomp_program=seccomp.program_for(linux, seccomp.cache_dir(opts.state_root), opts.seccomp_keys),
-        seccomp_listener=seccompnotify.listener_of(linux),
+        seccomp_program=seccomp_program,
+        seccomp_listener=seccomp_listener,
         hooks=hooks.parse_hooks(spec.get("hooks")),
-        uid_maps=userns.parse_mappings(linux.get("uidMappings")),
-        gid_maps=userns.parse_mappings(linux.get("gidMappings")),
+        uid_maps=uid_maps,
+        gid_maps=gid_maps,
     )
 
 
@@ -270,6 +283,8 @@ def create(opts: CreateOptions, plan: Plan | None = None) -> Created:
         _sys.prctl(_PR_SET_CHILD_SUBREAPER, 1)
         if plan.uid_maps and opts.rootfs_mounts:
             # Image layers shifted into the mapped range by idmapped mounts, not copied.
+            from berth.runtime import userns
+
             idmap_dir = os.path.join(state_dir, "idmap")
             opts = replace(opts, rootfs_mounts=userns.idmapped_rootfs(
                 opts.rootfs_mounts, idmap_dir, plan.uid_maps, plan.gid_maps))
@@ -316,6 +331,8 @@ def create(opts: CreateOptions, plan: Plan | None = None) -> Created:
     finally:
         if idmap_dir is not None:
             # The container's mount namespace holds its own copy of the shifted rootfs.
+            from berth.runtime import userns
+
             userns.release_rootfs(idmap_dir)
 
 
@@ -347,6 +364,8 @@ def _await_ready(ch: Channel, middle: int | None, plan: Plan, opts: CreateOption
         while True:
             if notify_fd is not None and pid is not None and plan.seccomp_listener is not None:
                 fd, notify_fd = notify_fd, None
+                from berth.runtime import seccompnotify
+
                 try:
                     seccompnotify.send_to_listener(
                         *plan.seccomp_listener, fd, pid, _hook_state(opts, plan, "creating", pid))
@@ -377,6 +396,8 @@ def _await_ready(ch: Channel, middle: int | None, plan: Plan, opts: CreateOption
                 reaped = True
                 _init_forked(opts, plan, pid)
             elif msg.type == "userns" and middle is not None:
+                from berth.runtime import userns
+
                 userns.write_maps(middle, plan.uid_maps, plan.gid_maps)
                 ch.send("mapped")
             elif msg.type == "console":
@@ -550,6 +571,8 @@ def _init_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
     user = process.resolve_user(proc.get("user") or {}, annotations.get(_USER_ANNOTATION))
     user = process.add_groups(user, annotations.get(_GROUPS_ANNOTATION))
     if opts.console or proc.get("terminal"):
+        from berth.runtime import console
+
         pty = console.open_pty(user.uid, None)
         console.bind_console(pty)
         ch.send("console", fds=(pty.master,))
@@ -569,7 +592,10 @@ def _init_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
     if proc.get("oomScoreAdj") is not None:
         _write_proc("/proc/self/oom_score_adj", str(int(proc["oomScoreAdj"])))
     no_new_privs = bool(proc.get("noNewPrivileges"))
-    apparmor.apply_on_exec(proc.get("apparmorProfile"))
+    if proc.get("apparmorProfile"):
+        from berth.runtime import apparmor
+
+        apparmor.apply_on_exec(proc.get("apparmorProfile"))
     process.set_io_priority(plan.io_priority)
     process.set_scheduler(plan.scheduler)  # a real-time policy needs CAP_SYS_NICE: before the drop
     if plan.seccomp_program is not None and not no_new_privs:
@@ -608,6 +634,8 @@ def _init_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
                         _hook_state(opts, plan, "created", host_pid))
     _reset_signals()
     if late_seccomp is not None and plan.seccomp_listener is None:
+        from berth.runtime import seccomp
+
         seccomp.install(late_seccomp)
     try:
         os.execve(path, args, env)
@@ -617,6 +645,8 @@ def _init_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
 
 def _install_seccomp(program: bytes, listener: tuple[str, str] | None, ch: Channel) -> None:
     """Install the filter; a notify filter's fd goes to the caller for the listener."""
+    from berth.runtime import seccomp
+
     if listener is None:
         seccomp.install(program)
         return

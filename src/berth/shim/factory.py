@@ -39,7 +39,14 @@ from berth.errors import RuntimeFailure
 # Imported here, not in the forked shim: that is the point of the factory. The cgroup
 # managers are imported lazily by the runtime; left to the shim, every container paid for
 # their import (compiled from source where no .pyc is written) with ~1 MB of private memory.
+# So are apparmor, console, seccompnotify, userns and libseccomp's bindings, which the
+# runtime imports only when a spec uses them (for berth-runtime's start-up).
+from berth.runtime import _libseccomp as _seccomp_bindings  # noqa: F401
+from berth.runtime import apparmor as _apparmor  # noqa: F401
+from berth.runtime import console as _console  # noqa: F401
 from berth.runtime import container as _runtime_container  # noqa: F401
+from berth.runtime import seccompnotify as _seccompnotify  # noqa: F401
+from berth.runtime import userns as _userns  # noqa: F401
 from berth.runtime.cgroups import prime as cgroupprime
 from berth.runtime.cgroups import v1 as _cgroups_v1  # noqa: F401
 from berth.runtime.cgroups import v2 as _cgroups_v2  # noqa: F401
