@@ -250,12 +250,13 @@ def make_cgroups_ahead(bundle: str | os.PathLike[str], container_id: str) -> tup
     return missing
 
 
-def prepare(opts: CreateOptions) -> Plan:
+def prepare(opts: CreateOptions, spec: Mapping[str, Any] | None = None) -> Plan:
     """The bundle's config.json read and checked: the first step of ``create``.
 
     Depends on ``opts``' id, bundle and state root only (not its stdio), so a caller may do it
-    before it has the container's stdio, beside other work (berth.shim.creator)."""
-    return _plan(opts, _load_spec(opts.bundle))
+    before it has the container's stdio, beside other work (berth.shim.creator). ``spec``:
+    the bundle's config.json as the caller has already read it (berth-runtime's ``run``)."""
+    return _plan(opts, _load_spec(opts.bundle) if spec is None else spec)
 
 
 def create(opts: CreateOptions, plan: Plan | None = None) -> Created:

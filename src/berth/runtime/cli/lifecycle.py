@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from berth.runtime import _fastjson, control, manage
 from berth.runtime import state as statefile
 from berth.runtime._suppress import suppress
@@ -27,19 +27,15 @@ if TYPE_CHECKING:
 __all__ = ["cmd_create", "cmd_delete", "cmd_kill", "cmd_list", "cmd_run", "cmd_start", "cmd_state"]
 
 
-def _terminal(bundle: str) -> bool:
-    try:
-        with open(os.path.join(bundle, "config.json")) as f:
-            spec = _fastjson.loads(f.read())
-    except (OSError, ValueError):
-        return False  # create reports the bundle's problem itself
-    return bool(isinstance(spec, dict) and (spec.get("process") or {}).get("terminal"))
-
-
 def _create(args: Args, root: str, detached: bool,
             fifo: bool) -> container.Created:
     bundle = os.path.abspath(args.bundle or ".")
-    terminal = _terminal(bundle)
+    try:
+        # Read once: the terminal checks below and the create use the same document.
+        spec: dict[str, Any] | None = manage._load_spec(bundle)
+    except RuntimeFailure:
+        spec = None  # create reports the bundle's problem itself, after the checks below
+    terminal = bool(spec is not None and (spec.get("process") or {}).get("terminal"))
     if terminal and not args.console_socket and detached:
         raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
     if args.console_socket and not terminal:
@@ -50,7 +46,7 @@ def _create(args: Args, root: str, detached: bool,
 
     opts = container.CreateOptions(id=args.id, bundle=bundle, state_root=root, stdin=0, stdout=1,
                                    stderr=2, exec_fifo=fifo, preserve_fds=args.preserve_fds)
-    created = container.create(opts)
+    created = container.create(opts, None if spec is None else container.prepare(opts, spec))
     try:
         if created.console_fd is not None:
             if args.console_socket:
