@@ -5,7 +5,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 runc crun iproute2 nftables util-linux procps skopeo docker-registry chromium chromium-driver curl
+# python3.11: the distribution's CPython (PGO + LTO), which `make venv` picks to run berth-runtime
+# when it starts quicker than the venv's (berth/runtime/cli/launcher.py).
+APT_PACKAGES := busybox-static gcc libc6-dev libseccomp2 runc crun iproute2 nftables util-linux procps skopeo docker-registry chromium chromium-driver curl python3.11
 BERTH_HOST ?= unix:///run/berth/berth.sock
 PYTEST_ARGS ?=
 
