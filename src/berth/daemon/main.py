@@ -20,8 +20,9 @@ from pathlib import Path
 from aiohttp import web
 
 from berth.build.cache import BuildCache
-from berth.daemon import tls
+from berth.daemon import deadline, tls
 from berth.daemon.api.app import make_app
+from berth.daemon.api.inflight import INFLIGHT
 from berth.daemon.api.routes import build as build_routes
 from berth.daemon.api.routes import containers as containers_routes
 from berth.daemon.api.routes import events as events_routes
@@ -62,6 +63,18 @@ from berth.volumes.store import VolumeStore
 __all__ = ["main", "run"]
 
 _log = logging.getLogger("berthd")
+
+# What a stop gives requests in flight before cancelling them: moby's own grace for the API
+# once its daemon has shut down. API calls finish well within it (a create or start takes
+# milliseconds to a second); what takes longer (pull, build, stop -t N) is cut short as by a
+# crash, which the store is built to survive. Endless answers (events, logs -f, attach) are
+# not waited for at all.
+_REQUEST_GRACE = 5.0
+# aiohttp's own per-connection wait, once the drain has ended every handler it could.
+_CONNECTION_CLOSE = 1.0
+# The whole stop, whatever hangs (berth.daemon.deadline): the grace, the drain's unwinding,
+# the shim factory's exit (up to 5 s) and the rest, well under systemd's 90 s stop timeout.
+_SHUTDOWN_DEADLINE = 15.0
 
 
 def _claim_pidfile(path: Path) -> None:
@@ -205,7 +218,8 @@ async def run(cfg: DaemonConfig) -> None:
         lambda r: stats_routes.register(r, ctx),
         lambda r: events_routes.register(r, ctx),
     ])
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=_CONNECTION_CLOSE)
     await runner.setup()
     with contextlib.suppress(FileNotFoundError):
         cfg.socket_path.unlink()
@@ -237,6 +251,8 @@ async def run(cfg: DaemonConfig) -> None:
         await stop.wait()
     finally:
         _log.info("shutting down; containers keep running (live restore)")
+        deadline.arm(_SHUTDOWN_DEADLINE)
+        await _stop_serving(runner)
         await monitor.stop()
         await stats.stop()
         await runner.cleanup()
@@ -248,6 +264,19 @@ async def run(cfg: DaemonConfig) -> None:
             cfg.socket_path.unlink()
         with contextlib.suppress(FileNotFoundError):
             cfg.pidfile.unlink()
+
+
+async def _stop_serving(runner: web.AppRunner) -> None:
+    """Stop accepting connections and requests, then end those in flight (bounded)."""
+    for site in list(runner.sites):
+        await site.stop()
+    if runner.server is not None:
+        runner.server.pre_shutdown()  # idle keep-alive connections close now
+    report = await runner.app[INFLIGHT].drain(_REQUEST_GRACE)
+    if report.streams or report.waited:
+        _log.info("requests at shutdown: %d streams ended, %d waited for, %d cancelled after %.0f s%s",
+                  report.streams, report.waited, report.cancelled, _REQUEST_GRACE,
+                  f", {report.stuck} not ending" if report.stuck else "")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,7 @@ from aiohttp import web
 from berth import __version__, errors
 from berth.daemon.api.disconnect import client_gone
 from berth.daemon.api.errors import error_response, status_for
+from berth.daemon.api.inflight import INFLIGHT, InFlight
 
 __all__ = ["API_VERSION", "MIN_API_VERSION", "Handler", "Router", "make_app"]
 
@@ -102,9 +103,13 @@ class Router:
 
 
 def make_app(register: list[Callable[[Router], None]]) -> web.Application:
-    app = web.Application(middlewares=[_version_and_errors], client_max_size=1 << 40,
-                          handler_args={"max_field_size": 1 << 20})
+    """The API application; ``app[INFLIGHT]`` holds its requests in flight (for the shutdown)."""
+    inflight = InFlight()
+    app = web.Application(middlewares=[inflight.middleware, _version_and_errors],
+                          client_max_size=1 << 40, handler_args={"max_field_size": 1 << 20})
+    app[INFLIGHT] = inflight
     app.on_response_prepare.append(_on_prepare)
+    app.on_response_prepare.append(inflight.on_prepare)
     router = Router(app)
     for reg in register:
         reg(router)

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from berth.daemon.api.inflight import endless
+
 __all__ = ["HijackedStream", "hijack"]
 
 
@@ -77,6 +79,7 @@ async def hijack(request: web.Request, content_type: str) -> HijackedStream:
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
+    endless(request)  # the stream lasts as long as the process it is attached to
     upgrade = "upgrade" in request.headers.get("Connection", "").lower()
     head = (
         ("HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade

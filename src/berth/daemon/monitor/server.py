@@ -70,7 +70,8 @@ class MonitorServer:
         return app
 
     async def start(self, host: str, port: int) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0)  # its answers are all quick
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -16,6 +16,7 @@ from berth.daemon.api.app import Router
 from berth.daemon.api.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
 from berth.daemon.api.disconnect import until_disconnected
 from berth.daemon.api.hijack import HijackedStream, hijack
+from berth.daemon.api.inflight import endless
 from berth.daemon.api.params import json_body, qbool, qfilters, qint, qstr
 from berth.daemon.api.routes import control as control_routes
 from berth.daemon.api.routes import exec as exec_routes
@@ -106,6 +107,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
         if condition not in ("not-running", "next-exit", "removed", ""):
             raise errors.InvalidArgument(f"invalid condition: {condition!r}")
         task = asyncio.ensure_future(svc.wait(ref, condition))
+        endless(request)
         # The Go client waits for the response headers before `docker run` sends start.
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
@@ -214,6 +216,8 @@ def register(router: Router, ctx: DaemonContext) -> None:
                 await resp.prepare(request)
 
         # With follow the entries may not end for hours: stop when the client leaves.
+        if follow:
+            endless(request)
         await (until_disconnected(request, send()) if follow else send())
         await resp.write_eof()
         return resp

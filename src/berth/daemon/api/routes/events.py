@@ -13,6 +13,7 @@ from aiohttp import web
 
 from berth.daemon.api.app import Router
 from berth.daemon.api.disconnect import until_disconnected
+from berth.daemon.api.inflight import endless
 from berth.daemon.api.params import qfilters, qstr
 from berth.daemon.context import DaemonContext
 from berth.errors import InvalidArgument
@@ -46,6 +47,8 @@ def register(router: Router, ctx: DaemonContext) -> None:
             raise InvalidArgument("`since` time must be before `until` time")
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
+        if until is None:
+            endless(request)
         await resp.prepare(request)
 
         async def send(ev: Event) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from berth.daemon.api.app import Router
+from berth.daemon.api.inflight import endless
 from berth.daemon.api.params import qbool
 from berth.daemon.context import DaemonContext
 from berth.errors import NotFound
@@ -63,6 +64,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
             return web.Response(body=data.encode(), headers={"Content-Type": "application/json"})
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
+        endless(request)
         await resp.prepare(request)
         prev: ContainerSample | None = None
         loop = asyncio.get_running_loop()
