@@ -33,7 +33,7 @@ from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.security import seccomp as seccomp_profiles
 from berth.security.userns import Remap
-from berth.services import containerlist, nsjoin, orphans
+from berth.services import containerlist, deadstate, nsjoin, orphans
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.etcfiles import write_etc_files
@@ -210,9 +210,13 @@ class ContainerService:
         is removed, running or not: the build that would have removed it died with berthd.
         State and bundle directories no record names (a create that died before its record
         committed, a removal that died before deleting them) are deleted, a live shim's
-        container killed first (``berth.services.orphans``)."""
+        container killed first (``berth.services.orphans``); the runtime state and cgroups of
+        containers whose processes are all gone (``berth.services.deadstate``)."""
         records = self._records.list()
         await orphans.reap_state_dirs(self._cfg.exec_root / "containers", {r.id for r in records})
+        # Before any re-adoption or restart: what dead shims left (runtime state, cgroups).
+        await asyncio.to_thread(deadstate.sweep_dead_containers, self.runtime_root,
+                                self._cfg.cgroup_parent)
         doomed: list[Container] = []
         for rec in records:
             c = Container.from_record(rec.id, rec.name, rec.image_id, rec.data, self._paths(rec.id))

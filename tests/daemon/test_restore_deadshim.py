@@ -1,0 +1,114 @@
+"""What a dead shim leaves (its container's runtime state dir and cgroups) is swept at
+berthd's next start, and only when no live process uses it (berth.services.deadstate).
+
+The deaths are real: the shim and the container's init are SIGKILLed; a shim killed alone
+leaves a live init, whose state and cgroups must stay."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from berth.baseimages import ensure_base_images
+from berth.testing.cgroups import cgroup_dirs
+from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.helpers import eventually, inspect
+
+pytestmark = pytest.mark.root
+
+
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cgroups(d: Daemon, cid: str) -> list[Path]:
+    return cgroup_dirs(f"{d.cgroup_parent}/{cid}")
+
+
+def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    for name in ("dead", "orphaned", "alive"):
+        d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
+    ids = {n: inspect(d, n)["Id"] for n in ("dead", "orphaned", "alive")}
+    pids = {n: inspect(d, n)["State"]["Pid"] for n in ("dead", "orphaned", "alive")}
+    runtime = d.exec_root / "runtime"
+    # dead: shim and init killed. orphaned: only its shim killed; the init lives on.
+    for pid in (_parent_pid(pids["dead"]), pids["dead"], _parent_pid(pids["orphaned"])):
+        os.kill(pid, signal.SIGKILL)
+    eventually(lambda: not _alive(pids["dead"]))
+    # Cgroups the factory made ahead of a create that never came, one empty and one that a
+    # process outside any container sits in; a state dir of a create that died before its
+    # init, old and fresh.
+    ahead_empty, ahead_busy = secrets.token_hex(32), secrets.token_hex(32)
+    old_create, new_create = secrets.token_hex(32), secrets.token_hex(32)
+    made: list[Path] = []
+    squatter: subprocess.Popen[bytes] | None = None
+    try:
+        for cid in (ahead_empty, ahead_busy):
+            for parent in cgroup_dirs(d.cgroup_parent):
+                (parent / cid).mkdir()
+                made.append(parent / cid)
+        squatter = subprocess.Popen(["sleep", "1000"])
+        busy = [p for p in _cgroups(d, ahead_busy) if p.parent.parent.name == "pids"]
+        assert busy
+        (busy[0] / "cgroup.procs").write_text(str(squatter.pid))
+        for cid in (old_create, new_create):
+            (runtime / cid).mkdir()
+        hour_ago = time.time() - 3600
+        os.utime(runtime / old_create, (hour_ago, hour_ago))
+        assert (runtime / ids["dead"]).is_dir() and _cgroups(d, ids["dead"])
+
+        stop_berthd(d)
+        d = start_berthd(base)
+        started.append(d)
+
+        # The dead container's state and cgroups are gone, and it starts again.
+        assert not (runtime / ids["dead"]).exists()
+        assert _cgroups(d, ids["dead"]) == []
+        assert inspect(d, "dead")["State"]["Status"] == "exited"
+        d.docker("start", "dead", check=True)
+        assert inspect(d, "dead")["State"]["Status"] == "running"
+        # A live init keeps its state and cgroups, its shim dead or not; nothing was killed.
+        for name in ("orphaned", "alive"):
+            assert _alive(pids[name]), name
+            assert (runtime / ids[name] / "state.json").is_file(), name
+            assert _cgroups(d, ids[name]), name
+        assert inspect(d, "alive")["State"]["Status"] == "running"
+        # Empty cgroups named by an ID go; a busy one stays (whole) with its process alive.
+        assert _cgroups(d, ahead_empty) == []
+        assert len(_cgroups(d, ahead_busy)) == len(cgroup_dirs(d.cgroup_parent))
+        assert squatter.poll() is None
+        assert not (runtime / old_create).exists()
+        assert (runtime / new_create).is_dir()
+    finally:
+        if squatter is not None:
+            squatter.kill()
+            squatter.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pids["orphaned"], signal.SIGKILL)  # no shim reaps it; init does
+        eventually(lambda: not _alive(pids["orphaned"]))
+        for p in made:
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        for cid in (old_create, new_create):
+            with contextlib.suppress(OSError):
+                (runtime / cid).rmdir()
+        d.docker("rm", "-f", "dead", "orphaned", "alive")
