@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.apihttp import request
+from tests.daemon.helpers import eventually
 
 pytestmark = pytest.mark.root
 
@@ -138,8 +139,17 @@ def _start(base: Path, crash: str) -> Daemon:
             os.environ["BERTH_CRASH_AT"] = old
 
 
+def _trash_empty(data_root: Path) -> bool:
+    """The trash thread has deleted what it was handed (berth.store.trash): nothing in
+    content/ingest, no snapshots/.rm-* (berthd serves while it deletes what a crash left)."""
+    return not any((data_root / "content" / "ingest").iterdir()) and not any(
+        p.name.startswith(".rm-") for p in (data_root / "snapshots").iterdir())
+
+
 def _consistent(d: Daemon) -> None:
-    """Every image's blobs exist, every blob is referenced, no ingest or temp residue."""
+    """Every image's blobs exist, every blob is referenced, no ingest or temp residue once
+    the trash thread is done."""
+    eventually(lambda: _trash_empty(d.data_root))
     db = sqlite3.connect(f"file:{d.data_root / 'berth.db'}?mode=ro", uri=True)
     try:
         rows = db.execute("SELECT id, manifest_digest FROM images").fetchall()

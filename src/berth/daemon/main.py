@@ -182,10 +182,11 @@ async def run(cfg: DaemonConfig) -> None:
                             {str(m.get("Name")) for r in records
                              for m in r.data.get("MountPoints") or [] if m.get("Type") == "volume"})
     await containers.restore()
+    # What recovery collects (and what a crash left under trash names: content/ingest/*,
+    # snapshots/.rm-*) is already out of every namespace a request reads; the trash thread
+    # deletes it while berthd serves, so a crash in the middle of removing a large image does
+    # not hold up the next start. A stop or crash meanwhile leaves it to the next start.
     await asyncio.to_thread(images.recover, {c.id for c in containers.all()})
-    # What recovery collected goes through the trash thread; wait for it, so the store holds
-    # nothing a crash left (no rm-* in content/ingest, no snapshots/.rm-*) once berthd answers.
-    await asyncio.to_thread(trash.drain)
     tmp = cfg.data_root / "tmp"
     _sweep_spool(tmp)
     crash = _crash_hook(os.environ.get("BERTH_CRASH_AT", ""))

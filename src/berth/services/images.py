@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from contextlib import contextmanager, suppress
@@ -416,8 +415,9 @@ class ImageService:
         images own committed ones only). Every other active or view snapshot is a crash's
         leftover: a create's rootfs whose record never committed, a removal's whose record
         went first, a build step's scratch rootfs (``container/build-*``, its build containers
-        have records), a layer caught mid-unpack (``extract-*``). Their directories are deleted
-        now, not on the trash's thread: nothing waits on the start for them."""
+        have records), a layer caught mid-unpack (``extract-*``). What goes is renamed away
+        now and deleted on the trash's thread (when the snapshotter has one) while berthd
+        serves: a large rootfs or layer would otherwise hold up the start."""
         with self._lock:
             self._content.clean_ingest()
             owned = {_container_key(cid) for cid in container_ids}
@@ -426,7 +426,7 @@ class ImageService:
             for key in orphans:
                 # Active and view snapshots have no children (only committed ones can be parents).
                 with suppress(NotFound):
-                    shutil.rmtree(self._snapshots.detach(key), ignore_errors=True)
+                    self._snapshots.remove(key)
             return orphans + self.collect_garbage()
 
     # -- garbage collection --------------------------------------------------------------------

@@ -259,7 +259,10 @@ class OverlaySnapshotter:
     def collect_garbage(self) -> list[Path]:
         """Delete directories that no row points at (left by a crash); returns what went.
 
-        Call only when no prepare/remove is in flight on this root (at startup).
+        With a trash they go on its thread, renamed to ``.rm-`` first (a crash meanwhile leaves
+        them to the next start), so a start after a crash in the middle of a large removal
+        does not wait for the file system to free it. Call only when no prepare/remove is in
+        flight on this root (at startup).
         """
         ids = {str(r["id"]) for r in self._db.query("SELECT id FROM snapshots")}
         gone: list[Path] = []
@@ -267,6 +270,17 @@ class OverlaySnapshotter:
             if p.name.startswith((".tmp-", ".rm-")) or (
                 _NUMBERED.match(p.name) and p.name not in ids
             ):
-                shutil.rmtree(p, ignore_errors=True)
                 gone.append(p)
+                if self._trash is None:
+                    shutil.rmtree(p, ignore_errors=True)
+                    continue
+                doomed = p
+                if not p.name.startswith(".rm-"):
+                    doomed = self.root / f".rm-{p.name.lstrip('.')}-{os.urandom(4).hex()}"
+                    try:
+                        os.rename(p, doomed)
+                    except OSError:
+                        shutil.rmtree(p, ignore_errors=True)
+                        continue
+                self._trash.discard(doomed)
         return gone

@@ -217,7 +217,12 @@ class ContentStore:
             return w.commit(expected)
 
     def clean_ingest(self) -> None:
-        """Remove temp files left by a crash; call only when no ingest is in flight (startup)."""
+        """Remove temp files left by a crash; call only when no ingest is in flight (startup).
+        With a trash they go on its thread (all of ingest/ is garbage by name: a partial
+        write, a deleted blob), so the start does not wait for large blobs to be freed."""
         for p in self._ingest.iterdir():
+            if self._trash is not None:
+                self._trash.discard(p)
+                continue
             with suppress(FileNotFoundError):
                 p.unlink()
