@@ -3,12 +3,15 @@ and the same bundle behaves the same under runc."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +127,62 @@ def test_same_bundle_same_behaviour_as_runc(rt: Env) -> None:
                                capture_output=True)
                 shutil.rmtree(root, ignore_errors=True)
     assert outputs[0] == outputs[1]
+
+
+# Each mount as the container sees it (all but the ids, device numbers and the mount's root
+# within its filesystem), and the modes and owners of /dev and /sys/fs/cgroup.
+MOUNTS_PROBE = ("sed -E 's/^[0-9]+ [0-9]+ [0-9]+:[0-9]+ [^ ]+ //' /proc/self/mountinfo | sort; "
+                "stat -c '%a %u:%g %F %N' /dev /dev/* /dev/pts /sys/fs/cgroup /sys/fs/cgroup/* | sort")
+RUNTIME = str(Path(sys.executable).parent / "berth-runtime")
+
+
+def _run_mounts_probe(rt: Env, command: list[str], preexec: Any = None) -> str:
+    """Docker's mounts (v1 cgroup binds, masked and read-only paths, a read-only bind, a
+    read-only root) as ``command`` (a runtime's argv) makes them: MOUNTS_PROBE's output."""
+    hostdir = rt.base / "hostdir"
+    hostdir.mkdir(exist_ok=True)
+
+    def mutate(spec: dict) -> None:
+        gen = _docker_spec(rt, rt.ids[-1], {"Cmd": ["sh", "-c", MOUNTS_PROBE]},
+                           {"Binds": [f"{hostdir}:/hostdir:ro"], "ReadonlyRootfs": True})
+        spec.clear()
+        spec.update(gen)
+
+    bundle, _, _ = rt.bundle(["true"], overlay=False, mutate=mutate)
+    (bundle / "hostname").write_text("docker-like\n")
+    (bundle / "hosts").write_text("127.0.0.1\tlocalhost\n")
+    root = Path(tempfile.mkdtemp(prefix="berth-probe-"))
+    cid = rt.ids[-1]
+    try:
+        r = subprocess.run([*command, "--root", str(root), "run", "--bundle", str(bundle), cid],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                           preexec_fn=preexec)
+        assert r.returncode == 0, r.stderr
+        return r.stdout + r.stderr
+    finally:
+        subprocess.run([*command, "--root", str(root), "delete", "-f", cid], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(not os.path.exists(RUNC), reason="runc is the oracle; Makefile installs it")
+def test_mounts_flags_and_dev_match_runc(rt: Env) -> None:
+    """Every per-mount and filesystem option, and /dev's nodes and links, exactly as runc makes
+    them from the same bundle (/sys/fs/cgroup 555 as sysfs had it, under the tmpfs' 755)."""
+    berth = _run_mounts_probe(rt, [RUNTIME])
+    assert "\n/sys/fs/cgroup/memory ro,nosuid,nodev,noexec," in "\n" + berth
+    assert "555 0:0 directory /sys/fs/cgroup\n" in berth
+    assert berth == _run_mounts_probe(rt, [RUNC])
+
+
+def test_mounts_the_same_without_mount_setattr(rt: Env) -> None:
+    """Where mount_setattr(2) is missing (kernels before 5.12, or a seccomp profile that does
+    not know it, as for a runtime inside a container) the flags come out the same by remounts."""
+    from berth.runtime import seccomp
+
+    program = seccomp.program_for({"seccomp": {
+        "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mount_setattr"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS}]}})
+    assert program is not None
+    without = _run_mounts_probe(rt, [RUNTIME], preexec=lambda: seccomp.install(program))
+    assert "\n/sys/fs/cgroup/memory ro,nosuid,nodev,noexec," in "\n" + without
+    assert without == _run_mounts_probe(rt, [RUNTIME])

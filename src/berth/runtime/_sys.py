@@ -25,6 +25,15 @@ __all__ = [
     "CLONE_NEWUSER",
     "CLONE_NEWUTS",
     "MNT_DETACH",
+    "MOUNT_ATTR_NOATIME",
+    "MOUNT_ATTR_NODEV",
+    "MOUNT_ATTR_NODIRATIME",
+    "MOUNT_ATTR_NOEXEC",
+    "MOUNT_ATTR_NOSUID",
+    "MOUNT_ATTR_RDONLY",
+    "MOUNT_ATTR_RELATIME",
+    "MOUNT_ATTR_STRICTATIME",
+    "MOUNT_ATTR__ATIME",
     "MS_BIND",
     "MS_NODEV",
     "MS_NOEXEC",
@@ -44,6 +53,7 @@ __all__ = [
     "idmapped_clone",
     "ioprio_set",
     "mount",
+    "mount_setattr",
     "personality",
     "pivot_root",
     "prctl",
@@ -78,6 +88,17 @@ MS_SLAVE: Final = 1 << 19
 MS_SHARED: Final = 1 << 20
 
 MNT_DETACH: Final = 2
+
+# mount_setattr(2)'s per-mount attributes; the atime mode is one field (MOUNT_ATTR__ATIME).
+MOUNT_ATTR_RDONLY: Final = 0x1
+MOUNT_ATTR_NOSUID: Final = 0x2
+MOUNT_ATTR_NODEV: Final = 0x4
+MOUNT_ATTR_NOEXEC: Final = 0x8
+MOUNT_ATTR__ATIME: Final = 0x70
+MOUNT_ATTR_RELATIME: Final = 0x0
+MOUNT_ATTR_NOATIME: Final = 0x10
+MOUNT_ATTR_STRICTATIME: Final = 0x20
+MOUNT_ATTR_NODIRATIME: Final = 0x80
 
 _PR_CAPBSET_DROP: Final = 24
 _PR_CAP_AMBIENT: Final = 47
@@ -266,6 +287,15 @@ _AT_RECURSIVE: Final = 0x8000
 _OPEN_TREE_CLONE: Final = 1
 _MOVE_MOUNT_F_EMPTY_PATH: Final = 0x4
 _MOUNT_ATTR_IDMAP: Final = 0x00100000
+
+
+def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, recursive: bool = False) -> None:
+    """Change the per-mount attributes of the mount at ``path`` (and, ``recursive``, of every
+    mount under it); attributes in neither set nor clear stay as they are."""
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    _check(_libc.syscall(_c.c_long(_SYS_MOUNT_SETATTR), _AT_FDCWD, _b(path),
+                         _AT_RECURSIVE if recursive else 0, _c.byref(attr), _c.sizeof(attr)),
+           f"mount_setattr {path}")
 
 
 def idmapped_clone(source: str, target: str, userns_fd: int) -> None:

@@ -101,27 +101,58 @@ def _node_type(kind: str) -> int:
 
 
 def create_devices(rootfs: str, devices: Sequence[Device]) -> None:
-    """mknod each device in the rootfs; where mknod is refused, bind the host's node."""
+    """mknod each device in the rootfs; where mknod is refused, bind the host's node.
+
+    /dev is usually a tmpfs the init has just mounted: each node is made straight away, with
+    the umask cleared (no chmod after) and no chown where the node is born with the owner
+    asked for. Only a name already taken (an image's own /dev, a spec listing a path twice)
+    goes the long way: resolved in the rootfs, removed, made again.
+    """
     seen: set[str] = set()
-    for dev in list(DEFAULT_DEVICES) + list(devices):
-        if dev.path in seen:
-            continue
-        seen.add(dev.path)
-        target = secure_join(rootfs, dev.path)
-        try:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if os.path.lexists(target):
-                os.unlink(target)
-            try:
-                os.mknod(target, _node_type(dev.type) | (dev.file_mode & 0o7777),
-                         os.makedev(dev.major, dev.minor))
-            except PermissionError:
-                _bind_host_node(dev.path, target)
+    parents: dict[str, tuple[str, bool]] = {}
+    owner = (os.geteuid(), os.getegid())
+    umask = os.umask(0)
+    try:
+        for dev in list(DEFAULT_DEVICES) + list(devices):
+            if dev.path in seen:
                 continue
-            os.chmod(target, dev.file_mode & 0o7777)  # mknod's mode is filtered by umask
-            os.chown(target, dev.uid, dev.gid)
-        except OSError as exc:
-            raise RuntimeFailure(f"create device {dev.path}: {exc.strerror}") from exc
+            seen.add(dev.path)
+            try:
+                _create_device(rootfs, dev, parents, owner)
+            except OSError as exc:
+                raise RuntimeFailure(f"create device {dev.path}: {exc.strerror}") from exc
+    finally:
+        os.umask(umask)
+
+
+def _create_device(rootfs: str, dev: Device, parents: dict[str, tuple[str, bool]],
+                   owner: tuple[int, int]) -> None:
+    parent_path, name = dev.path.rsplit("/", 1)
+    known = parents.get(parent_path)
+    if known is None:
+        parent = secure_join(rootfs, parent_path)
+        os.makedirs(parent, exist_ok=True)
+        # a set-group-ID directory gives new nodes its group, not the caller's
+        known = parents[parent_path] = (parent, bool(os.stat(parent).st_mode & stat.S_ISGID))
+    parent, group_from_parent = known
+    target = os.path.join(parent, name)
+    mode = _node_type(dev.type) | (dev.file_mode & 0o7777)
+    try:
+        os.mknod(target, mode, os.makedev(dev.major, dev.minor))
+    except FileExistsError:
+        target = secure_join(rootfs, dev.path)
+        if os.path.lexists(target):
+            os.unlink(target)
+        try:
+            os.mknod(target, mode, os.makedev(dev.major, dev.minor))
+        except PermissionError:
+            _bind_host_node(dev.path, target)
+            return
+    except PermissionError:
+        _bind_host_node(dev.path, target)
+        return
+    if (dev.uid, dev.gid) != owner or group_from_parent:
+        os.chown(target, dev.uid, dev.gid)
 
 
 def _bind_host_node(host_path: str, target: str) -> None:
@@ -130,13 +161,14 @@ def _bind_host_node(host_path: str, target: str) -> None:
 
 
 def create_symlinks(rootfs: str) -> None:
+    """/dev/fd, /dev/stdin, ... as runc makes them: a name already there is left as it is."""
     links = list(_SYMLINKS)
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "/dev/core"))
+    dev = secure_join(rootfs, "/dev")
     for source, link in links:
-        target = secure_join(rootfs, link)
         try:
-            os.symlink(source, target)
+            os.symlink(source, os.path.join(dev, os.path.basename(link)))
         except FileExistsError:
             continue
         except OSError as exc:

@@ -14,19 +14,23 @@ if TYPE_CHECKING:
 
 __all__ = ["bring_up_loopback"]
 
-_SIOCGIFFLAGS: Final = 0x8913
 _SIOCSIFFLAGS: Final = 0x8914
 _IFF_UP: Final = 0x1
+_IFF_LOOPBACK: Final = 0x8
 
 
 def bring_up_loopback() -> None:
+    """``ip link set lo up`` in a network namespace the init has just made.
+
+    A new namespace's lo has exactly IFF_LOOPBACK set (loopback_setup), so its flags are
+    written without reading them first (SIOCSIFFLAGS keeps the flags it may not change).
+    """
     # _socket, not socket: see berth.runtime.sync.
     try:
         s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
         try:
-            req = struct.pack("16sh14x", b"lo", 0)
-            flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req))[1]
-            fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | _IFF_UP))
+            fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS,
+                        struct.pack("16sh14x", b"lo", _IFF_LOOPBACK | _IFF_UP))
         finally:
             s.close()
     except OSError as exc:
