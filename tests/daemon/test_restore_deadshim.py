@@ -57,12 +57,14 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
     # Cgroups the factory made ahead of a create that never came, one empty and one that a
     # process outside any container sits in; a state dir of a create that died before its
     # init, old and fresh.
-    ahead_empty, ahead_busy = secrets.token_hex(32), secrets.token_hex(32)
+    # An empty cgroup of a container runc holds state for is runc's business.
+    ahead_empty, ahead_busy, runcs = (secrets.token_hex(32) for _ in range(3))
     old_create, new_create = secrets.token_hex(32), secrets.token_hex(32)
     made: list[Path] = []
     squatter: subprocess.Popen[bytes] | None = None
     try:
-        for cid in (ahead_empty, ahead_busy):
+        (runtime / "runc" / runcs).mkdir(parents=True)
+        for cid in (ahead_empty, ahead_busy, runcs):
             for parent in cgroup_dirs(d.cgroup_parent):
                 (parent / cid).mkdir()
                 made.append(parent / cid)
@@ -95,6 +97,7 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
         # Empty cgroups named by an ID go; a busy one stays (whole) with its process alive.
         assert _cgroups(d, ahead_empty) == []
         assert len(_cgroups(d, ahead_busy)) == len(cgroup_dirs(d.cgroup_parent))
+        assert len(_cgroups(d, runcs)) == len(cgroup_dirs(d.cgroup_parent))
         assert squatter.poll() is None
         assert not (runtime / old_create).exists()
         assert (runtime / new_create).is_dir()
@@ -108,7 +111,7 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
         for p in made:
             with contextlib.suppress(OSError):
                 p.rmdir()
-        for cid in (old_create, new_create):
+        for path in (runtime / old_create, runtime / new_create, runtime / "runc" / runcs):
             with contextlib.suppress(OSError):
-                (runtime / cid).rmdir()
+                path.rmdir()
         d.docker("rm", "-f", "dead", "orphaned", "alive")

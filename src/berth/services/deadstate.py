@@ -18,12 +18,14 @@ container (recorded or not) whose processes are all gone:
   recording the init; one older than a minute is removed (a create takes milliseconds).
 
 Runs before berthd re-adopts or restarts anything, so no container it starts is mistaken
-for a dead one. runc's and crun's state (``runtime/runc``, ``runtime/crun``) is theirs and
-left alone. Must not decide which containers exist (``berth.services.containers`` does).
+for a dead one. runc's and crun's state (``runtime/runc``, ``runtime/crun``) and the
+cgroups of the containers they hold are theirs and left alone. Must not decide which
+containers exist (``berth.services.containers`` does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -38,6 +40,8 @@ __all__ = ["sweep_dead_containers"]
 
 _log = logging.getLogger("berth.containers")
 
+# Where the shim keeps the state of runc and crun (berth.shim.backend.RuncBackend).
+_OTHER_RUNTIMES = ("runc", "crun")
 # A state dir without state.json younger than this may be a create in progress.
 _UNFINISHED_CREATE = 60.0
 
@@ -58,6 +62,9 @@ def sweep_dead_containers(runtime_root: Path, cgroup_parent: str) -> list[str]:
             with_state.add(entry.name)
             if _sweep_state(runtime_root, entry):
                 swept.append(entry.name)
+        for other in _OTHER_RUNTIMES:  # their containers' cgroups are theirs too
+            with contextlib.suppress(OSError):
+                with_state.update(os.listdir(runtime_root / other))
     if cgroup_parent:
         for cid in _cgroup_children(cgroup_parent) - with_state:
             mgr = cgroups.detect(f"/{cgroup_parent}/{cid}", cid)
