@@ -170,3 +170,13 @@ def test_a_bind_mode_docker_refuses_creates_no_volume(daemon: Daemon) -> None:
         assert name not in ok(daemon.docker("volume", "ls", "-q")).split()
     finally:
         daemon.docker("volume", "rm", name)
+
+
+def test_a_volume_refused_after_an_anonymous_one_leaves_none(daemon: Daemon) -> None:
+    """The anonymous volume of the first --mount is made before the second's invalid name is
+    refused: the refused create changes nothing (it was collected only at berthd's next start)."""
+    before = set(ok(daemon.docker("volume", "ls", "-q")).split())
+    r = daemon.docker("create", "--mount", "type=volume,dst=/anon", "--mount",
+                      "type=volume,src=bad$x,dst=/v", "busybox", "true")
+    assert r.returncode == 1 and b'"bad$x" includes invalid characters' in r.stderr, r.stderr
+    assert set(ok(daemon.docker("volume", "ls", "-q")).split()) == before

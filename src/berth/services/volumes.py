@@ -143,13 +143,21 @@ class VolumeService:
                 vmounts_name_ok = mp.name and not mp.name.startswith("/")
                 if not vmounts_name_ok:
                     raise errors.InvalidArgument(f"invalid volume name {mp.name!r}")
-        for mp in points:
-            if mp.type == "bind" and mp.origin == "binds" and not os.path.exists(mp.source):
-                # -v creates a missing source directory, as Docker does.
-                os.makedirs(mp.source, exist_ok=True)
-            elif mp.type == "volume" and mp.origin != "volumes-from":
-                self._create(mp.name, {ANONYMOUS_LABEL: ""} if mp.anonymous else {}, {},
-                             container_id if mp.anonymous else "")
+        made: list[vmounts.MountPoint] = []
+        try:
+            for mp in points:
+                if mp.type == "bind" and mp.origin == "binds" and not os.path.exists(mp.source):
+                    # -v creates a missing source directory, as Docker does.
+                    os.makedirs(mp.source, exist_ok=True)
+                elif mp.type == "volume" and mp.origin != "volumes-from":
+                    self._create(mp.name, {ANONYMOUS_LABEL: ""} if mp.anonymous else {}, {},
+                                 container_id if mp.anonymous else "")
+                    made.append(mp)
+        except BaseException:
+            # A later volume refused (an invalid name): the anonymous ones made so far go,
+            # as after any failed create; named ones stay, as in moby.
+            self.discard(made)
+            raise
         return points
 
     @staticmethod
