@@ -5,6 +5,8 @@ Run as root: ``.venv/bin/python bench/runtime.py [-n 20]``. Each runtime gets th
 removed at the end. crun refuses this hybrid host while /sys/fs/cgroup/unified has a v2
 mount, so it runs inside a private mount namespace (``unshare -m``) with that mount hidden.
 Runtimes alternate run by run (A B C A B C ...) so drift on a shared machine hits all alike.
+``--tree LABEL=SRC`` (repeatable) adds berth-runtime with ``PYTHONPATH=SRC`` as another runtime,
+for an A/B of two source trees beside runc and crun.
 Prints the median and best wall time and the median CPU time (user + system of the command
 and its children, which load on other cores disturbs less than wall time) per runtime; a
 runtime that is missing or fails is named.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -53,11 +56,13 @@ def _command(name: str, root: Path) -> list[str] | None:
     return [path, "--root", str(root)]
 
 
-def _once(cmd: list[str], bundle: Path, name: str) -> tuple[float, float] | str:
+def _once(cmd: list[str], bundle: Path, name: str,
+          env: dict[str, str] | None = None) -> tuple[float, float] | str:
     """(wall s, CPU s) of one ``run``, or the error."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run([*cmd, "run", "--bundle", str(bundle), name], capture_output=True, text=True)
+    proc = subprocess.run([*cmd, "run", "--bundle", str(bundle), name], capture_output=True, text=True,
+                          env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -68,7 +73,10 @@ def _once(cmd: list[str], bundle: Path, name: str) -> tuple[float, float] | str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=20)
+    parser.add_argument("--tree", action="append", default=[], metavar="LABEL=SRC",
+                        help="also run berth-runtime with PYTHONPATH=SRC under this label")
     args = parser.parse_args()
+    envs: dict[str, dict[str, str]] = {}
     base = Path(tempfile.mkdtemp(prefix="berth-bench-rt-"))
     try:
         bundle = _bundle(base)
@@ -83,12 +91,19 @@ def main() -> None:
             else:
                 cmds[name] = cmd
                 results[name] = []
+        for tree in args.tree:
+            label, _, src = tree.partition("=")
+            cmd = _command("berth-runtime", base / f"state-{label}")
+            assert cmd is not None
+            cmds[label] = cmd
+            results[label] = []
+            envs[label] = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
         for i in range(args.n):
             for name, cmd in cmds.items():
                 got = results[name]
                 if isinstance(got, str):
                     continue
-                one = _once(cmd, bundle, f"bench{i}")
+                one = _once(cmd, bundle, f"bench{i}", envs.get(name))
                 if isinstance(one, str):
                     results[name] = one
                 else:

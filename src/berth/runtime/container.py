@@ -1,12 +1,17 @@
 """Container lifecycle: create, start, state, kill, delete — the runtime's public API.
 
-``create`` forks a middle process that enters the namespaces, then forks the init (PID 1 of a
-new pid namespace) and exits, so the init is reparented to the caller, which made itself a
-child subreaper. A single-threaded caller may do the middle's part itself
-(``CreateOptions.enter_in_caller``): it enters the namespaces, forks the init and goes back
-to its own namespaces, one fork fewer. The caller moves the init into the cgroup while the init builds its
-filesystem (the middle joins first instead when the spec asks for a new cgroup namespace,
-which is rooted where its creator is); ``create`` returns only once the init is in. The init
+``create`` forks the init itself, as crun does with one clone: only the pid namespace must be
+set before the init exists, and a new or joined pid namespace applies to the caller's children
+only, so the caller sets it for the fork and returns to its own right after (allowed with
+threads: berth-runtime's priming thread). The init then joins and unshares the other
+namespaces itself (a new cgroup namespace after moving itself into its cgroup, where it is
+rooted). A user namespace, or a new time namespace, still takes a middle process that enters
+them (the uid/gid maps are written from outside; nobody returns from a user namespace, and
+going back to one's own time namespace needs a single-threaded caller), forks the init and
+exits, so the init is reparented to the caller, which made itself a child subreaper. The
+caller moves the init into the cgroup while the init builds its filesystem (except where the
+init or the middle joined it first for a new cgroup namespace); ``create`` returns only once
+the init is in. The init
 builds the filesystem, drops to the user, finds the executable, reports ``ready`` and blocks
 until ``start``; its end of the handshake socket is close-on-exec, so EOF after ``start``
 means the exec happened.
@@ -90,11 +95,6 @@ class CreateOptions(Record):
     exec_fifo: bool = False
     # ``--preserve-fds N``: the caller's fds 3 .. 3+N-1 are passed on to the container process.
     preserve_fds: int = 0
-    # The caller is single-threaded and may stand in the container's namespaces for a moment:
-    # it enters them, forks the init there and returns to its own, instead of forking a middle
-    # process to do it (one fork of the interpreter fewer; the shim's creator). Not done when
-    # the namespaces cannot be left (``namespaces.leavable``): a middle is forked then.
-    enter_in_caller: bool = False
     # This host's seccomp program cache keys, when the caller found them before (the shim
     # factory, once for all its containers); else the create asks libseccomp.
     seccomp_keys: seccomp.CacheKeys | None = None
@@ -299,13 +299,13 @@ def create(opts: CreateOptions, plan: Plan | None = None) -> Created:
         middle: int | None = None
         init: int | None = None
         try:
-            if opts.enter_in_caller and namespaces.leavable(plan.namespaces):
-                init = _fork_init_here(opts, plan, child_end, devnull, fifo_fd)
-            else:
+            if namespaces.needs_middle(plan.namespaces):
                 middle = os.fork()
                 if middle == 0:
                     _run_child(lambda: _middle_process(opts, plan, child_end, devnull, fifo_fd),
                                child_end)
+            else:
+                init = _fork_init(opts, plan, child_end, devnull, fifo_fd)
         finally:
             os.close(devnull)
             child_end.close()
@@ -451,7 +451,7 @@ def _init_forked(opts: CreateOptions, plan: Plan, pid: int) -> None:
 
 
 def _join_init(plan: Plan, pid: int) -> None:
-    """Move the init into its cgroup, unless the middle joined it (a new cgroup namespace)."""
+    """Move the init into its cgroup, unless it (or the middle) joined it first (a new cgroup namespace)."""
     if _new(plan, "cgroup"):
         return
     # Moved in from here while it builds its filesystem: the first move after a quiet spell
@@ -485,20 +485,23 @@ def _middle_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
     ch.send("pid", pid=child)
 
 
-def _fork_init_here(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
-                    fifo_fd: int | None) -> int:
-    """The middle process's work in the caller (``enter_in_caller``): enter the namespaces,
-    fork the init and return to the caller's own namespaces; the init's pid."""
-    held = namespaces.hold_own(plan.namespaces)
+def _fork_init(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int, fifo_fd: int | None) -> int:
+    """Fork the init from the caller itself; its pid.
+
+    Only the pid namespace must be set before the init exists (a process never changes its
+    own): the caller's children are born in it for the fork, and in the caller's own again
+    right after. The init enters the other namespaces itself (``_enter_own``).
+    """
+    own_pid_ns = namespaces.pid_for_children(plan.namespaces)
     init: int | None = None
     try:
         try:
-            namespaces.enter(plan.namespaces)
             init = os.fork()
             if init == 0:
-                _run_child(lambda: _init_after_fork(held, opts, plan, ch, devnull, fifo_fd), ch)
+                _run_child(lambda: _init_entering(own_pid_ns, opts, plan, ch, devnull, fifo_fd), ch)
         finally:
-            namespaces.return_to(held)
+            if own_pid_ns is not None:
+                namespaces.restore_pid_for_children(own_pid_ns)
     except BaseException:
         if init is not None:
             _kill_and_reap(init)
@@ -506,12 +509,17 @@ def _fork_init_here(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
     return init
 
 
-def _init_after_fork(held: namespaces.Held, opts: CreateOptions, plan: Plan, ch: Channel,
-                     devnull: int, fifo_fd: int | None) -> None:
-    for _, fd in held.fds:
-        os.close(fd)  # the caller's namespaces are no business of the container's
-    if held.cwd is not None:
-        os.close(held.cwd)
+def _init_entering(own_pid_ns: int | None, opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
+                   fifo_fd: int | None) -> None:
+    """The init forked by the caller: enter the namespaces but pid, then set up as usual."""
+    if own_pid_ns is not None:
+        os.close(own_pid_ns)  # the caller's namespace is no business of the container's
+    if _new(plan, "cgroup"):
+        # A new cgroup namespace is rooted at the cgroup its creator is in: join it first (the
+        # caller's move of this process would come too late). Our pid as we see it: the
+        # kernel reads it in the writer's pid namespace.
+        plan.cgroup.join(os.getpid())
+    namespaces.enter(tuple(n for n in plan.namespaces if n.type != "pid"))
     _init_process(opts, plan, ch, devnull, fifo_fd)
 
 

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, Final
 
-__all__ = ["NAMESPACE_FLAGS", "Held", "Namespace", "enter", "hold_own", "leavable", "parse_namespaces",
-           "parse_time_offsets", "return_to", "write_time_offsets"]
+__all__ = ["NAMESPACE_FLAGS", "Namespace", "enter", "needs_middle", "parse_namespaces", "parse_time_offsets",
+           "pid_for_children", "restore_pid_for_children", "write_time_offsets"]
 
 NAMESPACE_FLAGS: Final = {
     "pid": _sys.CLONE_NEWPID,
@@ -35,12 +35,6 @@ NAMESPACE_FLAGS: Final = {
 # the initial one (a container's netns made by berthd), while from outside we may join the
 # ones it owns.
 _JOIN_ORDER: Final = ("ipc", "uts", "network", "pid", "cgroup", "time", "mount", "user")
-
-
-# /proc/self/ns/<name> of each type. For "pid" the active one: setns to it sets the namespace of
-# the caller's next children back (the caller itself never leaves its own pid namespace).
-_PROC_NAMES: Final = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
-                      "cgroup": "cgroup", "time": "time"}
 
 
 class Namespace(Record):
@@ -115,69 +109,64 @@ def enter(namespaces: Sequence[Namespace], on_userns: Callable[[], None] | None 
             raise RuntimeFailure(f"unshare namespaces: {exc.strerror}") from exc
 
 
-def leavable(namespaces: Sequence[Namespace]) -> bool:
-    """Whether a caller that ``enter``s ``namespaces`` can return to its own with ``return_to``.
+def needs_middle(namespaces: Sequence[Namespace]) -> bool:
+    """Whether the init must be forked by a middle process rather than by the caller itself.
 
-    Not with a user namespace (nobody goes back to a parent user namespace), nor a new cgroup
-    or time namespace: those are rooted by what happens before their first member exists (the
-    cgroup joined, the offsets written), which a middle process does for itself.
+    The caller only sets the pid namespace of its children (``pid_for_children``) and the init
+    enters the others itself, but not a user namespace (its maps are written from outside, the
+    other namespaces must be owned by it, and nobody returns from one) nor a new time namespace
+    (like pid, it applies to children only, and going back to one's own needs a single-threaded
+    caller, which berth-runtime with its priming thread is not).
     """
-    return not any(n.type == "user" or (n.type in ("cgroup", "time") and not n.path)
-                   for n in namespaces)
+    return any(n.type == "user" or (n.type == "time" and not n.path) for n in namespaces)
 
 
-class Held(Record):
-    """The caller's own namespaces (and working directory) that ``enter`` would change."""
+def pid_for_children(namespaces: Sequence[Namespace]) -> int | None:
+    """Put the caller's next children in the spec's pid namespace: a new one, or the one named.
 
-    fds: tuple[tuple[str, int], ...]
-    cwd: int | None = None
-
-
-def hold_own(namespaces: Sequence[Namespace]) -> Held:
-    """Open the caller's namespaces of the kinds ``namespaces`` names, for ``return_to``.
-
-    Only for a single-threaded caller (setns and unshare of a mount namespace refuse
-    others), and only when ``leavable``.
+    Returns the caller's own pid namespace, open, for ``restore_pid_for_children`` right after
+    the fork; None when the spec has no pid namespace (nothing changed). The caller itself stays
+    where it is, and its other threads are not affected (the kernel allows both with threads).
     """
-    fds: list[tuple[str, int]] = []
-    cwd: int | None = None
+    ns = next((n for n in namespaces if n.type == "pid"), None)
+    if ns is None:
+        return None
     try:
-        for ns in namespaces:
-            name = _PROC_NAMES[ns.type]
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RuntimeFailure(f"open own pid namespace: {exc.strerror}") from exc
+    try:
+        if ns.path:
             try:
-                fds.append((ns.type, os.open(f"/proc/self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)))
+                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError as exc:
-                raise RuntimeFailure(f"open own {ns.type} namespace: {exc.strerror}") from exc
-            if ns.type == "mount":
-                # Entering a mount namespace moves the root and working directory to its root.
-                cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                raise RuntimeFailure(f"open pid namespace {ns.path}: {exc.strerror}") from exc
+            try:
+                _sys.setns(fd, _sys.CLONE_NEWPID)
+            except OSError as exc:
+                raise RuntimeFailure(f"join pid namespace: {exc.strerror}") from exc
+            finally:
+                os.close(fd)
+        else:
+            try:
+                _sys.unshare(_sys.CLONE_NEWPID)
+            except OSError as exc:
+                raise RuntimeFailure(f"unshare pid namespace: {exc.strerror}") from exc
     except BaseException:
-        for _, fd in fds:
-            os.close(fd)
+        os.close(own)
         raise
-    return Held(tuple(fds), cwd)
+    return own
 
 
-def return_to(held: Held) -> None:
-    """Join the namespaces ``hold_own`` opened again and close them (all of them, even when one
-    fails; the first failure is raised)."""
-    failure: RuntimeFailure | None = None
-    for kind, fd in held.fds:
-        try:
-            _sys.setns(fd, NAMESPACE_FLAGS[kind])
-        except OSError as exc:
-            failure = failure or RuntimeFailure(f"return to own {kind} namespace: {exc.strerror}")
-        finally:
-            os.close(fd)
-    if held.cwd is not None:
-        try:
-            os.fchdir(held.cwd)
-        except OSError as exc:
-            failure = failure or RuntimeFailure(f"return to own working directory: {exc.strerror}")
-        finally:
-            os.close(held.cwd)
-    if failure is not None:
-        raise failure
+def restore_pid_for_children(own: int) -> None:
+    """Let the caller's later children (hooks, exec) be born in its own pid namespace again;
+    closes ``own`` (what ``pid_for_children`` returned)."""
+    try:
+        _sys.setns(own, _sys.CLONE_NEWPID)
+    except OSError as exc:
+        raise RuntimeFailure(f"return to own pid namespace: {exc.strerror}") from exc
+    finally:
+        os.close(own)
 
 
 def parse_time_offsets(offsets: Any, new_time_ns: bool) -> tuple[tuple[str, int, int], ...]:

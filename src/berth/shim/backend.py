@@ -89,11 +89,8 @@ class BerthBackend:
         """The first step of :meth:`create`, which needs no stdio (berth.shim.creator)."""
         from berth.runtime.container import CreateOptions, prepare
 
-        # The creator is a forked, single-threaded child that exits once the container runs:
-        # it may stand in the container's namespaces for the init's fork itself.
         opts = CreateOptions(id=id, bundle=bundle, state_root=self._root,
-                             rootfs_mounts=list(rootfs_mounts), enter_in_caller=True,
-                             seccomp_keys=self._seccomp_keys)
+                             rootfs_mounts=list(rootfs_mounts), seccomp_keys=self._seccomp_keys)
         return PreparedCreate(opts, prepare(opts))
 
     def create(self, id: str, bundle: Path, rootfs_mounts: Sequence[Mount], stdin: int | None,
