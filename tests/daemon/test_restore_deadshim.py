@@ -115,3 +115,32 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
             with contextlib.suppress(OSError):
                 path.rmdir()
         d.docker("rm", "-f", "dead", "orphaned", "alive")
+
+
+def test_a_runc_container_whose_shim_died_is_deleted_through_runc(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    """Under ``--runtime runc`` the dead container goes through runc's own state and delete,
+    and the rootfs its shim mounted on the bundle is unmounted: it starts again (runc
+    refused: 'container with given ID already exists', and the mount leaked)."""
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    d.docker("run", "-d", "--runtime", "runc", "--name", "deadrunc", "busybox", "sleep", "1000",
+             check=True)
+    cid = inspect(d, "deadrunc")["Id"]
+    pid = inspect(d, "deadrunc")["State"]["Pid"]
+    rootfs = d.data_root / "containers" / cid / "rootfs"
+    assert rootfs.is_mount()
+    for victim in (_parent_pid(pid), pid):
+        os.kill(victim, signal.SIGKILL)
+    eventually(lambda: not _alive(pid))
+    stop_berthd(d)
+    d = start_berthd(base)
+    started.append(d)
+    assert not (d.exec_root / "runtime" / "runc" / cid).exists()
+    assert not rootfs.is_mount()
+    assert _cgroups(d, cid) == []
+    d.docker("start", "deadrunc", check=True)
+    assert inspect(d, "deadrunc")["State"]["Status"] == "running"
+    d.docker("rm", "-f", "deadrunc", check=True)

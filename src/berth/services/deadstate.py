@@ -18,20 +18,25 @@ container (recorded or not) whose processes are all gone:
   recording the init; one older than a minute is removed (a create takes milliseconds).
 
 Runs before berthd re-adopts or restarts anything, so no container it starts is mistaken
-for a dead one. runc's and crun's state (``runtime/runc``, ``runtime/crun``) and the
-cgroups of the containers they hold are theirs and left alone. Must not decide which
-containers exist (``berth.services.containers`` does).
+for a dead one. A container run by runc or crun (``runtime/runc/<id>``, ``runtime/crun/<id>``)
+goes through that runtime's own ``state`` and ``delete``, under the same rules, and the
+rootfs its shim mounted on the bundle is unmounted. Must not decide which containers exist
+(``berth.services.containers`` does).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
 from berth import errors
+from berth.mount import unmount
 from berth.runtime import manage
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager as cgroups
@@ -64,7 +69,12 @@ def sweep_dead_containers(runtime_root: Path, cgroup_parent: str) -> list[str]:
                 swept.append(entry.name)
         for other in _OTHER_RUNTIMES:  # their containers' cgroups are theirs too
             with contextlib.suppress(OSError):
-                with_state.update(os.listdir(runtime_root / other))
+                for cid in sorted(os.listdir(runtime_root / other)):
+                    if not _is_container_id(cid):
+                        continue
+                    with_state.add(cid)
+                    if _sweep_other(runtime_root / other, other, cid):
+                        swept.append(cid)
     if cgroup_parent:
         for cid in _cgroup_children(cgroup_parent) - with_state:
             mgr = cgroups.detect(f"/{cgroup_parent}/{cid}", cid)
@@ -99,6 +109,36 @@ def _sweep_state(runtime_root: Path, entry: Path) -> bool:
         _log.warning("deleting the dead container %s: %s", cid[:12], err)
         statefile.remove(runtime_root, cid)
     _log.info("swept the runtime state and cgroups of %s, whose shim died", cid[:12])
+    return True
+
+
+def _sweep_other(root: Path, binary: str, cid: str) -> bool:
+    """runc's or crun's stopped container: their own delete (cgroups, state), once its cgroup
+    is empty, and the rootfs the shim mounted on the bundle for it."""
+    path = shutil.which(binary)
+    if path is None:
+        return False
+    cmd = [path, "--root", str(root)]
+    try:
+        out = subprocess.run([*cmd, "state", cid], capture_output=True, timeout=30, check=True)
+        state = json.loads(out.stdout)
+        if state.get("status") != "stopped":
+            return False  # a live container, whether or not its shim still runs
+        bundle = Path(str(state.get("bundle") or ""))
+        spec = json.loads((bundle / "config.json").read_text())
+        mgr = cgroups.detect((spec.get("linux") or {}).get("cgroupsPath"), cid)
+        if mgr.pids():
+            _log.warning("container %s has no live init but processes in its cgroup: left",
+                         cid[:12])
+            return False
+        subprocess.run([*cmd, "delete", cid], capture_output=True, timeout=30, check=True)
+        if bundle.is_absolute() and bundle != Path("/"):
+            unmount(str(bundle / "rootfs"))
+        (root / f"{cid}.pid").unlink(missing_ok=True)
+    except (OSError, ValueError, subprocess.SubprocessError, errors.BerthError) as err:
+        _log.warning("%s container %s whose shim died: %s", binary, cid[:12], err)
+        return False
+    _log.info("swept the %s state, cgroups and rootfs of %s, whose shim died", binary, cid[:12])
     return True
 
 
