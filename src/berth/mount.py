@@ -38,6 +38,8 @@ class Mount(Record):
 
 
 _MS_RDONLY = 1
+# Mount flags that are options on the command line, not file-system data.
+_FLAG_OPTIONS = {"nosuid": 2, "nodev": 4, "noexec": 8}
 _MS_REMOUNT = 32
 _MS_BIND = 4096
 _MS_REC = 16384
@@ -58,6 +60,8 @@ def mount_all(mounts: list[Mount], target: str) -> None:
                 flags |= _MS_BIND
             elif opt == "rbind":
                 flags |= _MS_BIND | _MS_REC
+            elif opt in _FLAG_OPTIONS:
+                flags |= _FLAG_OPTIONS[opt]
             else:
                 data.append(opt)
         if m.type == "bind":

@@ -51,6 +51,7 @@ def test_join_refusals(daemon: Daemon, names: list[str]) -> None:
         (["--network", "container:nosuch-donor"], "No such container: nosuch-donor"),
         (["--network", "nosuch-net"], "network nosuch-net not found"),
         (["--ipc", "bogus"], "Invalid IPC mode: bogus"),
+        (["--ipc", "container:"], 'can\'t join IPC of container : invalid name or ID supplied: ""'),
     ]
     for flags, message in cases:
         name = new_name(names)

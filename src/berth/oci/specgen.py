@@ -87,6 +87,9 @@ class SpecInput:
     """pid namespace to join for ``PidMode: container:<id>``."""
     ipc_namespace_path: str | None = None
     """ipc namespace to join for ``IpcMode: container:<id>``."""
+    shm_path: str | None = None
+    """Host path bound onto /dev/shm instead of a tmpfs of its own (shareable, joined or host
+    IPC; services/ipcshm.py)."""
     machine: str = "x86_64"
     """``uname -m`` of the host: picks the seccomp architectures and arch-only rules."""
     kernel: tuple[int, int] = (6, 1)
@@ -229,6 +232,19 @@ def _joined(kind: str, mode: str, path: str | None) -> dict[str, str]:
     return {"type": kind, "path": path}
 
 
+def _shm(mount: dict[str, Any], ipc_mode: str, shm_path: str | None) -> dict[str, Any] | None:
+    """A default mount, with /dev/shm as the IPC mode wants it: none has no /dev/shm, a host
+    path given binds that, host without one has none (the old spec), else a tmpfs of its own."""
+    if mount["destination"] != "/dev/shm":
+        return mount
+    if shm_path:
+        return {"destination": "/dev/shm", "type": "bind", "source": shm_path,
+                "options": ["rbind", "rprivate"]}
+    if ipc_mode in ("none", "host"):
+        return None
+    return mount
+
+
 def _oom_score_adj(hc: Mapping[str, Any]) -> int | None:
     value = hc.get("OomScoreAdj")
     if not value:
@@ -284,9 +300,10 @@ def generate(inp: SpecInput) -> dict[str, Any]:
     readonly_root = bool(hc.get("ReadonlyRootfs"))
     users = specmounts.user_mounts(hc, inp.volumes)
     taken = {m["destination"] for m in users}
-    mounts = [m for m in specmounts.default_mounts(int(hc.get("ShmSize") or 0), privileged)
-              if m["destination"] not in taken
-              and not (m["destination"] == "/dev/shm" and str(hc.get("IpcMode")) == "host")]
+    mounts = [_shm(m, str(hc.get("IpcMode") or ""), inp.shm_path)
+              for m in specmounts.default_mounts(int(hc.get("ShmSize") or 0), privileged)
+              if m["destination"] not in taken]
+    mounts = [m for m in mounts if m is not None]
     mounts += [m for m in specmounts.network_file_mounts(inp.network_files, readonly_root)
                if m["destination"] not in taken]
     mounts += users

@@ -83,6 +83,11 @@ class ContainerPaths:
     def resolv_conf(self) -> Path:
         return self.bundle / "resolv.conf"
 
+    @property
+    def shm(self) -> Path:
+        """Mount point of a shareable container's /dev/shm on the host (services/ipcshm.py)."""
+        return self.bundle / "mounts" / "shm"
+
 
 @dataclass
 class Container:

@@ -33,7 +33,7 @@ from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.security import seccomp as seccomp_profiles
 from berth.security.userns import Remap
-from berth.services import containerlist, deadstate, nsjoin, orphans
+from berth.services import containerlist, deadstate, ipcshm, nsjoin, orphans
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.etcfiles import write_etc_files
@@ -496,10 +496,12 @@ class ContainerService:
         await self._released(live)
         try:
             joined = nsjoin.namespace_paths(c.host_config, self.get)
+            shm = ipcshm.source(c, self.get(joined.ipc_donor) if joined.ipc_donor else None)
             netns_path = await self._setup_network(c)
-            await self._spawn_and_start(c, live, netns_path, joined)
+            await self._spawn_and_start(c, live, netns_path, joined, shm)
         except BaseException as err:
             if live.shim is None:
+                ipcshm.release(c)
                 if isinstance(err, Exception):
                     # Attaches waiting for the shim end with the error (a docker run whose
                     # start failed left its attach request, and berthd's shutdown, waiting).
@@ -535,7 +537,7 @@ class ContainerService:
         return str(path) if path else None
 
     async def _spawn_and_start(self, c: Container, live: _Live, netns_path: str | None,
-                               joined: nsjoin.JoinedNamespaces) -> None:
+                               joined: nsjoin.JoinedNamespaces, shm: str | None) -> None:
         host_config = c.host_config
         volumes: dict[str, str] = {}
         if self._volumes is not None and c.mount_points:
@@ -553,7 +555,7 @@ class ContainerService:
                 hostname=str(c.paths.hostname), hosts=str(c.paths.hosts),
                 resolv_conf=str(c.paths.resolv_conf)),
             volumes=volumes, host_cpus=os.cpu_count(), network_namespace_path=netns_path,
-            pid_namespace_path=joined.pid, ipc_namespace_path=joined.ipc,
+            pid_namespace_path=joined.pid, ipc_namespace_path=joined.ipc, shm_path=shm,
             machine=hostfacts.machine(), kernel=hostfacts.kernel_version(),
             host_devices=(security_devices.host_devices() if c.host_config.get("Privileged")
                           else ()),
@@ -652,6 +654,8 @@ class ContainerService:
                 _log.warning("network teardown of %s: %s", c.short_id, err)
         if self._volumes is not None and c.mount_points:
             self._volumes.unmounted(c.id, [vmounts.from_json(m) for m in c.mount_points])
+        with contextlib.suppress(errors.BerthError):
+            ipcshm.release(c)
         if status is None:
             self._mark_exited(c, 255, format_ns(now_ns()), False,
                               error="container's shim exited without recording a status")
@@ -879,6 +883,8 @@ class ContainerService:
         await asyncio.to_thread(self._remove_dirs, c, rootfs)
 
     def _remove_dirs(self, c: Container, rootfs: Path | None) -> None:
+        with contextlib.suppress(errors.BerthError):
+            ipcshm.release(c)  # never delete into a mounted tmpfs, nor leave the mount behind
         if rootfs is not None:
             shutil.rmtree(rootfs, ignore_errors=True)
         shutil.rmtree(c.paths.bundle, ignore_errors=True)

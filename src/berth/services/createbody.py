@@ -146,6 +146,8 @@ def _normalise_host(raw: dict[str, Any]) -> dict[str, Any]:
         host["MemorySwap"] = 2 * host["Memory"]
     if not host.get("ShmSize"):
         host["ShmSize"] = 67108864
+    if not host.get("IpcMode"):
+        host["IpcMode"] = "private"  # moby records its daemon default (default-ipc-mode)
     if not host.get("Runtime"):
         host["Runtime"] = "berth"
     if host["Runtime"] not in _RUNTIMES:

@@ -6,9 +6,7 @@ must be running, and for IPC it must have been created shareable (or host), else
 fails with moby's message. The namespace paths handed to specgen are the donor init's
 ``/proc/<pid>/ns`` entries. It must not start, stop or change containers.
 
-Known gap: the donor's /dev/shm is a tmpfs inside its own mount namespace, which cannot be
-bind-mounted from another one, so a container joining an IPC namespace shares SysV IPC but
-gets a /dev/shm of its own (moby binds the donor's host-side shm mount).
+Which /dev/shm goes with an IPC mode is services/ipcshm.py's.
 """
 
 from __future__ import annotations
@@ -33,12 +31,16 @@ class JoinedNamespaces:
 
     pid: str | None = None
     ipc: str | None = None
+    ipc_donor: str | None = None
+    """ID of the container whose IPC namespace (and /dev/shm) is joined."""
 
 
 def check_modes(host_config: MutableMapping[str, Any], get: Callable[[str], Container]) -> None:
     """Refuse unknown modes; name a donor by its full ID (NotFound when it does not exist)."""
     ipc = str(host_config.get("IpcMode") or "")
     if ipc.startswith(_PREFIX):
+        if not ipc.removeprefix(_PREFIX):
+            raise errors.InvalidArgument('can\'t join IPC of container : invalid name or ID supplied: ""')
         host_config["IpcMode"] = _PREFIX + get(ipc.removeprefix(_PREFIX)).id
     elif ipc not in _IPC_MODES:
         raise errors.InvalidArgument(f"Invalid IPC mode: {ipc}")
@@ -52,7 +54,7 @@ def check_modes(host_config: MutableMapping[str, Any], get: Callable[[str], Cont
 def namespace_paths(host_config: MutableMapping[str, Any],
                     get: Callable[[str], Container]) -> JoinedNamespaces:
     """The namespaces to join at start; Conflict when a donor cannot be joined now."""
-    pid_path = ipc_path = None
+    pid_path = ipc_path = ipc_donor = None
     pid = str(host_config.get("PidMode") or "")
     if pid.startswith(_PREFIX):
         donor = get(pid.removeprefix(_PREFIX))
@@ -69,4 +71,5 @@ def namespace_paths(host_config: MutableMapping[str, Any],
             raise errors.Conflict(f"can't join IPC of container {donor.id}: non-shareable IPC "
                                   "(hint: use IpcMode:shareable for the donor container)")
         ipc_path = f"/proc/{donor.state.pid}/ns/ipc"
-    return JoinedNamespaces(pid=pid_path, ipc=ipc_path)
+        ipc_donor = donor.id
+    return JoinedNamespaces(pid=pid_path, ipc=ipc_path, ipc_donor=ipc_donor)

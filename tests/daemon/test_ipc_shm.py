@@ -1,0 +1,80 @@
+"""/dev/shm by IPC mode, through the real docker CLI, as a private dockerd gives it: a
+container joining a shareable one's IPC namespace sees the same /dev/shm files, ``host``
+binds the host's /dev/shm, ``none`` has none, the default is recorded as ``private``; and the
+shareable container's host-side tmpfs goes away when it stops and when it is removed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Daemon
+from tests.daemon.helpers import inspect, new_name, ok
+
+pytestmark = pytest.mark.root
+
+
+def _mounted(path: Path) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == str(path) for line in f)
+
+
+def test_joiners_share_the_donors_dev_shm(daemon: Daemon, names: list[str]) -> None:
+    donor, joiner = new_name(names), new_name(names)
+    ok(daemon.docker("run", "-d", "--name", donor, "--ipc", "shareable", "--shm-size", "2m",
+                     "busybox", "sleep", "300"))
+    donor_id = inspect(daemon, donor)["Id"]
+    host_side = daemon.data_root / "containers" / donor_id / "mounts" / "shm"
+    assert _mounted(host_side)
+    ok(daemon.docker("exec", donor, "sh", "-c", "echo from-donor > /dev/shm/a"))
+    ok(daemon.docker("run", "-d", "--name", joiner, "--ipc", f"container:{donor}", "busybox",
+                     "sleep", "300"))
+    assert ok(daemon.docker("exec", joiner, "cat", "/dev/shm/a")) == "from-donor\n"
+    ok(daemon.docker("exec", joiner, "sh", "-c", "echo from-joiner > /dev/shm/b"))
+    assert ok(daemon.docker("exec", donor, "cat", "/dev/shm/b")) == "from-joiner\n"
+    # the donor's size and flags, as dockerd mounts it
+    assert ok(daemon.docker("exec", joiner, "df", "-k", "/dev/shm")).split()[-5] == "2048"
+    mount = ok(daemon.docker("exec", joiner, "grep", " /dev/shm ", "/proc/mounts"))
+    assert {"nosuid", "nodev", "noexec"} <= set(mount.split()[3].split(",")), mount
+
+    # the donor's stop unmounts its host side; the running joiner keeps the files it had
+    ok(daemon.docker("stop", "-t", "0", donor))
+    assert not _mounted(host_side)
+    assert ok(daemon.docker("exec", joiner, "cat", "/dev/shm/a")) == "from-donor\n"
+    # a start mounts a fresh one; the removal leaves no mount and no directory
+    ok(daemon.docker("start", donor))
+    assert _mounted(host_side)
+    assert daemon.docker("exec", donor, "cat", "/dev/shm/a").returncode != 0
+    ok(daemon.docker("rm", "-f", donor))
+    assert not _mounted(host_side)
+    assert not host_side.exists()
+
+
+@pytest.fixture
+def host_shm_file() -> Iterator[Path]:
+    path = Path("/dev/shm") / f"berth-test-{uuid.uuid4().hex[:10]}"
+    path.write_text("on-the-host\n")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_dev_shm_by_mode(daemon: Daemon, names: list[str], host_shm_file: Path) -> None:
+    # host: the host's /dev/shm itself
+    out = ok(daemon.docker("run", "--rm", "--ipc", "host", "busybox", "cat", str(host_shm_file)))
+    assert out == "on-the-host\n"
+    # none: no /dev/shm at all
+    r = daemon.docker("run", "--rm", "--ipc", "none", "busybox", "ls", "-d", "/dev/shm")
+    assert r.returncode == 1 and b"No such file or directory" in r.stderr, r.stderr
+    # private (the default, recorded as such): a tmpfs of its own, not on the host
+    name = new_name(names)
+    ok(daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "300"))
+    assert inspect(daemon, name)["HostConfig"]["IpcMode"] == "private"
+    assert daemon.docker("exec", name, "cat", str(host_shm_file)).returncode != 0
+    mount = ok(daemon.docker("exec", name, "grep", " /dev/shm ", "/proc/mounts"))
+    assert mount.split()[:3] == ["shm", "/dev/shm", "tmpfs"], mount
+    assert not (daemon.data_root / "containers" / inspect(daemon, name)["Id"] / "mounts").exists()
