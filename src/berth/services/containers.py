@@ -55,6 +55,10 @@ from berth.volumes import mounts as vmounts
 __all__ = ["AttachStreams", "ContainerService", "ServiceConfig"]
 
 _log = logging.getLogger("berth.containers")
+# How long berthd's start waits for a running container's shim to answer before it goes on
+# and keeps trying in the background: one stopped (SIGSTOP) or wedged shim must not keep
+# berthd from serving every other container. A live shim answers in milliseconds.
+_READOPT_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -244,8 +248,10 @@ class ContainerService:
             except errors.BerthError as err:
                 _log.warning("removal of %s container %s on daemon start: %s",
                              "build" if c.transient else "auto-remove", c.short_id, err)
+        # A bundle whose state dir the reaping left (its shim did not answer) stays with it.
+        kept = {p.name for p in (self._cfg.exec_root / "containers").glob("*")}
         await asyncio.to_thread(orphans.sweep_bundles, self._cfg.data_root / "containers",
-                                set(self._containers))
+                                set(self._containers) | kept)
 
     def _wants_restart(self, c: Container, on_boot: bool) -> bool:
         """Whether an exited container is started again by its restart policy."""
@@ -269,9 +275,39 @@ class ContainerService:
                 _log.warning("restart of %s on daemon start failed: %s", c.short_id, err)
 
     async def _readopt(self, c: Container) -> None:
+        connecting = asyncio.ensure_future(shim_client.ShimClient.connect(c.paths.state_dir))
+        try:
+            await asyncio.wait_for(asyncio.shield(connecting), _READOPT_WAIT)
+        except TimeoutError:
+            _log.warning("the shim of running container %s does not answer; berthd serves and "
+                         "re-adopts it once it does", c.short_id)
+            self._spawn(self._readopt_late(c, connecting))
+            return
+        except errors.BerthError:
+            pass
+        await self._adopt(c, connecting)
+
+    async def _readopt_late(self, c: Container, connecting: asyncio.Future[shim_client.ShimClient],
+                            ) -> None:
+        try:
+            await asyncio.shield(connecting)
+        except errors.BerthError:
+            pass
+        except asyncio.CancelledError:
+            connecting.cancel()
+            raise
+        if self._containers.get(c.id) is not c or c.state.status not in ("running", "paused"):
+            return  # removed (rm -f) or marked otherwise meanwhile
+        await self._adopt(c, connecting)
+        if c.state.status == "exited" and self._wants_restart(c, on_boot=False):
+            await self._boot_start(c)
+
+    async def _adopt(self, c: Container, connecting: asyncio.Future[shim_client.ShimClient]) -> None:
+        """The re-adoption's outcome: the shim answered (``connecting`` has it), or it is gone
+        and the container's exit is recorded."""
         live = self._live_of(c)
         try:
-            live.shim = await shim_client.ShimClient.connect(c.paths.state_dir)
+            live.shim = connecting.result()
         except errors.BerthError:
             if self._networks is not None:
                 await self._networks.teardown(c.id)

@@ -13,7 +13,9 @@ first, as a stop does: a frozen process dies only once thawed) and the shim is l
 its runtime delete, which removes the container's cgroups, before the directory goes.
 containerd does the same sweep at start (a task bundle whose container metadata is gone is
 unmounted and deleted), but leaves such a shim running; here nothing would be left for it
-to run on.
+to run on. A shim that does not answer within 5 s (stopped, wedged) is left alone with its
+state dir, and the container service keeps its bundle too, for a later start: waiting for
+it held up berthd's start for ever.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ __all__ = ["reap_state_dirs", "sweep_bundles"]
 _log = logging.getLogger("berth.containers")
 # A shim stuck past this in its runtime delete is its own bug; the sweep goes on without it.
 _EXIT_TIMEOUT = 10.0
+# A live shim answers in milliseconds; one that does not (stopped, wedged) is left alone, and
+# so are its state and bundle, rather than holding up berthd's start.
+_ANSWER_TIMEOUT = 5.0
 
 
 async def reap_state_dirs(root: Path, known: Set[str]) -> list[str]:
@@ -45,17 +50,24 @@ async def reap_state_dirs(root: Path, known: Set[str]) -> list[str]:
     for entry in sorted(root.iterdir()):
         if entry.name in known or not entry.is_dir() or entry.is_symlink():
             continue
-        await _end_shim(entry)
+        if not await _end_shim(entry):
+            continue
         await asyncio.to_thread(shutil.rmtree, entry, True)
         gone.append(entry.name)
     return gone
 
 
-async def _end_shim(state_dir: Path) -> None:
+async def _end_shim(state_dir: Path) -> bool:
+    """False if a shim is there but does not answer (stopped, wedged): its directory stays
+    for a later start rather than holding up this one."""
     try:
-        shim = await shim_client.ShimClient.connect(state_dir)
+        shim = await asyncio.wait_for(shim_client.ShimClient.connect(state_dir), _ANSWER_TIMEOUT)
+    except TimeoutError:
+        _log.warning("container %s has no record and its shim does not answer: left",
+                     state_dir.name[:12])
+        return False
     except errors.BerthError:
-        return  # nothing answers: only files are left
+        return True  # nothing answers: only files are left
     _log.warning("container %s has no record but its shim runs: killing it", state_dir.name[:12])
     try:
         # Asked before the kill, so the answer comes the moment the container exits.
@@ -69,6 +81,7 @@ async def _end_shim(state_dir: Path) -> None:
         await asyncio.wait_for(released, _EXIT_TIMEOUT)
     except (errors.BerthError, TimeoutError) as err:
         _log.warning("ending the unrecorded container %s: %s", state_dir.name[:12], err)
+    return True
 
 
 def sweep_bundles(root: Path, known: Set[str]) -> None:

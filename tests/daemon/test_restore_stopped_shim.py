@@ -1,0 +1,72 @@
+"""A shim that does not answer (SIGSTOPped here, as a wedged one would be) does not keep
+berthd's start from serving: its container is re-adopted once the shim answers again, and an
+unrecorded container's silent shim is left alone (state, bundle, processes) instead of being
+waited for. The old start waited for ever on the first such shim."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from berth.baseimages import ensure_base_images
+from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.helpers import eventually, inspect
+
+pytestmark = pytest.mark.root
+
+
+def _shim_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_stopped_shim_neither_holds_up_the_start_nor_loses_its_container(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    for name in ("frozen", "fine", "unrecorded"):
+        d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
+    ids = {n: inspect(d, n)["Id"] for n in ("frozen", "fine", "unrecorded")}
+    pids = {n: inspect(d, n)["State"]["Pid"] for n in ("frozen", "fine", "unrecorded")}
+    shims = {n: _shim_of(pids[n]) for n in ("frozen", "unrecorded")}
+    stop_berthd(d)
+    raw = sqlite3.connect(d.data_root / "berth.db")
+    try:
+        with raw:
+            raw.execute("DELETE FROM containers WHERE id = ?", (ids["unrecorded"],))
+    finally:
+        raw.close()
+    try:
+        for shim in shims.values():
+            os.kill(shim, signal.SIGSTOP)
+        d = start_berthd(base)  # the old start never listened
+        started.append(d)
+        ps = d.docker("ps", "--format", "{{.Names}}", check=True).stdout.decode().split()
+        assert sorted(ps) == ["fine", "frozen"]
+        assert d.docker("exec", "fine", "echo", "ok", check=True).stdout == b"ok\n"
+        # The unrecorded container's shim did not answer: nothing of it was touched.
+        for what in (d.exec_root / "containers", d.data_root / "containers",
+                     d.exec_root / "runtime"):
+            assert (what / ids["unrecorded"]).is_dir(), what
+        os.kill(pids["unrecorded"], 0)
+        os.kill(shims["frozen"], signal.SIGCONT)
+        # Re-adopted once its shim answers: exec and stop go through it.
+        eventually(lambda: d.docker("exec", "frozen", "echo", "back").stdout == b"back\n")
+        d.docker("stop", "-t", "1", "frozen", check=True)
+        assert inspect(d, "frozen")["State"]["ExitCode"] == 137
+    finally:
+        for shim in shims.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(shim, signal.SIGCONT)
+        # The unrecorded container is ended by the next start, now that its shim answers.
+        stop_berthd(d)
+        d = start_berthd(base)
+        started.append(d)
+        eventually(lambda: not (d.exec_root / "containers" / ids["unrecorded"]).exists())
+    d.docker("rm", "-f", "frozen", "fine", check=True)
