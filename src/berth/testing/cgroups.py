@@ -25,7 +25,7 @@ from pathlib import Path
 
 from berth.runtime.cgroups.manager import cgroup_mounts, hierarchy_key, own_cgroups
 
-__all__ = ["cgroup_dirs", "remove_cgroup_tree", "session_cgroup_name", "session_cgroups"]
+__all__ = ["cgroup_dirs", "remove_cgroup_tree", "session_cgroup_name", "session_cgroups", "subdirs"]
 
 
 def session_cgroup_name(kind: str, tag: str = "", pid: int | None = None) -> str:
@@ -67,6 +67,13 @@ def cgroup_dirs(rel: str) -> list[Path]:
     return [b / rel for b in _bases() if (b / rel).is_dir()]
 
 
+def subdirs(top: Path) -> list[Path]:
+    """Every directory below ``top``. A container's cgroups vanish while a stopping daemon's
+    shims delete them: a walk that meets one gone skips it (Path.rglob raised
+    FileNotFoundError out of a fixture's teardown)."""
+    return [Path(parent) / name for parent, dirs, _ in os.walk(top) for name in dirs]
+
+
 def _pids(d: Path) -> list[int]:
     with contextlib.suppress(OSError, ValueError):
         return [int(x) for x in (d / "cgroup.procs").read_text().split()]
@@ -86,7 +93,7 @@ def remove_cgroup_tree(rel: str, *, kill: bool = False, timeout: float = 5.0) ->
     while True:
         busy = False
         for top in cgroup_dirs(rel):
-            subs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            subs = sorted(subdirs(top), key=lambda p: -len(p.parts))
             for d in [*subs, top]:
                 if kill:
                     for pid in _pids(d):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from berth.errors import BerthError
 from berth.mount import unmount
-from berth.testing.cgroups import cgroup_dirs, remove_cgroup_tree
+from berth.testing.cgroups import cgroup_dirs, remove_cgroup_tree, subdirs
 
 __all__ = ["cleanup_daemon_leftovers", "mounts_under"]
 
@@ -47,7 +47,7 @@ def cleanup_daemon_leftovers(data_root: Path, exec_root: Path, cgroup_parent: st
     # Containers still running in the daemon's cgroups are leftovers; the tree itself is
     # removed in every hierarchy, but only what was below it (containers' cgroups) is reported.
     for d in cgroup_dirs(cgroup_parent):
-        for sub in [d, *(p for p in d.rglob("*") if p.is_dir())]:
+        for sub in [d, *subdirs(d)]:
             with contextlib.suppress(OSError, ValueError):
                 leftovers += [f"process {pid} in {sub}" for pid in (sub / "cgroup.procs").read_text().split()]
     if cgroup_parent:
