@@ -55,6 +55,11 @@ def test_a_stopped_shim_neither_holds_up_the_start_nor_loses_its_container(
                      d.exec_root / "runtime"):
             assert (what / ids["unrecorded"]).is_dir(), what
         os.kill(pids["unrecorded"], 0)
+        # Until its shim answers, the container cannot be removed from under its processes.
+        r = d.docker("rm", "-f", "frozen")
+        assert r.returncode == 1 and b"its shim does not answer" in r.stderr, r.stderr
+        assert inspect(d, "frozen")["State"]["Running"]
+        os.kill(pids["frozen"], 0)
         os.kill(shims["frozen"], signal.SIGCONT)
         # Re-adopted once its shim answers: exec and stop go through it.
         eventually(lambda: d.docker("exec", "frozen", "echo", "back").stdout == b"back\n")

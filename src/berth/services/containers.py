@@ -96,6 +96,8 @@ class _Live:
     restart_task: asyncio.Task[None] | None = None
     released: asyncio.Future[None] | None = None
     """Done once the last shim's runtime delete is: the ID's runtime state and cgroups are gone."""
+    adopting: bool = False
+    """Running per its record, its shim silent at berthd's start: re-adopted when it answers."""
 
 
 @contextlib.contextmanager
@@ -281,6 +283,7 @@ class ContainerService:
         except TimeoutError:
             _log.warning("the shim of running container %s does not answer; berthd serves and "
                          "re-adopts it once it does", c.short_id)
+            self._live_of(c).adopting = True
             self._spawn(self._readopt_late(c, connecting))
             return
         except errors.BerthError:
@@ -296,8 +299,10 @@ class ContainerService:
         except asyncio.CancelledError:
             connecting.cancel()
             raise
+        finally:
+            self._live_of(c).adopting = False
         if self._containers.get(c.id) is not c or c.state.status not in ("running", "paused"):
-            return  # removed (rm -f) or marked otherwise meanwhile
+            return
         await self._adopt(c, connecting)
         if c.state.status == "exited" and self._wants_restart(c, on_boot=False):
             await self._boot_start(c)
@@ -869,6 +874,10 @@ class ContainerService:
         async with live.lock:
             if c.id not in self._containers:
                 return
+            if live.adopting:
+                # Its processes may well run: nothing may go before its shim can end them.
+                raise errors.Conflict(f"You cannot remove container {c.id} yet: its shim does "
+                                      "not answer since berthd started")
             if c.state.status == "restarting":
                 if not force:
                     raise errors.Conflict(
