@@ -90,7 +90,7 @@ def test_nftables_script() -> None:
 def test_dns_wire_format() -> None:
     answers: list[bytes] = []
     r = resolver.Resolver("127.0.0.1", ipaddress.IPv4Network("127.0.0.0/8"),
-                          lambda name: [ipaddress.IPv4Address("10.0.0.7")] if name == "web" else [],
+                          lambda name, asker: [ipaddress.IPv4Address("10.0.0.7")] if name == "web" else [],
                           [], port=0)
     r._send = lambda data, addr: answers.append(data)  # type: ignore[method-assign]
     r.handle(resolver.build_query("web"), ("127.0.0.1", 5000))

@@ -68,6 +68,7 @@ class Endpoint:
     ifname: str = ""
     requested_ip: str = ""             # --ip / IPAMConfig.IPv4Address, asked for at every start
     config_mac: str = ""               # --mac-address; else the MAC follows the address
+    links: tuple[str, ...] = ()        # --link name:alias on a user network: DNS aliases for this one
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,15 @@ def _ep_from(row: Any) -> Endpoint:
                     endpoint_id=d["EndpointID"], name=d["Name"],
                     address=ipaddress.IPv4Interface(d["Address"]) if d.get("Address") else None,
                     mac=d.get("Mac", ""), aliases=tuple(d.get("Aliases") or ()), ifname=d.get("Ifname", ""),
-                    requested_ip=d.get("RequestedIP", ""), config_mac=d.get("ConfigMac", ""))
+                    requested_ip=d.get("RequestedIP", ""), config_mac=d.get("ConfigMac", ""),
+                    links=tuple(d.get("Links") or ()))
 
 
 def _ep_data(e: Endpoint) -> str:
     return json.dumps({"EndpointID": e.endpoint_id, "Name": e.name,
                        "Address": str(e.address) if e.address else "", "Mac": e.mac,
                        "Aliases": list(e.aliases), "Ifname": e.ifname, "RequestedIP": e.requested_ip,
-                       "ConfigMac": e.config_mac})
+                       "ConfigMac": e.config_mac, "Links": list(e.links)})
 
 
 class NetworkRecords:

@@ -31,7 +31,8 @@ _NXDOMAIN: Final = 3
 _REFUSED: Final = 5
 _SERVFAIL: Final = 2
 
-Lookup = Callable[[str], list[ipaddress.IPv4Address] | None]
+# (name, address of the container asking): a link alias is answered only for its own container
+Lookup = Callable[[str, str], list[ipaddress.IPv4Address] | None]
 
 
 def _read_name(data: bytes, pos: int) -> tuple[str, int]:
@@ -149,7 +150,7 @@ class Resolver:
         if ipaddress.IPv4Address(addr[0]) not in self._subnet:
             self._send(_response(data, end, _REFUSED, []), addr)
             return
-        ips = self._lookup(name.rstrip(".").lower())
+        ips = self._lookup(name.rstrip(".").lower(), str(addr[0]))
         if ips is not None:
             self._send(_response(data, end, 0 if ips or qtype != _A else _NXDOMAIN,
                                  ips if qtype == _A else []), addr)

@@ -87,6 +87,8 @@ class SpecInput:
     """pid namespace to join for ``PidMode: container:<id>``."""
     ipc_namespace_path: str | None = None
     """ipc namespace to join for ``IpcMode: container:<id>``."""
+    link_env: Sequence[str] = ()
+    """Variables of the container's legacy links, before its own Env (which may override)."""
     shm_path: str | None = None
     """Host path bound onto /dev/shm instead of a tmpfs of its own (shareable, joined or host
     IPC; services/ipcshm.py)."""
@@ -272,6 +274,7 @@ def generate(inp: SpecInput) -> dict[str, Any]:
     hostname = inp.hostname or str(config.get("Hostname") or "") or inp.container_id[:12]
 
     env = [DEFAULT_PATH_ENV, f"HOSTNAME={hostname}"] + (["TERM=xterm"] if tty else [])
+    env += inp.link_env
     env = _replace_or_append(env, [str(e) for e in config.get("Env") or []])
 
     user, user_annotation = _user(str(config.get("User") or ""))

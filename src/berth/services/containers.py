@@ -33,7 +33,7 @@ from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.security import seccomp as seccomp_profiles
 from berth.security.userns import Remap
-from berth.services import containerlist, deadstate, ipcshm, nsjoin, orphans
+from berth.services import containerlist, deadstate, ipcshm, links, nsjoin, orphans
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.etcfiles import write_etc_files
@@ -404,6 +404,7 @@ class ContainerService:
         with _missing_is_invalid():
             self._check_network_mode(c)
             nsjoin.check_modes(c.host_config, self.get)
+            links.register(c.host_config, self.get)
             volumes_from = self._volumes_from(req.host_config)
         specgen.check_security(req.host_config, os.cpu_count())
         if self._remap_of(req.host_config) is not None and req.host_config.get("Privileged"):
@@ -513,7 +514,19 @@ class ContainerService:
         mode = c.network_mode()
         target = (self._containers.get(mode.removeprefix("container:"))
                   if mode.startswith("container:") else None)
-        write_etc_files(c, target, self._networks)
+        write_etc_files(c, target, self._networks, [
+            (links.hosts_names(link, t), address) for link, t, address in self._link_targets(c)])
+
+    def _link_targets(self, c: Container) -> list[tuple[links.Link, Container, str]]:
+        """``c``'s legacy links whose targets have a default-bridge address now."""
+        if self._networks is None:
+            return []
+        out = []
+        for link, target in links.resolved(c, self.get):
+            address = self._networks.bridge_address(target.id)
+            if address is not None:
+                out.append((link, target, address))
+        return out
 
     # ---- start --------------------------------------------------------------------------
 
@@ -537,6 +550,10 @@ class ContainerService:
         await self._released(live)
         try:
             joined = nsjoin.namespace_paths(c.host_config, self.get)
+            if self._networks is not None:
+                links.check_running(c, links.resolved(c, self.get),
+                                    lambda t: self._networks is not None
+                                    and self._networks.bridge_address(t.id) is not None)
             shm = ipcshm.source(c, self.get(joined.ipc_donor) if joined.ipc_donor else None)
             netns_path = await self._setup_network(c)
             await self._spawn_and_start(c, live, netns_path, joined, shm)
@@ -597,6 +614,8 @@ class ContainerService:
                 resolv_conf=str(c.paths.resolv_conf)),
             volumes=volumes, host_cpus=os.cpu_count(), network_namespace_path=netns_path,
             pid_namespace_path=joined.pid, ipc_namespace_path=joined.ipc, shm_path=shm,
+            link_env=[v for link, t, address in self._link_targets(c)
+                      for v in links.environment(c, link, t, address)],
             machine=hostfacts.machine(), kernel=hostfacts.kernel_version(),
             host_devices=(security_devices.host_devices() if c.host_config.get("Privileged")
                           else ()),
@@ -1123,6 +1142,9 @@ class ContainerService:
             points = [vmounts.from_json(m) for m in c.mount_points]
             with contextlib.suppress(errors.NotFound):
                 body["Mounts"] = vmounts.inspect_view(points, self._volumes.paths(points))
+        if c.host_config.get("Links"):
+            body["HostConfig"] = {**body["HostConfig"],
+                                  "Links": links.inspect_view(c, links.resolved(c, self.get))}
         return body
 
     def summaries(self, items: Iterable[Container], sized: bool = False) -> list[dict[str, Any]]:

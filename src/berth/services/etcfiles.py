@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from berth.services.container_model import Container
@@ -43,9 +44,11 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def write_etc_files(c: Container, target: Container | None, networks: NetworkService | None) -> None:
+def write_etc_files(c: Container, target: Container | None, networks: NetworkService | None,
+                    link_hosts: Sequence[tuple[str, str]] = ()) -> None:
     """Write ``c``'s files; ``target`` is the container a ``container:<id>`` mode joins
-    (None when it is gone or the mode is another)."""
+    (None when it is gone or the mode is another); ``link_hosts``: (names, address) of its
+    legacy links."""
     mode = c.network_mode()
     joins = mode.startswith("container:")
     if joins and target is not None:
@@ -54,7 +57,7 @@ def write_etc_files(c: Container, target: Container | None, networks: NetworkSer
         shutil.copyfile(target.paths.resolv_conf, c.paths.resolv_conf)
         return
     if networks is not None and mode not in ("host", "none") and not joins:
-        hosts, resolv = networks.etc_files(c, _host_resolv_conf())
+        hosts, resolv = networks.etc_files(c, _host_resolv_conf(), link_hosts)
         _write(c.paths.hostname, c.config["Hostname"] + "\n")
         _write(c.paths.hosts, hosts)
         _write(c.paths.resolv_conf, resolv)

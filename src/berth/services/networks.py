@@ -23,7 +23,7 @@ import contextlib
 import ipaddress
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,15 @@ class NetworkView:
 
 def _mac_for(ip: ipaddress.IPv4Address) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def _link_aliases(values: Iterable[str]) -> dict[str, str]:
+    """``name:alias`` links as alias -> name, lower-cased as DNS names are matched."""
+    out = {}
+    for value in values:
+        name, _, alias = value.partition(":")
+        out[(alias or name).removeprefix("/").lower()] = name.removeprefix("/").lower()
+    return out
 
 
 def _network_name(mode: str) -> str:
@@ -164,8 +173,8 @@ class NetworkService:
             return
         nid = n.id
 
-        def lookup(name: str) -> list[ipaddress.IPv4Address] | None:
-            return self._lookup(nid, name)
+        def lookup(name: str, asker: str) -> list[ipaddress.IPv4Address] | None:
+            return self._lookup(nid, name, asker)
 
         r = Resolver(str(n.subnet.gateway), n.subnet.network, lookup, self._upstreams,
                      port=self._cfg.dns_port)
@@ -176,10 +185,16 @@ class NetworkService:
             return
         self._resolvers[n.id] = r
 
-    def _lookup(self, network_id: str, name: str) -> list[ipaddress.IPv4Address] | None:
+    def _lookup(self, network_id: str, name: str, asker: str) -> list[ipaddress.IPv4Address] | None:
         live = {s.container_id for s in self._records.sandboxes()}
         found: list[ipaddress.IPv4Address] = []
-        for e in self._records.endpoints(network_id=network_id):
+        endpoints = self._records.endpoints(network_id=network_id)
+        for e in endpoints:
+            if e.links and e.address is not None and str(e.address.ip) == asker:
+                # the asker's own --link aliases name their targets (moby's endpoint aliases)
+                name = _link_aliases(e.links).get(name, name)
+                break
+        for e in endpoints:
             if e.address is None or e.container_id not in live:
                 continue
             names = {e.name.lower(), e.container_id[:12], *(a.lower() for a in e.aliases)}
@@ -420,6 +435,8 @@ class NetworkService:
                 raise errors.InvalidArgument("user specified IP address is supported on user defined "
                                              "networks only")
             aliases = tuple(str(a) for a in (epcfg.get("Aliases") or []))
+            # on the default bridge links are the container's legacy links (services/links.py)
+            link_names = () if n.predefined else tuple(str(v) for v in (epcfg.get("Links") or []))
             if aliases and n.predefined:
                 raise errors.InvalidArgument("network-scoped alias is supported only for containers in "
                                              "user defined networks")
@@ -436,7 +453,7 @@ class NetworkService:
             ep = Endpoint(network_id=n.id, container_id=c.id, endpoint_id=ids.generate_id(), name=c.name,
                           address=None, mac="", aliases=aliases,
                           ifname=f"eth{len(self._records.endpoints(container_id=c.id))}",
-                          requested_ip=requested, config_mac=mac)
+                          requested_ip=requested, config_mac=mac, links=link_names)
             sb = self._sandbox(c.id) if running else None
             if sb is not None and sb.netns is not None:
                 ep = self._reserve(n, ep)
@@ -570,14 +587,27 @@ class NetworkService:
 
     # ---- views --------------------------------------------------------------------------
 
-    def etc_files(self, c: Container, host_resolv: str) -> tuple[str, str]:
-        """(hosts, resolv.conf) text for a bridge/user-network container."""
+    def bridge_address(self, cid: str) -> str | None:
+        """A container's address on the default bridge, if it has one now."""
+        bridge = next((n for n in self._records.networks() if n.predefined and n.name == "bridge"), None)
+        if bridge is None:
+            return None
+        for e in self._records.endpoints(network_id=bridge.id, container_id=cid):
+            if e.address is not None:
+                return str(e.address.ip)
+        return None
+
+    def etc_files(self, c: Container, host_resolv: str,
+                  link_hosts: Sequence[tuple[str, str]] = ()) -> tuple[str, str]:
+        """(hosts, resolv.conf) text for a bridge/user-network container; ``link_hosts``:
+        (names, address) of its legacy links, after the --add-host entries as in moby."""
         nets = {n.id: n for n in self._records.networks()}
         eps = self._records.endpoints(container_id=c.id)
         first = nets.get(eps[0].network_id) if eps else None
         gateway = str(first.subnet.gateway) if first and first.subnet else ""
         hc = c.host_config
         extra = [etcfiles.parse_extra_host(str(h), gateway) for h in hc.get("ExtraHosts") or []]
+        extra += link_hosts
         hostname = str(c.config.get("Hostname") or c.id[:12])
         own = [(str(e.address.ip), hostname) for e in eps[:1] if e.address]
         embedded = None
@@ -615,7 +645,8 @@ class NetworkService:
                 continue
             live = sb is not None
             networks[n.name] = {
-                "IPAMConfig": {"IPv4Address": e.requested_ip} if e.requested_ip else None, "Links": None,
+                "IPAMConfig": {"IPv4Address": e.requested_ip} if e.requested_ip else None,
+                "Links": list(e.links) or None,
                 "Aliases": list(e.aliases) or None, "MacAddress": e.mac if live else "",
                 "DriverOpts": None, "NetworkID": n.id, "EndpointID": e.endpoint_id if live else "",
                 "Gateway": str(n.subnet.gateway) if live and n.subnet else "",

@@ -1,0 +1,185 @@
+"""Legacy container links (``--link name:alias``, ``HostConfig.Links``).
+
+Owns what moby does with them. On the default bridge a link is checked at create (the
+target must exist and not be on the host network; a ``container:`` mode is followed to the
+container owning the network) and recorded by the target's full ID, so a rename keeps it;
+at start the target must be running, and the linking container gets a hosts entry for the
+alias, the target's hostname and name, and environment variables describing the target
+(``ALIAS_PORT_<port>_<PROTO>...`` from its exposed ports, ``ALIAS_NAME``, ``ALIAS_ENV_*``
+from its Config.Env). Inspect shows them as ``/target:/container/alias``. On a user-defined
+network a link is only an alias that the network's DNS answers for the linking container;
+it is not checked, and inspect lists it under the network's endpoint, as moby does.
+
+It must not start, stop or change containers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from berth import errors
+from berth.services.container_model import Container
+
+__all__ = ["Link", "default_bridge", "environment", "hosts_names", "inspect_view", "parse",
+           "register", "resolved"]
+
+_LEGACY_MODES: Final = ("bridge", "default", "")
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link: the target (name or, once registered, full ID) and the alias it goes by."""
+
+    target: str
+    alias: str
+
+
+def parse(value: str) -> Link:
+    """``name[:alias]`` as moby reads it (a leading / on the name is dropped)."""
+    if not value:
+        raise errors.InvalidArgument("empty string specified for links")
+    parts = value.split(":")
+    if len(parts) > 2:
+        raise errors.InvalidArgument(f"bad format for links: {value}")
+    name = parts[0].removeprefix("/")
+    alias = parts[1] if len(parts) == 2 else name
+    return Link(name, alias.removeprefix("/"))
+
+
+def default_bridge(host_config: Mapping[str, Any]) -> bool:
+    """Links of this network mode are legacy links (hosts entries and environment)."""
+    return str(host_config.get("NetworkMode") or "") in _LEGACY_MODES
+
+
+def register(host_config: MutableMapping[str, Any], get: Callable[[str], Container]) -> None:
+    """At create: check the links and record each default-bridge target by its full ID."""
+    raw = [str(v) for v in host_config.get("Links") or []]
+    if not raw:
+        return
+    links = [parse(v) for v in raw]
+    mode = str(host_config.get("NetworkMode") or "")
+    if mode == "host":
+        raise errors.InvalidArgument("conflicting options: host type networking can't be used with "
+                                     "links. This would result in undefined behavior")
+    if mode.startswith("container:"):
+        raise errors.InvalidArgument("conflicting options: container type network can't be used "
+                                     "with links. This would result in undefined behavior")
+    if not default_bridge(host_config):
+        return  # an alias for the network's DNS, as given
+    out = []
+    for link in links:
+        try:
+            target = _network_owner(get(link.target), get)
+        except errors.NotFound as err:
+            raise errors.InvalidArgument(f"could not get container for {link.target}: {err}") from err
+        if target.network_mode() == "host":
+            raise errors.InvalidArgument("conflicting options: host type networking can't be used "
+                                         "with links. This would result in undefined behavior")
+        out.append(f"{target.id}:{link.alias}")
+    host_config["Links"] = out
+
+
+def _network_owner(c: Container, get: Callable[[str], Container]) -> Container:
+    seen = {c.id}
+    while c.network_mode().startswith("container:"):
+        c = get(c.network_mode().removeprefix("container:"))
+        if c.id in seen:
+            break
+        seen.add(c.id)
+    return c
+
+
+def resolved(c: Container, get: Callable[[str], Container]) -> list[tuple[Link, Container]]:
+    """``c``'s default-bridge links with their targets still there (a removed one is gone)."""
+    if not default_bridge(c.host_config):
+        return []
+    out = []
+    for value in c.host_config.get("Links") or []:
+        link = parse(str(value))
+        try:
+            out.append((link, get(link.target)))
+        except errors.NotFound:
+            continue
+    return out
+
+
+def check_running(c: Container, targets: Iterable[tuple[Link, Container]],
+                  on_bridge: Callable[[Container], bool]) -> None:
+    """At start: every target must be running, on the default bridge (moby's messages)."""
+    for link, target in targets:
+        if not target.state.running:
+            raise errors.Conflict(f"Cannot link to a non running container: /{target.name} AS "
+                                  f"/{c.name}/{link.alias}")
+        if not on_bridge(target):
+            raise errors.Internal(f"container {target.id} not attached to default bridge network")
+
+
+def hosts_names(link: Link, target: Container) -> str:
+    """The names of a hosts line for a link: alias, the target's hostname, and its name when
+    that differs from the alias."""
+    names = [link.alias, str(target.config.get("Hostname") or target.id[:12])]
+    if link.alias != target.name:
+        names.append(target.name)
+    return " ".join(names)
+
+
+def _ports(exposed: Mapping[str, Any] | None) -> list[tuple[int, str]]:
+    out = []
+    for key in exposed or {}:
+        port, _, proto = str(key).partition("/")
+        if port.isdigit():
+            out.append((int(port), (proto or "tcp").lower()))
+    # tcp first, then by protocol and number: the first is the link's default port
+    return sorted(out, key=lambda p: (p[1] != "tcp", p[1], p[0]))
+
+
+def environment(c: Container, link: Link, target: Container, address: str) -> list[str]:
+    """The variables a default-bridge link gives ``c``, with moby's names and order: the
+    default port, then each port's four, a run of consecutive ports of one protocol also
+    described as a range once it ends, the link's name, and the target's own variables."""
+    prefix = link.alias.upper().replace("-", "_")
+    ports = _ports(target.config.get("ExposedPorts"))
+    env: list[str] = []
+    if ports:
+        env.append(f"{prefix}_PORT={ports[0][1]}://{address}:{ports[0][0]}")
+    first = last = ports[0] if ports else (0, "")
+    for i, (num, proto) in enumerate(ports):
+        head = f"{prefix}_PORT_{num}_{proto.upper()}"
+        env += [f"{head}={proto}://{address}:{num}", f"{head}_ADDR={address}",
+                f"{head}_PORT={num}", f"{head}_PROTO={proto}"]
+        if (num, proto) == (last[0] + 1, last[1]):
+            last = (num, proto)
+            if i < len(ports) - 1:
+                continue
+        if last != first:
+            head = f"{prefix}_PORT_{first[0]}_{first[1].upper()}"
+            env += [f"{head}_START={first[1]}://{address}:{first[0]}", f"{head}_PORT_START={first[0]}",
+                    f"{head}_END={last[1]}://{address}:{last[0]}", f"{head}_PORT_END={last[0]}"]
+        first = last = (num, proto)
+    env.append(f"{prefix}_NAME=/{c.name}/{link.alias}")
+    for item in target.config.get("Env") or []:
+        name, sep, value = str(item).partition("=")
+        if sep and name not in ("HOME", "PATH"):
+            env.append(f"{prefix}_ENV_{name}={value}")
+    return env
+
+
+def inspect_view(c: Container, targets: Sequence[tuple[Link, Container]]) -> list[str] | None:
+    """HostConfig.Links as inspect shows it: ``/target:/container/alias`` (null on a user
+    network, where the links are the endpoint's)."""
+    if not default_bridge(c.host_config):
+        return None
+    return [f"/{t.name}:/{c.name}/{link.alias}" for link, t in targets] or None
+
+
+def aliases(host_config: Mapping[str, Any]) -> dict[str, str]:
+    """A user-network container's links as DNS aliases: alias -> target name."""
+    if default_bridge(host_config):
+        return {}
+    out = {}
+    for value in host_config.get("Links") or []:
+        link = parse(str(value))
+        out[link.alias.lower()] = link.target.lower()
+    return out

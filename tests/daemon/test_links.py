@@ -1,0 +1,111 @@
+"""Legacy links (``--link name:alias``) through the real docker CLI, checked against a private
+dockerd: on the default bridge a hosts entry and moby's environment variables for the target,
+inspect's ``/target:/container/alias``, and moby's refusals; on a user network the alias is
+answered by the network's DNS for the linking container only."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import Daemon
+from tests.daemon.helpers import inspect, ok
+
+pytestmark = pytest.mark.root
+
+
+def _name(made: dict[str, list[str]], kind: str = "containers") -> str:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    made[kind].append(name)
+    return name
+
+
+def test_default_bridge_link_gives_hosts_entry_and_environment(
+        daemon: Daemon, made: dict[str, list[str]]) -> None:
+    target, linker = _name(made), _name(made)
+    ok(daemon.docker("run", "-d", "--name", target, "--expose", "80", "--expose", "5432",
+                     "--expose", "8000-8002/udp", "-e", "FOO=bar", "-e", "HOME=/h",
+                     "busybox", "sleep", "300"))
+    t = inspect(daemon, target)
+    ip, hostname = t["NetworkSettings"]["Networks"]["bridge"]["IPAddress"], t["Config"]["Hostname"]
+    out = ok(daemon.docker("run", "--rm", "--name", linker, "--link", f"{target}:db",
+                           "--add-host", "h1:1.2.3.4", "busybox", "sh", "-c",
+                           "cat /etc/hosts; echo ---; env"))
+    hosts, env_text = out.split("---\n")
+    lines = hosts.splitlines()
+    # alias, hostname and name, after the --add-host entries (moby's order)
+    assert lines.index(f"{ip}\tdb {hostname} {target}") == lines.index("1.2.3.4\th1") + 1, hosts
+    env = {line for line in env_text.splitlines() if line.startswith("DB_")}
+    expected = {f"DB_NAME=/{linker}/db", "DB_ENV_FOO=bar", f"DB_PORT=tcp://{ip}:80"}
+    for port, proto in ((80, "tcp"), (5432, "tcp"), (8000, "udp"), (8001, "udp"), (8002, "udp")):
+        head = f"DB_PORT_{port}_{proto.upper()}"
+        expected |= {f"{head}={proto}://{ip}:{port}", f"{head}_ADDR={ip}", f"{head}_PORT={port}",
+                     f"{head}_PROTO={proto}"}
+    expected |= {f"DB_PORT_8000_UDP_START=udp://{ip}:8000", "DB_PORT_8000_UDP_PORT_START=8000",
+                 f"DB_PORT_8000_UDP_END=udp://{ip}:8002", "DB_PORT_8000_UDP_PORT_END=8002"}
+    assert env == expected, sorted(env ^ expected)
+    # a link without an alias goes by the target's name; the name is then not repeated
+    out = ok(daemon.docker("run", "--rm", "--link", target, "busybox", "cat", "/etc/hosts"))
+    assert f"{ip}\t{target} {hostname}" in out.splitlines(), out
+
+
+def test_inspect_shows_links_and_follows_a_rename(daemon: Daemon, made: dict[str, list[str]]) -> None:
+    target, linker, renamed = _name(made), _name(made), _name(made)
+    ok(daemon.docker("run", "-d", "--name", target, "busybox", "sleep", "300"))
+    ok(daemon.docker("create", "--name", linker, "--link", f"{target}:al", "busybox", "true"))
+    assert inspect(daemon, linker)["HostConfig"]["Links"] == [f"/{target}:/{linker}/al"]
+    ok(daemon.docker("rename", target, renamed))
+    assert inspect(daemon, linker)["HostConfig"]["Links"] == [f"/{renamed}:/{linker}/al"]
+    ok(daemon.docker("start", "-a", linker))
+
+
+def test_link_refusals(daemon: Daemon, made: dict[str, list[str]]) -> None:
+    stopped, linker, net, on_net = _name(made), _name(made), _name(made, "networks"), _name(made)
+    ok(daemon.docker("create", "--name", stopped, "busybox", "true"))
+    ok(daemon.docker("network", "create", net))
+    ok(daemon.docker("run", "-d", "--name", on_net, "--network", net, "busybox", "sleep", "300"))
+    before = ok(daemon.docker("ps", "-aq")).split()
+    for flags, message in [
+        (["--link", "nosuch-target:al"],
+         "could not get container for nosuch-target: No such container: nosuch-target"),
+        (["--link", f"{stopped}:al", "--network", "host"],
+         "conflicting options: host type networking can't be used with links. This would result "
+         "in undefined behavior"),
+    ]:
+        r = daemon.docker("run", "--rm", *flags, "busybox", "true")
+        assert r.returncode == 125, r.stderr
+        assert f"Error response from daemon: {message}".encode() in r.stderr, r.stderr
+        assert b"Unable to find image" not in r.stderr
+    assert ok(daemon.docker("ps", "-aq")).split() == before  # refused at create: nothing made
+    # at start: the target must be running, on the default bridge
+    ok(daemon.docker("create", "--name", linker, "--link", f"{stopped}:al", "busybox", "true"))
+    r = daemon.docker("start", linker)
+    assert r.returncode == 1
+    assert f"Cannot link to a non running container: /{stopped} AS /{linker}/al".encode() in r.stderr
+    r = daemon.docker("run", "--rm", "--link", f"{on_net}:al", "busybox", "true")
+    assert r.returncode == 125
+    on_net_id = inspect(daemon, on_net)["Id"]
+    assert f"container {on_net_id} not attached to default bridge network".encode() in r.stderr
+
+
+def test_user_network_link_is_a_dns_alias_for_the_linker(
+        daemon: Daemon, made: dict[str, list[str]]) -> None:
+    net, target, linker = _name(made, "networks"), _name(made), _name(made)
+    ok(daemon.docker("network", "create", net))
+    ok(daemon.docker("run", "-d", "--name", target, "--network", net, "busybox", "sleep", "300"))
+    ip = inspect(daemon, target)["NetworkSettings"]["Networks"][net]["IPAddress"]
+    lookup = ("for i in 1 2 3 4 5 6 7 8 9 10; do nslookup al >/dev/null 2>&1 && break; sleep 0.3; "
+              "done; nslookup al")
+    out = ok(daemon.docker("run", "--rm", "--network", net, "--link", f"{target}:al",
+                           "busybox", "sh", "-c", lookup + "; env"))
+    assert f"Address: {ip}" in out.split("Name:")[-1], out
+    assert "AL_NAME" not in out  # no environment on a user network
+    r = daemon.docker("run", "--rm", "--network", net, "busybox", "nslookup", "al")
+    assert ip not in r.stdout.decode().split("Name:")[-1]
+    # not checked at create, listed under the endpoint, as moby does
+    ok(daemon.docker("create", "--name", linker, "--network", net, "--link", f"{target}:al",
+                     "--link", "nosuch-target:x", "busybox", "true"))
+    insp = inspect(daemon, linker)
+    assert insp["HostConfig"]["Links"] is None
+    assert insp["NetworkSettings"]["Networks"][net]["Links"] == [f"{target}:al", "nosuch-target:x"]
