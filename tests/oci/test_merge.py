@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from berth.oci.merge import DEFAULT_PATH_ENV, merge_image_config
+from berth.oci.merge import merge_image_config
 
 IMAGE = {
     "Env": ["PATH=/img/bin", "A=image", "B=image"],
@@ -54,8 +54,11 @@ def test_empty_entrypoint_clears_image_entrypoint() -> None:
     assert (out["Entrypoint"], out["Cmd"]) == ([], ["sh"])
 
 
-def test_default_path_when_image_has_none() -> None:
-    assert merge_image_config({"Env": ["X=1"]}, {})["Env"] == ["X=1", DEFAULT_PATH_ENV]
+def test_no_default_path_in_config_when_image_has_none() -> None:
+    # dockerd's Config.Env: only what was given (the process gets PATH from specgen)
+    assert merge_image_config({"Env": ["X=1"]}, {})["Env"] == ["X=1"]
+    out = merge_image_config({"Env": [], "Volumes": None}, {"Cmd": ["sh"]})
+    assert out["Env"] is None and out["Volumes"] is None
 
 
 def test_healthcheck_fields_merge() -> None:

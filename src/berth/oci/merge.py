@@ -25,12 +25,13 @@ def merge_image_config(config: Mapping[str, Any], image_config: Mapping[str, Any
     """The container Config Docker would store: ``config`` filled in from ``image_config``.
 
     - Env: the container's entries, then the image's whose key the container did not set;
-      a default PATH is added when neither has one.
+      null when neither has any (the process still gets a default PATH: specgen adds it).
     - Entrypoint/Cmd: an Entrypoint given in the request replaces the image's and drops the
       image's Cmd unless Cmd is also given; otherwise both default to the image's.
       ``Entrypoint: [""]`` (``--entrypoint ""``) clears the image's entrypoint.
     - User, WorkingDir, StopSignal, Shell, OnBuild: the image's when not given.
-    - ExposedPorts, Volumes: union; Labels: the image's overridden by the container's.
+    - ExposedPorts, Volumes: union, null when both are empty; Labels: the image's overridden
+      by the container's.
     - Healthcheck: the image's, with the container's non-empty fields taking precedence.
     """
     out: dict[str, Any] = copy.deepcopy(dict(config))
@@ -39,9 +40,8 @@ def merge_image_config(config: Mapping[str, Any], image_config: Mapping[str, Any
     env = [str(e) for e in out.get("Env") or []]
     seen = {_key(e) for e in env}
     env += [str(e) for e in image.get("Env") or [] if _key(str(e)) not in seen]
-    if not any(_key(e) == "PATH" for e in env):
-        env.append(DEFAULT_PATH_ENV)
-    out["Env"] = env
+    # As dockerd: an image and a request without any leave Config.Env null (not a PATH).
+    out["Env"] = env or None
 
     entrypoint = out.get("Entrypoint")
     if entrypoint == [""]:
@@ -61,7 +61,7 @@ def merge_image_config(config: Mapping[str, Any], image_config: Mapping[str, Any
         merged = dict(image.get(key) or {})
         merged.update(out.get(key) or {})
         if merged or key in out:
-            out[key] = merged
+            out[key] = merged or None  # dockerd shows null, not {}, when neither has any
 
     labels = dict(image.get("Labels") or {})
     labels.update(out.get("Labels") or {})
