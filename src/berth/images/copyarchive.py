@@ -26,6 +26,7 @@ from typing import BinaryIO
 from berth.errors import InvalidArgument
 from berth.images.compression import HashingReader, decompressor
 from berth.images.layer import Limits
+from berth.images.ownernames import OwnerNames
 from berth.images.scoped import resolve
 
 __all__ = ["PathStat", "extract_into", "path_stat", "write_path_tar"]
@@ -100,20 +101,15 @@ def path_stat(root: Path, container_path: str) -> tuple[Path, PathStat]:
                           link_target=link_target)
 
 
-def _info(tar: tarfile.TarFile, path: Path, arcname: str) -> tarfile.TarInfo:
-    info = tar.gettarinfo(str(path), arcname=arcname)
-    info.uname = info.gname = ""
-    return info
-
-
-def write_path_tar(host: Path, arcname: str, out: BinaryIO) -> None:
-    """Tar ``host`` (a file, link or tree) as ``arcname`` to ``out``; sorted, links kept."""
+def write_path_tar(host: Path, arcname: str, out: BinaryIO, names: OwnerNames) -> None:
+    """Tar ``host`` (a file, link or tree) as ``arcname`` to ``out``; sorted, links kept;
+    owner names and times as ``names`` gives them (the root's own users and groups)."""
     links: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
 
         def add(path: Path, name: str) -> None:
             st = os.lstat(path)
-            info = _info(tar, path, name)
+            info = names.fill(tar.gettarinfo(str(path), arcname=name))
             if info.isreg():
                 key = (st.st_dev, st.st_ino)
                 if st.st_nlink > 1 and key in links:

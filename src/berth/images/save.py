@@ -58,6 +58,7 @@ class _Writer:
     def _info(self, name: str, size: int, is_dir: bool = False) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
         info.mtime = 0
+        info.uname = info.gname = "root"  # dockerd's save names its own (root's) files
         info.mode = 0o755 if is_dir else 0o644
         info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
         info.size = 0 if is_dir else size

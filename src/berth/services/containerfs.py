@@ -25,6 +25,7 @@ from berth.images.commit import CommitRequest, commit_config
 from berth.images.copyarchive import PathStat, extract_into, path_stat, write_path_tar
 from berth.images.diff import write_layer
 from berth.images.fschanges import Change, changes
+from berth.images.ownernames import OwnerNames
 from berth.images.records import Image
 from berth.images.reference import Reference, parse_normalized
 from berth.images.stored import LayerSource, NewImage, store_image
@@ -157,7 +158,7 @@ class ContainerFilesService:
             # "dir/." is named "." like "/": the client renames the "./" prefix of every
             # entry to its target, so the names must carry it (cp c:/d/. new gives new/f)
             name = st.name if st.name != "/" else "."
-            write_path_tar(host, name, out)
+            write_path_tar(host, name, out, OwnerNames(root))
             return st
 
     def put_archive(self, ref: str, path: str, tar: Path, no_overwrite_dir_non_dir: bool,
@@ -181,6 +182,7 @@ def _stat(root: Path, path: str, c: Container) -> PathStat:
 
 def write_path_tar_contents(directory: Path, out: BinaryIO) -> None:
     """A tar of everything under ``directory`` with names relative to it (export)."""
+    names = OwnerNames(directory)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         links: dict[tuple[int, int], str] = {}
         for dirpath, dirnames, filenames in os.walk(directory):
@@ -190,8 +192,7 @@ def write_path_tar_contents(directory: Path, out: BinaryIO) -> None:
                 path = here / name
                 rel = path.relative_to(directory).as_posix()
                 st = os.lstat(path)
-                info = tar.gettarinfo(str(path), arcname=rel)
-                info.uname = info.gname = ""
+                info = names.fill(tar.gettarinfo(str(path), arcname=rel))
                 if info.isreg():
                     key = (st.st_dev, st.st_ino)
                     if st.st_nlink > 1 and key in links:
