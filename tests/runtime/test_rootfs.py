@@ -219,3 +219,59 @@ def test_default_device_rules_follow_the_spec_s_and_are_not_repeated() -> None:
             {"allow": False, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
     assert devices.with_default_rules(spec)[-6] == {"allow": True, "type": "c", "major": 1,
                                                     "minor": 3, "access": "rwm"}
+
+
+def _walk_join(root: str, path: str) -> str:
+    """The plain definition secure_join must agree with: one component at a time, a symlink's
+    target spliced in (an absolute one from the root), anything unreadable taken as it is."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            target = os.readlink(candidate)
+        except OSError:
+            resolved.append(part)
+            continue
+        links += 1
+        if links > 255:
+            raise RuntimeFailure("loop")
+        if target.startswith("/"):
+            resolved = []
+        parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+    return os.path.join(root, *resolved)
+
+
+def test_secure_join_agrees_with_the_plain_walk(tmp_path: Path) -> None:
+    import random
+
+    from berth.runtime.rootfs import secure_join
+
+    r = tmp_path / "root"
+    (r / "a" / "b" / "c").mkdir(parents=True)
+    (r / "etc").mkdir()
+    (r / "etc" / "f").write_text("")
+    for link, target in (("abs", "/a/b"), ("a/rel", "b/c"), ("a/b/up", "../.."),
+                         ("dangling", "/nonexist/x"), ("loop1", "loop2"), ("loop2", "loop1"),
+                         ("a/b/c/esc", "../../../../etc")):
+        (r / link).symlink_to(target)
+    names = ["a", "b", "c", "..", ".", "abs", "rel", "up", "dangling", "etc", "f", "x", "esc",
+             "missing", "", "loop1"]
+    rnd = random.Random(0)
+    for root in (str(r), f"{r}/"):
+        for _ in range(3000):
+            path = ("/" if rnd.random() < 0.5 else "") + "/".join(
+                rnd.choice(names) for _ in range(rnd.randint(0, 6)))
+            try:
+                expected = _walk_join(root, path)
+            except RuntimeFailure:
+                with pytest.raises(RuntimeFailure, match="too many levels"):
+                    secure_join(root, path)
+                continue
+            assert secure_join(root, path) == expected, (root, path)

@@ -125,30 +125,50 @@ def parse_mount_options(options: Sequence[str]) -> MountOptions:
 def secure_join(root: str, path: str) -> str:
     """``root``/``path`` with every symlink on the way resolved as if ``root`` were ``/``.
 
-    Components that do not exist yet are appended as they are.
+    Components that do not exist yet are appended as they are (and nothing below a missing
+    one is looked up: it cannot exist either, until a ``..`` climbs back above it).
     """
-    parts = [p for p in path.split("/") if p not in ("", ".")]
+    # One lstat per component (readlink's EINVAL for each non-link was an exception each),
+    # paths built by concatenation (posixpath.join is most of the cost in the init).
+    base = root.rstrip("/")
+    parts = [p for p in reversed(path.split("/")) if p and p != "."]
     resolved: list[str] = []
+    current = base  # always base + "/" + "/".join(resolved)
+    absent = -1  # how deep the first missing component is, while we are below it
     links = 0
     while parts:
-        part = parts.pop(0)
+        part = parts.pop()
         if part == "..":
             if resolved:
                 resolved.pop()
+                current = current[:current.rfind("/")]
+                if absent >= 0 and len(resolved) <= absent:
+                    absent = -1
             continue
-        candidate = os.path.join(root, *resolved, part)
-        try:
-            target = os.readlink(candidate)
-        except OSError:
-            resolved.append(part)
-            continue
-        links += 1
-        if links > 255:
-            raise RuntimeFailure(f"too many levels of symbolic links in {path}")
-        if target.startswith("/"):
-            resolved = []
-        parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-    return os.path.join(root, *resolved)
+        candidate = f"{current}/{part}"
+        if absent < 0:
+            try:
+                is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+            except OSError:
+                absent = len(resolved)
+                is_link = False
+            if is_link:
+                try:
+                    target = os.readlink(candidate)
+                except OSError:
+                    target = None
+                if target is not None:
+                    links += 1
+                    if links > 255:
+                        raise RuntimeFailure(f"too many levels of symbolic links in {path}")
+                    if target.startswith("/"):
+                        resolved = []
+                        current = base
+                    parts.extend(p for p in reversed(target.split("/")) if p and p != ".")
+                    continue
+        resolved.append(part)
+        current = candidate
+    return current if resolved else root
 
 
 def _fail(what: str, exc: OSError) -> RuntimeFailure:
