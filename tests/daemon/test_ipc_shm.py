@@ -1,18 +1,22 @@
 """/dev/shm by IPC mode, through the real docker CLI, as a private dockerd gives it: a
 container joining a shareable one's IPC namespace sees the same /dev/shm files, ``host``
 binds the host's /dev/shm, ``none`` has none, the default is recorded as ``private``; and the
-shareable container's host-side tmpfs goes away when it stops and when it is removed."""
+shareable container's host-side tmpfs goes away when it stops, when it is removed, and when
+it died while berthd was down."""
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Daemon
-from tests.daemon.helpers import inspect, new_name, ok
+from berth.baseimages import ensure_base_images
+from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.helpers import eventually, inspect, new_name, ok
 
 pytestmark = pytest.mark.root
 
@@ -78,3 +82,35 @@ def test_dev_shm_by_mode(daemon: Daemon, names: list[str], host_shm_file: Path) 
     mount = ok(daemon.docker("exec", name, "grep", " /dev/shm ", "/proc/mounts"))
     assert mount.split()[:3] == ["shm", "/dev/shm", "tmpfs"], mount
     assert not (daemon.data_root / "containers" / inspect(daemon, name)["Id"] / "mounts").exists()
+
+
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_shm_of_a_container_that_died_while_berthd_was_down_is_unmounted(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    d.docker("run", "-d", "--name", "donor", "--ipc", "shareable", "busybox", "sleep", "1000",
+             check=True)
+    cid, pid = inspect(d, "donor")["Id"], inspect(d, "donor")["State"]["Pid"]
+    host_side = d.data_root / "containers" / cid / "mounts" / "shm"
+    assert _mounted(host_side)
+    stop_berthd(d)
+    for victim in (_parent_pid(pid), pid):  # its shim, then its init
+        os.kill(victim, signal.SIGKILL)
+    eventually(lambda: not _alive(pid))
+    d = start_berthd(base)
+    started.append(d)
+    assert inspect(d, "donor")["State"]["Status"] == "exited"
+    assert not _mounted(host_side)

@@ -714,8 +714,6 @@ class ContainerService:
                 _log.warning("network teardown of %s: %s", c.short_id, err)
         if self._volumes is not None and c.mount_points:
             self._volumes.unmounted(c.id, [vmounts.from_json(m) for m in c.mount_points])
-        with contextlib.suppress(errors.BerthError):
-            ipcshm.release(c)
         if status is None:
             self._mark_exited(c, 255, format_ns(now_ns()), False,
                               error="container's shim exited without recording a status")
@@ -784,6 +782,10 @@ class ContainerService:
     def _mark_exited(self, c: Container, code: int, finished_at: str, oom: bool,
                      error: str = "") -> None:
         self._stop_health(c)
+        # Here, not in the monitor: a container that died while berthd was down is marked
+        # exited by its re-adoption, and its shareable /dev/shm must go too.
+        with contextlib.suppress(errors.BerthError):
+            ipcshm.release(c)
         c.state = State(status="exited", pid=0, exit_code=code, error=error, oom_killed=oom,
                         started_at=c.state.started_at, finished_at=finished_at,
                         health=c.state.health)
