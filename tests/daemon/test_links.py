@@ -109,3 +109,22 @@ def test_user_network_link_is_a_dns_alias_for_the_linker(
     insp = inspect(daemon, linker)
     assert insp["HostConfig"]["Links"] is None
     assert insp["NetworkSettings"]["Networks"][net]["Links"] == [f"{target}:al", "nosuch-target:x"]
+
+
+def test_rm_link_removes_only_the_link(daemon: Daemon, made: dict[str, list[str]]) -> None:
+    target, linker = _name(made), _name(made)
+    ok(daemon.docker("run", "-d", "--name", target, "busybox", "sleep", "300"))
+    ok(daemon.docker("create", "--name", linker, "--link", f"{target}:al", "busybox", "sh", "-c",
+                     "env; cat /etc/hosts"))
+    # a container's own name is no link: refused, and the container stays (it was removed)
+    r = daemon.docker("rm", "--link", linker)
+    assert r.returncode == 1
+    assert b"Conflict, cannot remove the default link name of the container" in r.stderr, r.stderr
+    r = daemon.docker("rm", "--link", f"/{linker}/nosuch")
+    assert r.returncode == 1 and f"No such container: {linker}/nosuch".encode() in r.stderr, r.stderr
+    assert inspect(daemon, linker)["HostConfig"]["Links"] == [f"/{target}:/{linker}/al"]
+    assert ok(daemon.docker("rm", "--link", f"{linker}/al")).strip() == f"{linker}/al"
+    assert inspect(daemon, linker)["HostConfig"]["Links"] is None
+    out = ok(daemon.docker("start", "-a", linker))
+    assert "AL_NAME" not in out and " al " not in out, out
+    assert inspect(daemon, target)["State"]["Running"]

@@ -948,6 +948,23 @@ class ContainerService:
         # "removed", which is answered above).
         await asyncio.to_thread(self._remove_dirs, c, rootfs)
 
+    def remove_link(self, name: str) -> None:
+        """``rm --link /container/alias``: drop one legacy link (its environment and hosts
+        entry go at the container's next start)."""
+        parent_name, sep, alias = name.strip("/").rpartition("/")
+        if not sep:
+            self.get(name)  # a container's own name is no link: 404 if missing, else refused
+            raise errors.Conflict("Conflict, cannot remove the default link name of the container")
+        try:
+            c = self.get(parent_name)
+        except errors.NotFound:
+            raise errors.NotFound(f"No such container: {name}") from None
+        kept = links.without(c.host_config, alias)
+        if kept is None:
+            raise errors.NotFound(f"No such container: {name}")
+        c.host_config["Links"] = kept or None
+        self._save(c)
+
     def _remove_dirs(self, c: Container, rootfs: Path | None) -> None:
         with contextlib.suppress(errors.BerthError):
             ipcshm.release(c)  # never delete into a mounted tmpfs, nor leave the mount behind

@@ -22,8 +22,8 @@ from typing import Any, Final
 from berth import errors
 from berth.services.container_model import Container
 
-__all__ = ["Link", "default_bridge", "environment", "hosts_names", "inspect_view", "parse",
-           "register", "resolved"]
+__all__ = ["Link", "check_running", "default_bridge", "environment", "hosts_names",
+           "inspect_view", "parse", "register", "resolved", "without"]
 
 _LEGACY_MODES: Final = ("bridge", "default", "")
 
@@ -174,12 +174,10 @@ def inspect_view(c: Container, targets: Sequence[tuple[Link, Container]]) -> lis
     return [f"/{t.name}:/{c.name}/{link.alias}" for link, t in targets] or None
 
 
-def aliases(host_config: Mapping[str, Any]) -> dict[str, str]:
-    """A user-network container's links as DNS aliases: alias -> target name."""
-    if default_bridge(host_config):
-        return {}
-    out = {}
-    for value in host_config.get("Links") or []:
-        link = parse(str(value))
-        out[link.alias.lower()] = link.target.lower()
-    return out
+def without(host_config: Mapping[str, Any], alias: str) -> list[str] | None:
+    """The default-bridge links but the one named ``alias`` (None: there is no such link)."""
+    if not default_bridge(host_config):
+        return None
+    values = [str(v) for v in host_config.get("Links") or []]
+    kept = [v for v in values if parse(v).alias != alias]
+    return kept if len(kept) < len(values) else None

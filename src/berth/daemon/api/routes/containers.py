@@ -81,8 +81,19 @@ def register(router: Router, ctx: DaemonContext) -> None:
         return web.Response(status=204)
 
     async def delete(request: web.Request) -> web.StreamResponse:
+        if qbool(request, "link"):
+            svc.remove_link(request.match_info["id"])
+            return web.Response(status=204)
         await svc.remove(request.match_info["id"], force=qbool(request, "force"),
                          volumes=qbool(request, "v"))
+        return web.Response(status=204)
+
+    async def delete_link(request: web.Request) -> web.StreamResponse:
+        # a link's name, /<container>/<alias>: only ``rm --link`` names one
+        name = f"{request.match_info['id']}/{request.match_info['alias']}"
+        if not qbool(request, "link"):
+            raise errors.NotFound(f"No such container: {name}")
+        svc.remove_link(name)
         return web.Response(status=204)
 
     async def inspect(request: web.Request) -> web.StreamResponse:
@@ -235,6 +246,7 @@ def register(router: Router, ctx: DaemonContext) -> None:
     router.add("POST", "/containers/{id}/resize", resize)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("DELETE", "/containers/{id}", delete)
+    router.add("DELETE", "/containers/{id}/{alias}", delete_link)
     # Exec and process-control routes live in their own modules, on the same service.
     control_routes.register(router, svc)
     execs = exec_routes.register(router, svc)
