@@ -5,8 +5,8 @@ Run as root: ``.venv/bin/python bench/runtime.py [-n 20]``. Each runtime gets th
 removed at the end. crun refuses this hybrid host while /sys/fs/cgroup/unified has a v2
 mount, so it runs inside a private mount namespace (``unshare -m``) with that mount hidden.
 Runtimes alternate run by run (A B C A B C ...) so drift on a shared machine hits all alike.
-``--tree LABEL=SRC`` (repeatable) adds berth-runtime with ``PYTHONPATH=SRC`` as another runtime,
-for an A/B of two source trees beside runc and crun.
+``--gap S`` pauses before each run. ``--tree LABEL=SRC`` (repeatable) adds berth-runtime with
+``PYTHONPATH=SRC`` as another runtime, for an A/B of two source trees beside runc and crun.
 Prints the median and best wall time and the median CPU time (user + system of the command
 and its children, which load on other cores disturbs less than wall time) per runtime; a
 runtime that is missing or fails is named.
@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--tree", action="append", default=[], metavar="LABEL=SRC",
                         help="also run berth-runtime with PYTHONPATH=SRC under this label")
+    parser.add_argument("--gap", type=float, default=0.0, metavar="SECONDS",
+                        help="pause before each run (cold kernel locks and caches, as for a rare start)")
     args = parser.parse_args()
     envs: dict[str, dict[str, str]] = {}
     base = Path(tempfile.mkdtemp(prefix="berth-bench-rt-"))
@@ -103,6 +105,8 @@ def main() -> None:
                 got = results[name]
                 if isinstance(got, str):
                     continue
+                if args.gap:
+                    time.sleep(args.gap)
                 one = _once(cmd, bundle, f"bench{i}", envs.get(name))
                 if isinstance(one, str):
                     results[name] = one

@@ -53,6 +53,19 @@ def test_exit_code_and_stdio(rt: Env) -> None:
     assert (r.status, r.stdout, r.stderr) == (3, "out\n", "err\n")
 
 
+def test_process_starts_with_default_signals_whatever_the_caller_ignores_or_blocks(rt: Env) -> None:
+    # exec keeps ignored dispositions and the mask; Python ignores SIGPIPE and SIGXFSZ itself.
+    old_usr1 = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+    try:
+        r = rt.run(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"])
+    finally:
+        signal.signal(signal.SIGUSR1, old_usr1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    assert r.status == 0, r.stderr
+    assert r.stdout.split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
 def test_stdin_pipe(rt: Env) -> None:
     bundle, mounts, _ = rt.bundle(["sh", "-c", "read x; echo got:$x"])
     in_r, in_w = os.pipe()
