@@ -130,21 +130,25 @@ def test_same_bundle_same_behaviour_as_runc(rt: Env) -> None:
 
 
 # Each mount as the container sees it (all but the ids, device numbers and the mount's root
-# within its filesystem), and the modes and owners of /dev and /sys/fs/cgroup.
+# within its filesystem), and the modes and owners of /dev, /sys/fs/cgroup and the tmpfs mounts.
 MOUNTS_PROBE = ("sed -E 's/^[0-9]+ [0-9]+ [0-9]+:[0-9]+ [^ ]+ //' /proc/self/mountinfo | sort; "
-                "stat -c '%a %u:%g %F %N' /dev /dev/* /dev/pts /sys/fs/cgroup /sys/fs/cgroup/* | sort")
+                "stat -c '%a %u:%g %F %N' /dev /dev/* /dev/pts /sys/fs/cgroup /sys/fs/cgroup/* "
+                "/tmp /etc /newdir | sort")
 RUNTIME = str(Path(sys.executable).parent / "berth-runtime")
 
 
 def _run_mounts_probe(rt: Env, command: list[str], preexec: Any = None) -> str:
     """Docker's mounts (v1 cgroup binds, masked and read-only paths, a read-only bind, a
-    read-only root) as ``command`` (a runtime's argv) makes them: MOUNTS_PROBE's output."""
+    read-only root, --tmpfs over directories the image has and one it has not) as ``command``
+    (a runtime's argv) makes them: MOUNTS_PROBE's output."""
     hostdir = rt.base / "hostdir"
     hostdir.mkdir(exist_ok=True)
 
     def mutate(spec: dict) -> None:
         gen = _docker_spec(rt, rt.ids[-1], {"Cmd": ["sh", "-c", MOUNTS_PROBE]},
-                           {"Binds": [f"{hostdir}:/hostdir:ro"], "ReadonlyRootfs": True})
+                           {"Binds": [f"{hostdir}:/hostdir:ro"], "ReadonlyRootfs": True,
+                            "Tmpfs": {"/tmp": "mode=700", "/etc": "mode=700",
+                                      "/newdir": "mode=711"}})
         spec.clear()
         spec.update(gen)
 
@@ -167,10 +171,14 @@ def _run_mounts_probe(rt: Env, command: list[str], preexec: Any = None) -> str:
 @pytest.mark.skipif(not os.path.exists(RUNC), reason="runc is the oracle; Makefile installs it")
 def test_mounts_flags_and_dev_match_runc(rt: Env) -> None:
     """Every per-mount and filesystem option, and /dev's nodes and links, exactly as runc makes
-    them from the same bundle (/sys/fs/cgroup 555 as sysfs had it, under the tmpfs' 755)."""
+    them from the same bundle. A tmpfs over a directory the image has takes that directory's
+    mode whatever its mode= says (Docker 20.10 with runc 1.1.5 here: --tmpfs /tmp:mode=700
+    gives 1777), so /sys/fs/cgroup reads 555 as sysfs has it; a new directory gets mode=."""
     berth = _run_mounts_probe(rt, [RUNTIME])
     assert "\n/sys/fs/cgroup/memory ro,nosuid,nodev,noexec," in "\n" + berth
-    assert "555 0:0 directory /sys/fs/cgroup\n" in berth
+    for line in ("555 0:0 directory /sys/fs/cgroup", "1777 0:0 directory /tmp",
+                 "755 0:0 directory /etc", "711 0:0 directory /newdir"):
+        assert f"\n{line}\n" in f"\n{berth}", line
     assert berth == _run_mounts_probe(rt, [RUNC])
 
 
