@@ -271,8 +271,11 @@ async def _stop_serving(runner: web.AppRunner) -> None:
     """Stop accepting connections and requests, then end those in flight (bounded)."""
     for site in list(runner.sites):
         await site.stop()
-    if runner.server is not None:
-        runner.server.pre_shutdown()  # idle keep-alive connections close now
+    # Idle keep-alive connections close now, busy ones after their answer (aiohttp >= 3.10;
+    # older ones close them in runner.cleanup).
+    pre_shutdown = getattr(runner.server, "pre_shutdown", None)
+    if pre_shutdown is not None:
+        pre_shutdown()
     report = await runner.app[INFLIGHT].drain(_REQUEST_GRACE)
     if report.streams or report.waited:
         _log.info("requests at shutdown: %d streams ended, %d waited for, %d cancelled after %.0f s%s",
