@@ -335,8 +335,11 @@ def generate(inp: SpecInput) -> dict[str, Any]:
             {"allow": True, "type": d.type, "major": d.major, "minor": d.minor,
              "access": d.permissions} for d in inp.devices]
         linux["resources"]["devices"] += specresources.device_cgroup_rules(hc)
-        linux["maskedPaths"] = list(DOCKER_MASKED_PATHS)
-        linux["readonlyPaths"] = list(DOCKER_READONLY_PATHS)
+        # The container's own lists when it has them ([] for systempaths=unconfined).
+        masked, readonly = hc.get("MaskedPaths"), hc.get("ReadonlyPaths")
+        linux["maskedPaths"] = [str(p) for p in masked] if masked is not None else list(DOCKER_MASKED_PATHS)
+        linux["readonlyPaths"] = ([str(p) for p in readonly] if readonly is not None
+                                  else list(DOCKER_READONLY_PATHS))
         # Docker resolves the profile against the bounding set; --privileged has no filter.
         filter_ = seccomp.to_oci(seccomp_choice, cap_list, inp.machine, inp.kernel)
         if filter_ is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.oci.specgen import DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS
 
 __all__ = ["CreateRequest", "parse_create_body"]
 
@@ -148,11 +149,31 @@ def _normalise_host(raw: dict[str, Any]) -> dict[str, Any]:
         host["ShmSize"] = 67108864
     if not host.get("IpcMode"):
         host["IpcMode"] = "private"  # moby records its daemon default (default-ipc-mode)
+    _record_defaults(host)
     if not host.get("Runtime"):
         host["Runtime"] = "berth"
     if host["Runtime"] not in _RUNTIMES:
         raise InvalidArgument(f"unknown or invalid runtime name: {host['Runtime']}")
     return host
+
+
+def _record_defaults(host: dict[str, Any]) -> None:
+    """What dockerd records for what the client left out, so inspect shows the same: the
+    cgroup namespace mode (host: this engine's default), no PidsLimit for 0 or less, no
+    MemorySwappiness for -1, and, unprivileged, the masked and read-only /proc paths (a
+    client's own lists, [] for ``systempaths=unconfined``, are kept and used)."""
+    if not host.get("CgroupnsMode"):
+        host["CgroupnsMode"] = "host"
+    pids = host.get("PidsLimit")
+    if isinstance(pids, int) and pids <= 0:
+        host["PidsLimit"] = None
+    if host.get("MemorySwappiness") == -1:
+        host["MemorySwappiness"] = None
+    if not host.get("Privileged"):
+        if host.get("MaskedPaths") is None:
+            host["MaskedPaths"] = list(DOCKER_MASKED_PATHS)
+        if host.get("ReadonlyPaths") is None:
+            host["ReadonlyPaths"] = list(DOCKER_READONLY_PATHS)
 
 
 def parse_create_body(body: dict[str, Any]) -> CreateRequest:

@@ -1,0 +1,42 @@
+"""What a create records for what the docker CLI left out, as a private dockerd shows it in
+inspect (CgroupnsMode host, PidsLimit and MemorySwappiness null for "unset", the masked and
+read-only /proc paths unless privileged), and a client's own empty lists
+(``--security-opt systempaths=unconfined``) are what the container gets."""
+
+from __future__ import annotations
+
+import pytest
+
+from berth.oci.specgen import DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS
+from tests.conftest import Daemon
+from tests.daemon.helpers import inspect, new_name, ok
+
+pytestmark = pytest.mark.root
+
+
+def test_recorded_defaults(daemon: Daemon, names: list[str]) -> None:
+    cases = [
+        ([], (None, None, "host", list(DOCKER_MASKED_PATHS), list(DOCKER_READONLY_PATHS))),
+        (["--pids-limit", "-1", "--memory-swappiness", "50"],
+         (None, 50, "host", list(DOCKER_MASKED_PATHS), list(DOCKER_READONLY_PATHS))),
+        (["--pids-limit", "5", "--cgroupns", "private"],
+         (5, None, "private", list(DOCKER_MASKED_PATHS), list(DOCKER_READONLY_PATHS))),
+        (["--privileged"], (None, None, "host", None, None)),
+        (["--security-opt", "systempaths=unconfined"], (None, None, "host", [], [])),
+    ]
+    for flags, expected in cases:
+        name = new_name(names)
+        ok(daemon.docker("create", "--name", name, *flags, "busybox", "true"))
+        hc = inspect(daemon, name)["HostConfig"]
+        got = tuple(hc[k] for k in ("PidsLimit", "MemorySwappiness", "CgroupnsMode", "MaskedPaths",
+                                    "ReadonlyPaths"))
+        assert got == expected, flags
+
+
+def test_systempaths_unconfined_unmasks_proc(daemon: Daemon) -> None:
+    script = "grep ' /proc/' /proc/self/mounts | cut -d' ' -f2"
+    assert {"/proc/sys", "/proc/keys"} <= set(ok(daemon.docker("run", "--rm", "busybox", "sh", "-c",
+                                                            script)).split())
+    out = ok(daemon.docker("run", "--rm", "--security-opt", "systempaths=unconfined", "busybox",
+                           "sh", "-c", script))
+    assert out.split() == []
