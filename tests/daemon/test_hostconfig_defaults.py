@@ -5,10 +5,13 @@ read-only /proc paths unless privileged), and a client's own empty lists
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from berth.oci.specgen import DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS
 from tests.conftest import Daemon
+from tests.daemon.apihttp import request
 from tests.daemon.helpers import inspect, new_name, ok
 
 pytestmark = pytest.mark.root
@@ -40,3 +43,16 @@ def test_systempaths_unconfined_unmasks_proc(daemon: Daemon) -> None:
     out = ok(daemon.docker("run", "--rm", "--security-opt", "systempaths=unconfined", "busybox",
                            "sh", "-c", script))
     assert out.split() == []
+
+
+def test_memory_swappiness_is_applied(daemon: Daemon) -> None:
+    out = ok(daemon.docker("run", "--rm", "--memory-swappiness", "7", "busybox", "cat",
+                           "/sys/fs/cgroup/memory/memory.swappiness"))
+    assert out.strip() == "7"
+    # the API refuses what the CLI would (dockerd's range check), and nothing is made
+    before = ok(daemon.docker("ps", "-aq"))
+    status, _, body = request(str(daemon.socket), "POST", "/containers/create",
+                              {"Image": "busybox", "HostConfig": {"MemorySwappiness": 200}})
+    assert status == 400
+    assert json.loads(body)["message"] == "Invalid value: 200, valid memory swappiness range is 0-100"
+    assert ok(daemon.docker("ps", "-aq")) == before

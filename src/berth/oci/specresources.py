@@ -85,6 +85,11 @@ def _memory(hc: Mapping[str, Any]) -> dict[str, Any]:
         out["swap"] = -1
     if reservation > 0:
         out["reservation"] = reservation
+    swappiness = hc.get("MemorySwappiness")
+    if isinstance(swappiness, int) and not isinstance(swappiness, bool) and swappiness != -1:
+        if not 0 <= swappiness <= 100:
+            raise InvalidArgument(f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")
+        out["swappiness"] = swappiness
     return out
 
 
