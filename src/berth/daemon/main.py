@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from berth.build.cache import BuildCache
-from berth.daemon import deadline, tls
+from berth.daemon import deadline, spoolsweep, tls
 from berth.daemon.api.app import make_app
 from berth.daemon.api.inflight import INFLIGHT
 from berth.daemon.api.routes import build as build_routes
@@ -115,23 +114,14 @@ def _crash_hook(spec: str) -> Callable[[str, str], None]:
     return check
 
 
-def _sweep_spool(tmp: Path) -> None:
-    """Remove request bodies and archives spooled by a berthd that was killed mid-request
-    (import-/upload-/download-/push- files, load- staging dirs): nothing else owns them."""
-    if not tmp.is_dir():
-        return
-    for entry in tmp.iterdir():
-        if entry.name.startswith(("import-", "upload-", "download-", "push-")) and entry.is_file():
-            entry.unlink(missing_ok=True)
-        elif entry.name.startswith("load-") and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-
-
 async def run(cfg: DaemonConfig) -> None:
     for d in (cfg.data_root, cfg.exec_root, cfg.socket_path.parent):
         d.mkdir(parents=True, exist_ok=True)
     os.chmod(cfg.data_root, 0o710)
     _claim_pidfile(cfg.pidfile)
+    # First: a cp/export mount a killed berthd left on a container's rootfs goes before the
+    # recovery below may collect that rootfs.
+    spoolsweep.sweep_spool(cfg.data_root / "tmp")
     db = Database(cfg.data_root / "berth.db")
     # rm/rmi answer once the doomed layer is renamed away; its deletion follows (store/trash.py).
     trash = Trash()
@@ -188,7 +178,6 @@ async def run(cfg: DaemonConfig) -> None:
     # not hold up the next start. A stop or crash meanwhile leaves it to the next start.
     await asyncio.to_thread(images.recover, {c.id for c in containers.all()})
     tmp = cfg.data_root / "tmp"
-    _sweep_spool(tmp)
     crash = _crash_hook(os.environ.get("BERTH_CRASH_AT", ""))
     transfer = ImageTransferService(images, tmp, checkpoint=lambda where: crash("load", where))
     images.import_checkpoint = lambda where: crash("import", where)
