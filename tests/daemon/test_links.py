@@ -128,3 +128,20 @@ def test_rm_link_removes_only_the_link(daemon: Daemon, made: dict[str, list[str]
     out = ok(daemon.docker("start", "-a", linker))
     assert "AL_NAME" not in out and " al " not in out, out
     assert inspect(daemon, target)["State"]["Running"]
+
+
+def test_linkers_hosts_entry_follows_the_targets_new_address(
+        daemon: Daemon, made: dict[str, list[str]]) -> None:
+    target, linker, squatter = _name(made), _name(made), _name(made)
+    ok(daemon.docker("run", "-d", "--name", target, "busybox", "sleep", "300"))
+    ok(daemon.docker("run", "-d", "--name", linker, "--link", f"{target}:al", "busybox", "sleep", "300"))
+    old = inspect(daemon, target)["NetworkSettings"]["IPAddress"]
+    # the target's address goes to another container while it is stopped
+    ok(daemon.docker("stop", "-t", "0", target))
+    ok(daemon.docker("run", "-d", "--name", squatter, "busybox", "sleep", "300"))
+    ok(daemon.docker("start", target))
+    new = inspect(daemon, target)["NetworkSettings"]["IPAddress"]
+    assert new != old
+    hosts = ok(daemon.docker("exec", linker, "cat", "/etc/hosts")).splitlines()
+    assert any(line.startswith(f"{new}\tal ") for line in hosts), hosts
+    assert not any(line.startswith(f"{old}\t") for line in hosts), hosts

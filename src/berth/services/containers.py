@@ -592,7 +592,17 @@ class ContainerService:
             return None
         path = await self._networks.setup(c, self._containers.values())
         self._write_etc_files(c)
+        self._update_linkers(c)
         return str(path) if path else None
+
+    def _update_linkers(self, target: Container) -> None:
+        """Rewrite the hosts files of running containers linked to ``target``, whose address
+        may have changed with this start (moby updates its links' parents the same way)."""
+        for p in self._containers.values():
+            if p is target or not p.host_config.get("Links") or not p.state.running:
+                continue
+            if any(t is target for _, t in links.resolved(p, self.get)):
+                self._write_etc_files(p)
 
     async def _spawn_and_start(self, c: Container, live: _Live, netns_path: str | None,
                                joined: nsjoin.JoinedNamespaces, shm: str | None) -> None:
