@@ -137,10 +137,15 @@ MOUNTS_PROBE = ("sed -E 's/^[0-9]+ [0-9]+ [0-9]+:[0-9]+ [^ ]+ //' /proc/self/mou
 RUNTIME = str(Path(sys.executable).parent / "berth-runtime")
 
 
-def _run_mounts_probe(rt: Env, command: list[str], preexec: Any = None) -> str:
+_REMAP = 100000
+
+
+def _run_mounts_probe(rt: Env, command: list[str], preexec: Any = None,
+                      userns: bool = False) -> str:
     """Docker's mounts (v1 cgroup binds, masked and read-only paths, a read-only bind, a
     read-only root, --tmpfs over directories the image has and one it has not) as ``command``
-    (a runtime's argv) makes them: MOUNTS_PROBE's output."""
+    (a runtime's argv) makes them: MOUNTS_PROBE's output. ``userns``: in a user namespace
+    mapping root to _REMAP, as a remapping daemon's container (its mounts' flags locked)."""
     hostdir = rt.base / "hostdir"
     hostdir.mkdir(exist_ok=True)
 
@@ -149,12 +154,19 @@ def _run_mounts_probe(rt: Env, command: list[str], preexec: Any = None) -> str:
                            {"Binds": [f"{hostdir}:/hostdir:ro"], "ReadonlyRootfs": True,
                             "Tmpfs": {"/tmp": "mode=700", "/etc": "mode=700",
                                       "/newdir": "mode=711"}})
+        if userns:
+            gen["linux"]["namespaces"].append({"type": "user"})
+            for key in ("uidMappings", "gidMappings"):
+                gen["linux"][key] = [{"containerID": 0, "hostID": _REMAP, "size": 65536}]
         spec.clear()
         spec.update(gen)
 
     bundle, _, _ = rt.bundle(["true"], overlay=False, mutate=mutate)
     (bundle / "hostname").write_text("docker-like\n")
     (bundle / "hosts").write_text("127.0.0.1\tlocalhost\n")
+    if userns:
+        os.chmod(rt.base, 0o755)  # the remapped root must reach the bundle
+        subprocess.run(["chown", "-hR", f"{_REMAP}:{_REMAP}", str(bundle / "rootfs")], check=True)
     root = Path(tempfile.mkdtemp(prefix="berth-probe-"))
     cid = rt.ids[-1]
     try:
@@ -194,3 +206,18 @@ def test_mounts_the_same_without_mount_setattr(rt: Env) -> None:
     without = _run_mounts_probe(rt, [RUNTIME], preexec=lambda: seccomp.install(program))
     assert "\n/sys/fs/cgroup/memory ro,nosuid,nodev,noexec," in "\n" + without
     assert without == _run_mounts_probe(rt, [RUNTIME])
+
+
+@pytest.mark.skipif(not os.path.exists(RUNC), reason="runc is the oracle; Makefile installs it")
+def test_mounts_in_a_user_namespace_match_runc(rt: Env) -> None:
+    """The same in a user namespace, where the mounts copied from the host's namespace have
+    their flags locked (mount_setattr may only add to them)."""
+    berth = _run_mounts_probe(rt, [RUNTIME], userns=True)
+    runc = _run_mounts_probe(rt, [RUNC], userns=True)
+    assert "\n/hostdir ro," in "\n" + berth and "\n/ ro," in "\n" + berth
+    # Left as it was: /dev/mqueue's group is the init's fsgid when it mounts it, the mapped
+    # root's under berth (it is already 0 there), unmapped (65534) under runc.
+    def without_mqueue(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.endswith(" /dev/mqueue")]
+
+    assert without_mqueue(berth) == without_mqueue(runc)
