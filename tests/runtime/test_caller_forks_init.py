@@ -216,3 +216,38 @@ def test_user_namespace_is_made_by_a_middle_process(rt: Env, threaded: None) -> 
     assert lines[1] != r["before"]["user"]
     assert lines[2] == "1"
     assert r["parent"] == os.getpid()  # the middle is gone; the init was reparented to us
+
+
+def test_exec_is_forked_by_the_caller_into_the_container(rt: Env, threaded: None) -> None:
+    # exec_process forks the process itself too: born in the container's pid namespace, in its
+    # cgroup and other namespaces, a child of the caller, which stays where it was.
+    from berth.runtime.exec import ExecOptions, exec_process
+
+    bundle, mounts, _ = rt.bundle(["sleep", "30"])
+    created = container.create(rt.options(bundle, mounts))
+    try:
+        created.start()
+        before = _own()
+        out_r, out_w = os.pipe()
+        try:
+            ex = exec_process(rt.state_root, created.id, ExecOptions(
+                args=("sh", "-c", "echo $$; readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt; "
+                      "grep :memory: /proc/self/cgroup; cat /proc/1/comm"),
+                stdout=out_w, stderr=out_w))
+        finally:
+            os.close(out_w)
+        assert _own() == before
+        assert _ppid(ex.pid) == os.getpid()
+        assert wait_exit(ex.pid) == 0
+        with os.fdopen(out_r) as f:
+            lines = f.read().splitlines()
+        init_ns = [os.readlink(f"/proc/{created.pid}/ns/{n}") for n in ("pid", "mnt")]
+        memory = Path(f"/proc/{created.pid}/cgroup").read_text().split(":memory:")[1].split()[0]
+        assert int(lines[0]) > 1
+        assert lines[1:3] == init_ns
+        assert lines[3].endswith(f":memory:{memory}"), lines
+        assert lines[4] == "sleep"
+    finally:
+        container.kill(rt.state_root, created.id, 9)
+        wait_exit(created.pid)
+        container.delete(rt.state_root, created.id)

@@ -1,9 +1,11 @@
 """Exec: start one more process inside a running container (``runc exec``'s job).
 
-``exec_process`` forks a middle process that joins the container's cgroup and every
-namespace of its init (via ``/proc/<init>/ns/*``), then forks the exec'd process (a member of
-the container's pid namespace only as a child of a process that joined it) and exits, so the
-process is reparented to the caller, which must be a child subreaper and ``waitpid`` it.
+``exec_process`` forks the exec'd process itself, as ``create`` forks the init: the process is
+a member of the container's pid namespace only if born there, so the caller joins the init's
+pid namespace for its children (``namespaces.pid_for_children``, allowed with threads), forks
+and returns to its own at once; the child joins the container's cgroup and the init's other
+namespaces (via ``/proc/<init>/ns/*``, the user namespace last). The caller ``waitpid``s it (or
+the caller's nearest child subreaper, when the caller exits first: the shim's exec child).
 Joining the mount namespace also moves root and cwd to the container's root, so the user is
 resolved against the container's own /etc/passwd, as for the init.
 
@@ -28,7 +30,7 @@ from berth.runtime.child import close_inherited_fds as _close_inherited_fds
 from berth.runtime.child import reap as _reap
 from berth.runtime.child import reset_signals as _reset_signals
 from berth.runtime.child import run_child as _run_child
-from berth.runtime.namespaces import Namespace, enter
+from berth.runtime.namespaces import Namespace, enter, pid_for_children, restore_pid_for_children
 from berth.runtime.sync import Channel, channel_pair
 
 TYPE_CHECKING = False
@@ -182,26 +184,39 @@ def exec_process(state_root: str | os.PathLike[str], container_id: str, opts: Ex
     if os.path.exists(user_ns) and os.stat(user_ns).st_ino != os.stat("/proc/self/ns/user").st_ino:
         nss.append(Namespace("user", user_ns))
     cgroup = manager_for_paths(st.cgroup_paths)
+    joined = tuple(n for n in nss if n.type != "pid")
     parent_end, child_end = channel_pair()
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    child: int | None = None
     try:
-        middle = os.fork()
-        if middle == 0:
-            def middle_body() -> None:
-                cgroup.join(os.getpid())
-                # The init's root, taken before joining: a container without a mount
-                # namespace of its own is only chrooted, and setns would not put us there.
-                root_fd = os.open(f"/proc/{st.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-                enter(nss)
-                os.fchdir(root_fd)
-                os.chroot(".")
-                os.close(root_fd)
-                child = os.fork()
-                if child == 0:
-                    _run_child(lambda: _exec_child(spec, opts, child_end, devnull, program,
-                                                   listener is not None), child_end)
-                child_end.send("pid", pid=child)
-            _run_child(middle_body, child_end)
+        own_pid_ns = pid_for_children(nss)
+        try:
+            child = os.fork()
+            if child == 0:
+                def child_body() -> None:
+                    if own_pid_ns is not None:
+                        os.close(own_pid_ns)
+                    # Our pid as we see it: the kernel reads it in the writer's pid namespace.
+                    cgroup.join(os.getpid())
+                    # The init's root, taken before joining: a container without a mount
+                    # namespace of its own is only chrooted, and setns would not put us there.
+                    root_fd = os.open(f"/proc/{st.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                    enter(joined)
+                    os.fchdir(root_fd)
+                    os.chroot(".")
+                    os.close(root_fd)
+                    _exec_child(spec, opts, child_end, devnull, program, listener is not None)
+                _run_child(child_body, child_end)
+        finally:
+            if own_pid_ns is not None:
+                restore_pid_for_children(own_pid_ns)
+    except BaseException:
+        parent_end.close()
+        if child is not None:
+            with suppress(ProcessLookupError):
+                os.kill(child, 9)
+            _reap(child)
+        raise
     finally:
         os.close(devnull)
         child_end.close()
@@ -215,22 +230,21 @@ def exec_process(state_root: str | os.PathLike[str], container_id: str, opts: Ex
                      "annotations": spec.get("annotations") or {}}
             seccompnotify.send_to_listener(*listener, fd, pid, state)
 
-        return _await(parent_end, middle, to_listener)
+        return _await(parent_end, child, to_listener)
     finally:
         parent_end.close()
 
 
-def _await(ch: Channel, middle: int, to_listener: Callable[[int, int], None]) -> Exec:
-    pid: int | None = None
+def _await(ch: Channel, pid: int, to_listener: Callable[[int, int], None]) -> Exec:
     console_fd: int | None = None
     notify_fd: int | None = None
     ready = False
     try:
         while True:
-            if notify_fd is not None and pid is not None:
+            if notify_fd is not None:
                 fd, notify_fd = notify_fd, None
                 to_listener(fd, pid)
-            if ready and pid is not None:
+            if ready:
                 ch.send("go")
                 return Exec(pid, console_fd)
             try:
@@ -239,31 +253,22 @@ def _await(ch: Channel, middle: int, to_listener: Callable[[int, int], None]) ->
                 raise RuntimeFailure("timed out waiting for the exec process") from exc
             if msg is None:
                 raise RuntimeFailure("exec process exited during setup")
-            if msg.type == "pid":
-                pid = int(msg.body["pid"])
-                _reap(middle)
-                middle = 0
-            elif msg.type == "console":
+            if msg.type == "console":
                 console_fd = msg.fds[0]
             elif msg.type == "seccomp":
                 notify_fd = msg.fds[0]
             elif msg.type == "error":
                 raise RuntimeFailure(str(msg.body.get("message")))
             elif msg.type == "ready":
-                # The middle's "pid" and the child's "ready" come from two processes: under
-                # load "ready" can arrive first.
                 ready = True
     except BaseException:
         if notify_fd is not None:
             os.close(notify_fd)
-        if middle:
-            _reap(middle)
         if console_fd is not None:
             os.close(console_fd)
-        if pid is not None:
-            with suppress(ProcessLookupError):
-                os.kill(pid, 9)
-            _reap(pid)
+        with suppress(ProcessLookupError):
+            os.kill(pid, 9)
+        _reap(pid)
         raise
 
 

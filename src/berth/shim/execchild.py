@@ -5,15 +5,15 @@ program, the handshake with the new process) writes to pages the shim shares cop
 with the shim factory: done in the shim, the first exec left ~1.1-1.4 MB more in it for the
 container's whole life (bench/README.md), which health checks make every container pay. Here
 a child of the shim calls the backend's ``exec``, sends the pid (and the pty master with a
-tty) back over a socket pair and exits, taking those pages with it. The runtime's exec
-double-forks, so once its middle process is gone the exec'd process is reparented to the
-shim, the nearest child subreaper, which reaps it as before (the caller registers the pid
-before it returns to the loop, the only place the shim reaps). Errors travel as the shim
+tty) back over a socket pair and exits, taking those pages with it. The exec'd process is
+this child's child, so once the child is gone it is reparented to the shim, the nearest
+child subreaper, which reaps it as before (the caller registers the pid before it returns to
+the loop, the only place the shim reaps). Errors travel as the shim
 protocol's error replies, so the caller sees the class the backend raised.
 
 The child costs time the shim did not spend: its fork and the copy-on-write faults of
-everything it touches (~3-4 ms before the runtime's middle fork, ~1 ms to hand the answer
-back). The largest step of an exec is elsewhere, though: the middle process's join of the
+everything it touches (~3-4 ms before the runtime's fork, ~1 ms to hand the answer back).
+The largest step of an exec is elsewhere, though: the exec'd process's join of the
 container's cgroup waits ~15 ms for an RCU grace period on the kernel's migration lock
 (berth.runtime.cgroups.prime). The shim, idle while the child works, moves itself into its
 own cgroup at once, so that wait runs beside the child's fork and preparation instead of
