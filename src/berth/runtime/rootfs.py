@@ -5,7 +5,9 @@ order (including the v1/v2 cgroup mount), pivot_root, masked paths, read-only pa
 read-only root. Must not create device nodes (devices.py), fork or change credentials.
 
 Every destination is resolved inside the rootfs with symlinks interpreted relative to it
-(:func:`secure_join`), so an image cannot point a mount at the host.
+(:func:`secure_join`), so an image cannot point a mount at the host. Flags are added to a
+mount that exists (a read-only bind or path, the read-only root) with mount_setattr(2), which
+keeps the flags the kernel locked; a bind remount where that call is missing.
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ _ATTRS: Final = ((_sys.MS_RDONLY, _sys.MOUNT_ATTR_RDONLY), (_sys.MS_NOSUID, _sys
                  (_MS_NODIRATIME, _sys.MOUNT_ATTR_NODIRATIME))
 _ATIMES: Final = ((_MS_STRICTATIME, _sys.MOUNT_ATTR_STRICTATIME), (_MS_NOATIME, _sys.MOUNT_ATTR_NOATIME),
                   (_MS_RELATIME, _sys.MOUNT_ATTR_RELATIME))
-_LOCKED: Final = (_sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC | 1024 | 2048 | (1 << 21)
-                  | (1 << 24))
+_LOCKED: Final = (_sys.MS_NOSUID | _sys.MS_NODEV | _sys.MS_NOEXEC | _MS_NOATIME | _MS_NODIRATIME
+                  | _MS_RELATIME | _MS_STRICTATIME)
 
 
 class SpecMount(Record):
