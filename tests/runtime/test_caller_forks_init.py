@@ -251,3 +251,24 @@ def test_exec_is_forked_by_the_caller_into_the_container(rt: Env, threaded: None
         container.kill(rt.state_root, created.id, 9)
         wait_exit(created.pid)
         container.delete(rt.state_root, created.id)
+
+
+def test_joined_time_namespace(rt: Env, threaded: None) -> None:
+    # Joined by path, the init enters it itself (setns wants a single-threaded process: the
+    # init is one, the caller need not be).
+    year = 365 * 86400
+    holder, ns = _holder(["unshare", "--time", "--fork", "--kill-child", "--boottime", str(year),
+                          "sleep", "60"], "time")
+    try:
+        def mutate(spec: dict[str, Any]) -> None:
+            spec["linux"]["namespaces"].append({"type": "time", "path": ns})
+
+        r = _run(rt, ["sh", "-c", "readlink /proc/self/ns/time; cut -d. -f1 /proc/uptime"], mutate)
+        assert r["after"] == r["before"]
+        lines = r["stdout"].splitlines()
+        assert r["status"] == 0, r
+        assert lines[0] == os.readlink(ns)
+        assert int(lines[1]) >= year
+    finally:
+        holder.kill()
+        holder.wait()
