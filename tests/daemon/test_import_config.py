@@ -31,7 +31,9 @@ def test_imported_image_and_its_container_keep_nulls(
     made["images"].append(f"{image}:1")
     made["containers"] += [bare, with_env]
     ok(daemon.docker("import", "-", f"{image}:1", input=_bare_tar()))
-    assert inspect(daemon, f"{image}:1")["Config"].get("Env") is None
+    image_info = inspect(daemon, f"{image}:1")
+    assert image_info["Config"].get("Env") is None
+    assert image_info["DockerVersion"] == "berth"  # the engine that made it, as dockerd's own
     ok(daemon.docker("create", "--name", bare, f"{image}:1", "/d/f"))
     config = inspect(daemon, bare)["Config"]
     assert config["Env"] is None and config["Volumes"] is None, config

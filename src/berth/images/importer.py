@@ -111,6 +111,7 @@ def import_rootfs(db: Database, content: ContentStore, snapshots: OverlaySnapsho
             "comment": comment,
             "config": config,
             "created": created,
+            "docker_version": "berth",  # dockerd names its engine here, as berth's commit does
             "history": [{"created": created, "comment": comment}],
             "os": "linux",
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
