@@ -19,13 +19,14 @@ import logging
 import os
 import shutil
 import signal as _signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from berth import errors, ids
 from berth import init as init_binary
+from berth.mount import Mount
 from berth.names import random_name
 from berth.oci import specgen
 from berth.oci.capabilities import DOCKER_DEFAULT_CAPABILITIES
@@ -1174,6 +1175,10 @@ class ContainerService:
         if c.host_config.get("Links"):
             body["HostConfig"] = {**body["HostConfig"],
                                   "Links": links.inspect_view(c, links.resolved(c, self.get))}
+        with contextlib.suppress(errors.NotFound):
+            data = _overlay_dirs(self._images.rootfs_mounts(c.id), c.paths.bundle / "rootfs")
+            if data:
+                body["GraphDriver"] = {"Name": "overlay2", "Data": data}
         return body
 
     def summaries(self, items: Iterable[Container], sized: bool = False) -> list[dict[str, Any]]:
@@ -1218,6 +1223,19 @@ class ContainerService:
         return containerlist.select(self._containers.values(), all, limit, filters,
                                     image_id_of=lambda ref: self._images.resolve(ref).id,
                                     created_of=lambda ref: self.get(ref).created)
+
+
+def _overlay_dirs(mounts: Sequence[Mount], merged: Path) -> dict[str, str] | None:
+    """inspect's GraphDriver.Data from the rootfs's overlay mount, as dockerd's overlay2
+    shows it (MergedDir: where the shim mounts it for runc/crun; berth's own runtime mounts
+    it only inside the container's mount namespace)."""
+    for m in mounts:
+        if m.type == "overlay":
+            opts = dict(o.split("=", 1) for o in m.options if "=" in o)
+            if "upperdir" in opts:
+                return {"LowerDir": opts.get("lowerdir", ""), "MergedDir": str(merged),
+                        "UpperDir": opts["upperdir"], "WorkDir": opts.get("workdir", "")}
+    return None
 
 
 def _own_volumes(paths: Iterable[str], remap: Remap) -> None:
