@@ -6,6 +6,7 @@ read-only /proc paths unless privileged), and a client's own empty lists
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,16 @@ def test_memory_swappiness_is_applied(daemon: Daemon) -> None:
     assert status == 400
     assert json.loads(body)["message"] == "Invalid value: 200, valid memory swappiness range is 0-100"
     assert ok(daemon.docker("ps", "-aq")) == before
+
+
+def test_inspect_of_a_created_container(daemon: Daemon, names: list[str]) -> None:
+    name = new_name(names)
+    ok(daemon.docker("create", "--name", name, "busybox", "true"))
+    info = inspect(daemon, name)
+    paths = ("ResolvConfPath", "HostnamePath", "HostsPath", "LogPath")
+    # named once a start set them up, as dockerd; unset omitempty fields are left out
+    assert [info[k] for k in paths] == ["", "", "", ""]
+    assert not {"Init", "Mounts", "Sysctls", "Tmpfs"} & set(info["HostConfig"]), info["HostConfig"]
+    ok(daemon.docker("start", "-a", name))
+    info = inspect(daemon, name)
+    assert all(Path(info[k]).is_file() for k in paths), [info[k] for k in paths]

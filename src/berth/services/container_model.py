@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from berth.humanize import human_duration
 from berth.ids import short_id
@@ -87,6 +87,11 @@ class ContainerPaths:
     def shm(self) -> Path:
         """Mount point of a shareable container's /dev/shm on the host (services/ipcshm.py)."""
         return self.bundle / "mounts" / "shm"
+
+
+# HostConfig fields dockerd leaves out of inspect when unset (``omitempty`` in its API types).
+_OMITTED_WHEN_EMPTY: Final = frozenset({"Init", "Mounts", "Sysctls", "Tmpfs", "StorageOpt",
+                                        "Annotations"})
 
 
 @dataclass
@@ -177,15 +182,19 @@ class Container:
         return out
 
     def inspect(self, graph_driver: dict[str, Any] | None = None) -> dict[str, Any]:
+        # dockerd names the etc files and the log only once a start has set them up
+        started = self.state.started_at != ZERO_TIME
         return {
             "Id": self.id, "Created": self.created, "Path": self.path, "Args": self.args,
             "State": self.state.to_json(), "Image": self.image_id,
-            "ResolvConfPath": str(self.paths.resolv_conf),
-            "HostnamePath": str(self.paths.hostname), "HostsPath": str(self.paths.hosts),
-            "LogPath": str(self.paths.log), "Name": f"/{self.name}",
+            "ResolvConfPath": str(self.paths.resolv_conf) if started else "",
+            "HostnamePath": str(self.paths.hostname) if started else "",
+            "HostsPath": str(self.paths.hosts) if started else "",
+            "LogPath": str(self.paths.log) if started else "", "Name": f"/{self.name}",
             "RestartCount": self.restart_count, "Driver": "overlay2", "Platform": "linux",
             "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-            "HostConfig": self.host_config,
+            "HostConfig": {k: v for k, v in self.host_config.items()
+                           if not (k in _OMITTED_WHEN_EMPTY and not v and v is not False)},
             "GraphDriver": graph_driver or {"Name": "overlay2", "Data": None},
             "Mounts": [], "Config": self.config,
             "NetworkSettings": {
