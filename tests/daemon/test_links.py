@@ -125,6 +125,10 @@ def test_rm_link_removes_only_the_link(daemon: Daemon, made: dict[str, list[str]
     assert inspect(daemon, linker)["HostConfig"]["Links"] == [f"/{target}:/{linker}/al"]
     assert ok(daemon.docker("rm", "--link", f"{linker}/al")).strip() == f"{linker}/al"
     assert inspect(daemon, linker)["HostConfig"]["Links"] is None
+    # berth's own CLI the same way (its -l was parsed and ignored: the container went)
+    r = daemon.berth("rm", "-l", linker)
+    assert r.returncode != 0 and b"cannot remove the default link name" in r.stderr, r.stderr
+    assert inspect(daemon, linker)["Id"]
     out = ok(daemon.docker("start", "-a", linker))
     assert "AL_NAME" not in out and " al " not in out, out
     assert inspect(daemon, target)["State"]["Running"]

@@ -92,7 +92,8 @@ def cmd_rm(ctx: CLIContext, argv: list[str]) -> int:
     ns = p.parse_args(argv)
     client = ctx.client
     return _each(ctx, ns.containers,
-                 lambda ref: client.remove_container(ref, ns.force, ns.volumes), parallel=True)
+                 lambda ref: client.remove_container(ref, ns.force, ns.volumes, ns.link),
+                 parallel=True)
 
 
 def cmd_ps(ctx: CLIContext, argv: list[str]) -> int:

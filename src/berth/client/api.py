@@ -149,9 +149,11 @@ class APIClient:
     def kill_container(self, ref: str, signal: str | None = None) -> None:
         self.request("POST", f"/containers/{ref}/kill", {"signal": signal}).read()
 
-    def remove_container(self, ref: str, force: bool = False, volumes: bool = False) -> None:
-        self.request("DELETE", f"/containers/{ref}",
-                     {"force": force or None, "v": volumes or None}).read()
+    def remove_container(self, ref: str, force: bool = False, volumes: bool = False,
+                         link: bool = False) -> None:
+        """``link``: ``ref`` is a legacy link's ``container/alias``; only the link goes."""
+        self.request("DELETE", f"/containers/{ref.lstrip('/') if link else ref}",
+                     {"force": force or None, "v": volumes or None, "link": link or None}).read()
 
     def inspect_container(self, ref: str, size: bool = False) -> JSON:
         result: JSON = self._json("GET", f"/containers/{ref}/json", {"size": size or None})
