@@ -52,6 +52,8 @@ def test_join_refusals(daemon: Daemon, names: list[str]) -> None:
         (["--network", "nosuch-net"], "network nosuch-net not found"),
         (["--ipc", "bogus"], "Invalid IPC mode: bogus"),
         (["--ipc", "container:"], 'can\'t join IPC of container : invalid name or ID supplied: ""'),
+        (["--network", "container:"],
+         "Invalid network mode: invalid container format container:<name|id>"),
     ]
     for flags, message in cases:
         name = new_name(names)

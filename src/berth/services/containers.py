@@ -482,6 +482,9 @@ class ContainerService:
     def _check_network_mode(self, c: Container) -> None:
         mode = c.network_mode()
         if mode.startswith("container:"):
+            if not mode.removeprefix("container:"):
+                raise errors.InvalidArgument("Invalid network mode: invalid container format "
+                                             "container:<name|id>")
             target = self.get(mode.removeprefix("container:"))
             if target.id == c.id:
                 raise errors.InvalidArgument("cannot join own network")
