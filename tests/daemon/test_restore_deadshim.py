@@ -2,7 +2,7 @@
 berthd's next start, and only when no live process uses it (berth.services.deadstate).
 
 The deaths are real: the shim and the container's init are SIGKILLed; a shim killed alone
-leaves a live init, whose state and cgroups must stay."""
+leaves a live init, whose state and cgroups the sweep must leave (the re-adoption then ends it)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
     ids = {n: inspect(d, n)["Id"] for n in ("dead", "orphaned", "alive")}
     pids = {n: inspect(d, n)["State"]["Pid"] for n in ("dead", "orphaned", "alive")}
     runtime = d.exec_root / "runtime"
+    # Killed while berthd is down: a running berthd's monitor would end them at once.
+    stop_berthd(d)
     # dead: shim and init killed. orphaned: only its shim killed; the init lives on.
     for pid in (_parent_pid(pids["dead"]), pids["dead"], _parent_pid(pids["orphaned"])):
         os.kill(pid, signal.SIGKILL)
@@ -78,7 +80,6 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
         os.utime(runtime / old_create, (hour_ago, hour_ago))
         assert (runtime / ids["dead"]).is_dir() and _cgroups(d, ids["dead"])
 
-        stop_berthd(d)
         d = start_berthd(base)
         started.append(d)
 
@@ -88,12 +89,15 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
         assert inspect(d, "dead")["State"]["Status"] == "exited"
         d.docker("start", "dead", check=True)
         assert inspect(d, "dead")["State"]["Status"] == "running"
-        # A live init keeps its state and cgroups, its shim dead or not; nothing was killed.
-        for name in ("orphaned", "alive"):
-            assert _alive(pids[name]), name
-            assert (runtime / ids[name] / "state.json").is_file(), name
-            assert _cgroups(d, ids[name]), name
+        # The sweep leaves a live init's state and cgroups; the re-adoption then ends the
+        # one whose shim is gone (tests/daemon/test_restore_shimless.py) and keeps the other.
+        assert _alive(pids["alive"])
+        assert (runtime / ids["alive"] / "state.json").is_file()
+        assert _cgroups(d, ids["alive"])
         assert inspect(d, "alive")["State"]["Status"] == "running"
+        eventually(lambda: not _alive(pids["orphaned"]))
+        assert inspect(d, "orphaned")["State"]["ExitCode"] == 137
+        assert not (runtime / ids["orphaned"]).exists()
         # Empty cgroups named by an ID go; a busy one stays (whole) with its process alive.
         assert _cgroups(d, ahead_empty) == []
         assert len(_cgroups(d, ahead_busy)) == len(cgroup_dirs(d.cgroup_parent))
@@ -132,10 +136,10 @@ def test_a_runc_container_whose_shim_died_is_deleted_through_runc(
     pid = inspect(d, "deadrunc")["State"]["Pid"]
     rootfs = d.data_root / "containers" / cid / "rootfs"
     assert rootfs.is_mount()
+    stop_berthd(d)  # killed while berthd is down, so that its start sweeps them
     for victim in (_parent_pid(pid), pid):
         os.kill(victim, signal.SIGKILL)
     eventually(lambda: not _alive(pid))
-    stop_berthd(d)
     d = start_berthd(base)
     started.append(d)
     assert not (d.exec_root / "runtime" / "runc" / cid).exists()

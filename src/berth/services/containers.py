@@ -34,7 +34,7 @@ from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.security import seccomp as seccomp_profiles
 from berth.security.userns import Remap
-from berth.services import containerlist, deadstate, ipcshm, links, nsjoin, orphans
+from berth.services import containerlist, deadstate, ipcshm, links, nsjoin, orphans, shimless
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.etcfiles import write_etc_files
@@ -315,19 +315,35 @@ class ContainerService:
         try:
             live.shim = connecting.result()
         except errors.BerthError:
+            killed = await self._end_shimless(c)
             if self._networks is not None:
                 await self._networks.teardown(c.id)
-            status = shim_client.read_exit(c.paths.state_dir)
-            if status is None:
-                self._mark_exited(c, 255, format_ns(now_ns()), False,
-                                  error="container's shim exited without recording a status")
-            else:
-                self._mark_exited(c, status.exit_code, status.finished_at, status.oom_killed)
+            self._mark_shimless_exit(c, killed)
             self._cleanup_state_dir(c)
             return
         _log.info("re-adopted running container %s", c.short_id)
         live.monitor = self._spawn(self._monitor(c, live.shim))
         self._start_health(c, live.shim)
+
+    async def _end_shimless(self, c: Container) -> bool:
+        """The shim of ``c`` is gone: nothing supervises what is left of the container, so it
+        is killed and deleted through its runtime (``berth.services.shimless``); True if a
+        process of it was still running."""
+        return await asyncio.to_thread(shimless.end_container, self.runtime_root, c.id)
+
+    def _mark_shimless_exit(self, c: Container, killed: bool) -> None:
+        """Record the exit of a container whose shim is gone: what the shim recorded before it
+        died if anything; else 137 (SIGKILL) if berthd killed the processes it left, as
+        containerd reports a dead shim's container; else 255, the status is lost."""
+        status = shim_client.read_exit(c.paths.state_dir)
+        if status is not None:
+            self._mark_exited(c, status.exit_code, status.finished_at, status.oom_killed)
+        elif killed:
+            self._mark_exited(c, shimless.KILLED_EXIT_CODE, format_ns(now_ns()), False,
+                              error="container's shim died; berthd killed the processes it left")
+        else:
+            self._mark_exited(c, 255, format_ns(now_ns()), False,
+                              error="container's shim exited without recording a status")
 
     # ---- health checks ------------------------------------------------------------------
 
@@ -719,8 +735,11 @@ class ContainerService:
             raise
         except Exception as exc:  # the shim died: its exit file is the truth, if any
             _log.warning("lost shim of %s: %s", c.short_id, exc)
-            status = shim_client.read_exit(c.paths.state_dir)
+            status = None
         live.shim = None
+        killed = False
+        if status is None:
+            killed = await self._end_shimless(c)
         if self._networks is not None:
             try:
                 await self._networks.teardown(c.id)
@@ -729,8 +748,7 @@ class ContainerService:
         if self._volumes is not None and c.mount_points:
             self._volumes.unmounted(c.id, [vmounts.from_json(m) for m in c.mount_points])
         if status is None:
-            self._mark_exited(c, 255, format_ns(now_ns()), False,
-                              error="container's shim exited without recording a status")
+            self._mark_shimless_exit(c, killed)
         else:
             self._mark_exited(c, status.exit_code, status.finished_at, status.oom_killed)
         auto_remove = bool(c.host_config.get("AutoRemove"))

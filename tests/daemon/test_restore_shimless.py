@@ -1,0 +1,116 @@
+"""A container whose shim was killed (kill -9) while its processes lived is ended by berthd
+(berth.services.shimless), as containerd ends a dead shim's task: its processes are
+killed, its runtime state, cgroups, network and mounts go, its exit is recorded as 137, and
+``docker start`` runs it again. Before, the re-adoption recorded "exited" (255) and tore
+down its network while the process kept running unsupervised, and the start failed on the
+runtime state it still held."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from berth.baseimages import ensure_base_images
+from berth.network.nftables import table_name
+from berth.testing.cgroups import cgroup_dirs
+from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.helpers import eventually, inspect
+
+pytestmark = pytest.mark.root
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _shim_pid(d: Daemon, cid: str) -> int:
+    return int((d.exec_root / "containers" / cid / "shim.pid").read_text())
+
+
+def _rules(d: Daemon) -> str:
+    return subprocess.run(["nft", "list", "table", "ip", table_name(d.data_root)],
+                          capture_output=True, text=True).stdout
+
+
+def _mounts_of(cid: str) -> list[str]:
+    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if cid in line]
+
+
+def _assert_ended(d: Daemon, cid: str, pid: int, port: str | None) -> None:
+    eventually(lambda: not _alive(pid))
+    state = inspect(d, cid)["State"]
+    assert (state["Status"], state["Running"], state["ExitCode"]) == ("exited", False, 137), state
+    assert "shim died" in state["Error"], state
+    runtime = d.exec_root / "runtime"
+    assert not (runtime / cid).exists() and not (runtime / "runc" / cid).exists()
+    assert cgroup_dirs(f"{d.cgroup_parent}/{cid}") == []
+    assert not (d.exec_root / "containers" / cid).exists()
+    assert not (d.exec_root / "netns" / cid).exists()
+    assert _mounts_of(cid) == []
+    if port is not None:
+        assert f"dport {port} " not in _rules(d)
+
+
+def test_a_container_left_running_by_a_killed_shim_is_ended_and_starts_again(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    names = ("lone", "paused", "lonerunc")
+    for name in names:
+        extra = ["--runtime", "runc"] if name == "lonerunc" else []
+        d.docker("run", "-d", *extra, "--name", name, "-p", "127.0.0.1::80", "busybox",
+                 "sleep", "1000", check=True)
+    d.docker("pause", "paused", check=True)
+    info = {n: inspect(d, n) for n in names}
+    ids = {n: info[n]["Id"] for n in names}
+    pids = {n: info[n]["State"]["Pid"] for n in names}
+    ports = {n: info[n]["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"] for n in names}
+    assert all(f"dport {ports[n]} " in _rules(d) for n in names)
+    stop_berthd(d)
+    try:
+        for name in names:
+            os.kill(_shim_pid(d, ids[name]), signal.SIGKILL)
+        d = start_berthd(base)
+        started.append(d)
+        # Nothing runs behind a record that says exited, and nothing of it is left.
+        for name in names:
+            _assert_ended(d, ids[name], pids[name], ports[name])
+            d.docker("start", name, check=True)
+            assert inspect(d, name)["State"]["Running"], name
+            assert d.docker("exec", name, "echo", "ok", check=True).stdout == b"ok\n"
+    finally:
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    d.docker("rm", "-f", *names, check=True)
+
+
+def test_a_shim_killed_while_berthd_runs_takes_its_container_with_it(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    """The monitor loses the shim: the container is ended the same way, at once."""
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    d.docker("run", "-d", "--name", "watched", "busybox", "sleep", "1000", check=True)
+    cid, pid = inspect(d, "watched")["Id"], inspect(d, "watched")["State"]["Pid"]
+    try:
+        os.kill(_shim_pid(d, cid), signal.SIGKILL)
+        eventually(lambda: not inspect(d, "watched")["State"]["Running"])
+        _assert_ended(d, cid, pid, None)
+        d.docker("start", "watched", check=True)
+        assert inspect(d, "watched")["State"]["Running"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    d.docker("rm", "-f", "watched", check=True)
