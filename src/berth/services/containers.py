@@ -1051,12 +1051,19 @@ class ContainerService:
             raise errors.Conflict(f"Container {c.id} is not running")
         await live.shim.resize(height, width)
 
-    async def logs(self, ref: str, *, follow: bool, since: float | None, until: float | None,
-                   tail: int | None) -> AsyncIterator[jsonlog.LogEntry]:
+    def logs(self, ref: str, *, follow: bool, since: float | None, until: float | None,
+             tail: int | None) -> AsyncIterator[jsonlog.LogEntry]:
+        """The container's log entries. A missing container or a log that cannot be read is
+        raised here, before any entry: the API answers it with an error status, and sends
+        a stream's headers before its first entry, which may be hours away."""
         c = self.get(ref)
         if c.host_config.get("LogConfig", {}).get("Type") == "none":
             raise errors.InvalidArgument(
                 'configured logging driver does not support reading')
+        return self._log_entries(c, follow=follow, since=since, until=until, tail=tail)
+
+    async def _log_entries(self, c: Container, *, follow: bool, since: float | None,
+                           until: float | None, tail: int | None) -> AsyncIterator[jsonlog.LogEntry]:
         path = c.paths.log
         since_ns = int(since * 1e9) if since else None
         until_ns = int(until * 1e9) if until else None

@@ -209,13 +209,13 @@ def register(router: Router, ctx: DaemonContext) -> None:
             "Content-Type": "application/vnd.docker.raw-stream" if tty
             else "application/vnd.docker.multiplexed-stream"})
         resp.enable_chunked_encoding()
+        # The headers at once, as dockerd sends them: a follow of a silent container may wait
+        # hours for its first line, and a client given no headers meanwhile took berthd for
+        # gone ("Cannot connect to the Docker daemon") when it stopped or the client timed out.
+        await resp.prepare(request)
 
         async def send() -> None:
-            first = True
             async for entry in entries:
-                if first:
-                    await resp.prepare(request)
-                    first = False
                 stream = 2 if entry.stream is jsonlog.Stream.STDERR else 1
                 if not want[stream]:
                     continue
@@ -223,8 +223,6 @@ def register(router: Router, ctx: DaemonContext) -> None:
                 if timestamps:
                     data = format_ns(entry.time_ns, trim=False).encode() + b" " + data
                 await resp.write(data if tty else _frame(stream, data))
-            if first:
-                await resp.prepare(request)
 
         # With follow the entries may not end for hours: stop when the client leaves.
         if follow:
