@@ -58,7 +58,16 @@ def test_a_stopped_shim_neither_holds_up_the_start_nor_loses_its_container(
         # Until its shim answers, the container cannot be removed from under its processes.
         r = d.docker("rm", "-f", "frozen")
         assert r.returncode == 1 and b"its shim does not answer" in r.stderr, r.stderr
-        assert inspect(d, "frozen")["State"]["Running"]
+        # Nor stopped, killed, exec'd into...: a 409 saying why, at once, and nothing done
+        # (stop answered "already stopped" and succeeded, kill and exec "not running").
+        for args in (("stop", "-t", "1", "frozen"), ("kill", "frozen"), ("restart", "frozen"),
+                     ("exec", "frozen", "true"), ("pause", "frozen"), ("top", "frozen"),
+                     ("update", "--cpu-shares", "512", "frozen")):
+            r = d.docker(*args, timeout=20)
+            assert r.returncode == 1 and b"its shim does not answer" in r.stderr, (args, r.stderr)
+        state = inspect(d, "frozen")
+        assert state["State"]["Running"] and state["HostConfig"]["CpuShares"] == 0, state
+        assert (state["State"]["Pid"], _shim_of(pids["frozen"])) == (pids["frozen"], shims["frozen"])
         os.kill(pids["frozen"], 0)
         os.kill(shims["frozen"], signal.SIGCONT)
         # Re-adopted once its shim answers: exec and stop go through it.

@@ -345,6 +345,18 @@ class ContainerService:
             self._mark_exited(c, 255, format_ns(now_ns()), False,
                               error="container's shim exited without recording a status")
 
+    @staticmethod
+    def _refuse_while_adopting(c: Container, live: _Live, action: str) -> None:
+        """Conflict for an operation that needs the shim of a container whose re-adoption
+        still waits for it (its shim has not answered since berthd started: stopped or
+        wedged). Refused at once rather than after a bounded wait: the shim has already
+        been silent for the re-adoption's 5 s, nothing says it answers within any bound a
+        request could wait, and the processes may well run, so "not running" (or a stop
+        answered "already stopped") would be false."""
+        if live.adopting:
+            raise errors.Conflict(f"Cannot {action} container {c.id}: its shim does not answer "
+                                  "since berthd started; it is re-adopted once it does")
+
     # ---- health checks ------------------------------------------------------------------
 
     def _start_health(self, c: Container, shim: shim_client.ShimClient) -> None:
@@ -841,6 +853,7 @@ class ContainerService:
         if c.state.status == "restarting":
             raise errors.Conflict(f"Cannot kill container: {ref}: Container {c.id} is restarting, "
                                   "wait until the container is running")
+        self._refuse_while_adopting(c, live, "kill")
         if c.state.status not in ("running", "paused") or live.shim is None:
             raise errors.Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         if sig in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
@@ -861,6 +874,7 @@ class ContainerService:
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
         live = self._live_of(c)
+        self._refuse_while_adopting(c, live, "stop")
         c.manually_stopped = True
         if self._cancel_restart(c, live):
             self.on_event("stop", c)
@@ -909,6 +923,7 @@ class ContainerService:
         live = self._live_of(c)
         self._cancel_restart(c, live)
         async with live.lock:
+            self._refuse_while_adopting(c, live, "restart")
             if c.state.status in ("running", "paused") and live.shim is not None:
                 # Not a manual stop: the restart policy still applies afterwards.
                 c.manually_stopped = True
@@ -1033,6 +1048,7 @@ class ContainerService:
         """Attach to a running container, or register to be attached at its next start."""
         c = self.get(ref)
         live = self._live_of(c)
+        self._refuse_while_adopting(c, live, "attach to")
         self.on_event("attach", c)
         if c.state.status == "running" and live.shim is not None:
             reader, writer = await live.shim.attach(stdin, stdout, stderr)
@@ -1047,6 +1063,7 @@ class ContainerService:
     async def resize(self, ref: str, height: int, width: int) -> None:
         c = self.get(ref)
         live = self._live_of(c)
+        self._refuse_while_adopting(c, live, "resize")
         if c.state.status != "running" or live.shim is None:
             raise errors.Conflict(f"Container {c.id} is not running")
         await live.shim.resize(height, width)
@@ -1084,6 +1101,7 @@ class ContainerService:
     def running_shim(self, c: Container) -> shim_client.ShimClient:
         """The shim of a running, unpaused container; Conflict otherwise (exec, update)."""
         live = self._live_of(c)
+        self._refuse_while_adopting(c, live, "exec in")
         if c.state.status == "paused":
             raise errors.Conflict(f"Container {c.id} is paused, unpause the container before exec")
         if c.state.status != "running" or live.shim is None:
@@ -1104,6 +1122,7 @@ class ContainerService:
         c = self.get(ref)
         live = self._live_of(c)
         async with live.lock:
+            self._refuse_while_adopting(c, live, "pause")
             if c.state.status == "paused":
                 raise errors.Conflict(f"Container {c.id} is already paused")
             if c.state.status != "running" or live.shim is None:
@@ -1117,6 +1136,7 @@ class ContainerService:
         c = self.get(ref)
         live = self._live_of(c)
         async with live.lock:
+            self._refuse_while_adopting(c, live, "unpause")
             if c.state.status != "paused" or live.shim is None:
                 raise errors.Conflict(f"Container {c.id} is not paused")
             await live.shim.resume()
@@ -1171,6 +1191,7 @@ class ContainerService:
         """``docker top``: host ``ps`` output limited to the container's processes."""
         c = self.get(ref)
         live = self._live_of(c)
+        self._refuse_while_adopting(c, live, "list the processes of")
         if c.state.status not in ("running", "paused") or live.shim is None:
             raise errors.Conflict(f"Container {c.id} is not running")
         pids = set(await live.shim.pids())
@@ -1181,6 +1202,7 @@ class ContainerService:
         c = self.get(ref)
         live = self._live_of(c)
         async with live.lock:
+            self._refuse_while_adopting(c, live, "update")
             new_host, resources = apply_update(c.host_config, body, c.state.status, c.id)
             if c.state.status in ("running", "paused") and live.shim is not None and resources:
                 await live.shim.update(resources)
