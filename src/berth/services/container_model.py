@@ -190,7 +190,8 @@ class Container:
             "ResolvConfPath": str(self.paths.resolv_conf) if started else "",
             "HostnamePath": str(self.paths.hostname) if started else "",
             "HostsPath": str(self.paths.hosts) if started else "",
-            "LogPath": str(self.paths.log) if started else "", "Name": f"/{self.name}",
+            "LogPath": str(self.paths.log) if started and self._json_log() else "",
+            "Name": f"/{self.name}",
             "RestartCount": self.restart_count, "Driver": "overlay2", "Platform": "linux",
             "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
             "HostConfig": {k: v for k, v in self.host_config.items()
@@ -205,6 +206,10 @@ class Container:
                 "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": {},
             },
         }
+
+    def _json_log(self) -> bool:
+        """Whether the container logs to a file (json-file; none keeps no log)."""
+        return str((self.host_config.get("LogConfig") or {}).get("Type") or "json-file") == "json-file"
 
     @property
     def short_id(self) -> str:
