@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -76,12 +77,26 @@ def test_a_container_left_running_by_a_killed_shim_is_ended_and_starts_again(
     pids = {n: info[n]["State"]["Pid"] for n in names}
     ports = {n: info[n]["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"] for n in names}
     assert all(f"dport {ports[n]} " in _rules(d) for n in names)
+    # One whose record is lost too: nothing could reach it through the API any more.
+    d.docker("run", "-d", "--name", "unrecorded", "busybox", "sleep", "1000", check=True)
+    lost = inspect(d, "unrecorded")
     stop_berthd(d)
+    raw = sqlite3.connect(d.data_root / "berth.db")
     try:
-        for name in names:
-            os.kill(_shim_pid(d, ids[name]), signal.SIGKILL)
+        with raw:
+            raw.execute("DELETE FROM containers WHERE id = ?", (lost["Id"],))
+    finally:
+        raw.close()
+    pids["unrecorded"] = lost["State"]["Pid"]
+    try:
+        for cid in (*ids.values(), lost["Id"]):
+            os.kill(_shim_pid(d, cid), signal.SIGKILL)
         d = start_berthd(base)
         started.append(d)
+        eventually(lambda: not _alive(lost["State"]["Pid"]))
+        assert not (d.exec_root / "runtime" / lost["Id"]).exists()
+        assert cgroup_dirs(f"{d.cgroup_parent}/{lost['Id']}") == []
+        assert _mounts_of(lost["Id"]) == []
         # Nothing runs behind a record that says exited, and nothing of it is left.
         for name in names:
             _assert_ended(d, ids[name], pids[name], ports[name])

@@ -220,7 +220,8 @@ class ContainerService:
         container killed first (``berth.services.orphans``); the runtime state and cgroups of
         containers whose processes are all gone (``berth.services.deadstate``)."""
         records = self._records.list()
-        await orphans.reap_state_dirs(self._cfg.exec_root / "containers", {r.id for r in records})
+        await orphans.reap_state_dirs(self._cfg.exec_root / "containers", {r.id for r in records},
+                                      self.runtime_root)
         # Before any re-adoption or restart: what dead shims left (runtime state, cgroups).
         await asyncio.to_thread(deadstate.sweep_dead_containers, self.runtime_root,
                                 self._cfg.cgroup_parent)

@@ -13,9 +13,11 @@ first, as a stop does: a frozen process dies only once thawed) and the shim is l
 its runtime delete, which removes the container's cgroups, before the directory goes.
 containerd does the same sweep at start (a task bundle whose container metadata is gone is
 unmounted and deleted), but leaves such a shim running; here nothing would be left for it
-to run on. A shim that does not answer within 5 s (stopped, wedged) is left alone with its
-state dir, and the container service keeps its bundle too, for a later start: waiting for
-it held up berthd's start for ever.
+to run on. A state dir whose shim is dead (kill -9) may still have a live container: it is
+killed and deleted through its runtime (``berth.services.shimless``). A shim that does not
+answer within 5 s (stopped, wedged) is left alone with its state dir, and the container
+service keeps its bundle too, for a later start: waiting for it held up berthd's start for
+ever.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Set
 from pathlib import Path
 
 from berth import errors
+from berth.services import shimless
 from berth.shim import client as shim_client
 
 __all__ = ["reap_state_dirs", "sweep_bundles"]
@@ -41,23 +44,24 @@ _EXIT_TIMEOUT = 10.0
 _ANSWER_TIMEOUT = 5.0
 
 
-async def reap_state_dirs(root: Path, known: Set[str]) -> list[str]:
-    """Remove every ``root/<id>`` whose ``<id>`` is not in ``known``, ending a live shim's
-    container first; returns the IDs removed."""
+async def reap_state_dirs(root: Path, known: Set[str], runtime_root: Path) -> list[str]:
+    """Remove every ``root/<id>`` whose ``<id>`` is not in ``known``, ending its container
+    first (through its shim if one answers, else through the runtime under ``runtime_root``);
+    returns the IDs removed."""
     if not root.is_dir():
         return []
     gone = []
     for entry in sorted(root.iterdir()):
         if entry.name in known or not entry.is_dir() or entry.is_symlink():
             continue
-        if not await _end_shim(entry):
+        if not await _end_shim(entry, runtime_root):
             continue
         await asyncio.to_thread(shutil.rmtree, entry, True)
         gone.append(entry.name)
     return gone
 
 
-async def _end_shim(state_dir: Path) -> bool:
+async def _end_shim(state_dir: Path, runtime_root: Path) -> bool:
     """False if a shim is there but does not answer (stopped, wedged): its directory stays
     for a later start rather than holding up this one."""
     try:
@@ -67,7 +71,10 @@ async def _end_shim(state_dir: Path) -> bool:
                      state_dir.name[:12])
         return False
     except errors.BerthError:
-        return True  # nothing answers: only files are left
+        # No shim: whatever it left running is ended through the runtime, as a recorded
+        # container's is (berth.services.shimless).
+        await asyncio.to_thread(shimless.end_container, runtime_root, state_dir.name)
+        return True
     _log.warning("container %s has no record but its shim runs: killing it", state_dir.name[:12])
     try:
         # Asked before the kill, so the answer comes the moment the container exits.

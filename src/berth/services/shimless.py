@@ -88,7 +88,7 @@ def _end_berth(runtime_root: Path, st: statefile.ContainerState) -> bool:
         # The runtime's own delete kills the init and whatever else its cgroup holds (and
         # waits for them), removes the cgroups, poststop hooks, the state dir.
         manage.delete(runtime_root, cid)
-    except errors.BerthError as err:
+    except (OSError, errors.BerthError) as err:  # e.g. a dying shim's own delete got there first
         _log.warning("deleting %s, whose shim died: %s", cid[:12], err)
     return alive
 
