@@ -340,8 +340,9 @@ class ContainerService:
         if status is not None:
             self._mark_exited(c, status.exit_code, status.finished_at, status.oom_killed)
         elif killed:
-            self._mark_exited(c, shimless.KILLED_EXIT_CODE, format_ns(now_ns()), False,
-                              error="container's shim died; berthd killed the processes it left")
+            # No State.Error, as dockerd shows a container containerd ended after its shim
+            # died (137, ''); berthd's log says what happened.
+            self._mark_exited(c, shimless.KILLED_EXIT_CODE, format_ns(now_ns()), False)
         else:
             self._mark_exited(c, 255, format_ns(now_ns()), False,
                               error="container's shim exited without recording a status")
