@@ -5,6 +5,7 @@ create that fails before the runtime's own cgroup step leaves none of them behin
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from berth.errors import RuntimeFailure
 from berth.runtime.cgroups import detect
 from berth.runtime.container import make_cgroups_ahead
+from berth.shim import cgroupsahead
 from berth.shim.client import spawn
 from berth.shim.factoryctl import start_factory, stop_factory
 from tests.shim.conftest import ShimEnv, run, wait_gone
@@ -22,11 +24,14 @@ from tests.shim.test_main import assert_cleaned_up, shim_pid
 pytestmark = pytest.mark.root
 
 
+def _cgroups_path(spec) -> str:
+    return json.loads((spec.bundle / "config.json").read_text())["linux"]["cgroupsPath"]
+
+
 def _existing(spec) -> list[str]:
     """The container's cgroup directories that exist, where the runtime puts them (a relative
     cgroupsPath is under the caller's own cgroups, as with runc)."""
-    path = json.loads((spec.bundle / "config.json").read_text())["linux"]["cgroupsPath"]
-    return sorted(p for p in detect(path, spec.id).paths.values() if Path(p).is_dir())
+    return sorted(p for p in detect(_cgroups_path(spec), spec.id).paths.values() if Path(p).is_dir())
 
 
 @pytest.fixture
@@ -41,11 +46,15 @@ def factory(shim_env: ShimEnv) -> Iterator[Path]:
         run(stop_factory(exec_root))
 
 
-def test_container_from_the_factory_owns_its_cgroups(shim_env: ShimEnv, factory: Path) -> None:
+# told: berthd's request names the cgroupsPath (the factory's child reads no file); else the
+# child reads it from config.json.
+@pytest.mark.parametrize("told", [True, False], ids=["path-told", "path-read"])
+def test_container_from_the_factory_owns_its_cgroups(shim_env: ShimEnv, factory: Path, told: bool) -> None:
     state_dir, spec = shim_env.container(["sleep", "100"])
 
     async def scenario():
-        client = await spawn(state_dir, spec, factory=factory)
+        client = await spawn(state_dir, spec, factory=factory,
+                             cgroups_path=_cgroups_path(spec) if told else None)
         shim = shim_pid(state_dir)
         dirs = _existing(spec)
         procs = {(Path(d) / "cgroup.procs").read_text().split() == [str(client.pid)] for d in dirs}
@@ -62,15 +71,17 @@ def test_container_from_the_factory_owns_its_cgroups(shim_env: ShimEnv, factory:
     assert _existing(spec) == []
 
 
-def test_failed_create_leaves_no_cgroup_made_ahead(shim_env: ShimEnv, factory: Path) -> None:
+@pytest.mark.parametrize("told", [True, False], ids=["path-told", "path-read"])
+def test_failed_create_leaves_no_cgroup_made_ahead(shim_env: ShimEnv, factory: Path, told: bool) -> None:
     state_dir, spec = shim_env.container(["true"])
+    cgroups_path = _cgroups_path(spec) if told else None
     config_path = spec.bundle / "config.json"
     config = json.loads(config_path.read_text())
     config["root"]["path"] = str(shim_env.base / "no-such-rootfs")  # fails before its cgroup step
     config_path.write_text(json.dumps(config))
 
     with pytest.raises(RuntimeFailure, match="is not a directory"):
-        run(spawn(state_dir, spec, factory=factory))
+        run(spawn(state_dir, spec, factory=factory, cgroups_path=cgroups_path))
     assert _existing(spec) == []
     shim_file = state_dir / "shim.pid"
     if shim_file.exists():
@@ -85,3 +96,21 @@ def test_make_cgroups_ahead_reports_only_what_it_made(shim_env: ShimEnv) -> None
     assert make_cgroups_ahead(spec.bundle, spec.id) == ()  # all there already
     (spec.bundle / "config.json").write_text("{not json")
     assert make_cgroups_ahead(spec.bundle, "other") == ()  # an error makes nothing
+
+
+def test_make_at_reports_only_what_it_made(shim_env: ShimEnv) -> None:
+    _, spec = shim_env.container(["true"])
+
+    def make_at(path: str) -> tuple[str, ...]:
+        r, w = os.pipe()
+        cgroupsahead.make_at(path, spec.id, w)
+        return cgroupsahead.collect(r)
+
+    try:
+        made = make_at(_cgroups_path(spec))
+        assert sorted(made) == _existing(spec)  # the runtime's own choice for that path
+        assert made
+        assert make_at(_cgroups_path(spec)) == ()  # all there already
+    finally:
+        cgroupsahead.release(sorted(_existing(spec), reverse=True))
+    assert _existing(spec) == []

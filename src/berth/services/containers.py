@@ -692,7 +692,8 @@ class ContainerService:
             runtime=str(c.host_config.get("Runtime") or "berth"))
         try:
             shim = await shim_client.spawn(c.paths.state_dir, shim_spec,
-                                           factory=self._cfg.shim_factory)
+                                           factory=self._cfg.shim_factory,
+                                           cgroups_path=(spec.get("linux") or {}).get("cgroupsPath"))
         except errors.RuntimeFailure:
             self._cleanup_state_dir(c)
             raise

@@ -23,10 +23,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from berth.errors import BerthError
+from berth.runtime.cgroups import detect
 from berth.runtime.container import make_cgroups_ahead
 from berth.shim.spec import ShimSpec
 
-__all__ = ["collect", "make", "release"]
+__all__ = ["collect", "make", "make_at", "release"]
 
 _LIMIT = 1 << 16
 
@@ -40,12 +41,33 @@ def make(state_dir: Path, fd: int) -> None:
             made = make_cgroups_ahead(spec.bundle, spec.id)
     except BerthError:
         pass  # the shim meets the same error and reports it
+    _answer(fd, made)
+
+
+def _answer(fd: int, made: tuple[str, ...]) -> None:
     try:
         os.write(fd, json.dumps(list(made)).encode())
     except OSError:
         release(made)  # the shim is gone: nobody will use or remove them
     finally:
         os.close(fd)
+
+
+def make_at(cgroups_path: str, container_id: str, fd: int) -> None:
+    """As :func:`make`, for a caller that was told the bundle's ``linux.cgroupsPath`` (berthd
+    puts it in its request to the factory): the child then reads neither shim.json nor the
+    ~14 KB config.json, whose parse and the copy-on-write faults it brings were most of this
+    child's CPU (bench/README.md, "CPU per start"). The directories are the runtime's own
+    choice for that path (``detect``, as in ``make_cgroups_ahead``)."""
+    made: tuple[str, ...] = ()
+    try:
+        mgr = detect(cgroups_path, container_id)
+        missing = tuple(p for p in mgr.paths.values() if not os.path.exists(p))
+        mgr.create()
+        made = missing
+    except (BerthError, OSError, AttributeError):
+        pass  # the runtime's create meets the same error and reports it
+    _answer(fd, made)
 
 
 def collect(fd: int) -> tuple[str, ...]:

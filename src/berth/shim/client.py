@@ -235,11 +235,14 @@ def _kill_stray_shim(state_dir: Path) -> None:
 
 
 async def spawn(state_dir: Path, spec: ShimSpec, *, timeout: float = 30.0,
-                python: str = sys.executable, factory: Path | None = None) -> ShimClient:
+                python: str = sys.executable, factory: Path | None = None,
+                cgroups_path: str | None = None) -> ShimClient:
     """Write shim.json, start a detached shim and wait until the container is created.
 
     With ``factory`` (the socket of a running berth.shim.factory) the shim is forked from that
     pre-initialised process; if it does not answer, a fresh interpreter is started instead.
+    ``cgroups_path``: the bundle's ``linux.cgroupsPath``, told to the factory so that the
+    cgroups it makes ahead need no read of shim.json and config.json (berth's runtime only).
     Raises RuntimeFailure with the runtime's message if the container cannot be created.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -251,7 +254,10 @@ async def spawn(state_dir: Path, spec: ShimSpec, *, timeout: float = 30.0,
             pass
         else:
             try:
-                writer.write(json.dumps({"state_dir": str(state_dir)}).encode() + b"\n")
+                request: dict[str, object] = {"state_dir": str(state_dir)}
+                if cgroups_path is not None and spec.runtime in ("", "berth"):
+                    request["cgroups"] = {"path": cgroups_path, "id": spec.id}
+                writer.write(json.dumps(request).encode() + b"\n")
                 await writer.drain()
                 line = await asyncio.wait_for(reader.readline(), timeout)
             except TimeoutError as e:

@@ -8,9 +8,11 @@ berthd nor the factory is ever a container's parent: either may stop without tou
 running container.
 
 Protocol on ``<exec-root>/shim-factory.sock``: the client sends one JSON line
-``{"state_dir": "..."}`` (shim.json already written there); the forked shim answers on the
-same connection with the readiness line the shim reports (see berth.shim.main), then closes
-it. ``{"op": "warm_seccomp", "runtime_root": "...", "seccomp": {...}}`` compiles that
+``{"state_dir": "..."}`` (shim.json already written there), for berth's runtime with
+``"cgroups": {"path": <config.json's linux.cgroupsPath>, "id": <container id>}`` so the
+intermediate child makes the container's cgroups without reading either file; the forked shim
+answers on the same connection with the readiness line the shim reports (see berth.shim.main),
+then closes it. ``{"op": "warm_seccomp", "runtime_root": "...", "seccomp": {...}}`` compiles that
 ``linux.seccomp`` object into the runtime's program cache in a child (answered at once), so
 the first container with it does not pay libseccomp's ~50 ms. ``{"op": "stop"}`` makes the
 factory exit. The factory never imports berth.daemon.
@@ -62,15 +64,21 @@ PID_NAME = "shim-factory.pid"
 _LOG_NAME = "shim-factory.log"
 
 
-def _spawn_shim(conn: socket.socket, state_dir: Path, seccomp_keys: CacheKeys | None) -> None:
-    """In a child of the factory: fork the shim (reparented to init) and leave."""
+def _spawn_shim(conn: socket.socket, state_dir: Path, seccomp_keys: CacheKeys | None,
+                cgroups: tuple[str, str] | None) -> None:
+    """In a child of the factory: fork the shim (reparented to init) and leave.
+
+    ``cgroups``: (cgroupsPath, container id) from the request, when berthd sent them."""
     ahead_r, ahead_w = os.pipe()
     if os.fork() != 0:
         # Idle otherwise: make the container's cgroups while no migration holds the cgroup
         # mutex, then take the migration lock's slow start now, not in the container's join.
         conn.close()
         os.close(ahead_r)
-        cgroupsahead.make(state_dir, ahead_w)
+        if cgroups is not None:
+            cgroupsahead.make_at(*cgroups, ahead_w)
+        else:
+            cgroupsahead.make(state_dir, ahead_w)
         cgroupprime.prime()
         os._exit(0)
     code = 1
@@ -106,6 +114,17 @@ def _warm_seccomp(runtime_root: Path, seccomp: dict[str, object], keys: CacheKey
         print(f"shim factory: seccomp warm-up: {exc}", file=sys.stderr)
     finally:
         os._exit(code)
+
+
+def _cgroups_of(request: dict[str, object]) -> tuple[str, str] | None:
+    """The request's ``"cgroups": {"path": ..., "id": ...}``, if well formed."""
+    cgroups = request.get("cgroups")
+    if not isinstance(cgroups, dict):
+        return None
+    path, cid = cgroups.get("path"), cgroups.get("id")
+    if not isinstance(path, str) or not isinstance(cid, str) or not path:
+        return None
+    return path, cid
 
 
 def _read_line(conn: socket.socket, limit: int = 65536) -> bytes:
@@ -183,7 +202,7 @@ def serve(listener: socket.socket, owner_pid: int | None = None) -> None:
             pid = os.fork()
             if pid == 0:
                 listener.close()
-                _spawn_shim(conn, Path(state_dir), seccomp_keys)
+                _spawn_shim(conn, Path(state_dir), seccomp_keys, _cgroups_of(request))
 
 
 def main(argv: list[str] | None = None) -> int:
