@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -53,13 +55,29 @@ def test_exit_code_and_stdio(rt: Env) -> None:
     assert (r.status, r.stdout, r.stderr) == (3, "out\n", "err\n")
 
 
+def _rt_sigaction(sig: int, act: bytes | None) -> bytes:
+    """The kernel's rt_sigaction (glibc's refuses its own signals 32 and 33); the old action."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    number = {"x86_64": 13, "aarch64": 134}[os.uname().machine]
+    old = ctypes.create_string_buffer(32)
+    new = None if act is None else ctypes.create_string_buffer(act, 32)
+    assert libc.syscall(ctypes.c_long(number), ctypes.c_long(sig), new, old, ctypes.c_long(8)) == 0, \
+        os.strerror(ctypes.get_errno())
+    return old.raw
+
+
 def test_process_starts_with_default_signals_whatever_the_caller_ignores_or_blocks(rt: Env) -> None:
-    # exec keeps ignored dispositions and the mask; Python ignores SIGPIPE and SIGXFSZ itself.
+    # exec keeps ignored dispositions and the mask; Python ignores SIGPIPE and SIGXFSZ itself,
+    # GNU make ignores glibc's own 32 and 33 (so anything `make` starts does).
+    ignore = (1).to_bytes(8, sys.byteorder) + bytes(24)  # SIG_IGN
     old_usr1 = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+    old_internal = {sig: _rt_sigaction(sig, ignore) for sig in (32, 33)}
     try:
         r = rt.run(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"])
     finally:
+        for sig, act in old_internal.items():
+            _rt_sigaction(sig, act)
         signal.signal(signal.SIGUSR1, old_usr1)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     assert r.status == 0, r.stderr

@@ -7,6 +7,7 @@ about OCI specs or containers.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from berth import _libc as _c
@@ -110,9 +111,9 @@ _SECCOMP_MODE_FILTER: Final = 2
 
 # x86_64 numbers; glibc has no pivot_root wrapper.
 _SYSCALLS: Final = {"x86_64": {"pivot_root": 155, "seccomp": 317, "ioprio_set": 251,
-                               "sched_setattr": 314},
+                               "sched_setattr": 314, "rt_sigaction": 13},
                     "aarch64": {"pivot_root": 41, "seccomp": 277, "ioprio_set": 30,
-                                "sched_setattr": 274}}
+                                "sched_setattr": 274, "rt_sigaction": 134}}
 _IOPRIO_WHO_PROCESS: Final = 1
 _SECCOMP_SET_MODE_FILTER: Final = 1
 _SECCOMP_FILTER_FLAG_NEW_LISTENER: Final = 1 << 3
@@ -234,6 +235,26 @@ def seccomp_install_listener(program: bytes) -> int:
                               _c.c_void_p(_c.addressof(prog))), "seccomp")
     os.set_inheritable(fd, False)
     return fd
+
+
+# glibc keeps SIGCANCEL (32) and SIGSETXID (33) for itself: its sigaction refuses them, so
+# Python can neither read nor reset them, yet a parent may have ignored them (GNU make does)
+# and exec keeps an ignored disposition.
+LIBC_INTERNAL_SIGNALS: Final = (32, 33)
+# The kernel's struct sigaction (handler, flags, restorer, mask) all zero: SIG_DFL.
+_SIGACTION_DEFAULT: Final = bytes(32)
+# Looked up now: by the time signals are reset, the init may run under another personality
+# (linux32 makes uname say i686).
+_SYS_RT_SIGACTION: Final = _SYSCALLS.get(os.uname().machine, {}).get("rt_sigaction")
+
+
+def default_disposition(sig: int) -> None:
+    """rt_sigaction(sig, SIG_DFL) to the kernel itself, for the signals glibc's refuses."""
+    if _SYS_RT_SIGACTION is None:
+        raise OSError(errno.ENOSYS, f"rt_sigaction({sig}): unknown system call number on this machine")
+    act = _c.string_buffer(_SIGACTION_DEFAULT)
+    _check(_libc.syscall(_c.c_long(_SYS_RT_SIGACTION), _c.c_long(sig), act, None, _c.c_long(8)),
+           "rt_sigaction")
 
 
 def personality(persona: int) -> None:

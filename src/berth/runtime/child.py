@@ -11,6 +11,7 @@ import os
 import resource
 
 from berth.errors import BerthError
+from berth.runtime import _sys
 from berth.runtime._suppress import suppress
 
 TYPE_CHECKING = False
@@ -82,7 +83,8 @@ def close_inherited_fds(keep: int, also: int | None = None, preserve: int = 0) -
 def reset_signals() -> None:
     """Default dispositions and an empty mask, right before exec.
 
-    Python ignores SIGPIPE and may block signals; exec keeps both, containers must not.
+    Python ignores SIGPIPE and may block signals, and whoever started the caller may have
+    ignored others; exec keeps both, containers must not.
     """
     with suppress(ValueError):
         signal.set_wakeup_fd(-1)
@@ -95,4 +97,8 @@ def reset_signals() -> None:
             continue
         with suppress(OSError, ValueError):
             signal.signal(sig, default)
+    for internal in _sys.LIBC_INTERNAL_SIGNALS:
+        # Not in Python's table (``getsignal`` says None whatever they are): reset blind.
+        with suppress(OSError):
+            _sys.default_disposition(internal)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
