@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import Daemon
 from tests.daemon.apihttp import request
+from tests.daemon.helpers import eventually
+from tests.daemon.test_images_hostile import _trash_empty
 
 pytestmark = pytest.mark.root
 
@@ -103,12 +105,16 @@ def test_non_tar_import_is_400_and_leaves_nothing(daemon: Daemon) -> None:
         return sorted(i["Id"] for i in json.loads(
             request(str(daemon.socket), "GET", "/images/json?all=1")[2]))
 
+    # Earlier tests' removals are deleted on berthd's trash thread (content/ingest/rm-*):
+    # compare once it is done, before and after.
+    eventually(lambda: _trash_empty(daemon.data_root))
     before = images()
     blobs = sorted((daemon.data_root / "content").rglob("*"))
     status, _, raw = request(str(daemon.socket), "POST",
                              "/images/create?fromSrc=-&repo=junk&tag=1", b"this is not a tar" * 100)
     assert status == 400, raw
     assert images() == before
+    eventually(lambda: _trash_empty(daemon.data_root))
     assert sorted((daemon.data_root / "content").rglob("*")) == blobs
 
 
