@@ -28,9 +28,10 @@ def test_exec_process_is_the_shims_child_and_is_reaped_there(shim_env: ShimEnv) 
             await client.start()
             init = client.pid
             slow, _, _ = await client.exec(ExecRequest("e1", ("sh", "-c", "sleep 0.5; exit 7")))
-            parent = ppid(slow)
-            # The helper child that ran the runtime's exec has left.
+            # The helper child that ran the runtime's exec has left (it forked the process
+            # itself, which is the shim's, the subreaper's, once the helper is gone).
             children = await until_children(shim, {init, slow})
+            parent = ppid(slow)
             state = await client.exec_state("e1", wait=True)
             quick, _, _ = await client.exec(ExecRequest("e2", ("true",)))
             quick_state = await client.exec_state("e2", wait=True)
