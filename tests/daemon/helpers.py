@@ -1,18 +1,21 @@
 """Small helpers the daemon-level tests share (fixtures are in conftest.py): a command that
-must succeed, unique container names, inspect, and waiting for a condition."""
+must succeed, unique container names, inspect, waiting for a condition, a process's parent
+and liveness, and a container record lost behind berthd's back."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import Daemon
 
-__all__ = ["eventually", "inspect", "new_name", "ok"]
+__all__ = ["alive", "eventually", "forget_container", "inspect", "new_name", "ok", "parent_pid"]
 
 
 def ok(r: subprocess.CompletedProcess[bytes]) -> str:
@@ -40,3 +43,31 @@ def eventually(check: Callable[[], object], timeout: float = 20, interval: float
     while not check():
         assert time.monotonic() < deadline, f"condition not met within {timeout}s"
         time.sleep(interval)
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def parent_pid(pid: int) -> int:
+    return int(_stat_fields(pid)[1])
+
+
+def alive(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        return _stat_fields(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
+def forget_container(daemon: Daemon, cid: str) -> None:
+    """Delete the container's row from a stopped berthd's database, as a crash between its
+    record's loss and its shim's end would leave it."""
+    raw = sqlite3.connect(daemon.data_root / "berth.db")
+    try:
+        with raw:
+            raw.execute("DELETE FROM containers WHERE id = ?", (cid,))
+    finally:
+        raw.close()

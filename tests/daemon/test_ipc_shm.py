@@ -16,7 +16,7 @@ import pytest
 
 from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import eventually, inspect, new_name, ok
+from tests.daemon.helpers import alive, eventually, inspect, new_name, ok, parent_pid
 
 pytestmark = pytest.mark.root
 
@@ -84,17 +84,6 @@ def test_dev_shm_by_mode(daemon: Daemon, names: list[str], host_shm_file: Path) 
     assert not (daemon.data_root / "containers" / inspect(daemon, name)["Id"] / "mounts").exists()
 
 
-def _parent_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_shm_of_a_container_that_died_while_berthd_was_down_is_unmounted(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
@@ -107,9 +96,9 @@ def test_shm_of_a_container_that_died_while_berthd_was_down_is_unmounted(
     host_side = d.data_root / "containers" / cid / "mounts" / "shm"
     assert _mounted(host_side)
     stop_berthd(d)
-    for victim in (_parent_pid(pid), pid):  # its shim, then its init
+    for victim in (parent_pid(pid), pid):  # its shim, then its init
         os.kill(victim, signal.SIGKILL)
-    eventually(lambda: not _alive(pid))
+    eventually(lambda: not alive(pid))
     d = start_berthd(base)
     started.append(d)
     assert inspect(d, "donor")["State"]["Status"] == "exited"

@@ -19,20 +19,9 @@ import pytest
 from berth.baseimages import ensure_base_images
 from berth.testing.cgroups import cgroup_dirs
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import eventually, inspect
+from tests.daemon.helpers import alive, eventually, inspect, parent_pid
 
 pytestmark = pytest.mark.root
-
-
-def _parent_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _cgroups(d: Daemon, cid: str) -> list[Path]:
@@ -53,9 +42,9 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
     # Killed while berthd is down: a running berthd's monitor would end them at once.
     stop_berthd(d)
     # dead: shim and init killed. orphaned: only its shim killed; the init lives on.
-    for pid in (_parent_pid(pids["dead"]), pids["dead"], _parent_pid(pids["orphaned"])):
+    for pid in (parent_pid(pids["dead"]), pids["dead"], parent_pid(pids["orphaned"])):
         os.kill(pid, signal.SIGKILL)
-    eventually(lambda: not _alive(pids["dead"]))
+    eventually(lambda: not alive(pids["dead"]))
     # Cgroups the factory made ahead of a create that never came, one empty and one that a
     # process outside any container sits in; a state dir of a create that died before its
     # init, old and fresh.
@@ -91,11 +80,11 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
         assert inspect(d, "dead")["State"]["Status"] == "running"
         # The sweep leaves a live init's state and cgroups; the re-adoption then ends the
         # one whose shim is gone (tests/daemon/test_restore_shimless.py) and keeps the other.
-        assert _alive(pids["alive"])
+        assert alive(pids["alive"])
         assert (runtime / ids["alive"] / "state.json").is_file()
         assert _cgroups(d, ids["alive"])
         assert inspect(d, "alive")["State"]["Status"] == "running"
-        eventually(lambda: not _alive(pids["orphaned"]))
+        eventually(lambda: not alive(pids["orphaned"]))
         assert inspect(d, "orphaned")["State"]["ExitCode"] == 137
         assert not (runtime / ids["orphaned"]).exists()
         # Empty cgroups named by an ID go; a busy one stays (whole) with its process alive.
@@ -111,7 +100,7 @@ def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
             squatter.wait()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pids["orphaned"], signal.SIGKILL)  # no shim reaps it; init does
-        eventually(lambda: not _alive(pids["orphaned"]))
+        eventually(lambda: not alive(pids["orphaned"]))
         for p in made:
             with contextlib.suppress(OSError):
                 p.rmdir()
@@ -137,9 +126,9 @@ def test_a_runc_container_whose_shim_died_is_deleted_through_runc(
     rootfs = d.data_root / "containers" / cid / "rootfs"
     assert rootfs.is_mount()
     stop_berthd(d)  # killed while berthd is down, so that its start sweeps them
-    for victim in (_parent_pid(pid), pid):
+    for victim in (parent_pid(pid), pid):
         os.kill(victim, signal.SIGKILL)
-    eventually(lambda: not _alive(pid))
+    eventually(lambda: not alive(pid))
     d = start_berthd(base)
     started.append(d)
     assert not (d.exec_root / "runtime" / "runc" / cid).exists()

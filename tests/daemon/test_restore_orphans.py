@@ -22,7 +22,7 @@ import pytest
 
 from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd
-from tests.daemon.helpers import eventually, inspect
+from tests.daemon.helpers import alive, eventually, forget_container, inspect
 
 pytestmark = pytest.mark.root
 
@@ -45,13 +45,6 @@ def _rows(d: Daemon, sql: str) -> list[tuple[str, ...]]:
         return db.execute(sql).fetchall()
     finally:
         db.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _cgroup_dirs(d: Daemon, cid: str) -> list[Path]:
@@ -96,24 +89,19 @@ def test_create_killed_before_its_record_and_a_lost_record_leave_nothing(
     assert len(half_volumes) == 1
 
     # lost's record is gone while its shim runs; a dead shim's state dir has no record either.
-    raw = sqlite3.connect(d.data_root / "berth.db")
-    try:
-        with raw:
-            raw.execute("DELETE FROM containers WHERE id = ?", (lost["Id"],))
-    finally:
-        raw.close()
+    forget_container(d, lost["Id"])
     dead = d.exec_root / "containers" / ("d" * 64)
     dead.mkdir()
     (dead / "shim.json").write_text("{}")
     (dead / "exit.json").write_text('{"exit_code": 0}')
     lost_pid = lost["State"]["Pid"]
-    assert _alive(lost_pid) and _cgroup_dirs(d, lost["Id"])
+    assert alive(lost_pid) and _cgroup_dirs(d, lost["Id"])
 
     d = _start(base)
     started.append(d)
     assert not (d.exec_root / "containers" / lost["Id"]).exists()
     assert not dead.exists()
-    eventually(lambda: not _alive(lost_pid))
+    eventually(lambda: not alive(lost_pid))
     eventually(lambda: not _cgroup_dirs(d, lost["Id"]))
     assert not _rows(d, "SELECT container_id FROM endpoints WHERE container_id NOT IN "
                         "(SELECT id FROM containers)")
@@ -213,7 +201,7 @@ def test_a_build_killed_mid_run_leaves_no_step_container(
             build.kill()
         build.communicate()
     assert _rows(d, f"SELECT id FROM containers WHERE id = '{step['Id']}'")
-    assert _alive(step["State"]["Pid"])
+    assert alive(step["State"]["Pid"])
 
     d = _start(base)
     started.append(d)
@@ -222,7 +210,7 @@ def test_a_build_killed_mid_run_leaves_no_step_container(
     assert not _rows(d, f"SELECT key FROM snapshots WHERE key = 'container/{step['Id']}'")
     assert not (d.data_root / "containers" / step["Id"]).exists()
     assert not (d.exec_root / "containers" / step["Id"]).exists()
-    eventually(lambda: not _alive(step["State"]["Pid"]))
+    eventually(lambda: not alive(step["State"]["Pid"]))
     # The kept container stays an ordinary one across a second restart too.
     _kill9(d)
     d = _start(base)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -20,16 +19,9 @@ from berth.baseimages import ensure_base_images
 from berth.network.nftables import table_name
 from berth.testing.cgroups import cgroup_dirs
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import eventually, inspect
+from tests.daemon.helpers import alive, eventually, forget_container, inspect
 
 pytestmark = pytest.mark.root
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _shim_pid(d: Daemon, cid: str) -> int:
@@ -46,7 +38,7 @@ def _mounts_of(cid: str) -> list[str]:
 
 
 def _assert_ended(d: Daemon, cid: str, pid: int, port: str | None) -> None:
-    eventually(lambda: not _alive(pid))
+    eventually(lambda: not alive(pid))
     state = inspect(d, cid)["State"]
     # As dockerd shows a container whose containerd-shim was kill -9'd: 137 and no error.
     assert (state["Status"], state["Running"], state["ExitCode"], state["Error"]) == (
@@ -82,19 +74,14 @@ def test_a_container_left_running_by_a_killed_shim_is_ended_and_starts_again(
     d.docker("run", "-d", "--name", "unrecorded", "busybox", "sleep", "1000", check=True)
     lost = inspect(d, "unrecorded")
     stop_berthd(d)
-    raw = sqlite3.connect(d.data_root / "berth.db")
-    try:
-        with raw:
-            raw.execute("DELETE FROM containers WHERE id = ?", (lost["Id"],))
-    finally:
-        raw.close()
+    forget_container(d, lost["Id"])
     pids["unrecorded"] = lost["State"]["Pid"]
     try:
         for cid in (*ids.values(), lost["Id"]):
             os.kill(_shim_pid(d, cid), signal.SIGKILL)
         d = start_berthd(base)
         started.append(d)
-        eventually(lambda: not _alive(lost["State"]["Pid"]))
+        eventually(lambda: not alive(lost["State"]["Pid"]))
         assert not (d.exec_root / "runtime" / lost["Id"]).exists()
         assert cgroup_dirs(f"{d.cgroup_parent}/{lost['Id']}") == []
         assert _mounts_of(lost["Id"]) == []

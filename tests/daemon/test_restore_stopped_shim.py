@@ -8,20 +8,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import eventually, inspect
+from tests.daemon.helpers import eventually, forget_container, inspect, parent_pid
 
 pytestmark = pytest.mark.root
-
-
-def _shim_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def test_a_stopped_shim_neither_holds_up_the_start_nor_loses_its_container(
@@ -34,14 +29,9 @@ def test_a_stopped_shim_neither_holds_up_the_start_nor_loses_its_container(
         d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
     ids = {n: inspect(d, n)["Id"] for n in ("frozen", "fine", "unrecorded")}
     pids = {n: inspect(d, n)["State"]["Pid"] for n in ("frozen", "fine", "unrecorded")}
-    shims = {n: _shim_of(pids[n]) for n in ("frozen", "unrecorded")}
+    shims = {n: parent_pid(pids[n]) for n in ("frozen", "unrecorded")}
     stop_berthd(d)
-    raw = sqlite3.connect(d.data_root / "berth.db")
-    try:
-        with raw:
-            raw.execute("DELETE FROM containers WHERE id = ?", (ids["unrecorded"],))
-    finally:
-        raw.close()
+    forget_container(d, ids["unrecorded"])
     try:
         for shim in shims.values():
             os.kill(shim, signal.SIGSTOP)
@@ -67,7 +57,7 @@ def test_a_stopped_shim_neither_holds_up_the_start_nor_loses_its_container(
             assert r.returncode == 1 and b"its shim does not answer" in r.stderr, (args, r.stderr)
         state = inspect(d, "frozen")
         assert state["State"]["Running"] and state["HostConfig"]["CpuShares"] == 0, state
-        assert (state["State"]["Pid"], _shim_of(pids["frozen"])) == (pids["frozen"], shims["frozen"])
+        assert (state["State"]["Pid"], parent_pid(pids["frozen"])) == (pids["frozen"], shims["frozen"])
         os.kill(pids["frozen"], 0)
         os.kill(shims["frozen"], signal.SIGCONT)
         # Re-adopted once its shim answers: exec and stop go through it.

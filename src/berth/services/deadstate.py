@@ -30,23 +30,20 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 from berth import errors
-from berth.mount import unmount
 from berth.runtime import manage
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager as cgroups
+from berth.services import shimruntime
 
 __all__ = ["sweep_dead_containers"]
 
 _log = logging.getLogger("berth.containers")
 
-# Where the shim keeps the state of runc and crun (berth.shim.backend.RuncBackend).
-_OTHER_RUNTIMES = ("runc", "crun")
 # A state dir without state.json younger than this may be a create in progress.
 _UNFINISHED_CREATE = 60.0
 
@@ -67,13 +64,13 @@ def sweep_dead_containers(runtime_root: Path, cgroup_parent: str) -> list[str]:
             with_state.add(entry.name)
             if _sweep_state(runtime_root, entry):
                 swept.append(entry.name)
-        for other in _OTHER_RUNTIMES:  # their containers' cgroups are theirs too
+        for other in shimruntime.RUNTIMES:  # their containers' cgroups are theirs too
             with contextlib.suppress(OSError):
                 for cid in sorted(os.listdir(runtime_root / other)):
                     if not _is_container_id(cid):
                         continue
                     with_state.add(cid)
-                    if _sweep_other(runtime_root / other, other, cid):
+                    if _sweep_other(runtime_root, other, cid):
                         swept.append(cid)
     if cgroup_parent:
         for cid in _cgroup_children(cgroup_parent) - with_state:
@@ -112,29 +109,22 @@ def _sweep_state(runtime_root: Path, entry: Path) -> bool:
     return True
 
 
-def _sweep_other(root: Path, binary: str, cid: str) -> bool:
+def _sweep_other(runtime_root: Path, binary: str, cid: str) -> bool:
     """runc's or crun's stopped container: their own delete (cgroups, state), once its cgroup
     is empty, and the rootfs the shim mounted on the bundle for it."""
-    path = shutil.which(binary)
-    if path is None:
-        return False
-    cmd = [path, "--root", str(root)]
     try:
-        out = subprocess.run([*cmd, "state", cid], capture_output=True, timeout=30, check=True)
-        state = json.loads(out.stdout)
-        if state.get("status") != "stopped":
+        st = shimruntime.state(runtime_root, binary, cid)
+        if st is None:
+            return False
+        if st.get("status") != "stopped":
             return False  # a live container, whether or not its shim still runs
-        bundle = Path(str(state.get("bundle") or ""))
-        spec = json.loads((bundle / "config.json").read_text())
+        spec = json.loads((Path(str(st.get("bundle") or "")) / "config.json").read_text())
         mgr = cgroups.detect((spec.get("linux") or {}).get("cgroupsPath"), cid)
         if mgr.pids():
             _log.warning("container %s has no live init but processes in its cgroup: left",
                          cid[:12])
             return False
-        subprocess.run([*cmd, "delete", cid], capture_output=True, timeout=30, check=True)
-        if bundle.is_absolute() and bundle != Path("/"):
-            unmount(str(bundle / "rootfs"))
-        (root / f"{cid}.pid").unlink(missing_ok=True)
+        shimruntime.delete(runtime_root, binary, cid, st, force=False)
     except (OSError, ValueError, subprocess.SubprocessError, errors.BerthError) as err:
         _log.warning("%s container %s whose shim died: %s", binary, cid[:12], err)
         return False

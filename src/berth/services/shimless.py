@@ -24,19 +24,17 @@ Must not touch the container's record, network or directories under the exec roo
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
 
 from berth import errors
-from berth.mount import unmount
 from berth.runtime import control, manage
 from berth.runtime import state as statefile
 from berth.runtime.cgroups import manager as cgroups
+from berth.services import shimruntime
 
 __all__ = ["KILLED_EXIT_CODE", "end_container"]
 
@@ -45,8 +43,6 @@ _log = logging.getLogger("berth.containers")
 # The status containerd's runc shim reports for a container it force-deleted after its
 # shim died (128 + SIGKILL); Docker shows it as the container's exit code.
 KILLED_EXIT_CODE = 128 + signal.SIGKILL
-# Where the shim keeps the state of runc and crun (berth.shim.backend.RuncBackend).
-_OTHER_RUNTIMES = ("runc", "crun")
 
 
 def end_container(runtime_root: Path, cid: str) -> bool:
@@ -55,9 +51,9 @@ def end_container(runtime_root: Path, cid: str) -> bool:
     try:
         st = statefile.load(runtime_root, cid)
     except errors.NotFound:
-        for other in _OTHER_RUNTIMES:
+        for other in shimruntime.RUNTIMES:
             if (runtime_root / other / cid).is_dir():
-                return _end_other(runtime_root / other, other, cid)
+                return _end_other(runtime_root, other, cid)
         return False
     except (OSError, ValueError, errors.BerthError) as err:
         _log.warning("runtime state of %s, whose shim died: %s", cid[:12], err)
@@ -93,25 +89,17 @@ def _end_berth(runtime_root: Path, st: statefile.ContainerState) -> bool:
     return alive
 
 
-def _end_other(root: Path, binary: str, cid: str) -> bool:
+def _end_other(runtime_root: Path, binary: str, cid: str) -> bool:
     """runc's or crun's container: its ``delete --force`` (thaws, kills, removes cgroups and
     state), then the rootfs the shim mounted on the bundle."""
-    path = shutil.which(binary)
-    if path is None:
-        return False
-    cmd = [path, "--root", str(root)]
     try:
-        out = subprocess.run([*cmd, "state", cid], capture_output=True, timeout=30, check=True)
-        state = json.loads(out.stdout)
-        alive = bool(state.get("status") != "stopped")
+        st = shimruntime.state(runtime_root, binary, cid)
+        if st is None:
+            return False
+        alive = st.get("status") != "stopped"
         if alive:
             _log.warning("%s container %s runs without its shim: killing it", binary, cid[:12])
-        subprocess.run([*cmd, "delete", "--force", cid], capture_output=True, timeout=30,
-                       check=True)
-        bundle = Path(str(state.get("bundle") or ""))
-        if bundle.is_absolute() and bundle != Path("/"):
-            unmount(str(bundle / "rootfs"))
-        (root / f"{cid}.pid").unlink(missing_ok=True)
+        shimruntime.delete(runtime_root, binary, cid, st, force=True)
     except (OSError, ValueError, subprocess.SubprocessError, errors.BerthError) as err:
         _log.warning("%s container %s whose shim died: %s", binary, cid[:12], err)
         return False
