@@ -11,8 +11,6 @@ sets PYTHONDONTWRITEBYTECODE=1). Prints medians, (min-max) and after/before per 
 from __future__ import annotations
 
 import argparse
-import compileall
-import os
 import shutil
 import statistics
 import subprocess
@@ -20,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.engines import Engine, start_berthd
+from bench.engines import Engine, start_berthd_tree
 from bench.run import SCENARIOS, Scenario, _timed
 
 
@@ -38,19 +36,6 @@ def ps_a_200_none(e: Engine) -> float:
 
 
 AB_SCENARIOS: dict[str, Scenario] = {**SCENARIOS, "ps -a (200 containers, --network none)": ps_a_200_none}
-
-
-def _start(base: Path, src: Path) -> Engine:
-    compileall.compile_dir(str(src / "berth"), quiet=1)
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(src)  # inherited by berthd, its shims and the engine's env
-    try:
-        return start_berthd(base)
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 def _fmt(values: list[float]) -> str:
@@ -72,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, dict[str, list[float]]] = {}
     try:
         for label, src in (("before", ns.before), ("after", ns.after)):
-            engines[label] = _start(base / label, src.resolve())
+            engines[label] = start_berthd_tree(base / label, src.resolve())
         for name, fn in AB_SCENARIOS.items():
             if ns.only and not any(o in name for o in ns.only):
                 continue

@@ -19,8 +19,6 @@ figure is a count of samples: a few tenths of a millisecond per run is the resol
 from __future__ import annotations
 
 import argparse
-import compileall
-import os
 import re
 import shutil
 import signal
@@ -30,27 +28,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.engines import Engine, start_berthd, start_dockerd
+from bench.engines import Engine, start_berthd, start_berthd_tree, start_dockerd
 
 _FORK = re.compile(r"PERF_RECORD_FORK\((\d+):(\d+)\):\((\d+):(\d+)\)")
 _SAMPLE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+task-clock:\s*(?:\S+\s+(.*?)\s+\((.*)\))?")
 _EXEC = re.compile(r"PERF_RECORD_COMM exec: .*:(\d+)/\d+")
 _COMMAND = ("run", "--rm", "--network", "none", "busybox", "true")
-
-
-def _start_berthd(base: Path, src: Path | None) -> Engine:
-    if src is None:
-        return start_berthd(base)
-    compileall.compile_dir(str(src / "berth"), quiet=1)
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(src)
-    try:
-        return start_berthd(base)
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 def _resident_roles(e: Engine) -> dict[int, str]:
@@ -164,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         srcs: list[Path | None] = [s.resolve() for s in ns.src] if ns.src else [None]
         for i, src in enumerate(srcs):
-            e = _start_berthd(base / f"b{i}", src)
+            e = start_berthd(base / f"b{i}") if src is None else start_berthd_tree(base / f"b{i}", src)
             started[f"berth{i}" if len(srcs) > 1 else "berth"] = e
         if not ns.no_docker:
             d = start_dockerd(base)

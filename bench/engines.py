@@ -140,6 +140,23 @@ def start_berthd(base: Path, metrics_addr: str = "") -> Engine:
     return engine
 
 
+def start_berthd_tree(base: Path, src: Path) -> Engine:
+    """``start_berthd`` running the berth of the source tree ``src`` (its ``src/`` directory),
+    byte-compiled first, as an installed berth would be (for A/B of two trees)."""
+    import compileall
+
+    compileall.compile_dir(str(src / "berth"), quiet=1)
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(src)  # inherited by berthd, its shims and the engine's env
+    try:
+        return start_berthd(base)
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
 def start_dockerd(base: Path, bridge: tuple[str, str] | None = None) -> Engine | None:
     """A private dockerd; ``bridge`` = (name, gateway CIDR) gives it a default bridge network
     of its own (created here, removed by :meth:`Engine.stop`), still without iptables."""
