@@ -16,6 +16,7 @@ from berth.oci.capabilities import DOCKER_DEFAULT_CAPABILITIES
 from berth.runtime import _sys, bpfranges
 from berth.runtime import seccomp as rt_seccomp
 from berth.security import seccomp
+from tests.forked import check_in_child
 
 _INSN = struct.Struct("=HBBI")
 _X86_64, _I386, _AARCH64 = 0xC000003E, 0x40000003, 0xC00000B7
@@ -123,27 +124,18 @@ def test_same_decisions_as_libseccomp_s_program(profile: str,
 
 def test_the_kernel_filters_by_the_short_program() -> None:
     program = rt_seccomp.build_program(rt_seccomp.compile_rules(_default_oci()))
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+
+    def filtered() -> bool:
+        rt_seccomp.install(program)
+        os.getppid()  # allowed: inside one of the range tests
         try:
-            rt_seccomp.install(program)
-            os.getppid()  # allowed: inside one of the range tests
-            try:
-                # refused (Docker's default allows setns only with CAP_SYS_ADMIN): EPERM
-                _sys.setns(os.open("/proc/self/ns/uts", os.O_RDONLY), 0)
-            except OSError as exc:
-                os.write(w, str(exc.errno).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    out = os.read(r, 16)
-    os.close(r)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert out == str(errno.EPERM).encode()
+            # refused (Docker's default allows setns only with CAP_SYS_ADMIN): EPERM
+            _sys.setns(os.open("/proc/self/ns/uts", os.O_RDONLY), 0)
+        except OSError as exc:
+            return exc.errno == errno.EPERM
+        return False
+
+    check_in_child(filtered)
 
 
 def _program(*insns: tuple[int, int, int, int]) -> bytes:

@@ -136,22 +136,7 @@ def pid_for_children(namespaces: Sequence[Namespace]) -> int | None:
     except OSError as exc:
         raise RuntimeFailure(f"open own pid namespace: {exc.strerror}") from exc
     try:
-        if ns.path:
-            try:
-                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as exc:
-                raise RuntimeFailure(f"open pid namespace {ns.path}: {exc.strerror}") from exc
-            try:
-                _sys.setns(fd, _sys.CLONE_NEWPID)
-            except OSError as exc:
-                raise RuntimeFailure(f"join pid namespace: {exc.strerror}") from exc
-            finally:
-                os.close(fd)
-        else:
-            try:
-                _sys.unshare(_sys.CLONE_NEWPID)
-            except OSError as exc:
-                raise RuntimeFailure(f"unshare pid namespace: {exc.strerror}") from exc
+        enter((ns,))  # the calling thread's pid_for_children only
     except BaseException:
         os.close(own)
         raise
