@@ -20,7 +20,7 @@ from berth.baseimages import ensure_base_images
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.metadata import Database
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import eventually, inspect
+from tests.daemon.helpers import eventually, forget_container, inspect
 
 pytestmark = pytest.mark.root
 
@@ -58,13 +58,8 @@ def test_orphan_snapshots_go_and_a_record_without_snapshot_still_works(
     # The crashes, planted: orphan's record never committed (its rootfs and bundle stay);
     # nosnap's removal detached the snapshot and died before deleting the record; a build
     # step's rootfs and an unpack's layer snapshot were left by a berthd that died mid-way.
+    forget_container(d, ids["orphan"])
     db_path = d.data_root / "berth.db"
-    raw = sqlite3.connect(db_path)
-    try:
-        with raw:
-            raw.execute("DELETE FROM containers WHERE id = ?", (ids["orphan"],))
-    finally:
-        raw.close()
     before = _snapshots(d)
     top = before[f"container/{ids['keep']}"]
     parent_row = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
