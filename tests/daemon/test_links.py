@@ -5,11 +5,15 @@ answered by the network's DNS for the linking container only."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Daemon
+from berth.baseimages import ensure_base_images
+from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.apihttp import request
 from tests.daemon.helpers import inspect, ok
 
 pytestmark = pytest.mark.root
@@ -149,3 +153,43 @@ def test_linkers_hosts_entry_follows_the_targets_new_address(
     hosts = ok(daemon.docker("exec", linker, "cat", "/etc/hosts")).splitlines()
     assert any(line.startswith(f"{new}\tal ") for line in hosts), hosts
     assert not any(line.startswith(f"{old}\t") for line in hosts), hosts
+
+
+def test_a_removed_target_leaves_a_dangling_link_until_berthd_restarts(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    """As a private dockerd shows: ``rm -f`` of a target keeps the link on its linker (inspect
+    still lists it), and the linker's start fails with a 500, even once another container
+    took the name; dockerd's restart re-registers the link by name, to that container, and
+    drops a link whose name nobody bears."""
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    ok(d.docker("run", "-d", "--name", "tgt", "busybox", "sleep", "300"))
+    ok(d.docker("run", "-d", "--name", "gone", "busybox", "sleep", "300"))
+    ok(d.docker("create", "--name", "src", "--link", "tgt:al", "--link", "gone:g", "busybox",
+                "sleep", "300"))
+    ok(d.docker("rm", "-f", "tgt", "gone"))
+    assert inspect(d, "src")["HostConfig"]["Links"] == ["/tgt:/src/al", "/gone:/src/g"]
+    message = "Cannot link to a non running container: /tgt AS /src/al"
+    r = d.docker("start", "src")
+    assert r.returncode == 1 and f"Error response from daemon: {message}".encode() in r.stderr, r.stderr
+    status, _, body = request(str(d.socket), "POST", "/containers/src/start")
+    assert (status, json.loads(body)["message"]) == (500, message)
+    state = inspect(d, "src")["State"]
+    assert (state["Status"], state["Error"], state["ExitCode"]) == ("created", message, 128), state
+    # a new container with the name is not the link's target while berthd runs
+    ok(d.docker("run", "-d", "--name", "tgt", "busybox", "sleep", "300"))
+    r = d.docker("start", "src")
+    assert r.returncode == 1 and message.encode() in r.stderr, r.stderr
+    assert inspect(d, "src")["HostConfig"]["Links"] == ["/tgt:/src/al", "/gone:/src/g"]
+    # the restart links "tgt" to the container of that name and drops "gone"
+    stop_berthd(d)
+    d = start_berthd(base)
+    started.append(d)
+    assert inspect(d, "src")["HostConfig"]["Links"] == ["/tgt:/src/al"]
+    assert inspect(d, "tgt")["State"]["Running"]  # live restore
+    ok(d.docker("start", "src"))
+    ip = inspect(d, "tgt")["NetworkSettings"]["IPAddress"]
+    hosts = ok(d.docker("exec", "src", "cat", "/etc/hosts")).splitlines()
+    assert any(line.startswith(f"{ip}\tal ") for line in hosts), hosts

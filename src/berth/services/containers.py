@@ -226,9 +226,13 @@ class ContainerService:
         await asyncio.to_thread(deadstate.sweep_dead_containers, self.runtime_root,
                                 self._cfg.cgroup_parent)
         doomed: list[Container] = []
+        ids_by_name = {rec.name: rec.id for rec in records}
         for rec in records:
             c = Container.from_record(rec.id, rec.name, rec.image_id, rec.data, self._paths(rec.id))
             self._containers[c.id] = c
+            if (relinked := links.reregister(c.host_config, ids_by_name)) is not None:
+                c.host_config["Links"] = relinked or None
+                self._save(c)
             if c.transient:
                 doomed.append(c)
                 if c.state.status in ("running", "paused"):
@@ -585,7 +589,7 @@ class ContainerService:
         try:
             joined = nsjoin.namespace_paths(c.host_config, self.get)
             if self._networks is not None:
-                links.check_running(c, links.resolved(c, self.get),
+                links.check_running(c, self.get,
                                     lambda t: self._networks is not None
                                     and self._networks.bridge_address(t.id) is not None)
             shm = ipcshm.source(c, self.get(joined.ipc_donor) if joined.ipc_donor else None)
@@ -980,6 +984,7 @@ class ContainerService:
             self._records.delete(c.id)
             self.checkpoint("removed")
             del self._containers[c.id]
+            self._orphan_links(c)
         self._live.pop(c.id, None)
         if volumes and self._volumes is not None:
             for name in self._volumes.anonymous_names(vmounts.from_json(m) for m in c.mount_points):
@@ -1014,6 +1019,15 @@ class ContainerService:
             raise errors.NotFound(f"No such container: {name}")
         c.host_config["Links"] = kept or None
         self._save(c)
+
+    def _orphan_links(self, target: Container) -> None:
+        """Leave the links to ``target``, just removed, dangling in their linkers (as dockerd:
+        the linker can no longer start until berthd restarts)."""
+        for p in self._containers.values():
+            dangling = links.orphan(p.host_config, target)
+            if dangling is not None:
+                p.host_config["Links"] = dangling
+                self._save(p)
 
     def _remove_dirs(self, c: Container, rootfs: Path | None) -> None:
         with contextlib.suppress(errors.BerthError):
@@ -1227,7 +1241,7 @@ class ContainerService:
                 body["Mounts"] = vmounts.inspect_view(points, self._volumes.paths(points))
         if c.host_config.get("Links"):
             body["HostConfig"] = {**body["HostConfig"],
-                                  "Links": links.inspect_view(c, links.resolved(c, self.get))}
+                                  "Links": links.inspect_view(c, self.get)}
         with contextlib.suppress(errors.NotFound):
             data = _overlay_dirs(self._images.rootfs_mounts(c.id), c.paths.bundle / "rootfs")
             if data:

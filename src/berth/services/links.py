@@ -10,12 +10,19 @@ from its Config.Env). Inspect shows them as ``/target:/container/alias``. On a u
 network a link is only an alias that the network's DNS answers for the linking container;
 it is not checked, and inspect lists it under the network's endpoint, as moby does.
 
+A target removed while berthd runs leaves its linkers' links *dangling*, as in dockerd (whose
+link index keeps the removed container): the link is stored as ``/<name at removal>:<alias>``
+(an ID never starts with ``/``), inspect still shows it, every start of the linker fails with
+"Cannot link to a non running container" (500), even once another container took the name.
+berthd's next start re-registers a dangling link by name, as dockerd's restore does: to the
+container of that name if there is one, else the link is dropped.
+
 It must not start, stop or change containers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,9 +30,11 @@ from berth import errors
 from berth.services.container_model import Container
 
 __all__ = ["Link", "check_running", "default_bridge", "environment", "hosts_names",
-           "inspect_view", "parse", "register", "resolved", "without"]
+           "inspect_view", "orphan", "parse", "register", "reregister", "resolved", "without"]
 
 _LEGACY_MODES: Final = ("bridge", "default", "")
+# A stored default-bridge link whose target was removed: ``/<name>:<alias>``.
+_DANGLING: Final = "/"
 
 
 @dataclass(frozen=True)
@@ -91,13 +100,19 @@ def _network_owner(c: Container, get: Callable[[str], Container]) -> Container:
     return c
 
 
-def resolved(c: Container, get: Callable[[str], Container]) -> list[tuple[Link, Container]]:
-    """``c``'s default-bridge links with their targets still there (a removed one is gone)."""
+def _stored(c: Container) -> list[tuple[Link, bool]]:
+    """``c``'s stored default-bridge links in order, each with whether it dangles."""
     if not default_bridge(c.host_config):
         return []
+    return [(parse(str(v)), str(v).startswith(_DANGLING)) for v in c.host_config.get("Links") or []]
+
+
+def resolved(c: Container, get: Callable[[str], Container]) -> list[tuple[Link, Container]]:
+    """``c``'s default-bridge links whose targets are still there (not the dangling ones)."""
     out = []
-    for value in c.host_config.get("Links") or []:
-        link = parse(str(value))
+    for link, dangling in _stored(c):
+        if dangling:
+            continue
         try:
             out.append((link, get(link.target)))
         except errors.NotFound:
@@ -105,13 +120,25 @@ def resolved(c: Container, get: Callable[[str], Container]) -> list[tuple[Link, 
     return out
 
 
-def check_running(c: Container, targets: Iterable[tuple[Link, Container]],
+def _non_running(c: Container, target_name: str, link: Link) -> errors.BerthError:
+    # A plain error in moby: a 500, and the start's State.Error.
+    return errors.Internal(f"Cannot link to a non running container: /{target_name} AS "
+                           f"/{c.name}/{link.alias}")
+
+
+def check_running(c: Container, get: Callable[[str], Container],
                   on_bridge: Callable[[Container], bool]) -> None:
-    """At start: every target must be running, on the default bridge (moby's messages)."""
-    for link, target in targets:
+    """At start: every target must be running, on the default bridge (moby's messages); a
+    dangling link's target never runs again."""
+    for link, dangling in _stored(c):
+        if dangling:
+            raise _non_running(c, link.target, link)
+        try:
+            target = get(link.target)
+        except errors.NotFound:
+            continue
         if not target.state.running:
-            raise errors.Conflict(f"Cannot link to a non running container: /{target.name} AS "
-                                  f"/{c.name}/{link.alias}")
+            raise _non_running(c, target.name, link)
         if not on_bridge(target):
             raise errors.Internal(f"container {target.id} not attached to default bridge network")
 
@@ -166,12 +193,51 @@ def environment(c: Container, link: Link, target: Container, address: str) -> li
     return env
 
 
-def inspect_view(c: Container, targets: Sequence[tuple[Link, Container]]) -> list[str] | None:
-    """HostConfig.Links as inspect shows it: ``/target:/container/alias`` (null on a user
-    network, where the links are the endpoint's)."""
+def inspect_view(c: Container, get: Callable[[str], Container]) -> list[str] | None:
+    """HostConfig.Links as inspect shows it: ``/target:/container/alias``, dangling ones by the
+    name their target had (null on a user network, where the links are the endpoint's)."""
     if not default_bridge(c.host_config):
         return None
-    return [f"/{t.name}:/{c.name}/{link.alias}" for link, t in targets] or None
+    out = []
+    for link, dangling in _stored(c):
+        name = link.target
+        if not dangling:
+            try:
+                name = get(link.target).name
+            except errors.NotFound:
+                continue
+        out.append(f"/{name}:/{c.name}/{link.alias}")
+    return out or None
+
+
+def orphan(host_config: Mapping[str, Any], target: Container) -> list[str] | None:
+    """The default-bridge links with those to ``target``, being removed, left dangling (None:
+    none links to it)."""
+    if not default_bridge(host_config):
+        return None
+    values = [str(v) for v in host_config.get("Links") or []]
+    out = [f"{_DANGLING}{target.name}:{parse(v).alias}"
+           if not v.startswith(_DANGLING) and parse(v).target == target.id else v for v in values]
+    return out if out != values else None
+
+
+def reregister(host_config: Mapping[str, Any], ids_by_name: Mapping[str, str]) -> list[str] | None:
+    """At berthd's start: dangling links pointed at the container now bearing the name, or
+    dropped when none does (None: no dangling link)."""
+    if not default_bridge(host_config):
+        return None
+    values = [str(v) for v in host_config.get("Links") or []]
+    if not any(v.startswith(_DANGLING) for v in values):
+        return None
+    out = []
+    for v in values:
+        if v.startswith(_DANGLING):
+            link = parse(v)
+            if link.target not in ids_by_name:
+                continue
+            v = f"{ids_by_name[link.target]}:{link.alias}"
+        out.append(v)
+    return out
 
 
 def without(host_config: Mapping[str, Any], alias: str) -> list[str] | None:
