@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Mount", "mount_all", "unmount"]
+__all__ = ["Mount", "mount_all", "mounted_under", "unmount"]
 
 
 class Mount(Record):
@@ -92,3 +92,19 @@ def unmount(target: str) -> None:
         if err in (errno.EINVAL, errno.ENOENT):
             return
         raise Internal(f"unmount {target}: {os.strerror(err)}") from OSError(err, os.strerror(err))
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as octal.
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def mounted_under(root: str) -> list[str]:
+    """The mount points strictly under ``root`` in this process's mount namespace, one entry
+    per mount (a target stacked twice is listed twice), in mount order."""
+    prefix = root.rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        targets = [_unescape(line.split()[4]) for line in f]
+    return [t for t in targets if t.startswith(prefix)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import alive, eventually, inspect, new_name, ok, parent_pid
+from tests.daemon.helpers import alive, eventually, forget_container, inspect, new_name, ok, parent_pid
 
 pytestmark = pytest.mark.root
 
@@ -103,3 +104,36 @@ def test_shm_of_a_container_that_died_while_berthd_was_down_is_unmounted(
     started.append(d)
     assert inspect(d, "donor")["State"]["Status"] == "exited"
     assert not _mounted(host_side)
+
+
+def test_shm_mounts_no_record_owns_are_unmounted_at_start(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    """A berthd that died after losing a shareable container's record left its /dev/shm tmpfs
+    mounted under the data root (the bundle's deletion then failed on it, after emptying it);
+    one that died between a container's exit and the unmount left it too. The next start
+    unmounts both; a running container's stays, with its files."""
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    for name in ("lost", "owned"):
+        d.docker("run", "-d", "--name", name, "--ipc", "shareable", "busybox", "sleep", "1000",
+                 check=True)
+    d.docker("run", "--name", "exited", "--ipc", "shareable", "busybox", "true", check=True)
+    ids = {n: inspect(d, n)["Id"] for n in ("lost", "owned", "exited")}
+    shm = {n: d.data_root / "containers" / cid / "mounts" / "shm" for n, cid in ids.items()}
+    d.docker("exec", "owned", "sh", "-c", "echo kept > /dev/shm/f", check=True)
+    assert _mounted(shm["lost"]) and _mounted(shm["owned"]) and not _mounted(shm["exited"])
+    stop_berthd(d)
+    forget_container(d, ids["lost"])
+    # what a berthd killed between the exit's record and the unmount leaves
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "shm", str(shm["exited"])], check=True)
+    d = start_berthd(base)
+    started.append(d)
+    assert not _mounted(shm["lost"])
+    assert not shm["lost"].parents[1].exists()  # and its bundle went
+    assert not _mounted(shm["exited"])
+    assert _mounted(shm["owned"])
+    assert ok(d.docker("exec", "owned", "cat", "/dev/shm/f")) == "kept\n"
+    d.docker("start", "-a", "exited", check=True)  # a fresh one mounted again, and released
+    assert not _mounted(shm["exited"])

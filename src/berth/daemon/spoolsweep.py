@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from berth import errors
-from berth.mount import unmount
+from berth.mount import mounted_under, unmount
 
 __all__ = ["sweep_spool"]
 
@@ -32,18 +32,8 @@ _FILES = ("import-", "upload-", "download-", "push-")
 _DIRS = ("load-", "rootfs-")
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as octal.
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
-
-
 def _mounts_under(root: Path) -> list[str]:
-    prefix = str(root).rstrip("/") + "/"
-    with open("/proc/self/mountinfo") as f:
-        targets = [_unescape(line.split()[4]) for line in f]
-    return [t for t in targets if t.startswith(prefix)]
+    return mounted_under(str(root))
 
 
 def _detach_all(root: Path) -> None:

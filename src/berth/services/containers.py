@@ -225,6 +225,11 @@ class ContainerService:
         # Before any re-adoption or restart: what dead shims left (runtime state, cgroups).
         await asyncio.to_thread(deadstate.sweep_dead_containers, self.runtime_root,
                                 self._cfg.cgroup_parent)
+        # Before anything starts: shm tmpfs mounts of containers without a record (a live one
+        # whose shim did not answer keeps its state dir, and its mount).
+        live_dirs = {p.name for p in (self._cfg.exec_root / "containers").glob("*")}
+        await asyncio.to_thread(ipcshm.sweep_orphans, self._cfg.data_root / "containers",
+                                {r.id for r in records} | live_dirs)
         doomed: list[Container] = []
         ids_by_name = {rec.name: rec.id for rec in records}
         for rec in records:
@@ -242,6 +247,10 @@ class ContainerService:
                 # berthd stopped during a restart back-off: the restart is due now.
                 c.state.status = "exited"
                 self._save_state(c)
+            if c.state.status not in ("running", "paused"):
+                # A berthd that died between the exit's record and the unmount left it (a
+                # stat for most: not worth a thread hop).
+                ipcshm.release(c)
             if c.state.status in ("running", "paused"):
                 await self._readopt(c)
                 if c.state.status == "exited" and self._wants_restart(c, on_boot=False):

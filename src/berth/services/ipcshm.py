@@ -9,21 +9,28 @@ mount on /dev/shm wins over all of these, and a shareable container with one has
 mount for joiners (moby's ``HasMountFor``).
 
 The shareable tmpfs is mounted at start and lazily unmounted when the container exits or is
-removed; joiners still running keep it alive until they exit. It must not start, stop or
-change containers.
+removed; joiners still running keep it alive until they exit. The tmpfs is in the host's
+mount table, so a berthd that died after losing a container's record (or between its exit
+and the unmount) left it mounted: berthd's start unmounts those no record owns
+(:func:`sweep_orphans`) before the bundles without a record are deleted. It must not start,
+stop or change containers.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
+from pathlib import Path
 from typing import Any, Final
 
 from berth import errors
-from berth.mount import Mount, mount_all, unmount
+from berth.mount import Mount, mount_all, mounted_under, unmount
 from berth.services.container_model import Container
 
-__all__ = ["has_own_shm", "release", "source"]
+__all__ = ["has_own_shm", "release", "source", "sweep_orphans"]
+
+_log = logging.getLogger("berth.containers")
 
 _HOST_SHM: Final = "/dev/shm"
 _DEFAULT_SIZE: Final = 64 * 1024 * 1024
@@ -85,3 +92,22 @@ def release(c: Container) -> None:
     target = c.paths.shm
     if target.exists():
         unmount(str(target))
+
+
+def sweep_orphans(bundles_root: Path, owners: Set[str]) -> list[str]:
+    """Lazily unmount every shm tmpfs at ``<bundles_root>/<id>/mounts/shm`` whose ``<id>`` is
+    not in ``owners`` (as often as it is stacked); returns the mount points released. Call
+    at start, before anything is started: no container can be using one then."""
+    released: list[str] = []
+    for target in mounted_under(str(bundles_root)):
+        rel = Path(target).relative_to(bundles_root)
+        if len(rel.parts) != 3 or rel.parts[1:] != ("mounts", "shm") or rel.parts[0] in owners:
+            continue
+        try:
+            unmount(target)
+        except errors.BerthError as err:
+            _log.warning("shm mount %s: %s", target, err)
+            continue
+        _log.info("unmounted %s, the /dev/shm of a container with no record", target)
+        released.append(target)
+    return released
