@@ -25,11 +25,12 @@ from typing import BinaryIO
 
 from berth.errors import InvalidArgument
 from berth.images.compression import HashingReader, decompressor
+from berth.images.gotar import GoTarWriter
 from berth.images.layer import Limits
 from berth.images.ownernames import OwnerNames
 from berth.images.scoped import resolve
 
-__all__ = ["PathStat", "extract_into", "path_stat", "write_path_tar"]
+__all__ = ["PathStat", "extract_into", "path_stat", "write_path_tar", "write_tree_contents"]
 
 _CHUNK = 1 << 20
 # Go's os.FileMode type bits.
@@ -102,31 +103,32 @@ def path_stat(root: Path, container_path: str) -> tuple[Path, PathStat]:
 
 
 def write_path_tar(host: Path, arcname: str, out: BinaryIO, names: OwnerNames) -> None:
-    """Tar ``host`` (a file, link or tree) as ``arcname`` to ``out``; sorted, links kept;
-    owner names and times as ``names`` gives them (the root's own users and groups)."""
-    links: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    """Tar ``host`` (a file, link or tree) as ``arcname`` to ``out`` (``docker cp``): links
+    kept, entries and owner names as dockerd writes them (``berth.images.gotar``)."""
+    tar = GoTarWriter(out, names)
+    _add_tree(tar, host, arcname, os.lstat(host))
+    tar.close()
 
-        def add(path: Path, name: str) -> None:
-            st = os.lstat(path)
-            info = names.fill(tar.gettarinfo(str(path), arcname=name))
-            if info.isreg():
-                key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and key in links:
-                    info.type, info.linkname, info.size = tarfile.LNKTYPE, links[key], 0
-                    tar.addfile(info)
-                    return
-                links[key] = name
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-                with os.fdopen(fd, "rb") as f:
-                    tar.addfile(info, f)
-                return
-            tar.addfile(info)
-            if stat.S_ISDIR(st.st_mode):
-                for child in sorted(os.listdir(path)):
-                    add(path / child, f"{name}/{child}")
 
-        add(host, arcname)
+def write_tree_contents(directory: Path, out: BinaryIO, names: OwnerNames) -> None:
+    """Tar everything under ``directory`` named relative to it, itself left out (export)."""
+    tar = GoTarWriter(out, names)
+    for child in _children(directory):
+        _add_tree(tar, directory / child, child, os.lstat(directory / child))
+    tar.close()
+
+
+def _children(directory: Path) -> list[str]:
+    # Go's walk sorts names bytewise; str order differs for undecodable (surrogate) names.
+    return sorted(os.listdir(directory), key=os.fsencode)
+
+
+def _add_tree(tar: GoTarWriter, path: Path, name: str, st: os.stat_result) -> None:
+    """``path`` then, for a directory, each child depth first, as moby walks a tree."""
+    tar.add(path, name, st)
+    if stat.S_ISDIR(st.st_mode):
+        for child in _children(path):
+            _add_tree(tar, path / child, f"{name.rstrip('/')}/{child}", os.lstat(path / child))
 
 
 def _clean(name: str) -> list[str]:

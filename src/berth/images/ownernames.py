@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
 from pathlib import Path
 from typing import Final
 
@@ -50,9 +49,6 @@ class OwnerNames:
         self._users = _read_ids(root, "/etc/passwd")
         self._groups = _read_ids(root, "/etc/group")
 
-    def fill(self, info: tarfile.TarInfo) -> tarfile.TarInfo:
-        """Give ``info`` dockerd's names and whole-second time; returns it."""
-        info.uname = self._users.get(info.uid, "")
-        info.gname = self._groups.get(info.gid, "")
-        info.mtime = int(info.mtime)
-        return info
+    def of(self, uid: int, gid: int) -> tuple[str, str]:
+        """The user and group names of ``uid`` and ``gid``; "" for an id without one."""
+        return self._users.get(uid, ""), self._groups.get(gid, "")

@@ -11,9 +11,7 @@ configs are ``berth.images.commit`` / ``stored``; it speaks no HTTP.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -22,7 +20,7 @@ from typing import BinaryIO
 
 from berth import errors
 from berth.images.commit import CommitRequest, commit_config
-from berth.images.copyarchive import PathStat, extract_into, path_stat, write_path_tar
+from berth.images.copyarchive import PathStat, extract_into, path_stat, write_path_tar, write_tree_contents
 from berth.images.diff import write_layer
 from berth.images.fschanges import Change, changes
 from berth.images.ownernames import OwnerNames
@@ -93,7 +91,7 @@ class ContainerFilesService:
     def export(self, ref: str, out: BinaryIO) -> None:
         c = self._containers.get(ref)
         with self._mounted(c, writable=False) as root:
-            write_path_tar_contents(root, out)
+            write_tree_contents(root, out, OwnerNames(root))
 
     # -- commit --------------------------------------------------------------------------------
 
@@ -178,32 +176,6 @@ def _stat(root: Path, path: str, c: Container) -> PathStat:
     except NotADirectoryError as e:
         # moby answers its lstat's error as a system error (500), not as a missing file
         raise errors.Internal(f"lstat {path}: not a directory") from e
-
-
-def write_path_tar_contents(directory: Path, out: BinaryIO) -> None:
-    """A tar of everything under ``directory`` with names relative to it (export)."""
-    names = OwnerNames(directory)
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        links: dict[tuple[int, int], str] = {}
-        for dirpath, dirnames, filenames in os.walk(directory):
-            dirnames.sort()
-            here = Path(dirpath)
-            for name in sorted(dirnames + filenames):
-                path = here / name
-                rel = path.relative_to(directory).as_posix()
-                st = os.lstat(path)
-                info = names.fill(tar.gettarinfo(str(path), arcname=rel))
-                if info.isreg():
-                    key = (st.st_dev, st.st_ino)
-                    if st.st_nlink > 1 and key in links:
-                        info.type, info.linkname, info.size = tarfile.LNKTYPE, links[key], 0
-                        tar.addfile(info)
-                        continue
-                    links[key] = rel
-                    with path.open("rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
 
 
 def _read_only(m: Mount) -> Mount:
