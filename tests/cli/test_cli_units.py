@@ -135,7 +135,7 @@ def test_run_flags_build_docker_create_body(tmp_path):
     assert b["NetworkingConfig"] == {"EndpointsConfig": {"none": {}}}
     assert hc["NetworkMode"] == "none" and hc["AutoRemove"] and hc["ReadonlyRootfs"]
     assert hc["Binds"] == ["/h:/c:ro"] and hc["Tmpfs"] == {"/run": "size=1m"}
-    assert (hc["CapAdd"], hc["CapDrop"]) == (["NET_ADMIN"], ["ALL"])
+    assert (hc["CapAdd"], hc["CapDrop"]) == (["CAP_NET_ADMIN"], ["ALL"])
     assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (64 << 20, 1_500_000_000, 10)
     assert hc["Ulimits"] == [{"Name": "nofile", "Soft": 100, "Hard": 200}]
     assert hc["Init"] is True and hc["ConsoleSize"] == [30, 100]

@@ -33,16 +33,42 @@ def start_failure_code(message: str) -> int:
     return 125
 
 
-def _pull(ctx: CLIContext, image: str) -> None:
+def _pull(ctx: CLIContext, image: str, *, quiet: bool, missing: bool) -> None:
     ref = parse_reference(image)
-    sys.stderr.write(f"Unable to find image '{ref.familiar}' locally\n")
-    sys.stderr.flush()
+    if missing and not quiet:
+        sys.stderr.write(f"Unable to find image '{ref.familiar}' locally\n")
+        sys.stderr.flush()
     tag = ref.digest or ref.tag or "latest"
     for msg in ctx.client.pull_image(ref.normalized_name, tag):
-        if msg.status and not msg.progress:
+        if msg.status and not msg.progress and not quiet:
             line = f"{msg.id}: {msg.status}" if msg.id else msg.status
             sys.stderr.write(line + "\n")
     sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _cidfile(path: str) -> Iterator[list[str]]:
+    """docker's --cidfile: refuse an existing file, create it before the container, write the
+    ID once created, and remove it when creating fails. Yields a list to put the ID in."""
+    holder: list[str] = []
+    if not path:
+        yield holder
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise UsageError(f"container ID file found, make sure the other container isn't running "
+                         f"or delete {path}") from None
+    except OSError as exc:
+        raise UsageError(f"failed to create the container ID file: {exc}") from exc
+    try:
+        yield holder
+    finally:
+        if holder:
+            os.write(fd, holder[0].encode())
+        os.close(fd)
+        if not holder:
+            os.unlink(path)
 
 
 def _create(ctx: CLIContext, opts: RunOptions) -> str:
@@ -50,13 +76,19 @@ def _create(ctx: CLIContext, opts: RunOptions) -> str:
         parse_reference(opts.image)
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from exc
-    try:
-        result = ctx.client.create_container(opts.body, opts.name)
-    except NotFound:
-        # The daemon answers 404 on create only for a missing image (API contract), so pull
-        # without a second look-up, exactly like the docker CLI.
-        _pull(ctx, opts.image)
-        result = ctx.client.create_container(opts.body, opts.name)
+    with _cidfile(opts.cidfile) as created:
+        if opts.pull == "always":
+            _pull(ctx, opts.image, quiet=opts.quiet, missing=False)
+        try:
+            result = ctx.client.create_container(opts.body, opts.name)
+        except NotFound:
+            if opts.pull != "missing":
+                raise
+            # The daemon answers 404 on create only for a missing image (API contract), so
+            # pull without a second look-up, exactly like the docker CLI.
+            _pull(ctx, opts.image, quiet=opts.quiet, missing=True)
+            result = ctx.client.create_container(opts.body, opts.name)
+        created.append(result.id)
     for warning in result.warnings:
         sys.stderr.write(f"WARNING: {warning}\n")
     return result.id
@@ -64,14 +96,18 @@ def _create(ctx: CLIContext, opts: RunOptions) -> str:
 
 def cmd_create(ctx: CLIContext, argv: list[str]) -> int:
     opts = parse_run_args("create", argv, ctx.environ, terminal_size(1))
+    # Past flag parsing, docker's create (unlike run) reports a failure as is, with status 1.
     try:
         cid = _create(ctx, opts)
+    except UsageError as exc:
+        ctx.error(str(exc))
+        return 1
     except StreamError as exc:
-        ctx.error(f"docker: {exc.message}")
-        return 125
+        ctx.error(exc.message)
+        return 1
     except BerthError as exc:
-        ctx.error("docker: " + daemon_error_text(exc))
-        return 125
+        ctx.error(daemon_error_text(exc))
+        return 1
     sys.stdout.write(cid + "\n")
     return 0
 

@@ -1,17 +1,19 @@
 """``run`` / ``create`` flags -> the Engine API create body, populated like the docker CLI's.
 
-Owns flag definitions, their validation and conversion (env files, sizes, ulimits, restart
-policies, detach keys). Pure apart from reading ``--env-file`` files; must not call the daemon.
+Owns flag definitions, their validation and conversion (env and label files, sizes, ulimits,
+restart policies, detach keys, Go-style ``--flag=false`` booleans) and the refusal of docker
+flags whose fields berthd does not implement. Pure apart from reading ``--env-file`` and
+``--label-file`` files; must not call the daemon.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from berth.cli import netflags
+from berth.cli import healthflags, hostflags, netflags, resourceflags
 from berth.cli.context import UsageError, make_parser
 from berth.cli.humanize import parse_ram_bytes
 from berth.errors import BerthError
@@ -19,6 +21,7 @@ from berth.record import Record
 
 __all__ = [
     "DEFAULT_DETACH_KEYS",
+    "REFUSED_FLAGS",
     "RunOptions",
     "build_parser",
     "parse_detach_keys",
@@ -29,16 +32,76 @@ DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _SIGNAL_NAMES = ("ABRT", "ALRM", "HUP", "INT", "KILL", "QUIT", "TERM", "USR1", "USR2",
                  "STOP", "CONT", "WINCH", "PIPE", "CHLD")
 
+# docker flags whose create-body fields berthd does not implement: refused, never dropped.
+REFUSED_FLAGS: dict[str, str] = {
+    "--annotation": "berthd does not pass annotations to the runtime",
+    "--blkio-weight-device": "berthd sets no per-device blkio weights",
+    "--cgroup-parent": "berthd places every container under its own cgroup parent",
+    "--cpu-count": "it is a Windows-only option",
+    "--cpu-percent": "it is a Windows-only option",
+    "--cpu-rt-period": "berthd sets no real-time CPU limits",
+    "--cpu-rt-runtime": "berthd sets no real-time CPU limits",
+    "--device-read-bps": "berthd sets no per-device I/O limits",
+    "--device-read-iops": "berthd sets no per-device I/O limits",
+    "--device-write-bps": "berthd sets no per-device I/O limits",
+    "--device-write-iops": "berthd sets no per-device I/O limits",
+    "--domainname": "berthd does not set the container's NIS domain name",
+    "--gpus": "berthd has no GPU device requests",
+    "--health-start-interval": "berthd's health checks have no start interval",
+    "--io-maxbandwidth": "it is a Windows-only option",
+    "--io-maxiops": "it is a Windows-only option",
+    "--ip6": "berthd's networks are IPv4 only",
+    "--isolation": "it is a Windows-only option",
+    "--kernel-memory": "kernel memory limits are gone from the kernel",
+    "--link-local-ip": "berthd assigns no link-local addresses",
+    "--platform": "berthd runs images of its own platform only",
+    "--storage-opt": "berthd's snapshots take no per-container storage options",
+    "--use-api-socket": "berth does not mount its API socket into containers",
+    "--volume-driver": "berthd has only the local volume driver",
+}
+_REFUSED_BOOLS = frozenset({"--use-api-socket"})
+
+
+class _GoBool(argparse.Action):
+    """A pflag boolean: ``--flag`` is true, ``--flag=false`` (glued only) sets it false."""
+
+    def __init__(self, option_strings: list[str], dest: str, default: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", const="true", default=default, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        text = str(values)
+        if text.lower() in ("1", "t", "true"):
+            setattr(namespace, self.dest, True)
+        elif text.lower() in ("0", "f", "false"):
+            setattr(namespace, self.dest, False)
+        else:
+            flag = "/".join(self.option_strings) if len(self.option_strings) == 1 else \
+                ", ".join(self.option_strings)
+            raise UsageError(f'invalid argument "{text}" for "{flag}" flag: '
+                             f'strconv.ParseBool: parsing "{text}": invalid syntax')
+
+
+def _bool(add: Callable[..., Any], short: str | None, long: str) -> None:
+    """A boolean flag: the short form (which clusters, ``-it``) apart from the long one, which
+    alone takes a glued Go boolean (``--tty=false``)."""
+    dest = long[2:].replace("-", "_")
+    if short:
+        add(short, action="store_true", dest=dest)
+    add(long, action=_GoBool, dest=dest)
+
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     p = make_parser(command, f"{command.capitalize()} a new container", help_flag_h=False)
     add = p.add_argument
     if command == "run":
-        add("-d", "--detach", action="store_true")
-        add("--rm", action="store_true")
-        add("--sig-proxy", default="true")
-    add("-i", "--interactive", action="store_true")
-    add("-t", "--tty", action="store_true")
+        _bool(add, "-d", "--detach")
+        add("--sig-proxy", action=_GoBool, default=True)
+        add("--detach-keys")
+    _bool(add, None, "--rm")
+    _bool(add, "-i", "--interactive")
+    _bool(add, "-t", "--tty")
     add("-a", "--attach", action="append", default=[])
     add("--name")
     add("-e", "--env", action="append", default=[])
@@ -48,33 +111,62 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add("-h", "--hostname")
     add("--entrypoint")
     add("-l", "--label", action="append", default=[])
+    add("--label-file", action="append", default=[])
     add("--network", "--net", default="default")
     add("-v", "--volume", action="append", default=[])
     add("--tmpfs", action="append", default=[])
-    add("--read-only", action="store_true")
-    add("--privileged", action="store_true")
+    _bool(add, None, "--read-only")
+    _bool(add, None, "--privileged")
     add("--cap-add", action="append", default=[])
     add("--cap-drop", action="append", default=[])
     add("-m", "--memory")
     add("--cpus")
     add("--pids-limit", type=int)
     add("--ulimit", action="append", default=[])
-    add("--init", action="store_true")
+    add("--init", action=_GoBool, default=None)
     add("--restart", default="no")
     add("--stop-signal")
     add("--stop-timeout", type=int)
-    add("--detach-keys")
+    add("--cidfile", default="")
     add("--pull", default="missing", choices=["always", "missing", "never"])
+    _bool(add, "-q", "--quiet")
+    # No effect without DOCKER_CONTENT_TRUST, in docker too; accepted so scripts keep working.
+    add("--disable-content-trust", action=_GoBool, default=True)
+    _bool(add, None, "--oom-kill-disable")
+    _bool(add, None, "--no-healthcheck")
+    for flag in REFUSED_FLAGS:
+        if flag in _REFUSED_BOOLS:
+            add(flag, action=_GoBool, dest=_refused_dest(flag), default=None)
+        else:
+            add(flag, action="append", dest=_refused_dest(flag), default=None)
     netflags.add_flags(add)
+    hostflags.add_flags(add)
+    resourceflags.add_flags(add)
+    healthflags.add_flags(add)
     return p
+
+
+def _refused_dest(flag: str) -> str:
+    return "refused_" + flag[2:].replace("-", "_")
+
+
+def _refuse(ns: argparse.Namespace) -> None:
+    for flag, why in REFUSED_FLAGS.items():
+        if getattr(ns, _refused_dest(flag), None) is not None:
+            raise UsageError(f"berth does not support {flag}: {why}")
 
 
 def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
     """Options before the image, and image + command (docker stops flag parsing at the image)."""
     takes_value: dict[str, bool] = {}
+    long_bool: dict[str, str] = {}
     for action in parser._actions:
         for opt in action.option_strings:
-            takes_value[opt] = action.nargs != 0
+            takes_value[opt] = action.nargs not in (0, "?")   # "?": a _GoBool long flag
+            if isinstance(action, _GoBool):
+                long_bool[action.dest] = opt
+    short_bool = {opt: long_bool[a.dest] for a in parser._actions for opt in a.option_strings
+                  if a.nargs == 0 and a.dest in long_bool}
     i = 0
     opts: list[str] = []
     while i < len(argv):
@@ -83,11 +175,8 @@ def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[l
             return opts, argv[i + 1:]
         if not arg.startswith("-") or arg == "-":
             return opts, argv[i:]
-        if arg == "--sig-proxy":
-            # A boolean flag in docker: only `--sig-proxy=false` carries a value.
-            opts += ["--sig-proxy", "true"]
-            i += 1
-            continue
+        if arg[:2] in short_bool and arg[2:3] == "=":
+            arg = short_bool[arg[:2]] + arg[2:]   # -t=false is --tty=false
         # Values are glued to their flag (`--name=-x`, `-e-x`): like pflag, the argument after
         # a value-taking flag is its value even when it starts with a dash.
         if arg.startswith("--"):
@@ -121,14 +210,9 @@ class RunOptions(Record):
     attach_stderr: bool
     sig_proxy: bool
     detach_keys: str | None
-
-
-def _go_bool(text: str) -> bool:
-    if text.lower() in ("1", "t", "true"):
-        return True
-    if text.lower() in ("0", "f", "false"):
-        return False
-    raise UsageError(f'invalid argument "{text}" for "--sig-proxy" flag: invalid syntax')
+    cidfile: str
+    pull: str
+    quiet: bool
 
 
 def parse_detach_keys(spec: str) -> bytes:
@@ -164,6 +248,11 @@ def _read_env_file(path: str, environ: Mapping[str, str]) -> list[str]:
             continue
         out.extend(_env_item(line, environ))
     return out
+
+
+def _read_label_file(path: str) -> list[str]:
+    """docker reads label files like env files, except that a bare ``NAME`` is dropped."""
+    return [item for item in _read_env_file(path, {}) if "=" in item]
 
 
 def _env_item(item: str, environ: Mapping[str, str]) -> list[str]:
@@ -202,6 +291,13 @@ def _restart(spec: str) -> dict[str, Any]:
     return {"Name": name, "MaximumRetryCount": retries}
 
 
+def _capabilities(names: list[str]) -> list[str] | None:
+    """The docker CLI's form: upper case, ``CAP_`` prefixed (but ``ALL``), unique, sorted."""
+    out = {n.upper() if n.upper() == "ALL" or n.upper().startswith("CAP_") else "CAP_" + n.upper()
+           for n in names}
+    return sorted(out) or None
+
+
 def _binds(specs: list[str]) -> list[str]:
     for spec in specs:
         parts = spec.split(":")
@@ -228,6 +324,7 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
     parser = build_parser(command)
     opt_args, positional = _split_at_image(parser, argv)
     ns = parser.parse_args(opt_args)
+    _refuse(ns)
     if not positional:
         raise UsageError(f"\"berth {command}\" requires at least 1 argument.")
     ns.image, ns.command = positional[0], positional[1:]
@@ -251,7 +348,7 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
     for item in ns.env:
         env.extend(_env_item(item, environ))
     labels: dict[str, str] = {}
-    for item in ns.label:
+    for item in [*(i for path in ns.label_file for i in _read_label_file(path)), *ns.label]:
         k, _, v = item.partition("=")
         labels[k] = v
     try:
@@ -267,23 +364,24 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
     if ns.stop_signal and not (ns.stop_signal.isdigit() or
                                ns.stop_signal.upper().removeprefix("SIG") in _SIGNAL_NAMES):
         raise UsageError(f"Invalid signal: {ns.stop_signal}")
-    if ns.detach_keys:
-        parse_detach_keys(ns.detach_keys)
+    detach_keys = getattr(ns, "detach_keys", None)
+    if detach_keys:
+        parse_detach_keys(detach_keys)
     entrypoint = None if ns.entrypoint is None else [ns.entrypoint]
     network = ns.network
     host_config: dict[str, Any] = {
         "Binds": _binds(ns.volume) or None,
-        "ContainerIDFile": "",
+        "ContainerIDFile": ns.cidfile,
         "LogConfig": {"Type": "", "Config": {}},
         "NetworkMode": network,
         "PortBindings": {},
         "RestartPolicy": _restart(ns.restart),
-        "AutoRemove": bool(getattr(ns, "rm", False)),
+        "AutoRemove": bool(ns.rm),
         "VolumeDriver": "",
         "VolumesFrom": None,
         "ConsoleSize": list(console_size) if (ns.tty and console_size) else [0, 0],
-        "CapAdd": ns.cap_add or None,
-        "CapDrop": ns.cap_drop or None,
+        "CapAdd": _capabilities(ns.cap_add),
+        "CapDrop": _capabilities(ns.cap_drop),
         "CgroupnsMode": "",
         "Dns": [],
         "DnsOptions": [],
@@ -304,15 +402,15 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
         "ShmSize": 0,
         "Memory": memory,
         "NanoCpus": nano_cpus,
-        "PidsLimit": ns.pids_limit,
-        "Ulimits": [_ulimit(u) for u in ns.ulimit] or None,
+        "PidsLimit": ns.pids_limit or 0,
+        "Ulimits": [_ulimit(u) for u in ns.ulimit],
         "MemorySwappiness": -1,
         "OomKillDisable": False,
     }
     if ns.tmpfs:
         host_config["Tmpfs"] = _tmpfs(ns.tmpfs)
-    if ns.init:
-        host_config["Init"] = True
+    if ns.init is not None:   # only when given: Init false overrides the daemon's default
+        host_config["Init"] = ns.init
     body: dict[str, Any] = {
         "Hostname": ns.hostname or "",
         "Domainname": "",
@@ -336,14 +434,18 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
         "NetworkingConfig": {"EndpointsConfig": {network: {}}},
     }
     netflags.apply_flags(ns, body)
+    hostflags.apply_flags(ns, body)
+    resourceflags.apply_flags(ns, body)
+    healthflags.apply_flags(ns, body, bool(ns.no_healthcheck))
+    host_config["OomKillDisable"] = bool(ns.oom_kill_disable)
     if ns.stop_signal:
         body["StopSignal"] = ns.stop_signal
     if ns.stop_timeout is not None:
         body["StopTimeout"] = ns.stop_timeout
-    sig_proxy = _go_bool(getattr(ns, "sig_proxy", "true"))
+    sig_proxy = bool(getattr(ns, "sig_proxy", True))
     return RunOptions(
         image=ns.image, name=ns.name, body=body, detach=detach,
-        auto_remove=bool(getattr(ns, "rm", False)), tty=bool(ns.tty), attach_stdin=a_in,
+        auto_remove=bool(ns.rm), tty=bool(ns.tty), attach_stdin=a_in,
         attach_stdout=a_out, attach_stderr=a_err, sig_proxy=sig_proxy,
-        detach_keys=ns.detach_keys,
+        detach_keys=detach_keys, cidfile=ns.cidfile, pull=ns.pull, quiet=bool(ns.quiet),
     )
