@@ -25,7 +25,7 @@ pytestmark = pytest.mark.root
 
 
 def _shim_pid(d: Daemon, cid: str) -> int:
-    return int((d.exec_root / "containers" / cid / "shim.pid").read_text())
+    return int((d.exec_root / "containers" / cid / "shim.pid").read_text().split()[0])
 
 
 def _rules(d: Daemon) -> str:

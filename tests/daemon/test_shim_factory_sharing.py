@@ -34,7 +34,7 @@ def test_shims_map_only_libraries_of_the_factory(daemon: Daemon, names: list[str
                         check=True).stdout.decode().strip()
     # An exec runs the runtime's exec path in the shim too.
     daemon.docker("exec", name, "true", check=True)
-    shim = int((daemon.exec_root / "containers" / cid / "shim.pid").read_text())
+    shim = int((daemon.exec_root / "containers" / cid / "shim.pid").read_text().split()[0])
     factory = int((daemon.exec_root / "shim-factory.pid").read_text())
     assert _libraries(shim)
     assert _libraries(shim) - _libraries(factory) == set()
@@ -54,7 +54,7 @@ def test_an_exec_leaves_the_shims_private_memory_about_as_it_was(daemon: Daemon,
     names.append(name)
     cid = daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "300",
                         check=True).stdout.decode().strip()
-    shim = int((daemon.exec_root / "containers" / cid / "shim.pid").read_text())
+    shim = int((daemon.exec_root / "containers" / cid / "shim.pid").read_text().split()[0])
     time.sleep(0.5)  # the shim's own start-up (answering start, releasing its creator) is over
     before = _rollup(shim)
     daemon.docker("exec", name, "true", check=True)

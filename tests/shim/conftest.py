@@ -118,7 +118,7 @@ def shim_env(busybox_rootfs: Path) -> Iterator[ShimEnv]:
     finally:
         for state_dir in env.state_dirs:
             with contextlib.suppress(OSError, ValueError):
-                pid = int((state_dir / "shim.pid").read_text())
+                pid = int((state_dir / "shim.pid").read_text().split()[0])
                 if "berth.shim" in Path(f"/proc/{pid}/cmdline").read_text():
                     os.kill(pid, signal.SIGKILL)
         remove_cgroup_tree(env.cgroup_parent, kill=True)

@@ -85,7 +85,7 @@ def test_failed_create_leaves_no_cgroup_made_ahead(shim_env: ShimEnv, factory: P
     assert _existing(spec) == []
     shim_file = state_dir / "shim.pid"
     if shim_file.exists():
-        assert wait_gone(int(shim_file.read_text()))
+        assert wait_gone(int(shim_file.read_text().split()[0]))
 
 
 def test_make_cgroups_ahead_reports_only_what_it_made(shim_env: ShimEnv) -> None:

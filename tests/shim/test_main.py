@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from berth.errors import Conflict, NotModified, RuntimeFailure, Unavailable
-from berth.shim import jsonlog
+from berth.shim import jsonlog, pidfile
 from berth.shim.client import ShimClient, read_exit, spawn
 from berth.shim.protocol import ProcessStatus
 from berth.testing.cgroups import cgroup_dirs
@@ -39,7 +39,9 @@ async def read_frames(reader: asyncio.StreamReader) -> dict[int, bytes]:
 
 
 def shim_pid(state_dir: Path) -> int:
-    return int((state_dir / "shim.pid").read_text())
+    shim = pidfile.read(state_dir)
+    assert shim is not None, f"no shim pid file in {state_dir}"
+    return shim.pid
 
 
 def assert_cleaned_up(env: ShimEnv, spec, state_dir: Path, pid: int) -> None:

@@ -6,7 +6,9 @@ knows nothing of HTTP: callers get values, async streams and ``berth.errors`` ex
 
 Live restore: berthd never owns container processes. On start it reconnects to the shim
 of every container recorded as running; a container whose shim is gone is marked exited
-with the status its shim wrote, so a daemon restart loses nothing.
+with the status its shim wrote, so a daemon restart loses nothing. A shim that does not
+answer but whose process lives (berth.services.shimreach) keeps its container running,
+at start or when the monitor loses it, and is re-adopted once it answers.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from berth.security import devices as security_devices
 from berth.security import host as hostfacts
 from berth.security import seccomp as seccomp_profiles
 from berth.security.userns import Remap
-from berth.services import containerlist, deadstate, ipcshm, links, nsjoin, orphans, shimless
+from berth.services import containerlist, deadstate, ipcshm, links, nsjoin, orphans, shimless, shimreach
 from berth.services.container_model import Container, ContainerPaths, State
 from berth.services.createbody import parse_create_body
 from berth.services.etcfiles import write_etc_files
@@ -97,8 +99,9 @@ class _Live:
     restart_task: asyncio.Task[None] | None = None
     released: asyncio.Future[None] | None = None
     """Done once the last shim's runtime delete is: the ID's runtime state and cgroups are gone."""
-    adopting: bool = False
-    """Running per its record, its shim silent at berthd's start: re-adopted when it answers."""
+    adopting: str | None = None
+    """Running per its record, its shim alive but not answering: re-adopted when it answers.
+    Since when, for the refusals' message: "since berthd started" or "since <time>"."""
 
 
 @contextlib.contextmanager
@@ -294,50 +297,58 @@ class ContainerService:
     async def _readopt(self, c: Container) -> None:
         connecting = asyncio.ensure_future(shim_client.ShimClient.connect(c.paths.state_dir))
         try:
-            await asyncio.wait_for(asyncio.shield(connecting), _READOPT_WAIT)
+            shim = await asyncio.wait_for(asyncio.shield(connecting), _READOPT_WAIT)
         except TimeoutError:
             _log.warning("the shim of running container %s does not answer; berthd serves and "
                          "re-adopts it once it does", c.short_id)
-            self._live_of(c).adopting = True
-            self._spawn(self._readopt_late(c, connecting))
+            self._readopt_later(c, connecting)
             return
-        except errors.BerthError:
-            pass
-        await self._adopt(c, connecting)
+        except errors.BerthError as err:
+            if shimreach.gone(c.paths.state_dir):
+                await self._end_lost(c)
+                return
+            _log.warning("the shim of running container %s lives but cannot be reached (%s); "
+                         "berthd serves and re-adopts it once it can", c.short_id, err)
+            self._readopt_later(c, None)
+            return
+        self._adopt(c, shim)
 
-    async def _readopt_late(self, c: Container, connecting: asyncio.Future[shim_client.ShimClient],
-                            ) -> None:
+    def _readopt_later(self, c: Container, connecting: asyncio.Future[shim_client.ShimClient] | None,
+                       ) -> None:
+        self._live_of(c).adopting = "since berthd started"
+        self._spawn(self._readopt_late(c, connecting))
+
+    async def _readopt_late(self, c: Container,
+                            connecting: asyncio.Future[shim_client.ShimClient] | None) -> None:
         try:
-            await asyncio.shield(connecting)
-        except errors.BerthError:
-            pass
-        except asyncio.CancelledError:
-            connecting.cancel()
-            raise
+            shim = await shimreach.reach(c.paths.state_dir, connecting)
         finally:
-            self._live_of(c).adopting = False
+            self._live_of(c).adopting = None
         if self._containers.get(c.id) is not c or c.state.status not in ("running", "paused"):
             return
-        await self._adopt(c, connecting)
+        if shim is None:
+            await self._end_lost(c)
+        else:
+            self._adopt(c, shim)
         if c.state.status == "exited" and self._wants_restart(c, on_boot=False):
             await self._boot_start(c)
 
-    async def _adopt(self, c: Container, connecting: asyncio.Future[shim_client.ShimClient]) -> None:
-        """The re-adoption's outcome: the shim answered (``connecting`` has it), or it is gone
-        and the container's exit is recorded."""
+    def _adopt(self, c: Container, shim: shim_client.ShimClient) -> None:
+        """The re-adoption's outcome when the shim answered: watch it again."""
         live = self._live_of(c)
-        try:
-            live.shim = connecting.result()
-        except errors.BerthError:
-            killed = await self._end_shimless(c)
-            if self._networks is not None:
-                await self._networks.teardown(c.id)
-            self._mark_shimless_exit(c, killed)
-            self._cleanup_state_dir(c)
-            return
+        live.shim = shim
         _log.info("re-adopted running container %s", c.short_id)
-        live.monitor = self._spawn(self._monitor(c, live.shim))
-        self._start_health(c, live.shim)
+        live.monitor = self._spawn(self._monitor(c, shim))
+        self._start_health(c, shim)
+
+    async def _end_lost(self, c: Container) -> None:
+        """The re-adoption's outcome when the shim is gone: the container is ended through its
+        runtime and its exit recorded."""
+        killed = await self._end_shimless(c)
+        if self._networks is not None:
+            await self._networks.teardown(c.id)
+        self._mark_shimless_exit(c, killed)
+        self._cleanup_state_dir(c)
 
     async def _end_shimless(self, c: Container) -> bool:
         """The shim of ``c`` is gone: nothing supervises what is left of the container, so it
@@ -368,9 +379,9 @@ class ContainerService:
         been silent for the re-adoption's 5 s, nothing says it answers within any bound a
         request could wait, and the processes may well run, so "not running" (or a stop
         answered "already stopped") would be false."""
-        if live.adopting:
+        if live.adopting is not None:
             raise errors.Conflict(f"Cannot {action} container {c.id}: its shim does not answer "
-                                  "since berthd started; it is re-adopted once it does")
+                                  f"{live.adopting}; it is re-adopted once it does")
 
     # ---- health checks ------------------------------------------------------------------
 
@@ -756,14 +767,21 @@ class ContainerService:
         """Wait for the container's exit through its shim (``exit_status``: a wait already
         asked for) and record it."""
         live = self._live_of(c)
-        try:
-            status: ExitStatus | None
-            status, live.released = await (exit_status if exit_status is not None else shim.exited())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the shim died: its exit file is the truth, if any
-            _log.warning("lost shim of %s: %s", c.short_id, exc)
-            status = None
+        status: ExitStatus | None = None
+        while True:
+            try:
+                status, live.released = await (exit_status if exit_status is not None
+                                               else shim.exited())
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the shim died, or cannot be reached
+                _log.warning("lost shim of %s: %s", c.short_id, exc)
+            exit_status = None
+            regained = await self._regain(c, live)
+            if regained is None:
+                break  # the shim died: its exit file is the truth, if any
+            shim = regained
         live.shim = None
         killed = False
         if status is None:
@@ -788,6 +806,26 @@ class ContainerService:
                 await self.remove(c.id, force=True, volumes=True)
         elif c.id in self._containers and self._wants_restart(c, on_boot=False):
             self._schedule_restart(c, live)
+
+    async def _regain(self, c: Container, live: _Live) -> shim_client.ShimClient | None:
+        """The monitor lost the shim of ``c``: its client again once it answers, None if its
+        process is gone. Until then the container is kept running, as at berthd's start, and
+        what needs its shim is refused (``_refuse_while_adopting``): a live shim whose socket
+        refuses connections must not have its container killed."""
+        if shimreach.gone(c.paths.state_dir):
+            return None
+        _log.warning("the shim of %s lives but cannot be reached; berthd re-adopts it once it can",
+                     c.short_id)
+        live.shim = None
+        live.adopting = f"since {format_ns(now_ns())}"
+        try:
+            shim = await shimreach.reach(c.paths.state_dir)
+        finally:
+            live.adopting = None
+        if shim is not None:
+            live.shim = shim
+            _log.info("re-adopted running container %s", c.short_id)
+        return shim
 
     def _schedule_restart(self, c: Container, live: _Live) -> None:
         try:
@@ -958,10 +996,10 @@ class ContainerService:
         async with live.lock:
             if c.id not in self._containers:
                 return
-            if live.adopting:
+            if live.adopting is not None:
                 # Its processes may well run: nothing may go before its shim can end them.
                 raise errors.Conflict(f"You cannot remove container {c.id} yet: its shim does "
-                                      "not answer since berthd started")
+                                      f"not answer {live.adopting}")
             if c.state.status == "restarting":
                 if not force:
                     raise errors.Conflict(

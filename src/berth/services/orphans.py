@@ -13,11 +13,12 @@ first, as a stop does: a frozen process dies only once thawed) and the shim is l
 its runtime delete, which removes the container's cgroups, before the directory goes.
 containerd does the same sweep at start (a task bundle whose container metadata is gone is
 unmounted and deleted), but leaves such a shim running; here nothing would be left for it
-to run on. A state dir whose shim is dead (kill -9) may still have a live container: it is
-killed and deleted through its runtime (``berth.services.shimless``). A shim that does not
-answer within 5 s (stopped, wedged) is left alone with its state dir, and the container
-service keeps its bundle too, for a later start: waiting for it held up berthd's start for
-ever.
+to run on. A state dir whose shim is dead (kill -9; its process, not a failed connect, says
+so: ``berth.services.shimreach``) may still have a live container: it is killed and deleted
+through its runtime (``berth.services.shimless``). A shim that does not answer within 5 s
+(stopped, wedged), or lives but refuses connections, is left alone with its state dir, and
+the container service keeps its bundle too, for a later start: waiting for it held up
+berthd's start for ever.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Set
 from pathlib import Path
 
 from berth import errors
-from berth.services import shimless
+from berth.services import shimless, shimreach
 from berth.shim import client as shim_client
 
 __all__ = ["reap_state_dirs", "sweep_bundles"]
@@ -70,7 +71,11 @@ async def _end_shim(state_dir: Path, runtime_root: Path) -> bool:
         _log.warning("container %s has no record and its shim does not answer: left",
                      state_dir.name[:12])
         return False
-    except errors.BerthError:
+    except errors.BerthError as err:
+        if not shimreach.gone(state_dir):
+            _log.warning("container %s has no record and its shim lives but cannot be reached "
+                         "(%s): left", state_dir.name[:12], err)
+            return False
         # No shim: whatever it left running is ended through the runtime, as a recorded
         # container's is (berth.services.shimless).
         await asyncio.to_thread(shimless.end_container, runtime_root, state_dir.name)

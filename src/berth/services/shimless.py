@@ -3,7 +3,9 @@
 The shim is what supervises a container: it reaps the init, records its exit, writes its
 log and answers stop, kill, exec and attach. A shim killed (kill -9, an OOM kill) leaves
 the init running with nobody to do any of that; berthd finds out when the shim stops
-answering (its re-adoption at start, or the monitor losing it). Left running, the container
+answering (its re-adoption at start, or the monitor losing it) and its process is gone
+(berth.services.shimreach: a live shim that merely refuses connections keeps its container,
+which is never ended here). Left running, the container
 sat behind a record saying "exited" with its network torn down, and ``docker start`` failed
 on the runtime state and cgroups it still held until the process died on its own.
 

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from berth.errors import Internal, RuntimeFailure, Unavailable
+from berth.shim import pidfile
 from berth.shim.exitfile import read_exit
-from berth.shim.main import LOG_FILE, PID_FILE
+from berth.shim.main import LOG_FILE
 from berth.shim.protocol import (
     AttachRequest,
     ExecRequest,
@@ -225,13 +226,12 @@ def _log_tail(state_dir: Path, limit: int = 4000) -> str:
 
 
 def _kill_stray_shim(state_dir: Path) -> None:
-    """Stop a shim we spawned that never reported ready (its pid is in shim.pid)."""
-    try:
-        pid = int((state_dir / PID_FILE).read_text())
-    except (OSError, ValueError):
+    """Stop a shim we spawned that never reported ready (its pid file names it)."""
+    shim = pidfile.read(state_dir)
+    if shim is None or not shim.alive():
         return
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        os.kill(shim.pid, signal.SIGKILL)
 
 
 async def spawn(state_dir: Path, spec: ShimSpec, *, timeout: float = 30.0,

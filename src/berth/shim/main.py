@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berth.errors import BerthError, Conflict, Internal
-from berth.shim import _sys, cgroupsahead
+from berth.shim import _sys, cgroupsahead, pidfile
 from berth.shim.backend import Backend, BerthBackend, backend_for
 from berth.shim.conn import Conn
 from berth.shim.creator import PendingCreate, fork_creator
@@ -35,6 +35,7 @@ from berth.shim.io import ContainerIO
 from berth.shim.jsonlog import JsonLogWriter
 from berth.shim.loop import Loop
 from berth.shim.oom import oom_killed
+from berth.shim.pidfile import PID_FILE
 from berth.shim.process import InitProcess, reap_children
 from berth.shim.protocol import (
     AttachRequest,
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
 __all__ = ["INIT_PID_FILE", "LOG_FILE", "PID_FILE", "main", "run_shim"]
 
 LOG_FILE = "shim.log"
-PID_FILE = "shim.pid"
 INIT_PID_FILE = "init.pid"
 _DRAIN_TIMEOUT = 2.0
 _LINGER = 2.0
@@ -284,7 +284,7 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
             # below, on the other core. (Before the pid file and the subreaper flag, ~0.5 ms:
             # nothing is orphaned before the creator exits, long after.)
             pending = fork_creator(backend, spec.id, spec.bundle, spec.rootfs_mounts)
-        write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n".encode(), 0o644)
+        pidfile.write(state_dir)
         _sys.set_child_subreaper()
         loop = Loop()
         shim_ref: list[Shim] = []

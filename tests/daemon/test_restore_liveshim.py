@@ -1,0 +1,179 @@
+"""A shim that lives but cannot be reached (its socket file unlinked, or replaced by one
+nobody listens on) keeps its container: berthd finds its process alive (pid file, start
+time), keeps the container running and shown as such, refuses what needs the shim with 409,
+and re-adopts it once its socket answers again; only a shim whose process is gone has its
+container ended (exit 137). Both at berthd's start and when the monitor's connection drops
+while berthd runs. Before, any connect error but a timeout, and any dropped connection,
+counted as a dead shim: the healthy container was killed."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from berth.baseimages import ensure_base_images
+from berth.shim import pidfile
+from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.helpers import alive, eventually, inspect
+
+pytestmark = pytest.mark.root
+
+_SYS_PIDFD_GETFD = 438  # the same number on every architecture berth runs on
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _shim_pid(d: Daemon, cid: str) -> int:
+    shim = pidfile.read(d.exec_root / "containers" / cid)
+    assert shim is not None and shim.alive()
+    return shim.pid
+
+
+def _socket(d: Daemon, cid: str) -> Path:
+    return d.exec_root / "containers" / cid / "shim.sock"
+
+
+@contextlib.contextmanager
+def _unreachable(path: Path, *, stale: bool) -> Iterator[None]:
+    """Move the shim's socket away for the block (connects get ENOENT), or with ``stale``
+    leave a socket file nobody listens on in its place (ECONNREFUSED); always put it back."""
+    away = path.with_name("shim.sock.away")
+    os.rename(path, away)
+    try:
+        if stale:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, _short(path) as address:
+                s.bind(address)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):  # gone with an ended container's state dir
+            os.rename(away, path)
+
+
+@contextlib.contextmanager
+def _short(path: Path) -> Iterator[str]:
+    """A bindable address for ``path`` (sun_path holds 108 bytes; the test's is longer)."""
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
+def _drop_connections(shim_pid: int) -> int:
+    """Shut down every connection the shim accepted on its socket (berthd's wait among them),
+    as a connection that drops does, leaving the shim itself alone; returns how many."""
+    pidfd = os.pidfd_open(shim_pid)
+    dropped = 0
+    try:
+        for entry in os.listdir(f"/proc/{shim_pid}/fd"):
+            with contextlib.suppress(OSError):
+                if not os.readlink(f"/proc/{shim_pid}/fd/{entry}").startswith("socket:"):
+                    continue
+            fd = _libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(entry), 0)
+            if fd < 0:
+                continue
+            with socket.socket(fileno=fd) as s:
+                if (s.family != socket.AF_UNIX or s.type != socket.SOCK_STREAM
+                        or s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+                    continue
+                if str(s.getsockname()).endswith("shim.sock"):
+                    s.shutdown(socket.SHUT_RDWR)
+                    dropped += 1
+    finally:
+        os.close(pidfd)
+    return dropped
+
+
+def _assert_kept(d: Daemon, name: str, pid: int) -> None:
+    """Running, shown, its process alive, and what needs its shim refused with 409."""
+    assert alive(pid), name
+    state = inspect(d, name)["State"]
+    assert (state["Status"], state["Running"], state["Pid"]) == ("running", True, pid), state
+    assert name in d.docker("ps", "--format", "{{.Names}}", check=True).stdout.decode().split()
+    for args in (("stop", "-t", "1", name), ("kill", name), ("exec", name, "true"), ("rm", "-f", name)):
+        r = d.docker(*args, timeout=20)
+        assert r.returncode == 1 and b"its shim does not answer" in r.stderr, (args, r.stderr)
+    assert alive(pid), name
+
+
+def _assert_ended(d: Daemon, name: str, pid: int) -> None:
+    eventually(lambda: not inspect(d, name)["State"]["Running"])
+    assert not alive(pid)
+    state = inspect(d, name)["State"]
+    assert (state["Status"], state["ExitCode"], state["Error"]) == ("exited", 137, ""), state
+
+
+def test_an_unreachable_live_shim_keeps_its_container_across_berthd_restart(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    names = ("unlinked", "refused", "doomed")
+    for name in names:
+        d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
+    ids = {n: inspect(d, n)["Id"] for n in names}
+    pids = {n: inspect(d, n)["State"]["Pid"] for n in names}
+    shims = {n: _shim_pid(d, ids[n]) for n in names}
+    stop_berthd(d)
+    try:
+        with contextlib.ExitStack() as hidden:
+            for name in names:
+                hidden.enter_context(_unreachable(_socket(d, ids[name]), stale=name == "refused"))
+            d = start_berthd(base)  # the old start killed all three
+            started.append(d)
+            for name in names:
+                _assert_kept(d, name, pids[name])
+            # A shim that dies meanwhile takes its container with it, as any dead shim's.
+            os.kill(shims["doomed"], signal.SIGKILL)
+            _assert_ended(d, "doomed", pids["doomed"])
+            _assert_kept(d, "unlinked", pids["unlinked"])
+        # Re-adopted once their sockets answer: exec and stop go through the shim again.
+        for name in ("unlinked", "refused"):
+            eventually(lambda n=name: d.docker("exec", n, "echo", "back").stdout == b"back\n")
+            d.docker("stop", "-t", "1", name, check=True)
+            assert inspect(d, name)["State"]["ExitCode"] == 137
+            assert not alive(pids[name])
+        d.docker("start", "doomed", check=True)
+        assert inspect(d, "doomed")["State"]["Running"]
+    finally:
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    d.docker("rm", "-f", *names, check=True)
+
+
+def test_a_dropped_monitor_connection_to_a_live_shim_keeps_its_container(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    d.docker("run", "-d", "--name", "cut", "busybox", "sleep", "1000", check=True)
+    cid, pid = inspect(d, "cut")["Id"], inspect(d, "cut")["State"]["Pid"]
+    try:
+        with _unreachable(_socket(d, cid), stale=True):
+            assert _drop_connections(_shim_pid(d, cid)) >= 1
+            eventually(lambda: b"its shim does not answer since" in d.docker("kill", "cut").stderr)
+            _assert_kept(d, "cut", pid)
+        eventually(lambda: d.docker("exec", "cut", "echo", "back").stdout == b"back\n")
+        # The shim dies while berthd cannot reach it: the container is ended then.
+        with _unreachable(_socket(d, cid), stale=False):
+            shim = _shim_pid(d, cid)
+            assert _drop_connections(shim) >= 1
+            eventually(lambda: b"its shim does not answer" in d.docker("kill", "cut").stderr)
+            assert alive(pid)
+            os.kill(shim, signal.SIGKILL)
+            _assert_ended(d, "cut", pid)
+        d.docker("start", "cut", check=True)
+        assert d.docker("exec", "cut", "echo", "ok", check=True).stdout == b"ok\n"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    d.docker("rm", "-f", "cut", check=True)
