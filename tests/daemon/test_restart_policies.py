@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -103,9 +105,6 @@ def test_policies_on_daemon_start(own_daemon: tuple[Path, list[Daemon]]) -> None
     for state in (d.exec_root / "containers").iterdir():
         init_pid = state / "init.pid"
         if init_pid.exists():
-            import os
-            import signal
-
             os.kill(int(init_pid.read_text()), signal.SIGKILL)
             killed.append(state)
     assert killed
@@ -118,3 +117,9 @@ def test_policies_on_daemon_start(own_daemon: tuple[Path, list[Daemon]]) -> None
     time.sleep(0.5)
     assert _state(d, "us-stopped")[0] == "exited"
     assert _state(d, "none")[0] == "exited"
+    # Started by the boot as by a user (moby's restore resets the restart manager): no manual
+    # stop on record any more, so its death restarts it, counted from 0.
+    assert _state(d, "al-stopped")[1] == 0
+    pid = json.loads(d.docker("inspect", "al-stopped", check=True).stdout)[0]["State"]["Pid"]
+    os.kill(pid, signal.SIGKILL)
+    eventually(lambda: _state(d, "al-stopped")[:2] == ("running", 1))

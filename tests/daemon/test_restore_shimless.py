@@ -117,3 +117,52 @@ def test_a_shim_killed_while_berthd_runs_takes_its_container_with_it(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     d.docker("rm", "-f", "watched", check=True)
+
+
+_POLICIES = ("always", "on-failure", "unless-stopped", "no")
+
+
+def _policy_states(d: Daemon) -> dict[str, tuple[str, int, int]]:
+    out = {}
+    for p in _POLICIES:
+        st = inspect(d, f"r-{p}")
+        out[p] = (st["State"]["Status"], st["State"]["ExitCode"], st["RestartCount"])
+    return out
+
+
+def test_restart_policies_apply_to_a_container_whose_shim_was_killed(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    """As a private dockerd does when containerd's shim of a container is kill -9'd: the
+    container ends with 137 and ``always``, ``on-failure`` and ``unless-stopped`` start it
+    again (RestartCount 1); after a daemon restart that finds the shims dead (live restore)
+    they are started again too, as its boot starts, which reset RestartCount to 0."""
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    for p in _POLICIES:
+        d.docker("run", "-d", "--name", f"r-{p}", "--restart", p, "busybox", "sleep", "1000",
+                 check=True)
+    ids = {p: inspect(d, f"r-{p}")["Id"] for p in _POLICIES}
+    pids = [inspect(d, f"r-{p}")["State"]["Pid"] for p in _POLICIES]
+    try:
+        for p in _POLICIES:
+            os.kill(_shim_pid(d, ids[p]), signal.SIGKILL)
+        expected = {"always": ("running", 0, 1), "on-failure": ("running", 0, 1),
+                    "unless-stopped": ("running", 0, 1), "no": ("exited", 137, 0)}
+        eventually(lambda: _policy_states(d) == expected)
+        pids += [inspect(d, f"r-{p}")["State"]["Pid"] for p in _POLICIES[:3]]
+        # their shims die while berthd is down
+        shims = [_shim_pid(d, ids[p]) for p in _POLICIES[:3]]
+        stop_berthd(d)
+        for shim in shims:
+            os.kill(shim, signal.SIGKILL)
+        d = start_berthd(base)
+        started.append(d)
+        expected = {"always": ("running", 0, 0), "on-failure": ("running", 0, 0),
+                    "unless-stopped": ("running", 0, 0), "no": ("exited", 137, 0)}
+        eventually(lambda: _policy_states(d) == expected)
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -289,6 +289,11 @@ class ContainerService:
         async with live.lock:
             if c.id not in self._containers or c.state.status != "exited":
                 return
+            # A start like the user's, as moby's restore (its containerStart resets the
+            # restart manager): RestartCount 0, no manual stop on record, a fresh back-off.
+            c.manually_stopped = False
+            c.restart_count = 0
+            live.backoff = Backoff()
             try:
                 await self._start_locked(c, live)
             except errors.BerthError as err:
