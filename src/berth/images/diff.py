@@ -105,10 +105,11 @@ def _tarinfo(path: Path, rel: str, st: os.stat_result) -> tarfile.TarInfo | None
     return info
 
 
-def write_layer(upper: Path, out: Sink) -> int:
+def write_layer(upper: Path, out: Sink, skip: frozenset[str] = frozenset()) -> int:
     """Write ``upper`` as an uncompressed layer tar to ``out``; returns the entry count.
 
-    Entries are sorted by path so the same directory gives the same bytes.
+    Entries are sorted by path so the same directory gives the same bytes; ``skip`` names
+    entries (``etc/hosts``, a directory with all it holds) left out.
     """
     count = 0
     links: dict[tuple[int, int], str] = {}
@@ -120,6 +121,8 @@ def write_layer(upper: Path, out: Sink) -> int:
         for name in sorted(dirnames + filenames):
             path = here / name
             rel = (rel_dir / name).as_posix()
+            if rel in skip:
+                continue
             st = os.lstat(path)
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0):
                 tar.header(_empty((rel_dir / f".wh.{name}").as_posix(), st.st_mtime))

@@ -20,7 +20,8 @@ __all__ = ["ENGINE_PATHS", "Change", "ChangeKind", "changes", "in_layers"]
 
 # Created by the engine in every container (mount points of its own files), never by the user.
 ENGINE_PATHS = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/dev", "/proc",
-                          "/sys", "/dev/shm", "/dev/pts", "/dev/mqueue", "/.dockerenv"})
+                          "/sys", "/dev/shm", "/dev/pts", "/dev/mqueue", "/.dockerenv",
+                          "/etc/mtab", "/dev/console"})
 
 
 class ChangeKind(enum.IntEnum):

@@ -34,6 +34,7 @@ from berth.build.cache import BuildCache
 from berth.build.context import apply_ignore, extract_context
 from berth.build.dockerfile import Dockerfile, parse
 from berth.buildcontext import read_dockerignore
+from berth.images import initlayer
 from berth.images.reference import parse_normalized
 from berth.registry.auth import Credentials, credentials_for
 from berth.services.buildmounts import with_private_mounts
@@ -255,6 +256,7 @@ class BuildService:
             dests = [str(m.get("destination", "")) for m in spec.get("mounts") or []]
         except (OSError, ValueError):
             dests = []
+        initlayer.remove_pristine(upper)
         _remove_mount_stubs(upper, lowers, dests)
         yield upper
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from berth import errors
+from berth.images import initlayer
 from berth.images.commit import CommitRequest, commit_config
 from berth.images.copyarchive import PathStat, extract_into, path_stat, write_path_tar, write_tree_contents
 from berth.images.diff import write_layer
@@ -110,7 +111,8 @@ class ContainerFilesService:
         # written (no temp copy read back), outside the lock; only committing the blob and
         # storing the image hold it, so garbage collection never sees the blob unreferenced.
         with self._images.content.writer() as w:
-            write_layer(self._images.upper_dir(c.id), w)
+            upper = self._images.upper_dir(c.id)
+            write_layer(upper, w, skip=initlayer.pristine(upper))
             with self._images.exclusive() as (db, content, snapshots):
                 fresh = not content.exists(w.digest)
                 diff_id = w.commit()

@@ -78,14 +78,16 @@ def _matches(c: Container, f: Mapping[str, list[str]], ancestors: set[str] | Non
     return all(created < t for t in before) and all(created > t for t in since)
 
 
-def tree_size(root: Path) -> int:
+def tree_size(root: Path, skip: frozenset[str] = frozenset()) -> int:
     """Bytes under ``root`` as moby's ``directory.Size`` counts them: every entry but
     directories by its lstat size (a symlink is its own length, never followed), each inode
-    once (hard links)."""
+    once (hard links); ``skip`` names entries (``etc/mtab``) left out."""
     seen: set[tuple[int, int]] = set()
     total = 0
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
+            if skip and os.path.relpath(os.path.join(dirpath, name), root) in skip:
+                continue
             try:
                 st = os.lstat(os.path.join(dirpath, name))
             except OSError:

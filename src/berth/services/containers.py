@@ -28,6 +28,7 @@ from typing import Any
 
 from berth import errors, ids
 from berth import init as init_binary
+from berth.images import initlayer
 from berth.mount import Mount
 from berth.names import random_name
 from berth.oci import specgen
@@ -479,8 +480,12 @@ class ContainerService:
         if not self._images.try_prepare_rootfs(image.id, cid):
             await asyncio.to_thread(self._images.prepare_rootfs, image.id, cid)
         try:
-            if self._remap_of(req.host_config) is not None:
+            remap = self._remap_of(req.host_config)
+            if remap is not None:
                 await asyncio.to_thread(self._chown_upper, cid)
+            # moby's init layer (/.dockerenv, mount points), in the upper: a few syscalls
+            initlayer.populate(self._images.upper_dir(cid), *((remap.root_uid, remap.root_gid)
+                                                              if remap is not None else (0, 0)))
             if self._volumes is not None and points:
                 await self._volumes.copy_up(
                     points, await asyncio.to_thread(self._images.rootfs_mounts, cid))
@@ -1327,7 +1332,8 @@ class ContainerService:
     def sizes(self, c: Container) -> dict[str, int]:
         """``SizeRw`` (bytes in the container's writable layer) and ``SizeRootFs`` (plus the image)."""
         try:
-            rw = containerlist.tree_size(self._images.upper_dir(c.id))
+            upper = self._images.upper_dir(c.id)
+            rw = containerlist.tree_size(upper, skip=initlayer.pristine(upper))
         except errors.NotFound:  # a crash between a removal's snapshot detach and its record's
             rw = 0
         try:
