@@ -133,3 +133,29 @@ def test_shutdown_deadline_ends_a_process_its_threads_keep_alive() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
     assert proc.returncode == 1
     assert b"shutdown did not finish" in proc.stderr, proc.stderr
+
+
+def test_a_stopped_shim_factory_does_not_hold_up_the_stop(own_daemon: tuple[Path, list[Daemon]],
+                                                           ) -> None:
+    """The factory's answer and exit are waited for 2 s in all, so a stop that also gives a
+    request its whole grace still ends in order, well before the deadline (which would exit
+    1); the factory, watching berthd, leaves after it once it runs again."""
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    factory = int((d.exec_root / "shim-factory.pid").read_text())
+    os.kill(factory, signal.SIGSTOP)
+    try:
+        assert d.process is not None
+        d.process.send_signal(signal.SIGTERM)
+        d.process.wait(timeout=_BOUND)
+    finally:
+        os.kill(factory, signal.SIGCONT)
+    assert d.process.returncode == 0
+    log = (base / "berthd.log").read_text()
+    assert "the shim factory did not exit within 2 s" in log, log[-2000:]
+    assert "shutdown did not finish" not in log
+    assert not d.socket.exists() and not (base / "berthd.pid").exists()
+    eventually(lambda: not Path(f"/proc/{factory}").exists()
+               or b"berth.shim.factory" not in Path(f"/proc/{factory}/cmdline").read_bytes(),
+               timeout=10)

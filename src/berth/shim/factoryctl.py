@@ -29,8 +29,11 @@ def socket_path(exec_root: Path) -> Path:
     return exec_root / SOCKET_NAME
 
 
-async def stop_factory(exec_root: Path) -> None:
-    """Ask a factory on ``exec_root`` to exit; nothing to do if none answers."""
+async def stop_factory(exec_root: Path, wait: float = 5.0) -> None:
+    """Ask a factory on ``exec_root`` to exit; nothing to do if none answers. Waits ``wait``
+    seconds at most in all for its answer and its exit: a factory that does not answer in
+    time (stopped, busy with a client that sends nothing) still exits with the berthd that
+    started it, which it watches."""
     path = socket_path(exec_root)
     try:
         reader, writer = await asyncio.open_unix_connection(str(path))
@@ -40,14 +43,16 @@ async def stop_factory(exec_root: Path) -> None:
         return
     pidfd = _factory_pidfd(exec_root)
     try:
-        writer.write(b'{"op": "stop"}\n')
-        await writer.drain()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reader.readline(), 5)
+        async with asyncio.timeout(wait):
+            writer.write(b'{"op": "stop"}\n')
+            await writer.drain()
+            await reader.readline()
             # The answer comes before the factory removes its files and exits: wait for the
             # exit, so whoever stopped berthd finds neither the process nor its pid file.
             if pidfd is not None:
-                await asyncio.wait_for(_exited(pidfd), 5)
+                await _exited(pidfd)
+    except TimeoutError:
+        _log.warning("the shim factory did not exit within %.0f s of its stop", wait)
     finally:
         writer.close()
         if pidfd is not None:
