@@ -7,7 +7,14 @@ import pytest
 
 from berth.cli.context import UsageError
 from berth.cli.formatting import CONTAINER_HEADERS, container_row, image_rows, render
-from berth.cli.humanize import ellipsis, go_quote, human_duration, human_size, parse_ram_bytes
+from berth.cli.humanize import (
+    ellipsis,
+    go_quote,
+    human_duration,
+    human_size,
+    parse_go_duration,
+    parse_ram_bytes,
+)
 from berth.cli.reference import parse_reference
 from berth.cli.run import start_failure_code
 from berth.cli.runflags import parse_detach_keys, parse_run_args
@@ -199,3 +206,29 @@ def test_image_rows():
         [("<none>", "<none>", "sha256:" + "b" * 64)]
     assert image_rows({**item, "RepoTags": ["localhost:5000/x:2"]}, trunc=True, digests=False,
                       now=0)[0]["Repository"] == "localhost:5000/x"
+
+
+@pytest.mark.parametrize("text, ns", [("0", 0), ("1m30s", 90 * 10**9), ("1.5s", 1_500_000_000),
+                                      ("250ms", 250 * 10**6), ("-2h", -7200 * 10**9), ("3us", 3000)])
+def test_go_durations(text, ns):
+    assert parse_go_duration(text) == ns
+
+
+@pytest.mark.parametrize("text", ["", "5", "s", "1x", "1m 2s", "--1s"])
+def test_go_duration_errors(text):
+    with pytest.raises(ValueError):
+        parse_go_duration(text)
+
+
+def test_run_go_booleans_and_capabilities():
+    opts = parse_run_args("create", ["-t=false", "--rm=false", "--init=false",
+                                     "--read-only=1", "--cap-add", "net_admin", "--cap-add",
+                                     "CAP_NET_ADMIN", "--cap-add", "all", "busybox"], {}, None)
+    hc = opts.body["HostConfig"]
+    assert not opts.tty and not opts.auto_remove and hc["Init"] is False and hc["ReadonlyRootfs"]
+    assert hc["CapAdd"] == ["ALL", "CAP_NET_ADMIN"] and hc["CapDrop"] is None
+    assert "Init" not in parse_run_args("create", ["busybox"], {}, None).body["HostConfig"]
+    with pytest.raises(UsageError, match="does not support --gpus"):
+        parse_run_args("run", ["--gpus", "all", "busybox"], {}, None)
+    with pytest.raises(UsageError, match=r'strconv\.ParseBool: parsing "maybe"'):
+        parse_run_args("run", ["--privileged=maybe", "busybox"], {}, None)

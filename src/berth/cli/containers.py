@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from berth.cli.context import CLIContext, UsageError, make_parser
 from berth.cli.formatting import CONTAINER_HEADERS, container_row, render
+from berth.cli.humanize import parse_go_duration
 from berth.cli.objects import parse_filters
 from berth.cli.streams import write_all
 from berth.client import FrameDecoder, StreamType
@@ -138,12 +139,15 @@ def cmd_logs(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--details", action="store_true")
     p.add_argument("container")
     ns = p.parse_args(argv)
+    if ns.details:
+        raise UsageError("berth does not support --details: berthd records no log attributes")
     client = ctx.client
     try:
         info = client.inspect_container(ns.container)
         tty = bool((info.get("Config") or {}).get("Tty"))
         resp = client.logs(str(info["Id"]), follow=ns.follow, timestamps=ns.timestamps,
-                           tail=ns.tail, since=_timestamp(ns.since), until=_timestamp(ns.until))
+                           tail=ns.tail, since=_timestamp(ns.since, "since"),
+                           until=_timestamp(ns.until, "until"))
     except BerthError as exc:
         ctx.fail(exc)
         return 1
@@ -166,19 +170,23 @@ def cmd_logs(ctx: CLIContext, argv: list[str]) -> int:
     return 0
 
 
-def _timestamp(value: str | None) -> str | None:
-    """docker accepts unix seconds, RFC3339 or a relative duration (``10m``) for --since/--until."""
+def _timestamp(value: str | None, which: str) -> str | None:
+    """docker's --since/--until: unix seconds, RFC 3339 (or a date) or a Go duration before now
+    (``10m``, ``1h30m``)."""
     if value is None:
         return None
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
-        return f"{time.time() - float(value[:-1]) * units[value[-1]]:.9f}"
     if value.replace(".", "", 1).isdigit():
         return value
+    try:
+        ago = parse_go_duration(value)
+    except ValueError:
+        pass
+    else:
+        return f"{time.time() - ago / 1e9:.9f}"
     try:
         from datetime import datetime
 
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise UsageError(f"invalid value for \"since\": {value}") from exc
+        raise UsageError(f'invalid value for "{which}": {value}') from exc
     return f"{parsed.timestamp():.9f}"

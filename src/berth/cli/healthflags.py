@@ -2,25 +2,22 @@
 --health-interval, --health-timeout, --health-start-period, --health-retries,
 --no-healthcheck.
 
-Owns Go's duration syntax (``1m30s``, ``1.5s``, ``250ms``) and the docker CLI's checks and
-messages. --health-start-interval is not offered: berthd has no start-period probe interval.
+Owns the docker CLI's checks and messages for them. --health-start-interval is refused:
+berthd's health checks have no start interval.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable
 from typing import Any, Final
 
 from berth.cli.context import UsageError
+from berth.cli.humanize import parse_go_duration
 from berth.cli.resourceflags import go_int
 
-__all__ = ["add_flags", "apply_flags", "parse_go_duration"]
+__all__ = ["add_flags", "apply_flags"]
 
-_UNITS: Final = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9,
-                 "m": 60 * 10**9, "h": 3600 * 10**9}
-_PART: Final = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)?")
 _DURATIONS: Final = (("interval", "Interval"), ("timeout", "Timeout"),
                      ("start_period", "StartPeriod"))
 
@@ -31,28 +28,6 @@ def add_flags(add: Callable[..., Any]) -> None:
     add("--health-timeout", default="0s")
     add("--health-start-period", default="0s")
     add("--health-retries", default="0")
-
-
-def parse_go_duration(text: str) -> int:
-    """time.ParseDuration -> nanoseconds; raise ValueError with Go's message."""
-    invalid = ValueError(f'time: invalid duration "{text}"')
-    rest, sign = text, 1
-    if rest[:1] in ("-", "+"):
-        sign, rest = (-1 if rest[0] == "-" else 1), rest[1:]
-    if rest == "0":
-        return 0
-    if not rest:
-        raise invalid
-    total = 0.0
-    while rest:
-        m = _PART.match(rest)
-        if not m or m.group(1) == ".":
-            raise invalid
-        if not m.group(2):
-            raise ValueError(f'time: missing unit in duration "{text}"')
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        rest = rest[m.end():]
-    return sign * int(total)
 
 
 def apply_flags(ns: argparse.Namespace, body: dict[str, Any], no_healthcheck: bool) -> None:

@@ -115,8 +115,12 @@ def cmd_pull(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-a", "--all-tags", action="store_true")
     p.add_argument("--platform")
+    # No effect without DOCKER_CONTENT_TRUST, in docker too; accepted so scripts keep working.
+    p.add_argument("--disable-content-trust", nargs="?", const="true")
     p.add_argument("name")
     ns = p.parse_args(argv)
+    if ns.all_tags:
+        raise UsageError("berth does not support --all-tags for pull: berthd pulls one tag at a time")
     try:
         ref = parse_reference(ns.name)
     except InvalidArgument as exc:
@@ -142,6 +146,7 @@ def cmd_push(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("push", "Upload an image to a registry")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-a", "--all-tags", action="store_true")
+    p.add_argument("--disable-content-trust", nargs="?", const="true")
     p.add_argument("name")
     ns = p.parse_args(argv)
     try:

@@ -136,9 +136,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     _bool(add, None, "--no-healthcheck")
     for flag in REFUSED_FLAGS:
         if flag in _REFUSED_BOOLS:
-            add(flag, action=_GoBool, dest=_refused_dest(flag), default=None)
+            add(flag, action=_GoBool, dest=_refused_dest(flag), default=None, help=argparse.SUPPRESS)
         else:
-            add(flag, action="append", dest=_refused_dest(flag), default=None)
+            add(flag, action="append", dest=_refused_dest(flag), default=None, help=argparse.SUPPRESS)
     netflags.add_flags(add)
     hostflags.add_flags(add)
     resourceflags.add_flags(add)

@@ -1,0 +1,53 @@
+"""Other commands' flags against the docker CLI's, on the same berthd: ps filter forms, logs
+--since/--until forms, and the flags berth refuses because berthd lacks what they ask for."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def _result(r) -> tuple[int, set[bytes], bytes]:
+    return r.returncode, set(r.stdout.split()), r.stderr
+
+
+def test_ps_filter_forms_match_docker(daemon, names):
+    web, db, other = names.new("web"), names.new("db"), names.new("other")
+    assert daemon.berth("run", "--name", web, "-l", "tier=web", "-l", "team", "busybox",
+                        "true").returncode == 0
+    assert daemon.berth("run", "--name", db, "-l", "tier=db", "busybox", "sh", "-c",
+                        "exit 3").returncode == 3
+    assert daemon.berth("create", "--name", other, "--expose", "90", "busybox", "true").returncode == 0
+    # berthd refuses the expose filter: both CLIs must report that the same way.
+    filters = [["label=tier"], ["label=tier=web"], ["label=team"], ["label=tier", "label=team"],
+               ["status=exited"], ["status=created"], ["exited=3"], ["exited=0", "label=tier"],
+               [f"name={web}"], [f"name={db}", f"name={other}"], ["ancestor=busybox"],
+               [f"before={other}", "label=tier"], [f"since={web}"], ["expose=90"],
+               ["Label=tier=db"]]
+    for fl in filters:
+        args = ["ps", "-a", "-q", "--no-trunc"] + [x for f in fl for x in ("--filter", f)]
+        assert _result(daemon.berth(*args)) == _result(daemon.docker(*args)), fl
+    r = daemon.berth("ps", "-a", "--filter", "tier")
+    assert r.returncode == daemon.docker("ps", "-a", "--filter", "tier").returncode != 0
+
+
+def test_logs_since_until_forms_match_docker(daemon, names):
+    name = names.new("logs")
+    r = daemon.berth("run", "--name", name, "busybox", "sh", "-c", "echo one; echo two >&2")
+    assert r.returncode == 0, r.stderr
+    for flags in (["--since", "1h30m"], ["--since", "90s"], ["--until", "2000-01-01T00:00:00Z"],
+                  ["--since", "2000-01-01"], ["--since", "0"], ["--until", "1.5h"], ["-n", "1"]):
+        docker, berth = daemon.docker("logs", *flags, name), daemon.berth("logs", *flags, name)
+        assert (berth.returncode, berth.stdout, berth.stderr) == \
+            (docker.returncode, docker.stdout, docker.stderr), flags
+    assert daemon.berth("logs", "--since", "yesterday", name).returncode != 0
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["logs", "--details", "x"], "--details"),
+    (["pull", "-a", "busybox"], "--all-tags"),
+])
+def test_flags_berthd_cannot_honour_are_refused(daemon, argv, flag):
+    r = daemon.berth(*argv)
+    assert r.returncode == 125 and f"berth does not support {flag}".encode() in r.stderr
