@@ -478,6 +478,8 @@ def _middle_process(opts: CreateOptions, plan: Plan, ch: Channel, devnull: int,
         # Without one the caller moves the init in (``_await_ready``), beside its set-up.
         plan.cgroup.join(os.getpid())
     namespaces.enter(plan.namespaces, lambda: _await_maps(ch))
+    if _new(plan, "user"):
+        _become_root_group()
     namespaces.write_time_offsets(plan.time_offsets)  # before the init, its first member
     child = os.fork()
     if child == 0:
@@ -524,14 +526,21 @@ def _init_entering(own_pid_ns: int | None, opts: CreateOptions, plan: Plan, ch: 
 
 
 def _await_maps(ch: Channel) -> None:
-    """In a fresh user namespace: have the parent write the maps, then become its root (so files
-    the init creates belong to the mapped root; capabilities stay, as the caller was root)."""
+    """In a fresh user namespace: have the parent write the maps, then become its root user (so
+    files the init creates belong to the mapped root; capabilities stay, as the caller was
+    root); its group comes after the other namespaces (``_become_root_group``)."""
     ch.send("userns")
     msg = ch.recv(timeout=_SETUP_TIMEOUT)
     if msg is None or msg.type != "mapped":
         raise RuntimeFailure("the parent did not map the user namespace")
-    os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
+
+
+def _become_root_group() -> None:
+    """The mapped root's group, once the other new namespaces exist, as runc (whose setgid
+    comes after them): a new IPC namespace's mqueue filesystem takes its creator's fsgid,
+    so /dev/mqueue's group is the host's unmapped one (65534 inside), as under runc."""
+    os.setresgid(0, 0, 0)
     os.setgroups([])
 
 
