@@ -6,6 +6,7 @@ waited for. The old start waited for ever on the first such shim."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.apihttp import request
 from tests.daemon.helpers import eventually, forget_container, inspect, parent_pid
 
 pytestmark = pytest.mark.root
@@ -55,6 +57,15 @@ def test_a_stopped_shim_neither_holds_up_the_start_nor_loses_its_container(
                      ("update", "--cpu-shares", "512", "frozen")):
             r = d.docker(*args, timeout=20)
             assert r.returncode == 1 and b"its shim does not answer" in r.stderr, (args, r.stderr)
+        # Stats read the container's cgroups, not its shim: its live numbers, at once (a private
+        # dockerd's stats wait for containerd's stopped shim and never answer).
+        out = d.docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "frozen",
+                       timeout=20, check=True).stdout
+        assert out == b"frozen 1\n", out
+        status, _, body = request(str(d.socket), "GET", f"/containers/{ids['frozen']}/stats?stream=false")
+        sample = json.loads(body)
+        assert status == 200 and sample["pids_stats"]["current"] == 1, sample
+        assert sample["memory_stats"]["usage"] > 0, sample
         state = inspect(d, "frozen")
         assert state["State"]["Running"] and state["HostConfig"]["CpuShares"] == 0, state
         assert (state["State"]["Pid"], parent_pid(pids["frozen"])) == (pids["frozen"], shims["frozen"])
