@@ -177,3 +177,27 @@ def test_a_dropped_monitor_connection_to_a_live_shim_keeps_its_container(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     d.docker("rm", "-f", "cut", check=True)
+
+
+def test_a_container_that_exits_while_its_shim_is_unreachable_keeps_its_status(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    """Its shim records the exit and leaves as always; berthd, unable to reach it, learns of
+    its end through its pidfd and takes the status from the exit file, not 137."""
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    d.docker("run", "-d", "--name", "brief", "busybox", "sh", "-c", "sleep 4; exit 3",
+             check=True)
+    cid, pid = inspect(d, "brief")["Id"], inspect(d, "brief")["State"]["Pid"]
+    try:
+        with _unreachable(_socket(d, cid), stale=False):
+            assert _drop_connections(_shim_pid(d, cid)) >= 1
+            eventually(lambda: b"its shim does not answer" in d.docker("kill", "brief").stderr)
+            eventually(lambda: not inspect(d, "brief")["State"]["Running"])
+        state = inspect(d, "brief")["State"]
+        assert (state["Status"], state["ExitCode"], state["Error"]) == ("exited", 3, ""), state
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    d.docker("rm", "-f", "brief", check=True)
