@@ -192,7 +192,7 @@ async def run(cfg: DaemonConfig) -> None:
     images.import_checkpoint = lambda where: crash("import", where)
     containers.checkpoint = lambda where: crash("container", where)
     files = ContainerFilesService(containers, images, tmp,
-                                  checkpoint=lambda where: crash("commit", where))
+                                  checkpoint=lambda where: crash("commit", where), volumes=volumes)
     usage = ImageUsageService(images, containers, volumes, BuildCache(db))
     ctx = DaemonContext(daemon_id=_daemon_id(cfg.data_root), data_root=cfg.data_root,
                         exec_root=cfg.exec_root, debug=cfg.log_level == "debug",

@@ -3,7 +3,12 @@
 Owns reaching a container's root file system: a running container's through
 ``/proc/<pid>/root`` (its own mount namespace, volumes included, as ``docker cp`` sees it), a
 stopped one's by mounting its overlay on a private temporary directory that is unmounted
-afterwards. ``export`` always mounts (the rootfs alone, without volumes, as moby exports).
+afterwards, with its volumes, binds and /etc/hostname, /etc/hosts and /etc/resolv.conf bound
+on it as moby mounts them for ``cp`` (read-only ones read-only; a copy out of a never-started
+container leaves out a volume whose mount point is not made yet, where moby makes it: the
+overlay is mounted read-only to read). ``export`` always mounts the
+rootfs alone, without volumes, as moby exports. A ``cp`` into a read-only volume or a
+read-only rootfs is refused with moby's messages (500s there too).
 Path rules and tar handling are ``berth.images.scoped`` / ``copyarchive``; layers and image
 configs are ``berth.images.commit`` / ``stored``; it speaks no HTTP.
 """
@@ -11,6 +16,7 @@ configs are ``berth.images.commit`` / ``stored``; it speaks no HTTP.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,23 +33,28 @@ from berth.images.fschanges import Change, changes
 from berth.images.ownernames import OwnerNames
 from berth.images.records import Image
 from berth.images.reference import Reference, parse_normalized
+from berth.images.scoped import resolve, split_container_path
 from berth.images.stored import LayerSource, NewImage, store_image
 from berth.mount import Mount, mount_all, unmount
 from berth.services.container_model import Container
 from berth.services.containers import ContainerService
 from berth.services.images import ImageService
+from berth.services.volumes import VolumeService
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.content import ContentStore
 from berth.store.metadata import Database
+from berth.volumes import mounts as vmounts
 
 __all__ = ["ContainerFilesService"]
 
 
 class ContainerFilesService:
     def __init__(self, containers: ContainerService, images: ImageService, tmp_root: Path,
-                 checkpoint: Callable[[str], None] = lambda where: None) -> None:
+                 checkpoint: Callable[[str], None] = lambda where: None,
+                 volumes: VolumeService | None = None) -> None:
         self._containers = containers
         self._images = images
+        self._volumes = volumes
         self._tmp = tmp_root
         self._checkpoint = checkpoint
 
@@ -74,8 +85,53 @@ class ContainerFilesService:
             if root.exists():
                 yield root
                 return
+        # A mount point a created container lacks yet is made (in its upper, where its start
+        # would make it) for a copy in, as moby does; a copy out mounts the overlay read-only
+        # (a start meanwhile must not find its upper in use) and leaves such a volume out.
         with self._mounted(c, writable) as root:
-            yield root
+            bound: list[str] = []
+            try:
+                for dest, source, rw in self._binds(c):
+                    target = _bind_target(root, dest, source, make=writable)
+                    if target is not None:
+                        mount_all([Mount("bind", str(source), ("rbind",) if writable and rw
+                                         else ("rbind", "ro"))], target)
+                        bound.append(target)
+                yield root
+            finally:
+                for target in reversed(bound):
+                    unmount(target)
+
+    def _binds(self, c: Container) -> list[tuple[str, Path, bool]]:
+        """(destination, host source, writable) of what moby binds for ``cp`` on a stopped
+        container, parents before children."""
+        points = [vmounts.from_json(m) for m in c.mount_points]
+        volume_paths = self._volumes.paths(points) if self._volumes is not None else {}
+        out: list[tuple[str, Path, bool]] = []
+        for mp in points:
+            source = volume_paths.get(mp.name) if mp.type == "volume" else (
+                mp.source if mp.type == "bind" else None)
+            if source:
+                out.append((mp.destination, Path(source), mp.rw))
+        for dest, path in (("/etc/resolv.conf", c.paths.resolv_conf), ("/etc/hostname", c.paths.hostname),
+                           ("/etc/hosts", c.paths.hosts)):
+            if path.exists():
+                out.append((dest, path, True))
+        out.sort(key=lambda b: len(split_container_path(b[0])))
+        return out
+
+    def _check_writable(self, c: Container, root: Path, path: str) -> None:
+        """moby's refusals of a ``cp`` into a read-only volume or rootfs."""
+        where = "/" + resolve(root, path).relative_to(root).as_posix()
+        for m in c.mount_points:
+            mp = vmounts.from_json(m)
+            dest = "/" + "/".join(split_container_path(mp.destination))
+            if where == dest or where.startswith(dest.rstrip("/") + "/"):
+                if not mp.rw:
+                    raise errors.Internal("mounted volume is marked read-only")
+                return
+        if c.host_config.get("ReadonlyRootfs"):
+            raise errors.Internal("container rootfs is marked read-only")
 
     # -- diff ----------------------------------------------------------------------------------
 
@@ -166,6 +222,7 @@ class ContainerFilesService:
         c = self._containers.get(ref)
         with self._root(c, writable=True) as root:
             _stat(root, path, c)
+            self._check_writable(c, root, path)
             extract_into(tar, root, path, copy_uid_gid=copy_uid_gid,
                          no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
 
@@ -178,6 +235,23 @@ def _stat(root: Path, path: str, c: Container) -> PathStat:
     except NotADirectoryError as e:
         # moby answers its lstat's error as a system error (500), not as a missing file
         raise errors.Internal(f"lstat {path}: not a directory") from e
+
+
+def _bind_target(root: Path, dest: str, source: Path, make: bool) -> str | None:
+    """Where ``source`` goes under ``root`` (links resolved inside it), made when missing if
+    ``make``; None when missing or something of the other kind is there."""
+    target = resolve(root, dest)
+    try:
+        is_dir = source.is_dir()
+        if make and not os.path.lexists(target):
+            os.makedirs(target if is_dir else target.parent, 0o755, exist_ok=True)
+            if not is_dir:
+                os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o755))
+        if not os.path.lexists(target) or os.path.isdir(target) != is_dir or target == root:
+            return None
+    except OSError:
+        return None
+    return str(target)
 
 
 def _read_only(m: Mount) -> Mount:
