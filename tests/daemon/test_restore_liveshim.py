@@ -13,8 +13,10 @@ import ctypes
 import os
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,14 +157,27 @@ def test_a_dropped_monitor_connection_to_a_live_shim_keeps_its_container(
     d = start_berthd(base)
     started.append(d)
     ensure_base_images(d.host)
-    d.docker("run", "-d", "--name", "cut", "busybox", "sleep", "1000", check=True)
+    d.docker("run", "-d", "--name", "cut", "--health-cmd", "true", "--health-interval", "300ms",
+             "--health-retries", "1", "busybox", "sleep", "1000", check=True)
     cid, pid = inspect(d, "cut")["Id"], inspect(d, "cut")["State"]["Pid"]
+
+    def health() -> dict[str, Any]:
+        result: dict[str, Any] = inspect(d, "cut")["State"]["Health"]
+        return result
+
     try:
+        eventually(lambda: health()["Status"] == "healthy")
         with _unreachable(_socket(d, cid), stale=True):
             assert _drop_connections(_shim_pid(d, cid)) >= 1
             eventually(lambda: b"its shim does not answer since" in d.docker("kill", "cut").stderr)
             _assert_kept(d, "cut", pid)
+            # Probes pause while the shim cannot be reached (failing on it, each would count
+            # against the container): several intervals pass, and it is still healthy.
+            time.sleep(1.5)
+            assert health()["Status"] == "healthy", health()
+            assert all(e["ExitCode"] == 0 for e in health()["Log"]), health()
         eventually(lambda: d.docker("exec", "cut", "echo", "back").stdout == b"back\n")
+        eventually(lambda: health()["Status"] == "healthy" and health()["Log"])
         # The shim dies while berthd cannot reach it: the container is ended then.
         with _unreachable(_socket(d, cid), stale=False):
             shim = _shim_pid(d, cid)

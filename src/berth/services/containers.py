@@ -821,13 +821,16 @@ class ContainerService:
         """The monitor lost the shim of ``c``: its client again once it answers, None if its
         process is gone. Until then the container is kept running, as at berthd's start, and
         what needs its shim is refused (``_refuse_while_adopting``): a live shim whose socket
-        refuses connections must not have its container killed."""
+        refuses connections must not have its container killed. Health probes pause meanwhile
+        (each would fail on the shim, not on the container) and start again on re-adoption, as
+        after berthd's start."""
         if shimreach.gone(c.paths.state_dir):
             return None
         _log.warning("the shim of %s lives but cannot be reached; berthd re-adopts it once it can",
                      c.short_id)
         live.shim = None
         live.adopting = f"since {format_ns(now_ns())}"
+        self._stop_health(c)
         try:
             shim = await shimreach.reach(c.paths.state_dir)
         finally:
@@ -835,6 +838,7 @@ class ContainerService:
         if shim is not None:
             live.shim = shim
             _log.info("re-adopted running container %s", c.short_id)
+            self._start_health(c, shim)
         return shim
 
     def _schedule_restart(self, c: Container, live: _Live) -> None:
