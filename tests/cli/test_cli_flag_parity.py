@@ -128,6 +128,7 @@ def test_config_and_network_flags(daemon, names, files):
     ["--security-opt", "bogus"], ["--security-opt", "seccomp=/nonexistent.json"],
     ["--memory-swappiness", "200"], ["--shm-size", "lots"], ["--init=maybe"], ["-c", "x"],
     ["--device-cgroup-rule", "bad"], ["--ipc", "bogus"], ["--label-file", "/nonexistent"],
+    ["--restart", "sometimes"], ["--restart", "on-failure:x"],
 ])
 def test_bad_flags_refused_like_docker(daemon, flags):
     """Same status (125 for the CLI's own checks, 1 for the daemon's), nothing created."""
@@ -168,3 +169,31 @@ def test_cidfile_and_pull_policy(daemon, names, tmp_path):
         berth = daemon.berth(command, "--pull", "never", "busybox:no-such-tag", "true")
         assert berth.returncode == docker.returncode == (1 if command == "create" else 125)
         assert b"Error response from daemon: No such image: busybox:no-such-tag" in berth.stderr
+
+
+def test_update_flags_match_docker(daemon, names):
+    flags = ["-m", "64m", "--memory-swap", "128m", "--memory-reservation", "16m", "-c", "512",
+             "--cpu-period", "100000", "--cpu-quota", "20000", "--cpuset-cpus", "0", "--pids-limit",
+             "30", "--restart", "on-failure:3"]
+    by_docker, by_berth = _pair(daemon, names, ["-m", "32m"])
+    for cli, info in ((daemon.docker, by_docker), (daemon.berth, by_berth)):
+        r = cli("update", *flags, info["Name"].lstrip("/"))
+        assert r.returncode == 0, (cli.__name__, r.stderr)
+    by_docker, by_berth = (_inspect(daemon, i["Name"].lstrip("/")) for i in (by_docker, by_berth))
+    _assert_same(by_docker, by_berth)
+    assert by_berth["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    for bad in (["-m", "lots"], ["--restart", "sometimes"], ["--restart", "on-failure:x"], ["-c", "x"]):
+        docker = daemon.docker("update", *bad, by_docker["Name"].lstrip("/"))
+        berth = daemon.berth("update", *bad, by_berth["Name"].lstrip("/"))
+        assert berth.returncode == docker.returncode != 0, (bad, docker.stderr, berth.stderr)
+
+
+def test_link_and_ipc_reach_the_container(daemon, names):
+    """The issue's flags at work, not only recorded: a link's hosts entry, a shared /dev/shm."""
+    server = names.new("server")
+    r = daemon.berth("run", "-d", "--name", server, "--ipc", "shareable", "busybox", "sh", "-c",
+                     "echo shared > /dev/shm/mark; sleep 60")
+    assert r.returncode == 0, r.stderr
+    out = daemon.berth("run", "--rm", "--link", f"{server}:db", "--ipc", f"container:{server}",
+                       "busybox", "sh", "-c", "grep -c '\\bdb\\b' /etc/hosts; cat /dev/shm/mark")
+    assert out.returncode == 0 and out.stdout == b"1\nshared\n", out

@@ -164,7 +164,7 @@ def test_run_defaults_and_detach():
 @pytest.mark.parametrize(
     "argv",
     [[], ["--bogus", "busybox"], ["-d", "-a", "stdout", "busybox"], ["-m", "lots", "busybox"],
-     ["--restart", "sometimes", "busybox"], ["-v", "relative", "busybox"],
+     ["--restart", "on-failure:x", "busybox"], ["-v", "relative", "busybox"],
      ["--ulimit", "nofile=9:1", "busybox"], ["--stop-signal", "NOPE", "busybox"]],
 )
 def test_run_flag_errors(argv):

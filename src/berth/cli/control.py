@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 from berth.cli.containers import _each
-from berth.cli.context import CLIContext, daemon_error_text, make_parser
-from berth.cli.humanize import parse_ram_bytes
-from berth.cli.runflags import DEFAULT_DETACH_KEYS, parse_detach_keys
+from berth.cli.context import CLIContext, UsageError, daemon_error_text, make_parser
+from berth.cli.resourceflags import go_int, size_flag
+from berth.cli.runflags import DEFAULT_DETACH_KEYS, parse_detach_keys, parse_restart
 from berth.cli.streams import pump, resize_exec_on_winch, resize_on_winch
 from berth.cli.terminal import raw_mode
 from berth.client.hijack import hijack
@@ -194,34 +194,46 @@ def cmd_update(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-m", "--memory")
     p.add_argument("--memory-swap")
     p.add_argument("--memory-reservation")
-    p.add_argument("--cpus", type=float)
-    p.add_argument("-c", "--cpu-shares", type=int)
-    p.add_argument("--cpu-period", type=int)
-    p.add_argument("--cpu-quota", type=int)
+    p.add_argument("--cpus")
+    p.add_argument("-c", "--cpu-shares")
+    p.add_argument("--cpu-period")
+    p.add_argument("--cpu-quota")
     p.add_argument("--cpuset-cpus")
     p.add_argument("--cpuset-mems")
-    p.add_argument("--pids-limit", type=int)
-    p.add_argument("--blkio-weight", type=int)
+    p.add_argument("--pids-limit")
+    p.add_argument("--blkio-weight")
     p.add_argument("--restart")
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
     body: dict[str, Any] = {}
-    for key, value in (("Memory", ns.memory), ("MemoryReservation", ns.memory_reservation)):
+    for key, value, flag in (("Memory", ns.memory, "-m, --memory"),
+                             ("MemoryReservation", ns.memory_reservation, "--memory-reservation")):
         if value:
-            body[key] = parse_ram_bytes(value)
+            body[key] = size_flag(value, flag)
     if ns.memory_swap:
-        body["MemorySwap"] = -1 if ns.memory_swap == "-1" else parse_ram_bytes(ns.memory_swap)
+        body["MemorySwap"] = -1 if ns.memory_swap == "-1" else size_flag(ns.memory_swap, "--memory-swap")
     if ns.cpus is not None:
-        body["NanoCpus"] = round(ns.cpus * 1e9)
-    for key, value in (("CpuShares", ns.cpu_shares), ("CpuPeriod", ns.cpu_period),
-                       ("CpuQuota", ns.cpu_quota), ("PidsLimit", ns.pids_limit),
-                       ("BlkioWeight", ns.blkio_weight), ("CpusetCpus", ns.cpuset_cpus),
-                       ("CpusetMems", ns.cpuset_mems)):
+        try:
+            body["NanoCpus"] = round(float(ns.cpus) * 1e9)
+        except ValueError:
+            raise UsageError(f'invalid argument "{ns.cpus}" for "--cpus" flag') from None
+    for key, text, flag in (("CpuShares", ns.cpu_shares, "-c, --cpu-shares"),
+                            ("CpuPeriod", ns.cpu_period, "--cpu-period"),
+                            ("CpuQuota", ns.cpu_quota, "--cpu-quota"),
+                            ("PidsLimit", ns.pids_limit, "--pids-limit")):
+        if text is not None:
+            body[key] = go_int(text, flag)
+    if ns.blkio_weight is not None:
+        body["BlkioWeight"] = go_int(ns.blkio_weight, "--blkio-weight", bits=16, signed=False)
+    for key, value in (("CpusetCpus", ns.cpuset_cpus), ("CpusetMems", ns.cpuset_mems)):
         if value is not None:
             body[key] = value
     if ns.restart:
-        name, _, count = ns.restart.partition(":")
-        body["RestartPolicy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}
+        try:
+            body["RestartPolicy"] = parse_restart(ns.restart)
+        except UsageError as exc:
+            ctx.error(str(exc))   # docker's update reports it plainly, with status 1
+            return 1
     client = ctx.client
     return _each(ctx, ns.containers, lambda ref: _warn(client.request(
         "POST", f"/containers/{ref}/update", body=body).json()))

@@ -25,6 +25,7 @@ __all__ = [
     "RunOptions",
     "build_parser",
     "parse_detach_keys",
+    "parse_restart",
     "parse_run_args",
 ]
 
@@ -277,17 +278,17 @@ def _ulimit(spec: str) -> dict[str, Any]:
     return {"Name": name, "Soft": s, "Hard": h}
 
 
-def _restart(spec: str) -> dict[str, Any]:
+def parse_restart(spec: str) -> dict[str, Any]:
+    """``name[:count]`` as the docker CLI splits it: the daemon judges the name."""
     name, _, count = spec.partition(":")
-    if name not in ("no", "always", "on-failure", "unless-stopped"):
-        raise UsageError(f"invalid restart policy '{spec}'")
-    if count and name != "on-failure":
-        raise UsageError("invalid restart policy format: maximum retry count "
-                         "can only be used with 'on-failure'")
     try:
         retries = int(count) if count else 0
-    except ValueError as exc:
-        raise UsageError(f"invalid restart policy format: {spec}") from exc
+    except ValueError:
+        raise UsageError("invalid restart policy format: maximum retry count must be an integer") from None
+    if count and name != "on-failure":
+        # dockerd refuses this; berthd does not check it, so the CLI does.
+        raise UsageError("invalid restart policy format: maximum retry count "
+                         "can only be used with 'on-failure'")
     return {"Name": name, "MaximumRetryCount": retries}
 
 
@@ -375,7 +376,7 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
         "LogConfig": {"Type": "", "Config": {}},
         "NetworkMode": network,
         "PortBindings": {},
-        "RestartPolicy": _restart(ns.restart),
+        "RestartPolicy": parse_restart(ns.restart),
         "AutoRemove": bool(ns.rm),
         "VolumeDriver": "",
         "VolumesFrom": None,
