@@ -3,7 +3,9 @@
 Owns the Go ``FileMode`` encoding of ``X-Docker-Container-Path-Stat``, writing a file or a
 tree as a tar whose top entry is the path's base name (links are stored, never followed),
 and extracting an uploaded tar into a container directory — hostile-input code: entry
-names are cleaned (no absolute names, no ``..``), every parent is resolved with
+names are cleaned as moby cleans them (an absolute name lands under the destination, ``..``
+stops at the container's root, a name above the destination fails the archive), entries keep
+their uid and gid unless the caller gives an owner, every parent is resolved with
 ``berth.images.scoped`` so nothing lands outside the container's root, files are opened
 with ``O_NOFOLLOW``, hard links must point at files inside the root, device nodes are
 refused, and sizes and entry counts are bounded. It must not know about containers:
@@ -15,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
@@ -23,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from berth.errors import InvalidArgument
+from berth.errors import Internal, InvalidArgument
 from berth.images.compression import HashingReader, decompressor
 from berth.images.gotar import GoTarWriter
 from berth.images.layer import Limits
@@ -131,13 +134,17 @@ def _add_tree(tar: GoTarWriter, path: Path, name: str, st: os.stat_result) -> No
             _add_tree(tar, path / child, f"{name.rstrip('/')}/{child}", os.lstat(path / child))
 
 
-def _clean(name: str) -> list[str]:
-    if name.startswith("/"):
-        raise InvalidArgument(f"invalid archive entry {name!r}: absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InvalidArgument(f"invalid archive entry {name!r}: path contains '..'")
-    return parts
+def _clean(name: str, dest: str) -> list[str]:
+    """The components of entry ``name`` under extraction directory ``dest``, as moby cleans
+    it: ``..`` that stays inside (or stops at the container's root) and a leading ``/``
+    (under ``dest``) are fine, a name reaching above ``dest`` fails the archive with moby's
+    message (a 500)."""
+    cleaned = posixpath.normpath(name) if name else "."
+    # Go's Join(dest, name): under ``dest`` even when absolute; ``..`` stops at the root
+    rel = posixpath.relpath(posixpath.normpath(posixpath.join(dest, cleaned.lstrip("/"))), dest)
+    if rel == ".." or rel.startswith("../"):
+        raise Internal(f'Error processing tar file(exit status 1): "{cleaned}" is outside of "{dest}"')
+    return [p for p in rel.split("/") if p not in ("", ".")]
 
 
 def _parent_dir(root: Path, rel_base: str, dirs: list[str], name: str) -> Path:
@@ -157,14 +164,17 @@ def _parent_dir(root: Path, rel_base: str, dirs: list[str], name: str) -> Path:
     return path
 
 
-def extract_into(source: Path, root: Path, dest: str, *, copy_uid_gid: bool = False,
+def extract_into(source: Path, root: Path, dest: str, *, owner: tuple[int, int] | None = None,
                  no_overwrite_dir_non_dir: bool = False, limits: Limits | None = None) -> None:
-    """Extract the tar at ``source`` into container directory ``dest`` under ``root``."""
+    """Extract the tar at ``source`` into container directory ``dest`` under ``root``; the
+    entries keep their uid and gid, as dockerd keeps them, unless ``owner`` is given."""
     limits = limits or Limits()
     base = resolve(root, dest)
     if not base.is_dir():
-        raise InvalidArgument(f"extraction point is not a directory: {dest}")
+        # moby's message and status (500), whatever the path
+        raise Internal("extraction point is not a directory")
     rel_base = "/" + base.relative_to(root).as_posix()
+    shown = posixpath.normpath(rel_base)
     entries = 0
     total = 0
     dirs: list[tuple[Path, tarfile.TarInfo]] = []
@@ -176,7 +186,7 @@ def extract_into(source: Path, root: Path, dest: str, *, copy_uid_gid: bool = Fa
                     entries += 1
                     if entries > limits.max_entries:
                         raise InvalidArgument(f"archive has more than {limits.max_entries} entries")
-                    parts = _clean(m.name)
+                    parts = _clean(m.name, shown)
                     if not parts:
                         continue
                     if len(m.name) > limits.max_path:
@@ -219,7 +229,7 @@ def extract_into(source: Path, root: Path, dest: str, *, copy_uid_gid: bool = Fa
                     elif m.issym():
                         os.symlink(m.linkname, path)
                     else:
-                        target = resolve(root, rel_base + "/" + "/".join(_clean(m.linkname)),
+                        target = resolve(root, rel_base + "/" + "/".join(_clean(m.linkname, shown)),
                                          follow_last=False)
                         tst = _lstat(target)
                         if tst is None or stat.S_ISDIR(tst.st_mode):
@@ -227,11 +237,11 @@ def extract_into(source: Path, root: Path, dest: str, *, copy_uid_gid: bool = Fa
                                                   "target is missing or a directory")
                         os.link(target, path, follow_symlinks=False)
                         continue
-                    _meta(path, m, copy_uid_gid)
+                    _meta(path, m, owner)
         except tarfile.TarError as e:
             raise InvalidArgument(f"invalid tar archive: {e}") from e
     for path, m in sorted(dirs, key=lambda d: len(d[0].parts), reverse=True):
-        _meta(path, m, copy_uid_gid)
+        _meta(path, m, owner)
 
 
 def _lstat(path: Path) -> os.stat_result | None:
@@ -241,9 +251,8 @@ def _lstat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _meta(path: Path, m: tarfile.TarInfo, copy_uid_gid: bool) -> None:
-    # Without copyUIDGID docker cp makes the files root's (the caller's identity in the API).
-    uid, gid = (m.uid, m.gid) if copy_uid_gid else (0, 0)
+def _meta(path: Path, m: tarfile.TarInfo, owner: tuple[int, int] | None) -> None:
+    uid, gid = owner if owner is not None else (m.uid, m.gid)
     os.lchown(path, uid, gid)
     if not m.issym():
         os.chmod(path, m.mode & 0o7777)

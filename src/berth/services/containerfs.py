@@ -30,7 +30,7 @@ from berth.images.commit import CommitRequest, commit_config
 from berth.images.copyarchive import PathStat, extract_into, path_stat, write_path_tar, write_tree_contents
 from berth.images.diff import write_layer
 from berth.images.fschanges import Change, changes
-from berth.images.ownernames import OwnerNames
+from berth.images.ownernames import OwnerNames, user_ids
 from berth.images.records import Image
 from berth.images.reference import Reference, parse_normalized
 from berth.images.scoped import resolve, split_container_path
@@ -223,7 +223,10 @@ class ContainerFilesService:
         with self._root(c, writable=True) as root:
             _stat(root, path, c)
             self._check_writable(c, root, path)
-            extract_into(tar, root, path, copy_uid_gid=copy_uid_gid,
+            # Entries keep their ids; -a gives them the container's user, if it has one (moby).
+            user = str(c.config.get("User") or "")
+            owner = user_ids(root, user) if copy_uid_gid and user else None
+            extract_into(tar, root, path, owner=owner,
                          no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
 
 
