@@ -115,10 +115,13 @@ def test_config_and_network_flags(daemon, names, files):
              "--tmpfs", "/run:size=1m", "--mount", "type=tmpfs,target=/y", "--add-host",
              "h:1.2.3.4", "--dns", "1.1.1.1", "--dns-search", "example.com", "--dns-option",
              "ndots:2", "--hostname", "box", "-w", "/tmp", "-u", "nobody", "--entrypoint", "sh",
-             "-p", "127.0.0.1:8080:80", "--expose", "90", "-v", "/data"]
+             "-p", "127.0.0.1:8080:80", "--expose", "90", "-v", "/data", "--add-host", "h2=5.6.7.8",
+             "--add-host", "h3:[::1]", "--mount", "type=tmpfs,target=/z,tmpfs-size=1m,tmpfs-mode=1777",
+             "--mac-address", "02:42:ac:11:00:09", "-e", "-dash=1", "-eGLUED=2"]
     by_docker, by_berth = _pair(daemon, names, flags)
     _assert_same(by_docker, by_berth)
     assert by_berth["Config"]["Labels"] == {"team": "infra", "tier": "db", "x": "y"}
+    _assert_same(*_pair(daemon, names, ["--security-opt", "systempaths=unconfined"]))
 
 
 @pytest.mark.parametrize("flags", [
@@ -128,7 +131,9 @@ def test_config_and_network_flags(daemon, names, files):
     ["--security-opt", "bogus"], ["--security-opt", "seccomp=/nonexistent.json"],
     ["--memory-swappiness", "200"], ["--shm-size", "lots"], ["--init=maybe"], ["-c", "x"],
     ["--device-cgroup-rule", "bad"], ["--ipc", "bogus"], ["--label-file", "/nonexistent"],
-    ["--restart", "sometimes"], ["--restart", "on-failure:x"],
+    ["--restart", "sometimes"], ["--restart", "on-failure:x"], ["-e", "=bad"], ["--add-host", "x"],
+    ["--add-host", "h:bad"], ["--network-alias", "x"], ["--stop-signal", "NOPE"],
+    ["--mount", "type=tmpfs,target=/t,tmpfs-size=bad"], ["--mount", "type=bind,target=/t,bogus=1"],
 ])
 def test_bad_flags_refused_like_docker(daemon, flags):
     """Same status (125 for the CLI's own checks, 1 for the daemon's), nothing created."""

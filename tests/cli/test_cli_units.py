@@ -165,7 +165,7 @@ def test_run_defaults_and_detach():
     "argv",
     [[], ["--bogus", "busybox"], ["-d", "-a", "stdout", "busybox"], ["-m", "lots", "busybox"],
      ["--restart", "on-failure:x", "busybox"], ["-v", "relative", "busybox"],
-     ["--ulimit", "nofile=9:1", "busybox"], ["--stop-signal", "NOPE", "busybox"]],
+     ["--ulimit", "nofile=9:1", "busybox"], ["-e", "=bad", "busybox"]],
 )
 def test_run_flag_errors(argv):
     with pytest.raises(UsageError):

@@ -139,7 +139,12 @@ def apply_flags(ns: argparse.Namespace, body: dict[str, Any]) -> None:
     hc["UsernsMode"] = _container_or(ns.userns, ("", "host"), "--userns", "USER")
     hc["CgroupnsMode"] = _container_or(ns.cgroupns, ("", "host", "private"), "--cgroupns", "CGROUP")
     if ns.security_opt:
-        hc["SecurityOpt"] = [_security_opt(o) for o in ns.security_opt]
+        opts = [_security_opt(o) for o in ns.security_opt]
+        if "systempaths=unconfined" in opts:
+            # The docker CLI turns this one into fields: no masked or read-only /proc paths.
+            opts = [o for o in opts if o != "systempaths=unconfined"]
+            hc["MaskedPaths"], hc["ReadonlyPaths"] = [], []
+        hc["SecurityOpt"] = opts
     if ns.group_add:
         hc["GroupAdd"] = ns.group_add
     hc["Devices"] = [_device(d) for d in ns.device]

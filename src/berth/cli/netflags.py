@@ -6,10 +6,13 @@ fields: -p/-P/--expose, --ip, --mac-address, --dns*, --add-host, --network-alias
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
 from berth.cli.context import UsageError
+from berth.cli.humanize import parse_ram_bytes
+from berth.errors import BerthError
 
 __all__ = ["add_flags", "apply_flags", "parse_mount", "parse_publish"]
 
@@ -75,9 +78,24 @@ def parse_publish(spec: str) -> tuple[dict[str, dict[str, Any]], dict[str, list[
     return exposed, bindings
 
 
+# --mount keys whose API fields berthd does not implement: refused, not dropped.
+_MOUNT_KEYS_REFUSED = {
+    "volume-driver": "berthd has only the local volume driver",
+    "volume-opt": "berthd takes no volume driver options",
+    "volume-subpath": "berthd mounts whole volumes",
+    "bind-nonrecursive": "berthd's binds are recursive",
+    "bind-recursive": "berthd's binds are recursive",
+}
+_DEFAULT_NETWORKS = ("default", "bridge", "host", "none")
+
+
 def parse_mount(spec: str) -> dict[str, Any]:
     """``type=bind|volume|tmpfs,source=..,target=..,readonly,...`` -> an API Mount."""
     out: dict[str, Any] = {"Type": "volume"}
+
+    def invalid(why: str) -> UsageError:
+        return UsageError(f"invalid argument \"{spec}\" for \"--mount\" flag: {why}")
+
     for field in spec.split(","):
         key, eq, value = field.partition("=")
         key = key.strip().lower()
@@ -94,14 +112,41 @@ def parse_mount(spec: str) -> dict[str, Any]:
         elif key == "volume-nocopy":
             out.setdefault("VolumeOptions", {})["NoCopy"] = not eq or value.lower() in ("1", "true")
         elif key == "tmpfs-size":
-            out.setdefault("TmpfsOptions", {})["SizeBytes"] = int(value)
+            try:
+                out.setdefault("TmpfsOptions", {})["SizeBytes"] = parse_ram_bytes(value)
+            except BerthError:
+                raise invalid(f"invalid value for tmpfs-size: {value}") from None
         elif key == "tmpfs-mode":
-            out.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
+            try:
+                out.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
+            except ValueError:
+                raise invalid(f"invalid value for tmpfs-mode: {value}") from None
+        elif key in _MOUNT_KEYS_REFUSED:
+            raise UsageError(f"berth does not support --mount {key}: {_MOUNT_KEYS_REFUSED[key]}")
         else:
-            raise UsageError(f"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}'")
+            raise invalid(f"unexpected key '{key}' in '{field}'")
     if not out.get("Target"):
-        raise UsageError(f"invalid argument \"{spec}\" for \"--mount\" flag: target is required")
+        raise invalid("target is required")
     return out
+
+
+def _extra_host(spec: str) -> str:
+    """``name:ip`` or ``name=ip`` (docker's ValidateExtraHost) -> ``name:ip``."""
+    name, sep, ip = spec.partition("=")
+    if not sep:
+        name, sep, ip = spec.partition(":")
+    if not sep or not name:
+        raise UsageError(f'invalid argument "{spec}" for "--add-host" flag: '
+                         f'bad format for add-host: "{spec}"')
+    if ip.startswith("[") and ip.endswith("]"):
+        ip = ip[1:-1]
+    if ip != "host-gateway":
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise UsageError(f'invalid argument "{spec}" for "--add-host" flag: '
+                             f'invalid IP address in add-host: "{ip}"') from None
+    return f"{name}:{ip}"
 
 
 def apply_flags(ns: argparse.Namespace, body: dict[str, Any]) -> None:
@@ -123,7 +168,7 @@ def apply_flags(ns: argparse.Namespace, body: dict[str, Any]) -> None:
     hc["PortBindings"] = bindings
     hc["PublishAllPorts"] = bool(ns.publish_all)
     hc["Dns"], hc["DnsSearch"], hc["DnsOptions"] = ns.dns, ns.dns_search, ns.dns_option
-    hc["ExtraHosts"] = ns.add_host or None
+    hc["ExtraHosts"] = [_extra_host(h) for h in ns.add_host] or None
     if ns.mount:
         hc["Mounts"] = [parse_mount(m) for m in ns.mount]
     if ns.volumes_from:
@@ -134,8 +179,10 @@ def apply_flags(ns: argparse.Namespace, body: dict[str, Any]) -> None:
     if anon:
         body["Volumes"] = {**(body.get("Volumes") or {}), **{a: {} for a in anon}}
         hc["Binds"] = [b for b in binds if ":" in b] or None
-    if ns.mac_address:
-        body["MacAddress"] = ns.mac_address
+    # Since API 1.44 the MAC address is the endpoint's only (Config.MacAddress is deprecated).
+    mode = str(hc["NetworkMode"])
+    if ns.network_alias and (mode in _DEFAULT_NETWORKS or mode.startswith("container:")):
+        raise UsageError("network-scoped aliases are only supported for user-defined networks")
     endpoint: dict[str, Any] = {}
     if ns.ip:
         endpoint["IPAMConfig"] = {"IPv4Address": ns.ip}

@@ -30,9 +30,6 @@ __all__ = [
 ]
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-_SIGNAL_NAMES = ("ABRT", "ALRM", "HUP", "INT", "KILL", "QUIT", "TERM", "USR1", "USR2",
-                 "STOP", "CONT", "WINCH", "PIPE", "CHLD")
-
 # docker flags whose create-body fields berthd does not implement: refused, never dropped.
 REFUSED_FLAGS: dict[str, str] = {
     "--annotation": "berthd does not pass annotations to the runtime",
@@ -185,13 +182,21 @@ def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[l
                 arg = f"{arg}={argv[i + 1]}"
                 i += 1
         else:
-            # -abc: flags cluster; the first one taking a value swallows the rest or the next arg.
+            # -abc: flags cluster; the first one taking a value takes the rest of the cluster
+            # (pflag: `-e=x` is x) or the next argument, which is glued on with `=` so that
+            # argparse keeps a leading `=` or `-` of the value (`-e =bad`, `-e -x`).
             for j, ch in enumerate(arg[1:], start=1):
-                if takes_value.get(f"-{ch}", False):
-                    if j == len(arg) - 1 and i + 1 < len(argv):
-                        arg += argv[i + 1]
-                        i += 1
-                    break
+                if not takes_value.get(f"-{ch}", False):
+                    continue
+                value = arg[j + 1:].removeprefix("=")
+                if j == len(arg) - 1 and i + 1 < len(argv):
+                    value = argv[i + 1]
+                    i += 1
+                elif j == len(arg) - 1:
+                    break   # no value at all: argparse says so
+                opts.extend(f"-{c}" for c in arg[1:j])
+                arg = f"-{ch}={value}"
+                break
         opts.append(arg)
         i += 1
     return opts, []
@@ -347,7 +352,10 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
     for path in ns.env_file:
         env.extend(_read_env_file(path, environ))
     for item in ns.env:
-        env.extend(_env_item(item, environ))
+        try:
+            env.extend(_env_item(item, environ))
+        except UsageError as exc:
+            raise UsageError(f'invalid argument "{item}" for "-e, --env" flag: {exc}') from None
     labels: dict[str, str] = {}
     for item in [*(i for path in ns.label_file for i in _read_label_file(path)), *ns.label]:
         k, _, v = item.partition("=")
@@ -362,9 +370,6 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
             nano_cpus = round(float(ns.cpus) * 1e9)
         except ValueError as exc:
             raise UsageError(f'invalid argument "{ns.cpus}" for "--cpus" flag') from exc
-    if ns.stop_signal and not (ns.stop_signal.isdigit() or
-                               ns.stop_signal.upper().removeprefix("SIG") in _SIGNAL_NAMES):
-        raise UsageError(f"Invalid signal: {ns.stop_signal}")
     detach_keys = getattr(ns, "detach_keys", None)
     if detach_keys:
         parse_detach_keys(detach_keys)
