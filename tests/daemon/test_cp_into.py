@@ -5,14 +5,16 @@ archive (500, nothing written), an absolute name lands under the destination, a 
 is a file is a 500, and a copy onto a symlink writes through it.
 
 Checked against a private dockerd 20.10.24 (API 1.41) with the docker 28 CLI: same files, ids,
-status codes and messages. One deliberate difference: ``-a`` with a ``User`` looks the user up in
-the container's /etc/passwd; dockerd 20.10 looked it up in the host's database (so ``--user
-555:666`` failed there with "getent unable to find entry")."""
+status codes and messages; fifos and device nodes are made and ``SCHILY.xattr`` records set
+(security.capability comes back out the same). One deliberate difference: ``-a`` with a
+``User`` looks the user up in the container's /etc/passwd; dockerd 20.10 looked it up in the
+host's database (so ``--user 555:666`` failed there with "getent unable to find entry")."""
 
 from __future__ import annotations
 
 import io
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -90,3 +92,24 @@ def test_copy_onto_a_symlink_writes_through_it(daemon: Daemon, names: list[str],
     ok(daemon.docker("cp", str(src), f"{c}:/dang"))
     out = ok(daemon.docker("exec", c, "sh", "-c", "readlink /flnk; readlink /dang; cat /etc/passwd /nowhere"))
     assert out == "/etc/passwd\n/nowhere\nthrough\nthrough\n"
+
+
+def test_fifos_devices_and_capabilities_are_copied_in(daemon: Daemon, names: list[str]) -> None:
+    c = _running(daemon, names)
+    cap = "\x01\x00\x00\x02\x00 " + "\x00" * 14  # cap_net_bind_service, permitted
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind in (("ff", tarfile.FIFOTYPE), ("nul", tarfile.CHRTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type, info.devmajor, info.devminor = kind, 1, 3
+            tar.addfile(info)
+        info = tarfile.TarInfo("cap")
+        info.size, info.pax_headers = 1, {"SCHILY.xattr.security.capability": cap}
+        tar.addfile(info, io.BytesIO(b"x"))
+    assert _put(daemon, c, "/tmp", buf.getvalue())[0] == 200
+    listing = ok(daemon.docker("exec", c, "ls", "-l", "/tmp/ff", "/tmp/nul"))
+    assert [line[0] for line in listing.splitlines()] == ["p", "c"] and "1,   3" in listing
+    out = subprocess.run(["docker", "cp", f"{c}:/tmp/cap", "-"], env=daemon.env, capture_output=True,
+                         timeout=60)
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+        assert tar.getmembers()[0].pax_headers == {"SCHILY.xattr.security.capability": cap}

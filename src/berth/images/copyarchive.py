@@ -7,14 +7,16 @@ names are cleaned as moby cleans them (an absolute name lands under the destinat
 stops at the container's root, a name above the destination fails the archive), entries keep
 their uid and gid unless the caller gives an owner, every parent is resolved with
 ``berth.images.scoped`` so nothing lands outside the container's root, files are opened
-with ``O_NOFOLLOW``, hard links must point at files inside the root, device nodes are
-refused, and sizes and entry counts are bounded. It must not know about containers:
+with ``O_NOFOLLOW``, hard links must point at files inside the root, fifos and device
+nodes are made as moby makes them, ``SCHILY.xattr`` records are set, and sizes and entry
+counts are bounded. It must not know about containers:
 callers give a root directory.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import posixpath
@@ -36,6 +38,7 @@ from berth.images.scoped import resolve
 __all__ = ["PathStat", "extract_into", "path_stat", "write_path_tar", "write_tree_contents"]
 
 _CHUNK = 1 << 20
+_XATTR = "SCHILY.xattr."
 # Go's os.FileMode type bits.
 _GO_DIR = 1 << 31
 _GO_SYMLINK = 1 << 27
@@ -191,10 +194,10 @@ def extract_into(source: Path, root: Path, dest: str, *, owner: tuple[int, int] 
                         continue
                     if len(m.name) > limits.max_path:
                         raise InvalidArgument(f"archive entry name longer than {limits.max_path}")
-                    if not (m.isreg() or m.isdir() or m.issym() or m.islnk()):
+                    if not (m.isreg() or m.isdir() or m.issym() or m.islnk() or m.isfifo()
+                            or m.ischr() or m.isblk()):
                         raise InvalidArgument(
-                            f"invalid archive entry {m.name!r}: device nodes, fifos and other "
-                            "special files cannot be copied into a container")
+                            f"invalid archive entry {m.name!r}: unsupported type {m.type!r}")
                     parent = _parent_dir(root, rel_base, parts[:-1], m.name)
                     path = parent / parts[-1]
                     existing = _lstat(path)
@@ -228,6 +231,11 @@ def extract_into(source: Path, root: Path, dest: str, *, owner: tuple[int, int] 
                                 out.write(chunk)
                     elif m.issym():
                         os.symlink(m.linkname, path)
+                    elif m.isfifo() or m.ischr() or m.isblk():
+                        # moby makes them too (the API's caller is root; the container's device
+                        # cgroup still decides what it may open)
+                        fmt = stat.S_IFIFO if m.isfifo() else stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+                        os.mknod(path, fmt | 0o600, os.makedev(m.devmajor, m.devminor))
                     else:
                         target = resolve(root, rel_base + "/" + "/".join(_clean(m.linkname, shown)),
                                          follow_last=False)
@@ -252,8 +260,46 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 
 def _meta(path: Path, m: tarfile.TarInfo, owner: tuple[int, int] | None) -> None:
+    """Owner, attributes, mode and time of an extracted entry. Through a descriptor opened
+    without following links where one can be opened (a directory's are set last, after the
+    archive: an entry may have put a link to the host in its place meanwhile)."""
     uid, gid = owner if owner is not None else (m.uid, m.gid)
-    os.lchown(path, uid, gid)
-    if not m.issym():
-        os.chmod(path, m.mode & 0o7777)
-    os.utime(path, ns=(int(m.mtime * 1e9),) * 2, follow_symlinks=False)
+    times = (int(m.mtime * 1e9),) * 2
+    if m.issym() or m.ischr() or m.isblk():
+        # a device is never opened; it was just made, as a file or a link the chmod can't reach
+        os.lchown(path, uid, gid)
+        _xattrs(path, m)
+        if not m.issym() and not stat.S_ISLNK(os.lstat(path).st_mode):
+            os.chmod(path, m.mode & 0o7777)
+        os.utime(path, ns=times, follow_symlinks=False)
+        return
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags | (os.O_DIRECTORY if m.isdir() else 0))
+    except OSError as e:
+        if m.isdir() and e.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+            return  # no longer the directory the archive made
+        raise
+    try:
+        os.fchown(fd, uid, gid)
+        _xattrs(fd, m)
+        os.fchmod(fd, m.mode & 0o7777)
+        os.utime(fd, ns=times)
+    finally:
+        os.close(fd)
+
+
+def _xattrs(target: Path | int, m: tarfile.TarInfo) -> None:
+    # After the chown, which would clear security.capability; moby skips what the file
+    # system refuses (ENOTSUP, EPERM: overlay's own trusted.overlay.*).
+    for key, value in m.pax_headers.items():
+        if key.startswith(_XATTR):
+            try:
+                if isinstance(target, int):
+                    os.setxattr(target, key[len(_XATTR):], value.encode("utf-8", "surrogateescape"))
+                else:
+                    os.setxattr(target, key[len(_XATTR):], value.encode("utf-8", "surrogateescape"),
+                                follow_symlinks=False)
+            except OSError as e:
+                if e.errno not in (errno.ENOTSUP, errno.EPERM):
+                    raise
