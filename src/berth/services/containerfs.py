@@ -9,6 +9,11 @@ container leaves out a volume whose mount point is not made yet, where moby make
 overlay is mounted read-only to read). ``export`` always mounts the
 rootfs alone, without volumes, as moby exports. A ``cp`` into a read-only volume or a
 read-only rootfs is refused with moby's messages (500s there too).
+
+Deliberate differences from dockerd 20.10: ``cp CONTAINER:/ -`` names its entries ``./``,
+``./bin`` ... where dockerd writes ``/``, ``/bin`` (both unpack the same with the docker CLI;
+GNU tar strips dockerd's leading ``/``). Under ``--userns-remap`` tar headers carry host ids
+both ways (moby maps them to and from the container's); not done yet.
 Path rules and tar handling are ``berth.images.scoped`` / ``copyarchive``; layers and image
 configs are ``berth.images.commit`` / ``stored``; it speaks no HTTP.
 """
