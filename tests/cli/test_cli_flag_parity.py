@@ -37,7 +37,12 @@ def _section(info: dict, section: str) -> dict:
     """One inspect section without per-container fields, the container's own name (in
     Links) replaced by a placeholder."""
     text = json.dumps({k: v for k, v in info[section].items() if (section, k) not in _PER_CONTAINER})
-    return json.loads(text.replace(info["Name"] + "/", "<self>/"))
+    out = json.loads(text.replace(info["Name"] + "/", "<self>/"))
+    if out.get("Env"):
+        # docker 28's CLI sends -e entries in a varying rotation (seen: A B C, C A B for the
+        # same command line); berth keeps the command line's order. Compare them as a set.
+        out["Env"] = sorted(out["Env"])
+    return out
 
 
 def _assert_same(by_docker: dict, by_berth: dict) -> None:
