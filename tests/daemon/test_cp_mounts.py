@@ -84,3 +84,20 @@ def test_copy_into_a_read_only_rootfs_is_refused(daemon: Daemon, names: list[str
     assert status == 200, body
     assert _cp_out(daemon, f"{name}:/scratch/x") == {"x": b"x"}
     assert request(str(daemon.socket), "HEAD", f"/containers/{name}/archive?path=/x")[0] == 404
+
+
+def test_copying_the_root_out_names_it_as_dockerd(daemon: Daemon, names: list[str],
+                                                  tmp_path: Path) -> None:
+    """dockerd names ``cp CONTAINER:/ -``'s entries "/", "/bin", ...; the docker CLI puts the
+    target before each name, so ``docker cp CONTAINER:/ dir`` fills ``dir``."""
+    name = new_name(names)
+    ok(daemon.docker("run", "--name", name, "busybox", "sh", "-c", "echo r > /marker"))
+    r = subprocess.run(["docker", "cp", f"{name}:/", "-"], env=daemon.env, capture_output=True,
+                       timeout=60)
+    with tarfile.open(fileobj=io.BytesIO(r.stdout)) as tar:
+        raw = [m.name for m in tar.getmembers()][:2]
+    assert raw == ["", "/.dockerenv"]  # "/" as tarfile reads it (a directory's "/" stripped)
+    ok(daemon.docker("cp", f"{name}:/", str(tmp_path / "out")))
+    assert (tmp_path / "out" / "marker").read_bytes() == b"r\n"
+    assert (tmp_path / "out" / "bin" / "busybox").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

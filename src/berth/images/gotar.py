@@ -88,6 +88,8 @@ def _pax_name(name: bytes) -> bytes:
     directory's ``a/b/`` gives ``a/b/PaxHeaders.0``), cleaned, ASCII, cut to 100 bytes."""
     cut = name.rfind(b"/") + 1
     joined = posixpath.normpath(b"/".join(p for p in (name[:cut], b"PaxHeaders.0", name[cut:]) if p))
+    if joined.startswith(b"//"):  # normpath keeps POSIX's "//"; Go's Clean does not
+        joined = b"/" + joined.lstrip(b"/")
     return _ascii(joined)[:_NAME].rstrip(b"/")
 
 

@@ -10,10 +10,8 @@ overlay is mounted read-only to read). ``export`` always mounts the
 rootfs alone, without volumes, as moby exports. A ``cp`` into a read-only volume or a
 read-only rootfs is refused with moby's messages (500s there too).
 
-Deliberate differences from dockerd 20.10: ``cp CONTAINER:/ -`` names its entries ``./``,
-``./bin`` ... where dockerd writes ``/``, ``/bin`` (both unpack the same with the docker CLI;
-GNU tar strips dockerd's leading ``/``). Under ``--userns-remap`` tar headers carry host ids
-both ways (moby maps them to and from the container's); not done yet.
+Known difference from dockerd 20.10: under ``--userns-remap`` tar headers carry host ids both
+ways (moby maps them to and from the container's); not done yet.
 Path rules and tar handling are ``berth.images.scoped`` / ``copyarchive``; layers and image
 configs are ``berth.images.commit`` / ``stored``; it speaks no HTTP.
 """
@@ -216,10 +214,11 @@ class ContainerFilesService:
             if on_stat is not None:
                 on_stat(st)
             host, _ = path_stat(root, path)
-            # "dir/." is named "." like "/": the client renames the "./" prefix of every
-            # entry to its target, so the names must carry it (cp c:/d/. new gives new/f)
-            name = st.name if st.name != "/" else "."
-            write_path_tar(host, name, out, OwnerNames(root))
+            # "dir/." is named ".": the client renames the "./" prefix of every entry to its
+            # target (cp c:/d/. new gives new/f). "/" is named "/" ("/", "/bin", ...) as
+            # dockerd names it: the client puts its target before each name ("./" gave
+            # "new./bin").
+            write_path_tar(host, st.name, out, OwnerNames(root))
             return st
 
     def put_archive(self, ref: str, path: str, tar: Path, no_overwrite_dir_non_dir: bool,
