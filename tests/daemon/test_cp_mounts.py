@@ -101,3 +101,10 @@ def test_copying_the_root_out_names_it_as_dockerd(daemon: Daemon, names: list[st
     assert (tmp_path / "out" / "marker").read_bytes() == b"r\n"
     assert (tmp_path / "out" / "bin" / "busybox").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    # berth's own CLI likewise, into a new directory and into an existing one
+    ok(daemon.berth("cp", f"{name}:/", str(tmp_path / "out2")))
+    assert (tmp_path / "out2" / "marker").read_bytes() == b"r\n"
+    (tmp_path / "out3").mkdir()
+    ok(daemon.berth("cp", f"{name}:/", str(tmp_path / "out3")))
+    assert (tmp_path / "out3" / "marker").is_file() and not (tmp_path / "out3" / "out3").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out2", "out3"]

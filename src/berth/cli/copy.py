@@ -55,6 +55,15 @@ def _is_dir_mode(mode: int) -> bool:
 
 def _rename_member(member: tarfile.TarInfo, old: str, new: str) -> bool:
     """Rename the top entry ``old`` to ``new`` (``""`` = strip it); False to drop the member."""
+    if old == "/":
+        # the root's entries are "/", "/bin", ... (as dockerd names them): put ``new`` before each
+        rel = member.name.strip("/")
+        if not rel and not new:
+            return False
+        member.name = "/".join(x for x in (new, rel) if x)
+        if member.islnk():
+            member.linkname = "/".join(x for x in (new, member.linkname.strip("/")) if x)
+        return True
     name = member.name.rstrip("/")
     if name == old:
         if not new:
@@ -97,7 +106,7 @@ def _from_container(ctx: CLIContext, container: str, src: str, dest: str) -> int
     contents_only = src.endswith("/.")
     dest_path = Path(dest)
     if dest_path.is_dir():
-        where, new_top = dest_path, ("" if contents_only else top)
+        where, new_top = dest_path, ("" if contents_only or top == "/" else top)
     else:
         error = ""
         if dest.endswith("/"):
