@@ -51,3 +51,26 @@ def test_logs_since_until_forms_match_docker(daemon, names):
 def test_flags_berthd_cannot_honour_are_refused(daemon, argv, flag):
     r = daemon.berth(*argv)
     assert r.returncode == 125 and f"berth does not support {flag}".encode() in r.stderr
+
+
+def test_boolean_flags_never_take_the_next_argument(daemon, names, tmp_path):
+    """pflag booleans (commit -p, history -H, build --rm) leave the next argument alone and
+    take a value only glued on (``-H=false``), as the docker CLI does."""
+    for flags in (["-H"], ["-H=false"], ["--human=0"]):
+        docker, berth = (cli("history", *flags, "busybox") for cli in (daemon.docker, daemon.berth))
+        assert berth.returncode == docker.returncode == 0, (flags, berth.stderr)
+        assert berth.stdout == docker.stdout, flags
+    assert b" ago" not in daemon.berth("history", "-H=false", "busybox").stdout
+    name = names.new("commit")
+    assert daemon.berth("create", "--name", name, "busybox", "true").returncode == 0
+    tag = f"berth-parity-commit:{name[-8:]}"
+    r = daemon.berth("commit", "-p", name, tag)
+    try:
+        assert r.returncode == 0, r.stderr
+        (tmp_path / "Dockerfile").write_text("FROM busybox\nLABEL parity=1\n")
+        built = daemon.berth("build", "--rm", "-q", "-t", f"{tag}-built", str(tmp_path))
+        assert built.returncode == 0, built.stderr
+    finally:
+        daemon.berth("rmi", tag, f"{tag}-built")
+    r = daemon.berth("commit", "--pause=maybe", name, tag)
+    assert r.returncode == 125 and b'strconv.ParseBool: parsing "maybe"' in r.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from berth.buildcontext import read_dockerignore, write_context_tar
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
 from berth.cli.registry import build_auth_header
 from berth.client.progress import StreamError, decode_progress
 from berth.errors import BerthError
@@ -62,7 +62,7 @@ def cmd_build(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--label", action="append", default=[])
     p.add_argument("--target", default="")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--rm", default="true", nargs="?", const="true")
+    p.add_argument("--rm", action=GoBool, default=True)
     p.add_argument("--force-rm", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--network", default="")
@@ -88,7 +88,7 @@ def cmd_build(ctx: CLIContext, argv: list[str]) -> int:
             Path(ns.iidfile).unlink(missing_ok=True)
         query: dict[str, Any] = {
             "t": ns.tag or None, "dockerfile": name, "q": ns.quiet or None,
-            "nocache": ns.no_cache or None, "rm": ns.rm.lower() not in ("false", "0"),
+            "nocache": ns.no_cache or None, "rm": ns.rm,
             "forcerm": ns.force_rm or None, "target": ns.target or None,
             "networkmode": ns.network or None, "pull": ns.pull or None,
             "buildargs": json.dumps(_kv_map(ns.build_arg, environ, True)),

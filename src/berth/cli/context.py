@@ -9,23 +9,70 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
-from typing import NoReturn
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
 
 from berth.client import APIClient, connect
 from berth.client.progress import StreamError
 from berth.errors import BerthError, Unavailable
 
-__all__ = ["CLIContext", "UsageError", "daemon_error_text", "make_parser", "write_out"]
+__all__ = ["CLIContext", "GoBool", "UsageError", "daemon_error_text", "go_bool", "make_parser",
+           "write_out"]
 
 
 class UsageError(Exception):
     """Bad flags or arguments: docker prints the message and exits 125."""
 
 
+def go_bool(text: str, flag: str) -> bool:
+    """Go's strconv.ParseBool, with pflag's message."""
+    if text.lower() in ("1", "t", "true"):
+        return True
+    if text.lower() in ("0", "f", "false"):
+        return False
+    raise UsageError(f'invalid argument "{text}" for "{flag}" flag: '
+                     f'strconv.ParseBool: parsing "{text}": invalid syntax')
+
+
+class GoBool(argparse.Action):
+    """A pflag boolean: ``-p``/``--pause`` set it, ``--pause=false`` (glued only) sets it to
+    the value; it never takes the next argument, which stays a positional (``-p ctr``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, default: bool | None = False,
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message}\nSee 'berth {self.prog.split()[-1]} --help'.")
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        """argparse, with ``--flag=value`` of GoBool flags taken out and applied last."""
+        bools = {opt: a for a in self._actions if isinstance(a, GoBool) for opt in a.option_strings}
+        rest: list[str] = []
+        explicit: list[tuple[str, bool]] = []
+        tokens = list(sys.argv[1:] if args is None else args)
+        for i, token in enumerate(tokens):
+            if token == "--":
+                rest.extend(tokens[i:])
+                break
+            opt, eq, value = token.partition("=")
+            if eq and opt in bools:
+                names = ", ".join(bools[opt].option_strings)
+                explicit.append((bools[opt].dest, go_bool(value, names)))
+            else:
+                rest.append(token)
+        ns, extra = super().parse_known_args(rest, namespace)
+        for dest, flag_value in explicit:
+            setattr(ns, dest, flag_value)
+        return ns, extra
 
 
 def make_parser(command: str, description: str, *, help_flag_h: bool = True) -> argparse.ArgumentParser:

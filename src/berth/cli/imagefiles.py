@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, BinaryIO
 
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
 from berth.cli.formatting import render
 from berth.cli.humanize import ellipsis
 from berth.cli.reference import parse_reference
@@ -31,22 +31,12 @@ _HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREA
 _HISTORY_DEFAULT = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 
 
-def _bool_flag(value: str) -> bool:
-    """Go's strconv.ParseBool for ``--pause=false`` / ``-H=false``."""
-    low = value.lower()
-    if low in ("1", "t", "true"):
-        return True
-    if low in ("0", "f", "false"):
-        return False
-    raise UsageError(f'invalid argument "{value}": strconv.ParseBool: parsing "{value}": invalid syntax')
-
-
 def cmd_commit(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("commit", "Create a new image from a container's changes")
     p.add_argument("-a", "--author", default="")
     p.add_argument("-m", "--message", default="")
     p.add_argument("-c", "--change", action="append", default=[])
-    p.add_argument("-p", "--pause", nargs="?", const="true", default="true")
+    p.add_argument("-p", "--pause", action=GoBool, default=True)
     p.add_argument("container")
     p.add_argument("reference", nargs="?")
     ns = p.parse_args(argv)
@@ -61,7 +51,7 @@ def cmd_commit(ctx: CLIContext, argv: list[str]) -> int:
         repo, tag = ref.normalized_name, ref.tag
     query: dict[str, Any] = {"container": ns.container, "repo": repo, "tag": tag,
                              "author": ns.author or None, "comment": ns.message or None,
-                             "pause": _bool_flag(ns.pause), "changes": ns.change or None}
+                             "pause": ns.pause, "changes": ns.change or None}
     try:
         out = ctx.client.request("POST", "/commit", query=query, body={}).json()
     except BerthError as exc:
@@ -206,7 +196,7 @@ def history_rows(items: list[dict[str, Any]], *, human: bool, trunc: bool,
 
 def cmd_history(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("history", "Show the history of an image")
-    p.add_argument("-H", "--human", nargs="?", const="true", default="true")
+    p.add_argument("-H", "--human", action=GoBool, default=True)
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--format")
@@ -218,10 +208,12 @@ def cmd_history(ctx: CLIContext, argv: list[str]) -> int:
     except BerthError as exc:
         ctx.fail(exc)
         return 1
-    rows = history_rows(items, human=_bool_flag(ns.human), trunc=not ns.no_trunc, now=time.time())
+    rows = history_rows(items, human=ns.human, trunc=not ns.no_trunc, now=time.time())
     if ns.quiet:
         sys.stdout.write("".join(r["ID"] + "\n" for r in rows))
         return 0
-    fmt = ns.format or _HISTORY_DEFAULT
-    sys.stdout.write(render(_HISTORY_DEFAULT if fmt == "table" else fmt, rows, _HISTORY_HEADERS))
+    # docker's table for -H=false shows the CREATED AT column instead of CREATED.
+    default = _HISTORY_DEFAULT if ns.human else _HISTORY_DEFAULT.replace("CreatedSince", "CreatedAt")
+    fmt = ns.format or default
+    sys.stdout.write(render(default if fmt == "table" else fmt, rows, _HISTORY_HEADERS))
     return 0

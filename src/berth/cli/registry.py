@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
 from berth.cli.reference import parse_reference
 from berth.client import StreamError
 from berth.client.progress import ProgressMessage, decode_progress
@@ -116,7 +116,7 @@ def cmd_pull(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-a", "--all-tags", action="store_true")
     p.add_argument("--platform")
     # No effect without DOCKER_CONTENT_TRUST, in docker too; accepted so scripts keep working.
-    p.add_argument("--disable-content-trust", nargs="?", const="true")
+    p.add_argument("--disable-content-trust", action=GoBool, default=True)
     p.add_argument("name")
     ns = p.parse_args(argv)
     if ns.all_tags:
@@ -146,7 +146,7 @@ def cmd_push(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("push", "Upload an image to a registry")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-a", "--all-tags", action="store_true")
-    p.add_argument("--disable-content-trust", nargs="?", const="true")
+    p.add_argument("--disable-content-trust", action=GoBool, default=True)
     p.add_argument("name")
     ns = p.parse_args(argv)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.cli import healthflags, hostflags, netflags, resourceflags
-from berth.cli.context import UsageError, make_parser
+from berth.cli.context import GoBool, UsageError, make_parser
 from berth.cli.humanize import parse_ram_bytes
 from berth.errors import BerthError
 from berth.record import Record
@@ -60,34 +60,8 @@ REFUSED_FLAGS: dict[str, str] = {
 _REFUSED_BOOLS = frozenset({"--use-api-socket"})
 
 
-class _GoBool(argparse.Action):
-    """A pflag boolean: ``--flag`` is true, ``--flag=false`` (glued only) sets it false."""
-
-    def __init__(self, option_strings: list[str], dest: str, default: bool = False,
-                 **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs="?", const="true", default=default, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        text = str(values)
-        if text.lower() in ("1", "t", "true"):
-            setattr(namespace, self.dest, True)
-        elif text.lower() in ("0", "f", "false"):
-            setattr(namespace, self.dest, False)
-        else:
-            flag = "/".join(self.option_strings) if len(self.option_strings) == 1 else \
-                ", ".join(self.option_strings)
-            raise UsageError(f'invalid argument "{text}" for "{flag}" flag: '
-                             f'strconv.ParseBool: parsing "{text}": invalid syntax')
-
-
 def _bool(add: Callable[..., Any], short: str | None, long: str) -> None:
-    """A boolean flag: the short form (which clusters, ``-it``) apart from the long one, which
-    alone takes a glued Go boolean (``--tty=false``)."""
-    dest = long[2:].replace("-", "_")
-    if short:
-        add(short, action="store_true", dest=dest)
-    add(long, action=_GoBool, dest=dest)
+    add(*([short] if short else []), long, action=GoBool)
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
@@ -95,7 +69,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add = p.add_argument
     if command == "run":
         _bool(add, "-d", "--detach")
-        add("--sig-proxy", action=_GoBool, default=True)
+        add("--sig-proxy", action=GoBool, default=True)
         add("--detach-keys")
     _bool(add, None, "--rm")
     _bool(add, "-i", "--interactive")
@@ -121,7 +95,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add("--cpus")
     add("--pids-limit", type=int)
     add("--ulimit", action="append", default=[])
-    add("--init", action=_GoBool, default=None)
+    add("--init", action=GoBool, default=None)
     add("--restart", default="no")
     add("--stop-signal")
     add("--stop-timeout", type=int)
@@ -129,12 +103,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add("--pull", default="missing", choices=["always", "missing", "never"])
     _bool(add, "-q", "--quiet")
     # No effect without DOCKER_CONTENT_TRUST, in docker too; accepted so scripts keep working.
-    add("--disable-content-trust", action=_GoBool, default=True)
+    add("--disable-content-trust", action=GoBool, default=True)
     _bool(add, None, "--oom-kill-disable")
     _bool(add, None, "--no-healthcheck")
     for flag in REFUSED_FLAGS:
         if flag in _REFUSED_BOOLS:
-            add(flag, action=_GoBool, dest=_refused_dest(flag), default=None, help=argparse.SUPPRESS)
+            add(flag, action=GoBool, dest=_refused_dest(flag), default=None, help=argparse.SUPPRESS)
         else:
             add(flag, action="append", dest=_refused_dest(flag), default=None, help=argparse.SUPPRESS)
     netflags.add_flags(add)
@@ -150,21 +124,19 @@ def _refused_dest(flag: str) -> str:
 
 def _refuse(ns: argparse.Namespace) -> None:
     for flag, why in REFUSED_FLAGS.items():
-        if getattr(ns, _refused_dest(flag), None) is not None:
+        if getattr(ns, _refused_dest(flag), None) not in (None, False):
             raise UsageError(f"berth does not support {flag}: {why}")
 
 
 def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
     """Options before the image, and image + command (docker stops flag parsing at the image)."""
     takes_value: dict[str, bool] = {}
-    long_bool: dict[str, str] = {}
+    bools: set[str] = set()
     for action in parser._actions:
         for opt in action.option_strings:
-            takes_value[opt] = action.nargs not in (0, "?")   # "?": a _GoBool long flag
-            if isinstance(action, _GoBool):
-                long_bool[action.dest] = opt
-    short_bool = {opt: long_bool[a.dest] for a in parser._actions for opt in a.option_strings
-                  if a.nargs == 0 and a.dest in long_bool}
+            takes_value[opt] = action.nargs != 0
+            if isinstance(action, GoBool):
+                bools.add(opt)
     i = 0
     opts: list[str] = []
     while i < len(argv):
@@ -173,8 +145,10 @@ def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[l
             return opts, argv[i + 1:]
         if not arg.startswith("-") or arg == "-":
             return opts, argv[i:]
-        if arg[:2] in short_bool and arg[2:3] == "=":
-            arg = short_bool[arg[:2]] + arg[2:]   # -t=false is --tty=false
+        if arg.partition("=")[0] in bools:
+            opts.append(arg)   # `--rm=false`, `-t=false`: the parser reads the value
+            i += 1
+            continue
         # Values are glued to their flag (`--name=-x`, `-e-x`): like pflag, the argument after
         # a value-taking flag is its value even when it starts with a dash.
         if arg.startswith("--"):
@@ -186,6 +160,8 @@ def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[l
             # (pflag: `-e=x` is x) or the next argument, which is glued on with `=` so that
             # argparse keeps a leading `=` or `-` of the value (`-e =bad`, `-e -x`).
             for j, ch in enumerate(arg[1:], start=1):
+                if ch == "=":
+                    break   # `-it=false`: argparse refuses it
                 if not takes_value.get(f"-{ch}", False):
                     continue
                 value = arg[j + 1:].removeprefix("=")
