@@ -74,3 +74,26 @@ def test_boolean_flags_never_take_the_next_argument(daemon, names, tmp_path):
         daemon.berth("rmi", tag, f"{tag}-built")
     r = daemon.berth("commit", "--pause=maybe", name, tag)
     assert r.returncode == 125 and b'strconv.ParseBool: parsing "maybe"' in r.stderr
+
+
+def test_exec_and_kill_flags_match_docker(daemon, names, tmp_path):
+    name = names.new("exec")
+    assert daemon.berth("run", "-d", "--name", name, "busybox", "sleep", "60").returncode == 0
+    (tmp_path / "env").write_text("FROM_FILE=1\n# comment\n")
+    cases = [
+        ["-e", "A=1", "--env-file", str(tmp_path / "env"), name, "sh", "-c", "echo $A $FROM_FILE"],
+        ["-u", "nobody", "-w", "/tmp", name, "sh", "-c", "id -un; pwd"],
+        ["-u", "1:2", name, "id"],
+        ["--privileged", name, "sh", "-c", "grep CapEff /proc/self/status"],
+        [name, "sh", "-c", "exit 7"],
+        [name, "no-such-binary"],
+        ["-w", "/nonexistent", name, "true"],
+    ]
+    for argv in cases:
+        docker, berth = daemon.docker("exec", *argv), daemon.berth("exec", *argv)
+        assert (berth.returncode, berth.stdout) == (docker.returncode, docker.stdout), (argv, docker, berth)
+    for signal in ("USR1", "SIGUSR2", "10"):
+        docker, berth = (cli("kill", "-s", signal, name) for cli in (daemon.docker, daemon.berth))
+        assert berth.returncode == docker.returncode == 0, (signal, berth.stderr)
+    docker, berth = (cli("kill", "-s", "NOPE", name) for cli in (daemon.docker, daemon.berth))
+    assert berth.returncode == docker.returncode != 0
