@@ -47,6 +47,12 @@ def test_logs_since_until_forms_match_docker(daemon, names):
 @pytest.mark.parametrize("argv, flag", [
     (["logs", "--details", "x"], "--details"),
     (["pull", "-a", "busybox"], "--all-tags"),
+    (["build", "-m", "64m", "."], "--memory"), (["build", "--squash", "."], "--squash"),
+    (["build", "--add-host", "h:1.2.3.4", "."], "--add-host"),
+    (["start", "--checkpoint", "c1", "x"], "--checkpoint"),
+    (["update", "--cpu-rt-period", "1000", "x"], "--cpu-rt-period"),
+    (["images", "--tree"], "--tree"), (["rmi", "--platform", "linux/arm64", "busybox"], "--platform"),
+    (["push", "--platform", "linux/arm64", "busybox"], "--platform"),
 ])
 def test_flags_berthd_cannot_honour_are_refused(daemon, argv, flag):
     r = daemon.berth(*argv)
@@ -68,7 +74,8 @@ def test_boolean_flags_never_take_the_next_argument(daemon, names, tmp_path):
     try:
         assert r.returncode == 0, r.stderr
         (tmp_path / "Dockerfile").write_text("FROM busybox\nLABEL parity=1\n")
-        built = daemon.berth("build", "--rm", "-q", "-t", f"{tag}-built", str(tmp_path))
+        built = daemon.berth("build", "--rm", "--compress", "--disable-content-trust", "-q", "-t",
+                             f"{tag}-built", str(tmp_path))
         assert built.returncode == 0, built.stderr
     finally:
         daemon.berth("rmi", tag, f"{tag}-built")

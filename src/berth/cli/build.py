@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from berth.buildcontext import read_dockerignore, write_context_tar
-from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, add_refused, check_refused, make_parser
 from berth.cli.registry import build_auth_header
 from berth.client.progress import StreamError, decode_progress
 from berth.errors import BerthError
@@ -54,6 +54,27 @@ def _pack(context: Path, dockerfile: str | None, out: BinaryIO) -> str:
     return name
 
 
+# docker build flags whose query parameters berthd's classic builder does not read.
+_REFUSED_FLAGS = {
+    "--add-host": "berthd's RUN steps take no extra hosts",
+    "--cache-from": "berthd's build cache is local only",
+    "--cgroup-parent": "berthd places RUN steps under its own cgroup parent",
+    "--cpu-period": "berthd's RUN steps take no resource limits",
+    "--cpu-quota": "berthd's RUN steps take no resource limits",
+    "-c, --cpu-shares": "berthd's RUN steps take no resource limits",
+    "--cpuset-cpus": "berthd's RUN steps take no resource limits",
+    "--cpuset-mems": "berthd's RUN steps take no resource limits",
+    "-m, --memory": "berthd's RUN steps take no resource limits",
+    "--memory-swap": "berthd's RUN steps take no resource limits",
+    "--shm-size": "berthd's RUN steps take no resource limits",
+    "--ulimit": "berthd's RUN steps take no resource limits",
+    "--security-opt": "berthd's RUN steps take no security options",
+    "--isolation": "it is a Windows-only option",
+    "--platform": "berthd builds for its own platform only",
+    "--squash": "berthd does not squash layers",
+}
+
+
 def cmd_build(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("build", "Build an image from a Dockerfile")
     p.add_argument("-t", "--tag", action="append", default=[])
@@ -68,8 +89,13 @@ def cmd_build(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--network", default="")
     p.add_argument("--iidfile")
     p.add_argument("--pull", action="store_true")
+    # Neither changes what is built: accepted, as docker accepts them, and not acted on.
+    p.add_argument("--disable-content-trust", action=GoBool, default=True)
+    p.add_argument("--compress", action=GoBool)
+    add_refused(p, _REFUSED_FLAGS, frozenset({"--squash"}))
     p.add_argument("context")
     ns = p.parse_args(argv)
+    check_refused(ns, _REFUSED_FLAGS)
     environ = dict(ctx.environ)
     with tempfile.TemporaryFile() as body:
         if ns.context == "-":

@@ -16,8 +16,8 @@ from berth.client import APIClient, connect
 from berth.client.progress import StreamError
 from berth.errors import BerthError, Unavailable
 
-__all__ = ["CLIContext", "GoBool", "UsageError", "daemon_error_text", "go_bool", "make_parser",
-           "write_out"]
+__all__ = ["CLIContext", "GoBool", "UsageError", "add_refused", "check_refused", "daemon_error_text",
+           "go_bool", "make_parser", "write_out"]
 
 
 class UsageError(Exception):
@@ -82,6 +82,32 @@ def make_parser(command: str, description: str, *, help_flag_h: bool = True) -> 
     if not help_flag_h:
         parser.add_argument("--help", action="help", help="Print usage")
     return parser
+
+
+def _refused_dest(flag: str) -> str:
+    return "refused_" + flag.split(", ")[-1].lstrip("-").replace("-", "_")
+
+
+def add_refused(parser: argparse.ArgumentParser, flags: Mapping[str, str],
+                booleans: frozenset[str] = frozenset()) -> None:
+    """Accept docker flags berthd does not implement (``flags``: ``"-c, --cpu-shares"`` or
+    ``"--platform"`` -> why), hidden from --help, so that :func:`check_refused` can name them
+    instead of dropping them."""
+    for flag in flags:
+        if flag in booleans:
+            parser.add_argument(*flag.split(", "), action=GoBool, dest=_refused_dest(flag), default=None,
+                                help=argparse.SUPPRESS)
+        else:
+            parser.add_argument(*flag.split(", "), action="append", dest=_refused_dest(flag),
+                                default=None,
+                                help=argparse.SUPPRESS)
+
+
+def check_refused(ns: argparse.Namespace, flags: Mapping[str, str]) -> None:
+    """Raise UsageError for the first refused flag given (``--flag=false`` is no request)."""
+    for flag, why in flags.items():
+        if getattr(ns, _refused_dest(flag), None) not in (None, False):
+            raise UsageError(f"berth does not support {flag.split(', ')[-1]}: {why}")
 
 
 def daemon_error_text(err: BerthError) -> str:

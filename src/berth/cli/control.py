@@ -11,7 +11,14 @@ import sys
 from typing import Any
 
 from berth.cli.containers import _each
-from berth.cli.context import CLIContext, UsageError, daemon_error_text, make_parser
+from berth.cli.context import (
+    CLIContext,
+    UsageError,
+    add_refused,
+    check_refused,
+    daemon_error_text,
+    make_parser,
+)
 from berth.cli.resourceflags import go_int, size_flag
 from berth.cli.runflags import DEFAULT_DETACH_KEYS, parse_detach_keys, parse_restart
 from berth.cli.streams import pump, resize_exec_on_winch, resize_on_winch
@@ -203,8 +210,12 @@ def cmd_update(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--pids-limit")
     p.add_argument("--blkio-weight")
     p.add_argument("--restart")
+    refused = {"--cpu-rt-period": "berthd does not apply real-time CPU limits",
+               "--cpu-rt-runtime": "berthd does not apply real-time CPU limits"}
+    add_refused(p, refused)
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
+    check_refused(ns, refused)
     body: dict[str, Any] = {}
     for key, value, flag in (("Memory", ns.memory, "-m, --memory"),
                              ("MemoryReservation", ns.memory_reservation, "--memory-reservation")):

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import BinaryIO
 
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, UsageError, add_refused, check_refused, make_parser
 from berth.cli.formatting import IMAGE_HEADERS, image_rows, render
 from berth.cli.objects import parse_filters
 from berth.cli.reference import parse_reference
@@ -31,8 +31,11 @@ def cmd_images(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--digests", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
+    refused = {"--tree": "berth lists images as a table only"}
+    add_refused(p, refused, frozenset(refused))
     p.add_argument("repository", nargs="?")
     ns = p.parse_args(argv)
+    check_refused(ns, refused)
     filters = parse_filters(ns.filter)
     if ns.repository:
         filters.setdefault("reference", []).append(ns.repository)
@@ -114,8 +117,11 @@ def cmd_rmi(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("rmi", "Remove one or more images")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--no-prune", action="store_true")
+    refused = {"--platform": "berthd keeps one platform of an image"}
+    add_refused(p, refused)
     p.add_argument("images", nargs="+")
     ns = p.parse_args(argv)
+    check_refused(ns, refused)
     status = 0
     for ref in ns.images:
         try:

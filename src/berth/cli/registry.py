@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, add_refused, check_refused, make_parser
 from berth.cli.reference import parse_reference
 from berth.client import StreamError
 from berth.client.progress import ProgressMessage, decode_progress
@@ -147,8 +147,11 @@ def cmd_push(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-a", "--all-tags", action="store_true")
     p.add_argument("--disable-content-trust", action=GoBool, default=True)
+    refused = {"--platform": "berthd keeps one platform of an image"}
+    add_refused(p, refused)
     p.add_argument("name")
     ns = p.parse_args(argv)
+    check_refused(ns, refused)
     try:
         ref = parse_reference(ns.name)
     except InvalidArgument as exc:

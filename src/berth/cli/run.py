@@ -12,7 +12,14 @@ import os
 import sys
 from collections.abc import Iterator
 
-from berth.cli.context import CLIContext, UsageError, daemon_error_text, make_parser
+from berth.cli.context import (
+    CLIContext,
+    UsageError,
+    add_refused,
+    check_refused,
+    daemon_error_text,
+    make_parser,
+)
 from berth.cli.reference import parse_reference
 from berth.cli.runflags import DEFAULT_DETACH_KEYS, RunOptions, parse_detach_keys, parse_run_args
 from berth.cli.streams import proxy_signals, pump, resize_on_winch
@@ -184,8 +191,12 @@ def cmd_start(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("-a", "--attach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("--detach-keys")
+    refused = {"--checkpoint": "berthd has no checkpoints",
+               "--checkpoint-dir": "berthd has no checkpoints"}
+    add_refused(p, refused)
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
+    check_refused(ns, refused)
     client = ctx.client
     if ns.attach or ns.interactive:
         if len(ns.containers) > 1:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.cli import healthflags, hostflags, netflags, resourceflags
-from berth.cli.context import GoBool, UsageError, make_parser
+from berth.cli.context import GoBool, UsageError, add_refused, check_refused, make_parser
 from berth.cli.humanize import parse_ram_bytes
 from berth.errors import BerthError
 from berth.record import Record
@@ -106,26 +106,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add("--disable-content-trust", action=GoBool, default=True)
     _bool(add, None, "--oom-kill-disable")
     _bool(add, None, "--no-healthcheck")
-    for flag in REFUSED_FLAGS:
-        if flag in _REFUSED_BOOLS:
-            add(flag, action=GoBool, dest=_refused_dest(flag), default=None, help=argparse.SUPPRESS)
-        else:
-            add(flag, action="append", dest=_refused_dest(flag), default=None, help=argparse.SUPPRESS)
+    add_refused(p, REFUSED_FLAGS, _REFUSED_BOOLS)
     netflags.add_flags(add)
     hostflags.add_flags(add)
     resourceflags.add_flags(add)
     healthflags.add_flags(add)
     return p
-
-
-def _refused_dest(flag: str) -> str:
-    return "refused_" + flag[2:].replace("-", "_")
-
-
-def _refuse(ns: argparse.Namespace) -> None:
-    for flag, why in REFUSED_FLAGS.items():
-        if getattr(ns, _refused_dest(flag), None) not in (None, False):
-            raise UsageError(f"berth does not support {flag}: {why}")
 
 
 def _split_at_image(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
@@ -306,7 +292,7 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
     parser = build_parser(command)
     opt_args, positional = _split_at_image(parser, argv)
     ns = parser.parse_args(opt_args)
-    _refuse(ns)
+    check_refused(ns, REFUSED_FLAGS)
     if not positional:
         raise UsageError(f"\"berth {command}\" requires at least 1 argument.")
     ns.image, ns.command = positional[0], positional[1:]
