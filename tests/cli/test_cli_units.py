@@ -3,6 +3,8 @@ the Go-template subset, image references and run/create flag parsing."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from berth.cli.context import UsageError
@@ -232,3 +234,21 @@ def test_run_go_booleans_and_capabilities():
         parse_run_args("run", ["--gpus", "all", "busybox"], {}, None)
     with pytest.raises(UsageError, match=r'strconv\.ParseBool: parsing "maybe"'):
         parse_run_args("run", ["--privileged=maybe", "busybox"], {}, None)
+
+
+def test_go_bool_flags_of_any_command():
+    from berth.cli.context import GoBool, make_parser
+
+    p = make_parser("exec", "x")
+    p.add_argument("-t", "--tty", action=GoBool)
+    p.add_argument("-u", "--user")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    ns = p.parse_args(["-t", "-u", "x", "ctr", "prog", "-t=false", "--tty=0"])
+    assert ns.tty and ns.container == "ctr" and ns.command == ["prog", "-t=false", "--tty=0"]
+    assert not p.parse_args(["--tty=false", "ctr"]).tty
+    q = make_parser("commit", "x")
+    q.add_argument("-p", "--pause", action=GoBool, default=True)
+    q.add_argument("container")
+    assert q.parse_args(["-p", "ctr"]).container == "ctr"
+    assert not q.parse_args(["ctr", "-p=0"]).pause

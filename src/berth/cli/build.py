@@ -82,13 +82,13 @@ def cmd_build(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--build-arg", action="append", default=[])
     p.add_argument("--label", action="append", default=[])
     p.add_argument("--target", default="")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--no-cache", action=GoBool)
     p.add_argument("--rm", action=GoBool, default=True)
-    p.add_argument("--force-rm", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--force-rm", action=GoBool)
+    p.add_argument("-q", "--quiet", action=GoBool)
     p.add_argument("--network", default="")
     p.add_argument("--iidfile")
-    p.add_argument("--pull", action="store_true")
+    p.add_argument("--pull", action=GoBool)
     # Neither changes what is built: accepted, as docker accepts them, and not acted on.
     p.add_argument("--disable-content-trust", action=GoBool, default=True)
     p.add_argument("--compress", action=GoBool)
@@ -151,8 +151,8 @@ def cmd_build(ctx: CLIContext, argv: list[str]) -> int:
 def cmd_builder(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("builder", "Manage builds")
     p.add_argument("action", choices=["prune"])
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-a", "--all", action=GoBool)
+    p.add_argument("-f", "--force", action=GoBool)
     p.parse_args(argv)
     try:
         result = ctx.client.request("POST", "/build/prune").json()

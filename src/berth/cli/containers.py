@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
 from berth.cli.formatting import CONTAINER_HEADERS, container_row, render
 from berth.cli.humanize import parse_go_duration
 from berth.cli.objects import parse_filters
@@ -86,9 +86,9 @@ def cmd_kill(ctx: CLIContext, argv: list[str]) -> int:
 
 def cmd_rm(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("rm", "Remove one or more containers")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("-v", "--volumes", action="store_true")
-    p.add_argument("-l", "--link", action="store_true")
+    p.add_argument("-f", "--force", action=GoBool)
+    p.add_argument("-v", "--volumes", action=GoBool)
+    p.add_argument("-l", "--link", action=GoBool)
     p.add_argument("containers", nargs="+")
     ns = p.parse_args(argv)
     client = ctx.client
@@ -99,13 +99,13 @@ def cmd_rm(ctx: CLIContext, argv: list[str]) -> int:
 
 def cmd_ps(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("ps", "List containers")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-a", "--all", action=GoBool)
+    p.add_argument("-q", "--quiet", action=GoBool)
     p.add_argument("-n", "--last", type=int, default=-1)
-    p.add_argument("-l", "--latest", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-l", "--latest", action=GoBool)
+    p.add_argument("--no-trunc", action=GoBool)
     p.add_argument("-f", "--filter", action="append", default=[])
-    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("-s", "--size", action=GoBool)
     p.add_argument("--format")
     ns = p.parse_args(argv)
     limit = 1 if ns.latest else (ns.last if ns.last > 0 else None)
@@ -131,12 +131,12 @@ def cmd_ps(ctx: CLIContext, argv: list[str]) -> int:
 
 def cmd_logs(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("logs", "Fetch the logs of a container")
-    p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("-f", "--follow", action=GoBool)
+    p.add_argument("-t", "--timestamps", action=GoBool)
     p.add_argument("-n", "--tail", default="all")
     p.add_argument("--since")
     p.add_argument("--until")
-    p.add_argument("--details", action="store_true")
+    p.add_argument("--details", action=GoBool)
     p.add_argument("container")
     ns = p.parse_args(argv)
     if ns.details:

@@ -56,11 +56,15 @@ class _Parser(argparse.ArgumentParser):
                          ) -> tuple[argparse.Namespace, list[str]]:
         """argparse, with ``--flag=value`` of GoBool flags taken out and applied last."""
         bools = {opt: a for a in self._actions if isinstance(a, GoBool) for opt in a.option_strings}
+        takes_value = {opt for a in self._actions if a.nargs != 0 for opt in a.option_strings}
+        # exec/top: the first positional starts the command, whose own flags are not ours.
+        stop_at_positional = any(a.nargs == argparse.REMAINDER for a in self._actions)
         rest: list[str] = []
         explicit: list[tuple[str, bool]] = []
         tokens = list(sys.argv[1:] if args is None else args)
         for i, token in enumerate(tokens):
-            if token == "--":
+            is_value = i > 0 and tokens[i - 1] in takes_value
+            if token == "--" or (stop_at_positional and not is_value and not token.startswith("-")):
                 rest.extend(tokens[i:])
                 break
             opt, eq, value = token.partition("=")

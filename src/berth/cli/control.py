@@ -13,6 +13,7 @@ from typing import Any
 from berth.cli.containers import _each
 from berth.cli.context import (
     CLIContext,
+    GoBool,
     UsageError,
     add_refused,
     check_refused,
@@ -32,14 +33,14 @@ __all__ = ["cmd_attach", "cmd_exec", "cmd_pause", "cmd_rename", "cmd_top", "cmd_
 
 def cmd_exec(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("exec", "Execute a command in a running container")
-    p.add_argument("-d", "--detach", action="store_true")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-d", "--detach", action=GoBool)
+    p.add_argument("-i", "--interactive", action=GoBool)
+    p.add_argument("-t", "--tty", action=GoBool)
     p.add_argument("-u", "--user", default="")
     p.add_argument("-w", "--workdir", default="")
     p.add_argument("-e", "--env", action="append", default=[])
     p.add_argument("--env-file", action="append", default=[])
-    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--privileged", action=GoBool)
     p.add_argument("--detach-keys")
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -91,7 +92,7 @@ def cmd_exec(ctx: CLIContext, argv: list[str]) -> int:
 def cmd_attach(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("attach", "Attach local standard input, output, and error streams to a "
                                "running container")
-    p.add_argument("--no-stdin", action="store_true")
+    p.add_argument("--no-stdin", action=GoBool)
     p.add_argument("--sig-proxy", default="true")
     p.add_argument("--detach-keys")
     p.add_argument("container")

@@ -137,7 +137,7 @@ def cmd_save(ctx: CLIContext, argv: list[str]) -> int:
 def cmd_load(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("load", "Load an image from a tar archive or STDIN")
     p.add_argument("-i", "--input")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action=GoBool)
     p.add_argument("--platform")
     ns = p.parse_args(argv)
     source: BinaryIO
@@ -197,8 +197,8 @@ def history_rows(items: list[dict[str, Any]], *, human: bool, trunc: bool,
 def cmd_history(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("history", "Show the history of an image")
     p.add_argument("-H", "--human", action=GoBool, default=True)
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action=GoBool)
+    p.add_argument("-q", "--quiet", action=GoBool)
     p.add_argument("--format")
     p.add_argument("--platform")
     p.add_argument("image")

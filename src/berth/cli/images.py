@@ -9,7 +9,7 @@ import sys
 import time
 from typing import BinaryIO
 
-from berth.cli.context import CLIContext, UsageError, add_refused, check_refused, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, add_refused, check_refused, make_parser
 from berth.cli.formatting import IMAGE_HEADERS, image_rows, render
 from berth.cli.objects import parse_filters
 from berth.cli.reference import parse_reference
@@ -25,10 +25,10 @@ _IMAGES_DIGESTS = ("table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Cr
 
 def cmd_images(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("images", "List images")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--digests", action="store_true")
+    p.add_argument("-a", "--all", action=GoBool)
+    p.add_argument("-q", "--quiet", action=GoBool)
+    p.add_argument("--no-trunc", action=GoBool)
+    p.add_argument("--digests", action=GoBool)
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--format")
     refused = {"--tree": "berth lists images as a table only"}
@@ -115,8 +115,8 @@ def cmd_tag(ctx: CLIContext, argv: list[str]) -> int:
 
 def cmd_rmi(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("rmi", "Remove one or more images")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--no-prune", action="store_true")
+    p.add_argument("-f", "--force", action=GoBool)
+    p.add_argument("--no-prune", action=GoBool)
     refused = {"--platform": "berthd keeps one platform of an image"}
     add_refused(p, refused)
     p.add_argument("images", nargs="+")

@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from berth.cli.context import UsageError
+from berth.cli.context import GoBool, UsageError
 from berth.cli.humanize import parse_ram_bytes
 from berth.errors import BerthError
 
@@ -19,7 +19,7 @@ __all__ = ["add_flags", "apply_flags", "parse_mount", "parse_publish"]
 
 def add_flags(add: Callable[..., Any]) -> None:
     add("-p", "--publish", action="append", default=[])
-    add("-P", "--publish-all", action="store_true")
+    add("-P", "--publish-all", action=GoBool)
     add("--expose", action="append", default=[])
     add("--ip")
     add("--mac-address")

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
 from berth.cli.objects import (
     dispatch,
     filters_query,
@@ -45,8 +45,8 @@ def _create(ctx: CLIContext, argv: list[str]) -> int:
     p.add_argument("--subnet", action="append", default=[])
     p.add_argument("--gateway", action="append", default=[])
     p.add_argument("--ip-range", action="append", default=[])
-    p.add_argument("--internal", action="store_true")
-    p.add_argument("--attachable", action="store_true")
+    p.add_argument("--internal", action=GoBool)
+    p.add_argument("--attachable", action=GoBool)
     p.add_argument("--label", action="append", default=[])
     p.add_argument("-o", "--opt", action="append", default=[])
     p.add_argument("name")
@@ -73,7 +73,7 @@ _ls = list_command("network", "List networks", "/networks", _ls_rows, quiet="ID"
 
 def _rm(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("network rm", "Remove one or more networks")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action=GoBool)
     p.add_argument("names", nargs="+")
     ns = p.parse_args(argv)
     # -f: "Do not error if the network does not exist".
@@ -82,7 +82,7 @@ def _rm(ctx: CLIContext, argv: list[str]) -> int:
 
 def _prune(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("network prune", "Remove all unused networks")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action=GoBool)
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
     if not ns.force:
@@ -112,7 +112,7 @@ def _connect(ctx: CLIContext, argv: list[str]) -> int:
 
 def _disconnect(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("network disconnect", "Disconnect a container from a network")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action=GoBool)
     p.add_argument("network")
     p.add_argument("container")
     ns = p.parse_args(argv)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
 from berth.cli.formatting import render
 from berth.client.api import encode_filters
 from berth.errors import BerthError
@@ -61,9 +61,9 @@ def list_command(group: str, description: str, path: str,
     Prints the ``quiet`` column alone, else ``FORMAT`` (``table`` = ``default``)."""
     def run(ctx: CLIContext, argv: list[str]) -> int:
         p = make_parser(f"{group} ls", description)
-        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("-q", "--quiet", action=GoBool)
         if no_trunc:
-            p.add_argument("--no-trunc", action="store_true")
+            p.add_argument("--no-trunc", action=GoBool)
         p.add_argument("-f", "--filter", action="append", default=[])
         p.add_argument("--format")
         ns = p.parse_args(argv)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from berth.cli.context import CLIContext, make_parser
+from berth.cli.context import CLIContext, GoBool, make_parser
 from berth.cli.formatting import IMAGE_HEADERS, image_rows, render
 from berth.cli.humanize import ellipsis
 from berth.cli.objects import dispatch, filters_query, parse_filters
@@ -89,8 +89,8 @@ def _report(pruners: list[tuple[_Pruner, dict[str, list[str]]]], ctx: CLIContext
 
 def _image_prune(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("image prune", "Remove unused images")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-a", "--all", action=GoBool)
+    p.add_argument("-f", "--force", action=GoBool)
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
     filters = parse_filters(ns.filter)
@@ -105,7 +105,7 @@ def _image_prune(ctx: CLIContext, argv: list[str]) -> int:
 
 def _container_prune(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("container prune", "Remove all stopped containers")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action=GoBool)
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
     filters = parse_filters(ns.filter)
@@ -116,9 +116,9 @@ def _container_prune(ctx: CLIContext, argv: list[str]) -> int:
 
 def _system_prune(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("system prune", "Remove unused data")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--volumes", action="store_true")
+    p.add_argument("-a", "--all", action=GoBool)
+    p.add_argument("-f", "--force", action=GoBool)
+    p.add_argument("--volumes", action=GoBool)
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
     filters = parse_filters(ns.filter)
@@ -232,7 +232,7 @@ def _df_verbose(usage: dict[str, Any]) -> str:
 
 def _system_df(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("system df", "Show docker disk usage")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action=GoBool)
     p.add_argument("--format")
     ns = p.parse_args(argv)
     try:

@@ -112,8 +112,8 @@ def _fill(text: str) -> float | None:
 
 def cmd_pull(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("pull", "Download an image from a registry")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-a", "--all-tags", action="store_true")
+    p.add_argument("-q", "--quiet", action=GoBool)
+    p.add_argument("-a", "--all-tags", action=GoBool)
     p.add_argument("--platform")
     # No effect without DOCKER_CONTENT_TRUST, in docker too; accepted so scripts keep working.
     p.add_argument("--disable-content-trust", action=GoBool, default=True)
@@ -144,8 +144,8 @@ def cmd_pull(ctx: CLIContext, argv: list[str]) -> int:
 
 def cmd_push(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("push", "Upload an image to a registry")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("-a", "--all-tags", action="store_true")
+    p.add_argument("-q", "--quiet", action=GoBool)
+    p.add_argument("-a", "--all-tags", action=GoBool)
     p.add_argument("--disable-content-trust", action=GoBool, default=True)
     refused = {"--platform": "berthd keeps one platform of an image"}
     add_refused(p, refused)
@@ -176,7 +176,7 @@ def cmd_login(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("login", "Log in to a registry")
     p.add_argument("-u", "--username")
     p.add_argument("-p", "--password")
-    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--password-stdin", action=GoBool)
     p.add_argument("server", nargs="?", default=_HUB)
     ns = p.parse_args(argv)
     if ns.password_stdin:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from berth.cli.context import (
     CLIContext,
+    GoBool,
     UsageError,
     add_refused,
     check_refused,
@@ -188,8 +189,8 @@ def cmd_run(ctx: CLIContext, argv: list[str]) -> int:
 
 def cmd_start(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("start", "Start one or more stopped containers")
-    p.add_argument("-a", "--attach", action="store_true")
-    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-a", "--attach", action=GoBool)
+    p.add_argument("-i", "--interactive", action=GoBool)
     p.add_argument("--detach-keys")
     refused = {"--checkpoint": "berthd has no checkpoints",
                "--checkpoint-dir": "berthd has no checkpoints"}

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from berth.cli.context import CLIContext, make_parser
+from berth.cli.context import CLIContext, GoBool, make_parser
 from berth.cli.formatting import render
 from berth.errors import BerthError, NotFound
 from berth.humanize import human_size
@@ -125,9 +125,9 @@ def _rich_table(rows: list[dict[str, Any]], fmt: str) -> Any:
 
 def cmd_stats(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("stats", "Display a live stream of container(s) resource usage statistics")
-    p.add_argument("-a", "--all", action="store_true", help="show all containers (default running)")
-    p.add_argument("--no-stream", action="store_true", help="print one snapshot and exit")
-    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-a", "--all", action=GoBool, help="show all containers (default running)")
+    p.add_argument("--no-stream", action=GoBool, help="print one snapshot and exit")
+    p.add_argument("--no-trunc", action=GoBool)
     p.add_argument("--format", help="table, json or a Go template")
     p.add_argument("containers", nargs="*")
     ns = p.parse_args(argv)

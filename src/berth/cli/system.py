@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from berth import __version__
-from berth.cli.context import CLIContext, make_parser
+from berth.cli.context import CLIContext, GoBool, make_parser
 from berth.cli.template import parse_template
 from berth.client.api import MAX_API_VERSION
 from berth.errors import BerthError, NotFound
@@ -31,7 +31,7 @@ def dump_inspect(objects: list[Any]) -> str:
 def cmd_inspect(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("inspect", "Return low-level information on objects")
     p.add_argument("-f", "--format")
-    p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("-s", "--size", action=GoBool)
     p.add_argument("--type", choices=["container", "image"])
     p.add_argument("names", nargs="+")
     ns = p.parse_args(argv)

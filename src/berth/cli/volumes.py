@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from berth.cli.context import CLIContext, UsageError, make_parser
+from berth.cli.context import CLIContext, GoBool, UsageError, make_parser
 from berth.cli.objects import (
     dispatch,
     filters_query,
@@ -55,7 +55,7 @@ _ls = list_command("volume", "List volumes", "/volumes", _ls_rows, quiet="Name",
 
 def _rm(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("volume rm", "Remove one or more volumes")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action=GoBool)
     p.add_argument("names", nargs="+")
     ns = p.parse_args(argv)
     return remove_each(ctx, lambda name: f"/volumes/{name}", ns.names,
@@ -64,8 +64,8 @@ def _rm(ctx: CLIContext, argv: list[str]) -> int:
 
 def _prune(ctx: CLIContext, argv: list[str]) -> int:
     p = make_parser("volume prune", "Remove unused local volumes")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-a", "--all", action=GoBool)
+    p.add_argument("-f", "--force", action=GoBool)
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
     if not ns.force:
