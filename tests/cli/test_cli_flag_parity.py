@@ -22,14 +22,18 @@ def _inspect(daemon, name: str) -> dict:
     return json.loads(r.stdout)[0]
 
 
-def _pair(daemon, names, flags: list[str], cmd: tuple[str, ...] = ("true",)) -> tuple[dict, dict]:
-    """Create one container with each CLI and return both inspects."""
+def _pair(daemon, names, flags: list[str], cmd: tuple[str, ...] = ("true",),
+          exclusive: bool = False) -> tuple[dict, dict]:
+    """Create one container with each CLI and return both inspects; ``exclusive``: remove the
+    first before creating the second (a fixed IP address is one container's)."""
     out = []
     for cli in (daemon.docker, daemon.berth):
         name = names.new("parity")
         r = cli("create", "--name", name, *flags, "busybox", *cmd)
         assert r.returncode == 0, (cli.__name__, flags, r.stderr)
         out.append(_inspect(daemon, name))
+        if exclusive:
+            assert daemon.berth("rm", name).returncode == 0
     return out[0], out[1]
 
 
@@ -207,3 +211,38 @@ def test_link_and_ipc_reach_the_container(daemon, names):
     out = daemon.berth("run", "--rm", "--link", f"{server}:db", "--ipc", f"container:{server}",
                        "busybox", "sh", "-c", "grep -c '\\bdb\\b' /etc/hosts; cat /dev/shm/mark")
     assert out.returncode == 0 and out.stdout == b"1\nshared\n", out
+
+
+def _endpoints(info: dict) -> dict:
+    """What a container asked of each network: the network names, its IPAM request and aliases."""
+    return {name: ((ep.get("IPAMConfig") or {}).get("IPv4Address"), sorted(ep.get("Aliases") or []))
+            for name, ep in info["NetworkSettings"]["Networks"].items()}
+
+
+def test_several_networks_and_per_network_settings(daemon, names):
+    nets = [f"berth-parity-net-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    subnet = "10.213.{}.0/24"
+    try:
+        for i, net in enumerate(nets):
+            r = daemon.berth("network", "create", "--subnet", subnet.format(i), net)
+            assert r.returncode == 0, r.stderr
+        for flags in (
+            ["--network", nets[0], "--network", nets[1]],
+            ["--network", f"name={nets[0]},alias=a1,alias=a2", "--network", f"name={nets[1]},ip=10.213.1.7"],
+            ["--network", nets[0], "--network-alias", "legacy", "--network", nets[1]],
+        ):
+            by_docker, by_berth = _pair(daemon, names, flags, exclusive=True)
+            _assert_same(by_docker, by_berth)
+            assert _endpoints(by_docker) == _endpoints(by_berth), flags
+            assert set(_endpoints(by_berth)) == set(nets)
+        for flags in (["--network", nets[0], "--network", nets[0]],
+                      ["--network", "host", "--network", nets[0]],
+                      ["--network", f"name={nets[0]},alias=a", "--network-alias", "b"],
+                      ["--network", "alias=a"], ["--network", f"name={nets[0]},bogus=1"]):
+            docker = daemon.docker("create", *flags, "busybox", "true")
+            berth = daemon.berth("create", *flags, "busybox", "true")
+            assert berth.returncode == docker.returncode == 125, (flags, docker.stderr, berth.stderr)
+        r = daemon.berth("create", "--network", f"name={nets[0]},ip6=fd00::2", "busybox", "true")
+        assert r.returncode == 125 and b"berth does not support --network ip6" in r.stderr
+    finally:
+        daemon.berth("network", "rm", *nets)

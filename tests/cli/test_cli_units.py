@@ -141,7 +141,7 @@ def test_run_flags_build_docker_create_body(tmp_path):
     assert b["Entrypoint"] == ["/bin/sh"] and b["Labels"] == {"k": "v"}
     assert b["OpenStdin"] and b["StdinOnce"] and b["Tty"]
     assert (b["StopSignal"], b["StopTimeout"]) == ("SIGUSR1", 4)
-    assert b["NetworkingConfig"] == {"EndpointsConfig": {"none": {}}}
+    assert b["NetworkingConfig"] == {"EndpointsConfig": {}}
     assert hc["NetworkMode"] == "none" and hc["AutoRemove"] and hc["ReadonlyRootfs"]
     assert hc["Binds"] == ["/h:/c:ro"] and hc["Tmpfs"] == {"/run": "size=1m"}
     assert (hc["CapAdd"], hc["CapDrop"]) == (["CAP_NET_ADMIN"], ["ALL"])

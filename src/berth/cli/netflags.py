@@ -1,6 +1,7 @@
 """``run``/``create`` flags for networking and storage that the docker CLI turns into create-body
-fields: -p/-P/--expose, --ip, --mac-address, --dns*, --add-host, --network-alias, --mount,
---volumes-from, and anonymous ``-v /path``. Owns their parsing only (docker's rules and messages).
+fields: -p/-P/--expose, --dns*, --add-host, --mount, --volumes-from, and anonymous ``-v /path``
+(the choice of networks is endpointflags.py's). Owns their parsing only (docker's rules and
+messages).
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ def add_flags(add: Callable[..., Any]) -> None:
     add("-p", "--publish", action="append", default=[])
     add("-P", "--publish-all", action=GoBool)
     add("--expose", action="append", default=[])
-    add("--ip")
-    add("--mac-address")
     add("--dns", action="append", default=[])
     add("--dns-search", action="append", default=[])
     add("--dns-option", action="append", default=[])
     add("--add-host", action="append", default=[])
-    add("--network-alias", action="append", default=[])
     add("--mount", action="append", default=[])
     add("--volumes-from", action="append", default=[])
 
@@ -86,7 +84,6 @@ _MOUNT_KEYS_REFUSED = {
     "bind-nonrecursive": "berthd's binds are recursive",
     "bind-recursive": "berthd's binds are recursive",
 }
-_DEFAULT_NETWORKS = ("default", "bridge", "host", "none")
 
 
 def parse_mount(spec: str) -> dict[str, Any]:
@@ -179,16 +176,3 @@ def apply_flags(ns: argparse.Namespace, body: dict[str, Any]) -> None:
     if anon:
         body["Volumes"] = {**(body.get("Volumes") or {}), **{a: {} for a in anon}}
         hc["Binds"] = [b for b in binds if ":" in b] or None
-    # Since API 1.44 the MAC address is the endpoint's only (Config.MacAddress is deprecated).
-    mode = str(hc["NetworkMode"])
-    if ns.network_alias and (mode in _DEFAULT_NETWORKS or mode.startswith("container:")):
-        raise UsageError("network-scoped aliases are only supported for user-defined networks")
-    endpoint: dict[str, Any] = {}
-    if ns.ip:
-        endpoint["IPAMConfig"] = {"IPv4Address": ns.ip}
-    if ns.network_alias:
-        endpoint["Aliases"] = ns.network_alias
-    if ns.mac_address:
-        endpoint["MacAddress"] = ns.mac_address
-    if endpoint:
-        body["NetworkingConfig"] = {"EndpointsConfig": {hc["NetworkMode"]: endpoint}}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from berth.cli import healthflags, hostflags, netflags, resourceflags
+from berth.cli import endpointflags, healthflags, hostflags, netflags, resourceflags
 from berth.cli.context import GoBool, UsageError, add_refused, check_refused, make_parser
 from berth.cli.humanize import parse_ram_bytes
 from berth.errors import BerthError
@@ -84,7 +84,6 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add("--entrypoint")
     add("-l", "--label", action="append", default=[])
     add("--label-file", action="append", default=[])
-    add("--network", "--net", default="default")
     add("-v", "--volume", action="append", default=[])
     add("--tmpfs", action="append", default=[])
     _bool(add, None, "--read-only")
@@ -108,6 +107,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     _bool(add, None, "--no-healthcheck")
     add_refused(p, REFUSED_FLAGS, _REFUSED_BOOLS)
     netflags.add_flags(add)
+    endpointflags.add_flags(add)
     hostflags.add_flags(add)
     resourceflags.add_flags(add)
     healthflags.add_flags(add)
@@ -336,12 +336,11 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
     if detach_keys:
         parse_detach_keys(detach_keys)
     entrypoint = None if ns.entrypoint is None else [ns.entrypoint]
-    network = ns.network
     host_config: dict[str, Any] = {
         "Binds": _binds(ns.volume) or None,
         "ContainerIDFile": ns.cidfile,
         "LogConfig": {"Type": "", "Config": {}},
-        "NetworkMode": network,
+        "NetworkMode": "default",   # endpointflags: the first --network
         "PortBindings": {},
         "RestartPolicy": parse_restart(ns.restart),
         "AutoRemove": bool(ns.rm),
@@ -399,9 +398,9 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
         "OnBuild": None,
         "Labels": labels,
         "HostConfig": host_config,
-        "NetworkingConfig": {"EndpointsConfig": {network: {}}},
     }
     netflags.apply_flags(ns, body)
+    endpointflags.apply_flags(ns, body)
     hostflags.apply_flags(ns, body)
     resourceflags.apply_flags(ns, body)
     healthflags.apply_flags(ns, body, bool(ns.no_healthcheck))
