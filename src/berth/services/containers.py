@@ -5,8 +5,8 @@ per-container lifecycle lock, and the connection to each running container's shi
 knows nothing of HTTP: callers get values, async streams and ``berth.errors`` exceptions.
 
 Live restore: berthd never owns container processes. On start it reconnects to the shim
-of every container recorded as running; a container whose shim is gone is marked exited
-with the status its shim wrote, so a daemon restart loses nothing. A shim that does not
+of every container recorded as running (concurrently, bounded); a container whose shim is
+gone is marked exited with the status its shim wrote, so a daemon restart loses nothing. A shim that does not
 answer but whose process lives (berth.services.shimreach) keeps its container running,
 at start or when the monitor loses it, and is re-adopted once it answers.
 """
@@ -63,6 +63,11 @@ _log = logging.getLogger("berth.containers")
 # and keeps trying in the background: one stopped (SIGSTOP) or wedged shim must not keep
 # berthd from serving every other container. A live shim answers in milliseconds.
 _READOPT_WAIT = 5.0
+# How many re-adoptions berthd's start runs at once. Each silent shim holds its slot for the
+# wait above, so up to this many stopped or wedged shims cost one wait together, not one each
+# (re-adopted one after another, N of them kept berthd from serving for 5N s). Bounded for
+# the descriptors and the threads a dead shim's ending takes.
+_READOPT_CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,7 @@ class ContainerService:
         await asyncio.to_thread(ipcshm.sweep_orphans, self._cfg.data_root / "containers",
                                 {r.id for r in records} | live_dirs)
         doomed: list[Container] = []
+        running: list[Container] = []
         ids_by_name = {rec.name: rec.id for rec in records}
         for rec in records:
             c = Container.from_record(rec.id, rec.name, rec.image_id, rec.data, self._paths(rec.id))
@@ -245,7 +251,7 @@ class ContainerService:
             if c.transient:
                 doomed.append(c)
                 if c.state.status in ("running", "paused"):
-                    await self._readopt(c)  # so the removal can kill it through its shim
+                    running.append(c)  # re-adopted, so the removal can kill it through its shim
                 continue
             if c.state.status == "restarting":
                 # berthd stopped during a restart back-off: the restart is due now.
@@ -256,10 +262,17 @@ class ContainerService:
                 # stat for most: not worth a thread hop).
                 ipcshm.release(c)
             if c.state.status in ("running", "paused"):
-                await self._readopt(c)
-                if c.state.status == "exited" and self._wants_restart(c, on_boot=False):
-                    self._spawn(self._boot_start(c))
-            elif c.state.status == "exited" and self._wants_restart(c, on_boot=True):
+                running.append(c)  # what follows once the re-adoption tells whether it runs
+                continue
+            if c.state.status == "exited" and self._wants_restart(c, on_boot=True):
+                self._spawn(self._boot_start(c))
+            if c.host_config.get("AutoRemove"):
+                doomed.append(c)
+        await self._readopt_all(running)
+        for c in running:
+            if c.transient:
+                continue
+            if c.state.status == "exited" and self._wants_restart(c, on_boot=False):
                 self._spawn(self._boot_start(c))
             if c.host_config.get("AutoRemove") and c.state.status not in ("running", "paused"):
                 doomed.append(c)
@@ -300,6 +313,20 @@ class ContainerService:
             except errors.BerthError as err:
                 _log.warning("restart of %s on daemon start failed: %s", c.short_id, err)
 
+    async def _readopt_all(self, containers: Sequence[Container]) -> None:
+        """Re-adopt ``containers`` (recorded as running) concurrently, at most
+        ``_READOPT_CONCURRENCY`` at a time; the first failure is raised once all are done."""
+        gate = asyncio.Semaphore(_READOPT_CONCURRENCY)
+
+        async def one(c: Container) -> None:
+            async with gate:
+                await self._readopt(c)
+
+        results = await asyncio.gather(*(one(c) for c in containers), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
     async def _readopt(self, c: Container) -> None:
         connecting = asyncio.ensure_future(shim_client.ShimClient.connect(c.paths.state_dir))
         try:
@@ -310,7 +337,7 @@ class ContainerService:
             self._readopt_later(c, connecting)
             return
         except errors.BerthError as err:
-            if shimreach.gone(c.paths.state_dir):
+            if shimreach.gone(c.paths.state_dir, c.state.pid):
                 await self._end_lost(c)
                 return
             _log.warning("the shim of running container %s lives but cannot be reached (%s); "
@@ -327,7 +354,7 @@ class ContainerService:
     async def _readopt_late(self, c: Container,
                             connecting: asyncio.Future[shim_client.ShimClient] | None) -> None:
         try:
-            shim = await shimreach.reach(c.paths.state_dir, connecting)
+            shim = await shimreach.reach(c.paths.state_dir, connecting, init_pid=c.state.pid)
         finally:
             self._live_of(c).adopting = None
         if self._containers.get(c.id) is not c or c.state.status not in ("running", "paused"):
@@ -824,7 +851,7 @@ class ContainerService:
         refuses connections must not have its container killed. Health probes pause meanwhile
         (each would fail on the shim, not on the container) and start again on re-adoption, as
         after berthd's start."""
-        if shimreach.gone(c.paths.state_dir):
+        if shimreach.gone(c.paths.state_dir, c.state.pid):
             return None
         _log.warning("the shim of %s lives but cannot be reached; berthd re-adopts it once it can",
                      c.short_id)
@@ -832,7 +859,7 @@ class ContainerService:
         live.adopting = f"since {format_ns(now_ns())}"
         self._stop_health(c)
         try:
-            shim = await shimreach.reach(c.paths.state_dir)
+            shim = await shimreach.reach(c.paths.state_dir, init_pid=c.state.pid)
         finally:
             live.adopting = None
         if shim is not None:

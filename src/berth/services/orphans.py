@@ -18,7 +18,8 @@ so: ``berth.services.shimreach``) may still have a live container: it is killed 
 through its runtime (``berth.services.shimless``). A shim that does not answer within 5 s
 (stopped, wedged), or lives but refuses connections, is left alone with its state dir, and
 the container service keeps its bundle too, for a later start: waiting for it held up
-berthd's start for ever.
+berthd's start for ever. The state dirs are ended concurrently (bounded), so several silent
+shims cost one such wait, not one each.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ _EXIT_TIMEOUT = 10.0
 # A live shim answers in milliseconds; one that does not (stopped, wedged) is left alone, and
 # so are its state and bundle, rather than holding up berthd's start.
 _ANSWER_TIMEOUT = 5.0
+# State dirs ended at once: each silent shim holds a slot for the wait above.
+_CONCURRENCY = 32
 
 
 async def reap_state_dirs(root: Path, known: Set[str], runtime_root: Path) -> list[str]:
@@ -51,15 +54,19 @@ async def reap_state_dirs(root: Path, known: Set[str], runtime_root: Path) -> li
     returns the IDs removed."""
     if not root.is_dir():
         return []
-    gone = []
-    for entry in sorted(root.iterdir()):
-        if entry.name in known or not entry.is_dir() or entry.is_symlink():
-            continue
-        if not await _end_shim(entry, runtime_root):
-            continue
-        await asyncio.to_thread(shutil.rmtree, entry, True)
-        gone.append(entry.name)
-    return gone
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def reap(entry: Path) -> bool:
+        async with gate:
+            if not await _end_shim(entry, runtime_root):
+                return False
+            await asyncio.to_thread(shutil.rmtree, entry, True)
+            return True
+
+    orphaned = [entry for entry in sorted(root.iterdir())
+                if entry.name not in known and entry.is_dir() and not entry.is_symlink()]
+    reaped = await asyncio.gather(*(reap(entry) for entry in orphaned))
+    return [entry.name for entry, done in zip(orphaned, reaped, strict=True) if done]
 
 
 async def _end_shim(state_dir: Path, runtime_root: Path) -> bool:

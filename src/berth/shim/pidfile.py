@@ -7,8 +7,9 @@ by rename) before it reports ready and removes it when it exits in order; a file
 shim wrote holds the pid alone.
 
 berthd reads it to tell a shim that does not answer from one that is gone: only a gone shim's
-container may be ended through the runtime (berth.services.shimless). Must not signal or
-wait for anything; berth.services.shimreach waits.
+container may be ended through the runtime (berth.services.shimless). Without a live process
+named here, berth.services.shimreach looks for the shim a second way (the init's parent).
+Must not signal or wait for anything; berth.services.shimreach waits.
 """
 
 from __future__ import annotations

@@ -1,0 +1,159 @@
+"""berthd's start re-adopts running containers' shims concurrently, and finds a live shim
+whose pid file was deleted.
+
+Several stopped (SIGSTOP, as a wedged one would be) shims no longer hold up the start one
+after another: all five containers are listed, the two whose shims answer are served at once,
+the three others answer 409 until their shims are continued, then are re-adopted, with fresh
+health probes. A shim whose ``shim.pid`` was deleted is found as its init's parent (its
+stderr is its state dir's shim.log): its container is kept and re-adopted, not killed; a
+kill -9'd shim without a pid file still has its container ended (137)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from berth.baseimages import ensure_base_images
+from berth.shim import pidfile
+from tests.conftest import Daemon, start_berthd, stop_berthd
+from tests.daemon.helpers import alive, eventually, inspect, parent_pid
+
+pytestmark = pytest.mark.root
+
+
+def _refused(d: Daemon, *args: str) -> bool:
+    r = d.docker(*args, timeout=20)
+    return r.returncode == 1 and b"its shim does not answer" in r.stderr
+
+
+def _health(d: Daemon, name: str) -> dict[str, Any]:
+    health: dict[str, Any] = inspect(d, name)["State"]["Health"]
+    return health
+
+
+@contextlib.contextmanager
+def _stopped(pids: list[int]) -> Iterator[None]:
+    """SIGSTOP ``pids`` for the block; SIGCONT them after, even when it fails."""
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def test_stopped_shims_are_readopted_together_and_the_others_at_once(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    frozen, fine = ("frozen1", "frozen2", "frozen3"), ("fine1", "fine2")
+    for name in frozen + fine:
+        health = (("--health-cmd", "true", "--health-interval", "300ms") if name == "frozen1"
+                  else ())
+        d.docker("run", "-d", "--name", name, *health, "busybox", "sleep", "1000", check=True)
+    pids = {n: inspect(d, n)["State"]["Pid"] for n in frozen + fine}
+    eventually(lambda: _health(d, "frozen1")["Status"] == "healthy")
+    try:
+        stop_berthd(d)
+        with _stopped([parent_pid(pids[n]) for n in frozen]):
+            d = start_berthd(base)
+            started.append(d)
+            ps = d.docker("ps", "--format", "{{.Names}}", check=True).stdout.decode().split()
+            assert sorted(ps) == sorted(frozen + fine)
+            for name in fine:
+                assert d.docker("exec", name, "echo", "ok", check=True).stdout == b"ok\n"
+                d.docker("stop", "-t", "1", name, check=True)
+                assert inspect(d, name)["State"]["ExitCode"] == 137
+                assert not alive(pids[name])
+            for name in frozen:
+                assert _refused(d, "exec", name, "true"), name
+                assert _refused(d, "stop", "-t", "1", name), name
+                assert inspect(d, name)["State"]["Running"] and alive(pids[name]), name
+            # No probe runs while the shim is silent (each would fail on it, not on the
+            # container): several intervals pass, and the log is the one before the restart.
+            probed = {e["Start"] for e in _health(d, "frozen1")["Log"]}
+            time.sleep(1)
+            assert {e["Start"] for e in _health(d, "frozen1")["Log"]} == probed
+            assert _health(d, "frozen1")["Status"] == "healthy"
+        for name in frozen:
+            eventually(lambda n=name: d.docker("exec", n, "echo", "back").stdout == b"back\n")
+        # Re-adopted from the start's background: its probes run again.
+        eventually(lambda: {e["Start"] for e in _health(d, "frozen1")["Log"]} - probed)
+        assert _health(d, "frozen1")["Status"] == "healthy"
+        for name in frozen:
+            d.docker("stop", "-t", "1", name, check=True)
+            assert inspect(d, name)["State"]["ExitCode"] == 137
+    finally:
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    d.docker("rm", "-f", *frozen, *fine, check=True)
+
+
+def test_a_live_shim_without_its_pid_file_keeps_its_container(
+        own_daemon: tuple[Path, list[Daemon]]) -> None:
+    base, started = own_daemon
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    names = ("hidden", "dies", "dead")
+    for name in names:
+        d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
+    ids = {n: inspect(d, n)["Id"] for n in names}
+    pids = {n: inspect(d, n)["State"]["Pid"] for n in names}
+    dirs = {n: d.exec_root / "containers" / ids[n] for n in names}
+    shims = {n: pidfile.read(dirs[n]) for n in names}
+    stop_berthd(d)
+    moved = [(dirs[n] / "shim.sock", dirs[n] / "shim.sock.away") for n in ("hidden", "dies")]
+    try:
+        for name in names:
+            (dirs[name] / pidfile.PID_FILE).unlink()
+        # Unreachable (its socket moved away): only its process can say it lives.
+        for sock, away in moved:
+            os.rename(sock, away)
+        dead = shims["dead"]
+        assert dead is not None
+        os.kill(dead.pid, signal.SIGKILL)
+        eventually(lambda: parent_pid(pids["dead"]) != dead.pid)
+        d = start_berthd(base)
+        started.append(d)
+        for name in ("hidden", "dies"):
+            state = inspect(d, name)["State"]
+            assert (state["Running"], state["Pid"]) == (True, pids[name]), (name, state)
+            assert _refused(d, "kill", name), name
+            assert alive(pids[name]), name
+        state = inspect(d, "dead")["State"]
+        assert (state["Status"], state["ExitCode"], state["Error"]) == ("exited", 137, ""), state
+        assert not alive(pids["dead"])
+        # Its death, while berthd waits for it to answer, ends its container at once.
+        dies = shims["dies"]
+        assert dies is not None
+        os.kill(dies.pid, signal.SIGKILL)
+        eventually(lambda: not inspect(d, "dies")["State"]["Running"])
+        assert inspect(d, "dies")["State"]["ExitCode"] == 137 and not alive(pids["dies"])
+        assert inspect(d, "hidden")["State"]["Running"] and alive(pids["hidden"])
+        os.rename(*reversed(moved[0]))
+        eventually(lambda: d.docker("exec", "hidden", "echo", "back").stdout == b"back\n")
+        d.docker("stop", "-t", "1", "hidden", check=True)
+        assert inspect(d, "hidden")["State"]["ExitCode"] == 137
+        d.docker("start", "dead", check=True)
+        assert d.docker("exec", "dead", "echo", "ok", check=True).stdout == b"ok\n"
+    finally:
+        for sock, away in moved:
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(away, sock)
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    d.docker("rm", "-f", *names, check=True)
