@@ -9,12 +9,9 @@ counted as a dead shim: the healthy container was killed."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,72 +21,14 @@ from berth.baseimages import ensure_base_images
 from berth.shim import pidfile
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.helpers import alive, eventually, inspect
+from tests.daemon.shimconn import drop_connections, shim_socket, unreachable
 
 pytestmark = pytest.mark.root
-
-_SYS_PIDFD_GETFD = 438  # the same number on every architecture berth runs on
-_libc = ctypes.CDLL(None, use_errno=True)
-
 
 def _shim_pid(d: Daemon, cid: str) -> int:
     shim = pidfile.read(d.exec_root / "containers" / cid)
     assert shim is not None and shim.alive()
     return shim.pid
-
-
-def _socket(d: Daemon, cid: str) -> Path:
-    return d.exec_root / "containers" / cid / "shim.sock"
-
-
-@contextlib.contextmanager
-def _unreachable(path: Path, *, stale: bool) -> Iterator[None]:
-    """Move the shim's socket away for the block (connects get ENOENT), or with ``stale``
-    leave a socket file nobody listens on in its place (ECONNREFUSED); always put it back."""
-    away = path.with_name("shim.sock.away")
-    os.rename(path, away)
-    try:
-        if stale:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, _short(path) as address:
-                s.bind(address)
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):  # gone with an ended container's state dir
-            os.rename(away, path)
-
-
-@contextlib.contextmanager
-def _short(path: Path) -> Iterator[str]:
-    """A bindable address for ``path`` (sun_path holds 108 bytes; the test's is longer)."""
-    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
-    finally:
-        os.close(fd)
-
-
-def _drop_connections(shim_pid: int) -> int:
-    """Shut down every connection the shim accepted on its socket (berthd's wait among them),
-    as a connection that drops does, leaving the shim itself alone; returns how many."""
-    pidfd = os.pidfd_open(shim_pid)
-    dropped = 0
-    try:
-        for entry in os.listdir(f"/proc/{shim_pid}/fd"):
-            with contextlib.suppress(OSError):
-                if not os.readlink(f"/proc/{shim_pid}/fd/{entry}").startswith("socket:"):
-                    continue
-            fd = _libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(entry), 0)
-            if fd < 0:
-                continue
-            with socket.socket(fileno=fd) as s:
-                if (s.family != socket.AF_UNIX or s.type != socket.SOCK_STREAM
-                        or s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
-                    continue
-                if str(s.getsockname()).endswith("shim.sock"):
-                    s.shutdown(socket.SHUT_RDWR)
-                    dropped += 1
-    finally:
-        os.close(pidfd)
-    return dropped
 
 
 def _assert_kept(d: Daemon, name: str, pid: int) -> None:
@@ -127,7 +66,7 @@ def test_an_unreachable_live_shim_keeps_its_container_across_berthd_restart(
     try:
         with contextlib.ExitStack() as hidden:
             for name in names:
-                hidden.enter_context(_unreachable(_socket(d, ids[name]), stale=name == "refused"))
+                hidden.enter_context(unreachable(shim_socket(d, ids[name]), stale=name == "refused"))
             d = start_berthd(base)  # the old start killed all three
             started.append(d)
             for name in names:
@@ -167,8 +106,8 @@ def test_a_dropped_monitor_connection_to_a_live_shim_keeps_its_container(
 
     try:
         eventually(lambda: health()["Status"] == "healthy")
-        with _unreachable(_socket(d, cid), stale=True):
-            assert _drop_connections(_shim_pid(d, cid)) >= 1
+        with unreachable(shim_socket(d, cid), stale=True):
+            assert drop_connections(_shim_pid(d, cid)) >= 1
             eventually(lambda: b"its shim does not answer since" in d.docker("kill", "cut").stderr)
             _assert_kept(d, "cut", pid)
             # Probes pause while the shim cannot be reached (failing on it, each would count
@@ -179,9 +118,9 @@ def test_a_dropped_monitor_connection_to_a_live_shim_keeps_its_container(
         eventually(lambda: d.docker("exec", "cut", "echo", "back").stdout == b"back\n")
         eventually(lambda: health()["Status"] == "healthy" and health()["Log"])
         # The shim dies while berthd cannot reach it: the container is ended then.
-        with _unreachable(_socket(d, cid), stale=False):
+        with unreachable(shim_socket(d, cid), stale=False):
             shim = _shim_pid(d, cid)
-            assert _drop_connections(shim) >= 1
+            assert drop_connections(shim) >= 1
             eventually(lambda: b"its shim does not answer" in d.docker("kill", "cut").stderr)
             assert alive(pid)
             os.kill(shim, signal.SIGKILL)
@@ -206,8 +145,8 @@ def test_a_container_that_exits_while_its_shim_is_unreachable_keeps_its_status(
              check=True)
     cid, pid = inspect(d, "brief")["Id"], inspect(d, "brief")["State"]["Pid"]
     try:
-        with _unreachable(_socket(d, cid), stale=False):
-            assert _drop_connections(_shim_pid(d, cid)) >= 1
+        with unreachable(shim_socket(d, cid), stale=False):
+            assert drop_connections(_shim_pid(d, cid)) >= 1
             eventually(lambda: b"its shim does not answer" in d.docker("kill", "brief").stderr)
             eventually(lambda: not inspect(d, "brief")["State"]["Running"])
         state = inspect(d, "brief")["State"]

@@ -5,8 +5,9 @@ Several stopped (SIGSTOP, as a wedged one would be) shims no longer hold up the 
 after another: all five containers are listed, the two whose shims answer are served at once,
 the three others answer 409 until their shims are continued, then are re-adopted, with fresh
 health probes. A shim whose ``shim.pid`` was deleted is found as its init's parent (its
-stderr is its state dir's shim.log): its container is kept and re-adopted, not killed; a
-kill -9'd shim without a pid file still has its container ended (137)."""
+stderr is its state dir's shim.log), at berthd's start and when the monitor loses it: its
+container is kept and re-adopted, not killed; a kill -9'd shim without a pid file still has
+its container ended (137)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from berth.baseimages import ensure_base_images
 from berth.shim import pidfile
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.helpers import alive, eventually, inspect, parent_pid
+from tests.daemon.shimconn import drop_connections, shim_socket, unreachable
 
 pytestmark = pytest.mark.root
 
@@ -157,3 +159,24 @@ def test_a_live_shim_without_its_pid_file_keeps_its_container(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     d.docker("rm", "-f", *names, check=True)
+
+
+def test_a_lost_connection_to_a_shim_without_its_pid_file_keeps_its_container(daemon: Daemon) -> None:
+    """The same second way while berthd runs: the monitor's connection drops, the socket
+    refuses, and the pid file is gone; the init's parent says the shim lives."""
+    cid = daemon.docker("run", "-d", "busybox", "sleep", "1000", check=True).stdout.decode().strip()
+    pid = inspect(daemon, cid)["State"]["Pid"]
+    state_dir = daemon.exec_root / "containers" / cid
+    try:
+        shim = pidfile.read(state_dir)
+        assert shim is not None
+        (state_dir / pidfile.PID_FILE).unlink()
+        with unreachable(shim_socket(daemon, cid), stale=True):
+            assert drop_connections(shim.pid) >= 1
+            eventually(lambda: b"its shim does not answer since" in daemon.docker("kill", cid).stderr)
+            assert inspect(daemon, cid)["State"]["Running"] and alive(pid)
+        eventually(lambda: daemon.docker("exec", cid, "echo", "back").stdout == b"back\n")
+        daemon.docker("stop", "-t", "1", cid, check=True)
+        assert inspect(daemon, cid)["State"]["ExitCode"] == 137 and not alive(pid)
+    finally:
+        daemon.docker("rm", "-f", cid)

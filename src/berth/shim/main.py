@@ -343,7 +343,8 @@ def run_shim(state_dir: Path, ready_fd: int, cgroups_ahead_fd: int | None = None
         return 1
     _report(ready_fd, {"ok": True, "pid": created.pid})
     # After the report: berthd's answer to it runs meanwhile, and no request is served before
-    # the loop runs (nothing but the tests reads init.pid).
+    # the loop runs (init.pid is read only when berthd has no record of the init: an
+    # unrecorded container's shim found without its pid file, berth.services.shimreach).
     try:
         write_atomic(state_dir / INIT_PID_FILE, f"{created.pid}\n".encode(), 0o644)
     except BerthError as e:
