@@ -143,15 +143,30 @@ def test_config_and_network_flags(daemon, names, files):
     ["--restart", "sometimes"], ["--restart", "on-failure:x"], ["-e", "=bad"], ["--add-host", "x"],
     ["--add-host", "h:bad"], ["--network-alias", "x"], ["--stop-signal", "NOPE"],
     ["--mount", "type=tmpfs,target=/t,tmpfs-size=bad"], ["--mount", "type=bind,target=/t,bogus=1"],
+    ["-v", "/tmp:/b:bogus"], ["-v", "/a:/b:ro:x"], ["-v", ":/b"], ["-p", "70000:80"], ["-p", "abc"],
+    ["--ulimit", "bogus=1"],
+    ["--ulimit", "nofile=a"], ["--ulimit", "nofile=9:1"], ["-l", "=x"], ["--cpus", "abc"],
+    ["--pids-limit", "abc"], ["--stop-timeout", "abc"], ["--expose", "80/bogus"],
 ])
-def test_bad_flags_refused_like_docker(daemon, flags):
+def test_bad_flags_refused_like_docker(daemon, names, flags):
     """Same status (125 for the CLI's own checks, 1 for the daemon's), nothing created."""
-    name = f"berth-parity-bad-{uuid.uuid4().hex[:8]}"
+    name = names.new("bad")
     docker = daemon.docker("create", "--name", name, *flags, "busybox", "true")
     berth = daemon.berth("create", "--name", name, *flags, "busybox", "true")
     assert docker.returncode in (1, 125) and berth.returncode == docker.returncode, (docker, berth)
     # The same reason, give or take docker's "Run 'docker create --help'" trailer.
     assert docker.stderr.splitlines()[0].replace(b"'docker ", b"'berth ") in berth.stderr, (docker, berth)
+    assert daemon.berth("inspect", name).returncode == 1
+
+
+@pytest.mark.parametrize("flags", [["-v", "/tmp:relative"], ["--tmpfs", "relative"],
+                                   ["--restart", "always:3"]])
+def test_cli_refuses_what_berthd_takes_at_create(daemon, names, flags):
+    """dockerd refuses these at create; berthd does only at start (or not at all), so the
+    berth CLI refuses them itself, with dockerd's words."""
+    name = names.new("clicheck")
+    r = daemon.berth("create", "--name", name, *flags, "busybox", "true")
+    assert r.returncode == 125 and (b"must be absolute" in r.stderr or b"on-failure" in r.stderr)
     assert daemon.berth("inspect", name).returncode == 1
 
 

@@ -30,14 +30,14 @@ def add_flags(add: Callable[..., Any]) -> None:
     add("--volumes-from", action="append", default=[])
 
 
-def _port_range(text: str, spec: str) -> list[int]:
+def _port_range(text: str, spec: str, what: str = "containerPort") -> list[int]:
     lo, _, hi = text.partition("-")
     try:
         a, b = int(lo), int(hi or lo)
     except ValueError:
-        raise UsageError(f"invalid port specification: \"{spec}\"") from None
-    if not 0 < a <= b < 65536:
-        raise UsageError(f"invalid port specification: \"{spec}\"")
+        raise UsageError(f"invalid {what}: {text}") from None
+    if not 0 <= a <= b < 65536:
+        raise UsageError(f"invalid {what}: {text}")
     return list(range(a, b + 1))
 
 
@@ -58,7 +58,7 @@ def parse_publish(spec: str) -> tuple[dict[str, dict[str, Any]], dict[str, list[
     ip = ip.strip("[]")
     ctr_ports = _port_range(ctr, spec)
     if host:
-        host_ports = _port_range(host, spec)
+        host_ports = _port_range(host, spec, "hostPort")
         if len(host_ports) != len(ctr_ports) and len(ctr_ports) != 1:
             raise UsageError(f"invalid ranges specified for container and host Ports: {ctr} and {host}")
     exposed: dict[str, dict[str, Any]] = {}

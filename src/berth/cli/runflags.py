@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+# go-units' ulimit names (the docker CLI checks them).
+_ULIMIT_NAMES = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+                           "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"})
+
 # docker flags whose create-body fields berthd does not implement: refused, never dropped.
 REFUSED_FLAGS: dict[str, str] = {
     "--annotation": "berthd does not pass annotations to the runtime",
@@ -92,12 +96,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     add("--cap-drop", action="append", default=[])
     add("-m", "--memory")
     add("--cpus")
-    add("--pids-limit", type=int)
+    add("--pids-limit", default="0")
     add("--ulimit", action="append", default=[])
     add("--init", action=GoBool, default=None)
     add("--restart", default="no")
     add("--stop-signal")
-    add("--stop-timeout", type=int)
+    add("--stop-timeout")
     add("--cidfile", default="")
     add("--pull", default="missing", choices=["always", "missing", "never"])
     _bool(add, "-q", "--quiet")
@@ -233,15 +237,23 @@ def _env_item(item: str, environ: Mapping[str, str]) -> list[str]:
 
 
 def _ulimit(spec: str) -> dict[str, Any]:
-    name, _, values = spec.partition("=")
+    """go-units ParseUlimit: ``name=soft[:hard]``."""
+    name, sep, values = spec.partition("=")
+    if not sep:
+        raise UsageError(f'invalid argument "{spec}" for "--ulimit" flag: invalid ulimit argument: {spec}')
+    if name not in _ULIMIT_NAMES:
+        raise UsageError(f'invalid argument "{spec}" for "--ulimit" flag: invalid ulimit type: {name}')
     soft, _, hard = values.partition(":")
     try:
         s = int(soft)
         h = int(hard) if hard else s
-    except ValueError as exc:
-        raise UsageError(f'invalid argument "{spec}" for "--ulimit" flag') from exc
-    if not name or s > h:
-        raise UsageError(f'invalid argument "{spec}" for "--ulimit" flag')
+    except ValueError:
+        bad = soft if not soft.lstrip("-").isdigit() else hard
+        raise UsageError(f'invalid argument "{spec}" for "--ulimit" flag: strconv.ParseInt: '
+                         f'parsing "{bad}": invalid syntax') from None
+    if s > h:
+        raise UsageError(f'invalid argument "{spec}" for "--ulimit" flag: ulimit soft limit must be '
+                         f"less than or equal to hard limit: {s} > {h}")
     return {"Name": name, "Soft": s, "Hard": h}
 
 
@@ -267,16 +279,25 @@ def _capabilities(names: list[str]) -> list[str] | None:
 
 
 def _binds(specs: list[str]) -> list[str]:
+    """The docker CLI's own checks of ``-v``, and a relative container path, which dockerd
+    refuses at create but berthd only at start; modes are the daemon's to judge."""
     for spec in specs:
         parts = spec.split(":")
-        if len(parts) == 1 and spec.startswith("/"):
-            continue  # an anonymous volume (netflags moves it to Config.Volumes)
-        if len(parts) > 3 or len(parts) < 2 or not parts[1].startswith("/"):
-            raise UsageError(f"invalid volume specification: '{spec}'")
+        if len(parts) > 3:
+            raise UsageError(f"invalid spec: {spec}: too many colons")
+        if len(parts) > 1 and "" in parts:
+            raise UsageError(f"invalid spec: {spec}: empty section between colons")
+        target = parts[1] if len(parts) > 1 else parts[0]
+        if not target.startswith("/"):
+            kind = "bind" if len(parts) > 1 and parts[0].startswith("/") else "volume"
+            raise UsageError(f"invalid volume specification: '{spec}': invalid mount config for "
+                             f"type \"{kind}\": invalid mount path: '{target}' mount path must be absolute")
     return specs
 
 
 def _tmpfs(specs: list[str]) -> dict[str, str]:
+    """``path[:options]``; a relative path refused here (dockerd refuses it at create, berthd
+    only at start), the options judged by the daemon."""
     out: dict[str, str] = {}
     for spec in specs:
         path, _, options = spec.partition(":")
@@ -321,6 +342,9 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
     labels: dict[str, str] = {}
     for item in [*(i for path in ns.label_file for i in _read_label_file(path)), *ns.label]:
         k, _, v = item.partition("=")
+        if not k:
+            raise UsageError(f'invalid argument "{item}" for "-l, --label" flag: '
+                             f"invalid label '{item}': empty name")
         labels[k] = v
     try:
         memory = parse_ram_bytes(ns.memory) if ns.memory else 0
@@ -331,7 +355,8 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
         try:
             nano_cpus = round(float(ns.cpus) * 1e9)
         except ValueError as exc:
-            raise UsageError(f'invalid argument "{ns.cpus}" for "--cpus" flag') from exc
+            raise UsageError(f'invalid argument "{ns.cpus}" for "--cpus" flag: '
+                             f"failed to parse {ns.cpus} as a rational number") from exc
     detach_keys = getattr(ns, "detach_keys", None)
     if detach_keys:
         parse_detach_keys(detach_keys)
@@ -369,7 +394,7 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
         "ShmSize": 0,
         "Memory": memory,
         "NanoCpus": nano_cpus,
-        "PidsLimit": ns.pids_limit or 0,
+        "PidsLimit": resourceflags.go_int(ns.pids_limit, "--pids-limit"),
         "Ulimits": [_ulimit(u) for u in ns.ulimit],
         "MemorySwappiness": -1,
         "OomKillDisable": False,
@@ -408,7 +433,7 @@ def parse_run_args(command: str, argv: list[str], environ: Mapping[str, str],
     if ns.stop_signal:
         body["StopSignal"] = ns.stop_signal
     if ns.stop_timeout is not None:
-        body["StopTimeout"] = ns.stop_timeout
+        body["StopTimeout"] = resourceflags.go_int(ns.stop_timeout, "--stop-timeout")
     sig_proxy = bool(getattr(ns, "sig_proxy", True))
     return RunOptions(
         image=ns.image, name=ns.name, body=body, detach=detach,

@@ -13,7 +13,8 @@ from typing import Any
 
 from berth.errors import InvalidArgument, Unavailable
 
-__all__ = ["EPHEMERAL", "PortMapping", "exposed_ports", "plan_ports", "port_view", "probe", "ps_view"]
+__all__ = ["EPHEMERAL", "PortMapping", "exposed_ports", "plan_ports", "port_key", "port_view", "probe",
+           "ps_view"]
 
 EPHEMERAL = range(32768, 61000)
 
@@ -26,7 +27,8 @@ class PortMapping:
     host_port: int
 
 
-def _port_key(key: str) -> tuple[int, str]:
+def port_key(key: str) -> tuple[int, str]:
+    """``80``, ``80/udp`` -> (80, "udp"); InvalidArgument for what no mapping can hold."""
     port, _, proto = key.partition("/")
     proto = proto or "tcp"
     if proto not in ("tcp", "udp", "sctp"):
@@ -43,7 +45,7 @@ def _port_key(key: str) -> tuple[int, str]:
 def exposed_ports(config: Mapping[str, Any], host_config: Mapping[str, Any]) -> list[tuple[int, str]]:
     keys = set((config.get("ExposedPorts") or {}).keys())
     keys |= set((host_config.get("PortBindings") or {}).keys())
-    return sorted({_port_key(k) for k in keys})
+    return sorted({port_key(k) for k in keys})
 
 
 def probe(host_ip: str, port: int, proto: str) -> bool:
@@ -74,7 +76,7 @@ def plan_ports(config: Mapping[str, Any], host_config: Mapping[str, Any],
     bindings: Mapping[str, Any] = host_config.get("PortBindings") or {}
     requests: list[tuple[int, str, str, str]] = []
     for key, items in bindings.items():
-        port, proto = _port_key(key)
+        port, proto = port_key(key)
         for b in items or [{}]:
             requests.append((port, proto, str((b or {}).get("HostIp") or ""),
                              str((b or {}).get("HostPort") or "")))
@@ -128,7 +130,7 @@ def ps_view(config: Mapping[str, Any], host_config: Mapping[str, Any],
     """``ps``'s Ports list: [{IP, PrivatePort, PublicPort, Type}] (unpublished: no IP/PublicPort)."""
     out: list[dict[str, Any]] = []
     for key, entries in port_view(config, host_config, mappings).items():
-        port, proto = _port_key(key)
+        port, proto = port_key(key)
         if not entries:
             out.append({"PrivatePort": port, "Type": proto})
         for e in entries or []:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.errors import InvalidArgument
+from berth.network import ports
 from berth.oci.specgen import DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS
 
 __all__ = ["CreateRequest", "parse_create_body"]
@@ -192,4 +193,9 @@ def parse_create_body(body: dict[str, Any]) -> CreateRequest:
     host_raw = body.get("HostConfig") or {}
     if not isinstance(host_raw, dict):
         raise InvalidArgument("json: cannot unmarshal into Go struct field HostConfig: expected an object")
-    return CreateRequest(image=image, config=config, host_config=_normalise_host(host_raw))
+    host = _normalise_host(host_raw)
+    # Refused here, not kept: a port key no mapping can hold (80/bogus) made every later
+    # container list fail on the record.
+    for key in [*(config.get("ExposedPorts") or {}), *(host.get("PortBindings") or {})]:
+        ports.port_key(str(key))
+    return CreateRequest(image=image, config=config, host_config=host)
