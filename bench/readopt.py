@@ -1,13 +1,15 @@
 """berthd's start with stopped shims: how long until it serves, for two source trees.
 
-Usage: .venv/bin/python -m bench.readopt BEFORE_SRC AFTER_SRC [--repeat N] [--frozen F] [--healthy H]
+Usage: .venv/bin/python -m bench.readopt BEFORE_SRC AFTER_SRC [--repeat N] [--frozen F]
+       [--healthy H] [--how stop|wedge]
 
 Each tree (a ``src`` directory) gets a private berthd running F + H ``sleep`` containers. Then,
 trees alternated run by run: the berthd is stopped (its containers keep running), the shims of
-the F containers are SIGSTOPped (as wedged ones would be), the berthd started again and timed
-until it serves (its socket answers ``docker version``; berthd listens once its start-up
-re-adoption is done), then the shims are continued and the re-adoption awaited. Prints
-medians, (min-max) and after/before.
+the F containers silenced, the berthd started again and timed until it serves (its socket
+answers ``docker version``; berthd listens once its start-up re-adoption is done), then the
+shims let answer again and the re-adoption awaited. Silenced: ``stop`` SIGSTOPs the shim;
+``wedge`` moves its socket away and puts in its place one that takes connections and never
+answers, as a wedged shim's. Prints medians, (min-max) and after/before.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.engines import Engine, _wait_socket, start_berthd_tree
@@ -58,18 +62,46 @@ def _shims(e: Engine, names: list[str]) -> list[int]:
     return pids
 
 
-def _one(e: Engine, src: Path, frozen: list[str], healthy: list[str]) -> float:
-    shims = _shims(e, frozen)
-    e.process.send_signal(signal.SIGTERM)
-    e.process.wait(60)
+@contextlib.contextmanager
+def _stopped(pids: list[int]) -> Iterator[None]:
     try:
-        for pid in shims:
+        for pid in pids:
             os.kill(pid, signal.SIGSTOP)
-        took = _restart(e, src)
+        yield
     finally:
-        for pid in shims:
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def _wedged(sockets: list[Path]) -> Iterator[None]:
+    """Each socket moved away, one that never answers in its place; put back after."""
+    with contextlib.ExitStack() as stack:
+        for path in sockets:
+            away = path.with_name("shim.sock.away")
+            os.rename(path, away)
+            stack.callback(os.rename, away, path)
+            listener = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)  # sun_path holds 108 bytes
+            try:
+                listener.bind(f"/proc/self/fd/{fd}/{path.name}")
+            finally:
+                os.close(fd)
+            listener.listen(64)
+        yield
+
+
+def _one(e: Engine, src: Path, frozen: list[str], healthy: list[str], how: str) -> float:
+    if how == "stop":
+        silenced = _stopped(_shims(e, frozen))
+    else:
+        ids = [e.docker("inspect", "-f", "{{.Id}}", name).stdout.decode().strip() for name in frozen]
+        silenced = _wedged([e.root / "exec" / "containers" / cid / "shim.sock" for cid in ids])
+    e.process.send_signal(signal.SIGTERM)
+    e.process.wait(60)
+    with silenced:
+        took = _restart(e, src)
     # Re-adopted in the background once continued: exec goes through the shim again.
     for name in frozen + healthy:
         deadline = time.monotonic() + 30
@@ -87,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--frozen", type=int, default=3)
     p.add_argument("--healthy", type=int, default=2)
+    p.add_argument("--how", choices=("stop", "wedge"), default="stop")
     ns = p.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="berth-readopt-"))
     frozen = [f"frozen{i}" for i in range(ns.frozen)]
@@ -102,12 +135,13 @@ def main(argv: list[str] | None = None) -> None:
                 e.docker("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "3600")
         for _ in range(ns.repeat):
             for label, src in trees.items():
-                took[label].append(_one(engines[label], src, frozen, healthy))
+                took[label].append(_one(engines[label], src, frozen, healthy, ns.how))
     finally:
         for e in engines.values():
             e.stop()
         shutil.rmtree(base, ignore_errors=True)
-    print(f"berthd start until it serves, {ns.frozen} stopped + {ns.healthy} answering shims, "
+    silenced = "stopped" if ns.how == "stop" else "wedged"
+    print(f"berthd start until it serves, {ns.frozen} {silenced} + {ns.healthy} answering shims, "
           f"{ns.repeat} runs each")
     for label, values in took.items():
         print(f"  {label:6} {statistics.median(values):.3f}s ({min(values):.3f}-{max(values):.3f})")

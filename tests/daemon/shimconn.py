@@ -1,6 +1,6 @@
-"""Making a live shim unreachable for a test: its socket moved away or replaced by one nobody
-listens on, its accepted connections shut down (as a dropped connection would be), the shim
-itself left running."""
+"""Making a live shim unreachable for a test: its socket moved away, replaced by one nobody
+listens on or by one that never answers (as a wedged shim's), its accepted connections shut
+down (as a dropped connection would be), the shim itself left running."""
 
 from __future__ import annotations
 
@@ -34,6 +34,24 @@ def unreachable(path: Path, *, stale: bool) -> Iterator[None]:
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):  # gone with an ended container's state dir
+            os.rename(away, path)
+
+
+@contextlib.contextmanager
+def wedged(path: Path) -> Iterator[None]:
+    """For the block, the shim's socket moved away and one in its place that takes connections
+    (the kernel queues them) and never answers, as a wedged shim's would; always put back (the
+    queued connections are reset when it closes)."""
+    away = path.with_name("shim.sock.away")
+    os.rename(path, away)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            with _short(path) as address:
+                s.bind(address)
+            s.listen(64)
+            yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
             os.rename(away, path)
 
 

@@ -1,13 +1,14 @@
 """berthd's start re-adopts running containers' shims concurrently, and finds a live shim
 whose pid file was deleted.
 
-Several stopped (SIGSTOP, as a wedged one would be) shims no longer hold up the start one
-after another: all five containers are listed, the two whose shims answer are served at once,
-the three others answer 409 until their shims are continued, then are re-adopted, with fresh
-health probes. A shim whose ``shim.pid`` was deleted is found as its init's parent (its
-stderr is its state dir's shim.log), at berthd's start and when the monitor loses it: its
-container is kept and re-adopted, not killed; a kill -9'd shim without a pid file still has
-its container ended (137)."""
+Silent shims (two stopped by SIGSTOP, which are not waited for; one wedged, its socket
+taking connections and never answering) no longer hold up the start one after another: all
+five containers are listed, the two whose shims answer are served at once, the three others
+answer 409 until their shims answer again, then are re-adopted, with fresh health probes.
+A shim whose ``shim.pid`` was deleted is found as its init's parent (its stderr is its state
+dir's shim.log), at berthd's start and when the monitor loses it: its container is kept and
+re-adopted, not killed; a kill -9'd shim without a pid file still has its container ended
+(137)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from berth.baseimages import ensure_base_images
 from berth.shim import pidfile
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.helpers import alive, eventually, inspect, parent_pid
-from tests.daemon.shimconn import drop_connections, shim_socket, unreachable
+from tests.daemon.shimconn import drop_connections, shim_socket, unreachable, wedged
 
 pytestmark = pytest.mark.root
 
@@ -53,7 +54,7 @@ def _stopped(pids: list[int]) -> Iterator[None]:
                 os.kill(pid, signal.SIGCONT)
 
 
-def test_stopped_shims_are_readopted_together_and_the_others_at_once(
+def test_silent_shims_wait_in_the_background_and_the_others_are_served_at_once(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
     d = start_berthd(base)
@@ -65,10 +66,12 @@ def test_stopped_shims_are_readopted_together_and_the_others_at_once(
                   else ())
         d.docker("run", "-d", "--name", name, *health, "busybox", "sleep", "1000", check=True)
     pids = {n: inspect(d, n)["State"]["Pid"] for n in frozen + fine}
+    wedged_id = inspect(d, "frozen3")["Id"]
     eventually(lambda: _health(d, "frozen1")["Status"] == "healthy")
     try:
         stop_berthd(d)
-        with _stopped([parent_pid(pids[n]) for n in frozen]):
+        with _stopped([parent_pid(pids[n]) for n in frozen[:2]]), \
+                wedged(shim_socket(d, wedged_id)):
             d = start_berthd(base)
             started.append(d)
             ps = d.docker("ps", "--format", "{{.Names}}", check=True).stdout.decode().split()

@@ -5,6 +5,7 @@ a file an older shim wrote (the pid alone) still reads."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -50,3 +51,20 @@ def test_old_missing_and_garbled_files(tmp_path: Path) -> None:
     for junk in ("", "x\n", "1 2 3\n", "12 y\n"):
         (tmp_path / pidfile.PID_FILE).write_text(junk)
         assert pidfile.read(tmp_path) is None, junk
+
+
+def test_a_stopped_process_is_alive_and_stopped() -> None:
+    child = subprocess.Popen(["/bin/busybox", "sleep", "60"])
+    try:
+        shim = ShimProcess(child.pid, process_start_time(child.pid))
+        assert shim.alive() and not shim.stopped()
+        os.kill(child.pid, signal.SIGSTOP)
+        os.waitid(os.P_PID, child.pid, os.WSTOPPED | os.WNOWAIT)
+        assert shim.alive() and shim.stopped()
+        os.kill(child.pid, signal.SIGCONT)
+        os.waitid(os.P_PID, child.pid, os.WCONTINUED | os.WNOWAIT)
+        assert not shim.stopped()
+    finally:
+        child.kill()
+        child.wait()
+    assert not shim.stopped()

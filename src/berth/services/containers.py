@@ -61,7 +61,8 @@ __all__ = ["AttachStreams", "ContainerService", "ServiceConfig"]
 _log = logging.getLogger("berth.containers")
 # How long berthd's start waits for a running container's shim to answer before it goes on
 # and keeps trying in the background: one stopped (SIGSTOP) or wedged shim must not keep
-# berthd from serving every other container. A live shim answers in milliseconds.
+# berthd from serving every other container. A live shim answers in milliseconds; a stopped
+# one (its process in state T) is not waited for at all.
 _READOPT_WAIT = 5.0
 # How many re-adoptions berthd's start runs at once. Each silent shim holds its slot for the
 # wait above, so up to this many stopped or wedged shims cost one wait together, not one each
@@ -329,11 +330,14 @@ class ContainerService:
 
     async def _readopt(self, c: Container) -> None:
         connecting = asyncio.ensure_future(shim_client.ShimClient.connect(c.paths.state_dir))
+        # The connect waits on a stopped shim until it is continued: then it completes in the
+        # background re-adoption, at once.
+        wait = 0.0 if shimreach.stopped(c.paths.state_dir, c.state.pid) else _READOPT_WAIT
         try:
-            shim = await asyncio.wait_for(asyncio.shield(connecting), _READOPT_WAIT)
+            shim = await asyncio.wait_for(asyncio.shield(connecting), wait)
         except TimeoutError:
-            _log.warning("the shim of running container %s does not answer; berthd serves and "
-                         "re-adopts it once it does", c.short_id)
+            _log.warning("the shim of running container %s does not answer%s; berthd serves and "
+                         "re-adopts it once it does", c.short_id, " (stopped)" if not wait else "")
             self._readopt_later(c, connecting)
             return
         except errors.BerthError as err:
@@ -409,9 +413,9 @@ class ContainerService:
         """Conflict for an operation that needs the shim of a container whose re-adoption
         still waits for it (its shim has not answered since berthd started: stopped or
         wedged). Refused at once rather than after a bounded wait: the shim has already
-        been silent for the re-adoption's 5 s, nothing says it answers within any bound a
-        request could wait, and the processes may well run, so "not running" (or a stop
-        answered "already stopped") would be false."""
+        been silent for the re-adoption's 5 s (or is stopped), nothing says it answers within
+        any bound a request could wait, and the processes may well run, so "not running" (or
+        a stop answered "already stopped") would be false."""
         if live.adopting is not None:
             raise errors.Conflict(f"Cannot {action} container {c.id}: its shim does not answer "
                                   f"{live.adopting}; it is re-adopted once it does")

@@ -16,10 +16,10 @@ unmounted and deleted), but leaves such a shim running; here nothing would be le
 to run on. A state dir whose shim is dead (kill -9; its process, not a failed connect, says
 so: ``berth.services.shimreach``) may still have a live container: it is killed and deleted
 through its runtime (``berth.services.shimless``). A shim that does not answer within 5 s
-(stopped, wedged), or lives but refuses connections, is left alone with its state dir, and
-the container service keeps its bundle too, for a later start: waiting for it held up
-berthd's start for ever. The state dirs are ended concurrently (bounded), so several silent
-shims cost one such wait, not one each.
+(wedged; a stopped one is not waited for), or lives but refuses connections, is left alone
+with its state dir, and the container service keeps its bundle too, for a later start:
+waiting for it held up berthd's start for ever. The state dirs are ended concurrently
+(bounded), so several wedged shims cost one such wait, not one each.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ async def reap_state_dirs(root: Path, known: Set[str], runtime_root: Path) -> li
 async def _end_shim(state_dir: Path, runtime_root: Path) -> bool:
     """False if a shim is there but does not answer (stopped, wedged): its directory stays
     for a later start rather than holding up this one."""
+    if shimreach.stopped(state_dir):  # it answers nothing before it is continued
+        _log.warning("container %s has no record and its shim is stopped: left", state_dir.name[:12])
+        return False
     try:
         shim = await asyncio.wait_for(shim_client.ShimClient.connect(state_dir), _ANSWER_TIMEOUT)
     except TimeoutError:

@@ -30,7 +30,7 @@ from berth.shim import pidfile
 from berth.shim.client import ShimClient
 from berth.shim.main import INIT_PID_FILE, LOG_FILE
 
-__all__ = ["RETRY_INTERVAL", "find", "gone", "reach"]
+__all__ = ["RETRY_INTERVAL", "find", "gone", "reach", "stopped"]
 
 # How often berthd tries again to reach a live shim that refuses it. A connect costs
 # microseconds; the shim's death is noticed at once through its pidfd, not at this pace.
@@ -56,6 +56,13 @@ def find(state_dir: Path, init_pid: int | None = None) -> pidfile.ShimProcess | 
 def gone(state_dir: Path, init_pid: int | None = None) -> bool:
     """True if no live process is the shim of ``state_dir`` (:func:`find`)."""
     return find(state_dir, init_pid) is None
+
+
+def stopped(state_dir: Path, init_pid: int | None = None) -> bool:
+    """True if the shim of ``state_dir`` lives but is stopped (SIGSTOP, a tracer's stop): it
+    cannot answer before it is continued, so waiting for it is pointless."""
+    shim = find(state_dir, init_pid)
+    return shim is not None and shim.stopped()
 
 
 def _recorded_init(state_dir: Path) -> int | None:

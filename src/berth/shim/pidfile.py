@@ -48,6 +48,16 @@ class ShimProcess:
             return False
         return self.start_time is None or int(fields[19]) == self.start_time
 
+    def stopped(self) -> bool:
+        """The process is stopped (SIGSTOP, or a tracer's stop): it answers nothing before it
+        is continued."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                raw = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return raw[raw.rindex(")") + 2:].split()[0] in ("T", "t")
+
     def pidfd(self) -> int | None:
         """A pidfd of this process (readable once it exits), or None if it is gone already."""
         try:
