@@ -180,3 +180,45 @@ def test_a_volume_refused_after_an_anonymous_one_leaves_none(daemon: Daemon) -> 
                       "type=volume,src=bad$x,dst=/v", "busybox", "true")
     assert r.returncode == 1 and b'"bad$x" includes invalid characters' in r.stderr, r.stderr
     assert set(ok(daemon.docker("volume", "ls", "-q")).split()) == before
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["-v", "/x:relative"], "invalid volume specification: '/x:relative': invalid mount config for "
+                            "type \"bind\": invalid mount path: 'relative' mount path must be absolute"),
+    (["-v", "vol:relative"], "invalid volume specification: 'vol:relative': invalid mount config for "
+                             "type \"volume\": invalid mount path: 'relative' mount path must be absolute"),
+    (["-v", "/x:/"], "invalid volume specification: '/x:/': invalid mount config for type \"bind\": "
+                     "invalid specification: destination can't be '/'"),
+    (["--tmpfs", "relative"], "invalid mount path: 'relative' mount path must be absolute"),
+    (["--tmpfs", "/"], "invalid specification: destination can't be '/'"),
+    (["-v", "/x:/y/", "-v", "/z:/y"], "Duplicate mount point: /y"),
+    (["-v", "/x:/y", "--tmpfs", "/y"], "Duplicate mount point: /y"),
+    (["-v", "/x:/y", "--mount", "type=bind,src=/z,dst=/y"], "Duplicate mount point: /y"),
+    (["--restart", "always:3"], "maximum retry count cannot be used with restart policy 'always'"),
+    (["--restart", "unless-stopped:1"],
+     "maximum retry count cannot be used with restart policy 'unless-stopped'"),
+    (["--restart", "no:2"], "maximum retry count cannot be used with restart policy 'no'"),
+    (["--restart", "on-failure:-1"], "maximum retry count cannot be negative"),
+])
+def test_create_refuses_what_dockerd_refuses_at_create(daemon: Daemon, flags: list[str],
+                                                       message: str) -> None:
+    """Mount destinations and restart counts dockerd 20.10.24 refuses at create (each message
+    checked against it) were accepted and refused only at start, or never: the create fails
+    with dockerd's message (400) and leaves no container and no volume."""
+    before_ctrs = set(ok(daemon.docker("ps", "-aq")).split())
+    before_vols = set(ok(daemon.docker("volume", "ls", "-q")).split())
+    r = daemon.docker("create", *flags, "busybox", "true")
+    assert r.returncode == 1 and message.encode() in r.stderr, r.stderr
+    assert set(ok(daemon.docker("ps", "-aq")).split()) == before_ctrs
+    assert set(ok(daemon.docker("volume", "ls", "-q")).split()) == before_vols
+
+
+def test_a_retry_count_without_on_failure_is_a_400(daemon: Daemon) -> None:
+    api = docker.APIClient(base_url=daemon.host)
+    try:
+        with pytest.raises(docker.errors.APIError) as err:
+            api.create_container("busybox", "true", host_config=api.create_host_config(
+                restart_policy={"Name": "always", "MaximumRetryCount": 3}))
+        assert err.value.status_code == 400
+    finally:
+        api.close()

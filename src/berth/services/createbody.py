@@ -135,7 +135,12 @@ def _normalise_host(raw: dict[str, Any]) -> dict[str, Any]:
     name = policy.get("Name") or "no"
     if name not in _RESTART_POLICIES:
         raise InvalidArgument(f"invalid restart policy '{name}'")
-    host["RestartPolicy"] = {"Name": name, "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0)}
+    retries = int(policy.get("MaximumRetryCount") or 0)
+    if retries < 0:
+        raise InvalidArgument("maximum retry count cannot be negative")
+    if retries and name != "on-failure":
+        raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{name}'")
+    host["RestartPolicy"] = {"Name": name, "MaximumRetryCount": retries}
     if host["AutoRemove"] and name not in ("", "no"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     if host.get("ShmSize", 0) < 0:

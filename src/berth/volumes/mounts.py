@@ -84,6 +84,29 @@ def check_mount(m: Mapping[str, Any]) -> None:
         raise InvalidArgument(prefix + "field Source must not be specified")
 
 
+def _check_bind_dest(spec: str, dest: str, kind: str) -> str:
+    """A ``-v`` destination as moby checks it at create (not only at start): absolute, not /."""
+    prefix = f"invalid volume specification: '{spec}': invalid mount config for type \"{kind}\": "
+    if not dest.startswith("/"):
+        raise InvalidArgument(prefix + f"invalid mount path: '{dest}' mount path must be absolute")
+    clean = _clean(dest)
+    if clean == "/":
+        raise InvalidArgument(prefix + "invalid specification: destination can't be '/'")
+    return clean
+
+
+def _tmpfs_dests(host_config: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for dest in host_config.get("Tmpfs") or {}:
+        d = str(dest)
+        if not d.startswith("/"):
+            raise InvalidArgument(f"invalid mount path: '{d}' mount path must be absolute")
+        if _clean(d) == "/":
+            raise InvalidArgument("invalid specification: destination can't be '/'")
+        out.append(_clean(d))
+    return out
+
+
 def plan(config: Mapping[str, Any], host_config: Mapping[str, Any],
          volumes_from: Iterable[tuple[list[MountPoint], str]],
          new_name: Callable[[], str]) -> list[MountPoint]:
@@ -95,7 +118,8 @@ def plan(config: Mapping[str, Any], host_config: Mapping[str, Any],
             raise InvalidArgument(f"invalid volume specification: '{b}'")
         # before the caller creates any volume: a refused create leaves none behind
         check_bind_mode(parts[2] if len(parts) == 3 else "")
-        src, dest = parts[0], _clean(parts[1])
+        src = parts[0]
+        dest = _check_bind_dest(str(b), parts[1], "bind" if src.startswith("/") else "volume")
         opts = parts[2].split(",") if len(parts) == 3 else []
         rw = "ro" not in opts
         mode = parts[2] if len(parts) == 3 else ""
@@ -120,8 +144,11 @@ def plan(config: Mapping[str, Any], host_config: Mapping[str, Any],
                                   rw=not m.get("ReadOnly"), propagation=prop, origin="mounts"))
         elif kind == "tmpfs":
             out.append(MountPoint("tmpfs", dest, rw=not m.get("ReadOnly"), origin="mounts"))
-    taken = {mp.destination for mp in out}
-    taken |= {_clean(str(d)) for d in (host_config.get("Tmpfs") or {})}
+    taken: set[str] = set()
+    for dest in [*(mp.destination for mp in out), *_tmpfs_dests(host_config)]:
+        if dest in taken:
+            raise InvalidArgument(f"Duplicate mount point: {dest}")
+        taken.add(dest)
     for points, mode in volumes_from:
         for mp in points:
             if mp.destination in taken or mp.type == "tmpfs":
