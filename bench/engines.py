@@ -21,7 +21,7 @@ from pathlib import Path
 
 from berth.network import links
 from berth.testing.cgroups import cgroup_dirs
-from berth.testing.netcleanup import private_network_flags
+from berth.testing.netcleanup import cleanup_network_leftovers, private_network_flags
 from berth.testing.rootfs import busybox_rootfs_tar
 
 __all__ = ["Engine", "start_berthd", "start_dockerd"]
@@ -81,6 +81,10 @@ class Engine:
                 self.process.wait()
         if self.bridge is not None:
             links.delete_link(self.bridge)
+        if self.name == "berth":
+            # berthd keeps its nftables table and bridges across restarts (as dockerd does):
+            # a throwaway one's are removed with it.
+            cleanup_network_leftovers(self.root / "data", private_network_flags(str(self.root))[1])
         if self.cgroup_parent:
             remove_cgroup_parent(self.cgroup_parent)
 
