@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from bench.engines import Engine, _wait_socket, start_berthd_tree
 from berth.testing.netcleanup import private_network_flags
+from berth.testing.shimsilence import stopped, wedged
 
 
 def _restart(e: Engine, src: Path) -> float:
@@ -63,38 +63,16 @@ def _shims(e: Engine, names: list[str]) -> list[int]:
 
 
 @contextlib.contextmanager
-def _stopped(pids: list[int]) -> Iterator[None]:
-    try:
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        yield
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-
-
-@contextlib.contextmanager
 def _wedged(sockets: list[Path]) -> Iterator[None]:
-    """Each socket moved away, one that never answers in its place; put back after."""
     with contextlib.ExitStack() as stack:
         for path in sockets:
-            away = path.with_name("shim.sock.away")
-            os.rename(path, away)
-            stack.callback(os.rename, away, path)
-            listener = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
-            fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)  # sun_path holds 108 bytes
-            try:
-                listener.bind(f"/proc/self/fd/{fd}/{path.name}")
-            finally:
-                os.close(fd)
-            listener.listen(64)
+            stack.enter_context(wedged(path))
         yield
 
 
 def _one(e: Engine, src: Path, frozen: list[str], healthy: list[str], how: str) -> float:
     if how == "stop":
-        silenced = _stopped(_shims(e, frozen))
+        silenced = stopped(_shims(e, frozen))
     else:
         ids = [e.docker("inspect", "-f", "{{.Id}}", name).stdout.decode().strip() for name in frozen]
         silenced = _wedged([e.root / "exec" / "containers" / cid / "shim.sock" for cid in ids])

@@ -1,6 +1,6 @@
 """Making a live shim unreachable for a test: its socket moved away, replaced by one nobody
-listens on or by one that never answers (as a wedged shim's), its accepted connections shut
-down (as a dropped connection would be), the shim itself left running."""
+listens on (or, ``wedged`` from berth.testing.shimsilence, by one that never answers), its
+accepted connections shut down (as a dropped connection would be), the shim itself left running."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from berth.testing.shimsilence import bindable, wedged
 from tests.conftest import Daemon
+
+__all__ = ["drop_connections", "shim_socket", "unreachable", "wedged"]
 
 _SYS_PIDFD_GETFD = 438  # the same number on every architecture berth runs on
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -29,40 +32,12 @@ def unreachable(path: Path, *, stale: bool) -> Iterator[None]:
     os.rename(path, away)
     try:
         if stale:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, _short(path) as address:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, bindable(path) as address:
                 s.bind(address)
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):  # gone with an ended container's state dir
             os.rename(away, path)
-
-
-@contextlib.contextmanager
-def wedged(path: Path) -> Iterator[None]:
-    """For the block, the shim's socket moved away and one in its place that takes connections
-    (the kernel queues them) and never answers, as a wedged shim's would; always put back (the
-    queued connections are reset when it closes)."""
-    away = path.with_name("shim.sock.away")
-    os.rename(path, away)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            with _short(path) as address:
-                s.bind(address)
-            s.listen(64)
-            yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.rename(away, path)
-
-
-@contextlib.contextmanager
-def _short(path: Path) -> Iterator[str]:
-    """A bindable address for ``path`` (sun_path holds 108 bytes; the test's is longer)."""
-    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
-    finally:
-        os.close(fd)
 
 
 def drop_connections(shim_pid: int) -> int:

@@ -16,7 +16,6 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 
 from berth.baseimages import ensure_base_images
 from berth.shim import pidfile
+from berth.testing.shimsilence import stopped
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.helpers import alive, eventually, inspect, parent_pid
 from tests.daemon.shimconn import drop_connections, shim_socket, unreachable, wedged
@@ -39,19 +39,6 @@ def _refused(d: Daemon, *args: str) -> bool:
 def _health(d: Daemon, name: str) -> dict[str, Any]:
     health: dict[str, Any] = inspect(d, name)["State"]["Health"]
     return health
-
-
-@contextlib.contextmanager
-def _stopped(pids: list[int]) -> Iterator[None]:
-    """SIGSTOP ``pids`` for the block; SIGCONT them after, even when it fails."""
-    try:
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        yield
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
 
 
 def test_silent_shims_wait_in_the_background_and_the_others_are_served_at_once(
@@ -70,7 +57,7 @@ def test_silent_shims_wait_in_the_background_and_the_others_are_served_at_once(
     eventually(lambda: _health(d, "frozen1")["Status"] == "healthy")
     try:
         stop_berthd(d)
-        with _stopped([parent_pid(pids[n]) for n in frozen[:2]]), \
+        with stopped([parent_pid(pids[n]) for n in frozen[:2]]), \
                 wedged(shim_socket(d, wedged_id)):
             d = start_berthd(base)
             started.append(d)

@@ -38,8 +38,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar, Final
 
-__all__ = ["ContainerState", "Status", "load", "process_start_time", "remove", "reserve", "save",
-           "status_of"]
+__all__ = ["ContainerState", "Status", "load", "proc_stat", "process_start_time", "remove", "reserve",
+           "save", "status_of"]
 
 _FILE = "state.json"
 # runc's rule for container IDs, ``^[\w+-\.]+$`` (berthd's are 64 hex digits, a subset); never "."
@@ -106,16 +106,22 @@ def _dir(state_root: str | os.PathLike[str], container_id: str) -> str:
     return os.path.join(state_root, container_id)
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot, or None if there is no such process."""
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first, then ppid ...;
+    the start time is [19]), or None if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             raw = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name may contain spaces and parentheses; fields resume after the last ')'.
-    fields = raw[raw.rindex(")") + 2:].split()
-    return int(fields[19])
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot, or None if there is no such process."""
+    fields = proc_stat(pid)
+    return None if fields is None else int(fields[19])
 
 
 def reserve(state_root: str | os.PathLike[str], container_id: str) -> str:
@@ -156,15 +162,8 @@ def load(state_root: str | os.PathLike[str], container_id: str) -> ContainerStat
 
 def status_of(st: ContainerState) -> Status:
     """Created until start() succeeded; stopped once the recorded process is gone."""
-    current = process_start_time(st.pid)
-    if current is None or current != st.start_time:
-        return Status.STOPPED
-    try:
-        with open(f"/proc/{st.pid}/stat") as f:
-            stat = f.read()
-    except FileNotFoundError:
-        return Status.STOPPED
-    if stat[stat.rindex(")") + 2] == "Z":
+    fields = proc_stat(st.pid)
+    if fields is None or int(fields[19]) != st.start_time or fields[0] == "Z":
         return Status.STOPPED
     return Status.RUNNING if st.started else Status.CREATED
 

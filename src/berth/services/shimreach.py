@@ -25,7 +25,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 
 from berth import errors
-from berth.runtime.state import process_start_time
+from berth.runtime.state import proc_stat, process_start_time
 from berth.shim import pidfile
 from berth.shim.client import ShimClient
 from berth.shim.main import INIT_PID_FILE, LOG_FILE
@@ -75,9 +75,8 @@ def _parent_shim(state_dir: Path, init_pid: int) -> pidfile.ShimProcess | None:
     """The parent of ``init_pid`` if it is the shim of ``state_dir`` (its stderr is the
     state dir's shim log, the same file, not just the same name)."""
     try:
-        with open(f"/proc/{init_pid}/stat") as f:
-            raw = f.read()
-        parent = int(raw[raw.rindex(")") + 2:].split()[1])
+        fields = proc_stat(init_pid)
+        parent = 0 if fields is None else int(fields[1])
         if parent <= 1:
             return None
         # Taken before the check: a pid reused after it is then not taken for the shim.

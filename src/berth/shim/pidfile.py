@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from berth.runtime.state import process_start_time
+from berth.runtime.state import proc_stat, process_start_time
 from berth.shim.spec import write_atomic
 
 __all__ = ["PID_FILE", "ShimProcess", "read", "write"]
@@ -37,26 +37,16 @@ class ShimProcess:
 
     def alive(self) -> bool:
         """The process runs (a zombie has ended) and is the one the file named."""
-        try:
-            with open(f"/proc/{self.pid}/stat") as f:
-                raw = f.read()
-        except (FileNotFoundError, ProcessLookupError):
-            return False
-        # The command name may hold spaces and parentheses; fields resume after the last ')'.
-        fields = raw[raw.rindex(")") + 2:].split()
-        if fields[0] in ("Z", "X"):
+        fields = proc_stat(self.pid)
+        if fields is None or fields[0] in ("Z", "X"):
             return False
         return self.start_time is None or int(fields[19]) == self.start_time
 
     def stopped(self) -> bool:
         """The process is stopped (SIGSTOP, or a tracer's stop): it answers nothing before it
         is continued."""
-        try:
-            with open(f"/proc/{self.pid}/stat") as f:
-                raw = f.read()
-        except (FileNotFoundError, ProcessLookupError):
-            return False
-        return raw[raw.rindex(")") + 2:].split()[0] in ("T", "t")
+        fields = proc_stat(self.pid)
+        return fields is not None and fields[0] in ("T", "t")
 
     def pidfd(self) -> int | None:
         """A pidfd of this process (readable once it exits), or None if it is gone already."""
