@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Daemon
+from berth.baseimages import ensure_base_images
+from tests.conftest import Daemon, start_berthd
 
 __all__ = ["alive", "eventually", "forget_container", "inspect", "new_name", "ok", "parent_pid"]
 
@@ -71,3 +72,12 @@ def forget_container(daemon: Daemon, cid: str) -> None:
             raw.execute("DELETE FROM containers WHERE id = ?", (cid,))
     finally:
         raw.close()
+
+
+def boot(base: Path, started: list[Daemon]) -> Daemon:
+    """A berthd of the ``own_daemon`` fixture's ``base``, recorded in ``started`` (for its
+    clean-up), with the base images in it."""
+    d = start_berthd(base)
+    started.append(d)
+    ensure_base_images(d.host)
+    return d

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import alive, eventually, forget_container, inspect, new_name, ok, parent_pid
+from tests.daemon.helpers import alive, boot, eventually, forget_container, inspect, new_name, ok, parent_pid
 
 pytestmark = pytest.mark.root
 
@@ -88,9 +87,7 @@ def test_dev_shm_by_mode(daemon: Daemon, names: list[str], host_shm_file: Path) 
 def test_shm_of_a_container_that_died_while_berthd_was_down_is_unmounted(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--name", "donor", "--ipc", "shareable", "busybox", "sleep", "1000",
              check=True)
     cid, pid = inspect(d, "donor")["Id"], inspect(d, "donor")["State"]["Pid"]
@@ -113,9 +110,7 @@ def test_shm_mounts_no_record_owns_are_unmounted_at_start(
     one that died between a container's exit and the unmount left it too. The next start
     unmounts both; a running container's stays, with its files."""
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     for name in ("lost", "owned"):
         d.docker("run", "-d", "--name", name, "--ipc", "shareable", "busybox", "sleep", "1000",
                  check=True)

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.apihttp import request
-from tests.daemon.helpers import inspect, ok
+from tests.daemon.helpers import boot, inspect, ok
 
 pytestmark = pytest.mark.root
 
@@ -162,9 +161,7 @@ def test_a_removed_target_leaves_a_dangling_link_until_berthd_restarts(
     took the name; dockerd's restart re-registers the link by name, to that container, and
     drops a link whose name nobody bears."""
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     ok(d.docker("run", "-d", "--name", "tgt", "busybox", "sleep", "300"))
     ok(d.docker("run", "-d", "--name", "gone", "busybox", "sleep", "300"))
     ok(d.docker("create", "--name", "src", "--link", "tgt:al", "--link", "gone:g", "busybox",

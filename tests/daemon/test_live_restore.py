@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from berth.shim.exitfile import EXIT_FILE
 from tests.conftest import Daemon, start_berthd
-from tests.daemon.helpers import eventually, inspect
+from tests.daemon.helpers import boot, eventually, inspect
 from tests.daemon.ptydocker import PtyDocker
 
 pytestmark = pytest.mark.root
@@ -24,9 +23,7 @@ pytestmark = pytest.mark.root
 
 def test_kill_9_berthd_and_readopt(own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
              "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done", check=True)
     # quitter exits once told to (a file the test puts in its rootfs while berthd is down),

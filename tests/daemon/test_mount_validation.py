@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
-from tests.conftest import Daemon, start_berthd
-from tests.daemon.helpers import ok
+from tests.conftest import Daemon
+from tests.daemon.helpers import boot, ok
 
 pytestmark = pytest.mark.root
 
@@ -95,9 +94,7 @@ def test_a_start_failing_before_its_shim_ends_the_attach(own_daemon: tuple[Path,
     """``docker run`` attaches before it starts; a start that failed before the shim existed
     left that attach request waiting for good, and with it berthd's shutdown."""
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("create", "--name", "stopped", "busybox", "true", check=True)
     r = d.docker("run", "--name", "joiner", "--network", "container:stopped", "busybox", "true", timeout=30)
     assert r.returncode == 125

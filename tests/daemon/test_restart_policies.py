@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from berth.shim.exitfile import EXIT_FILE
 from tests.conftest import Daemon, start_berthd
-from tests.daemon.helpers import eventually, new_name
+from tests.daemon.helpers import boot, eventually, new_name
 
 pytestmark = pytest.mark.root
 
@@ -90,9 +89,7 @@ def test_always_running_container_restarts_after_its_process_dies(daemon: Daemon
 
 def test_policies_on_daemon_start(own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     for name, policy in (("al", "always"), ("us", "unless-stopped"), ("al-stopped", "always"),
                          ("us-stopped", "unless-stopped"), ("none", "no")):
         d.docker("run", "-d", "--name", name, "--restart", policy, "busybox", "sleep", "1000",

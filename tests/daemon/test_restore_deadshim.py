@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from berth.testing.cgroups import cgroup_dirs
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import alive, eventually, inspect, parent_pid
+from tests.daemon.helpers import alive, boot, eventually, inspect, parent_pid
 
 pytestmark = pytest.mark.root
 
@@ -31,9 +30,7 @@ def _cgroups(d: Daemon, cid: str) -> list[Path]:
 def test_dead_shims_state_and_cgroups_are_swept_live_ones_kept(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     for name in ("dead", "orphaned", "alive"):
         d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
     ids = {n: inspect(d, n)["Id"] for n in ("dead", "orphaned", "alive")}
@@ -116,9 +113,7 @@ def test_a_runc_container_whose_shim_died_is_deleted_through_runc(
     and the rootfs its shim mounted on the bundle is unmounted: it starts again (runc
     refused: 'container with given ID already exists', and the mount leaked)."""
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--runtime", "runc", "--name", "deadrunc", "busybox", "sleep", "1000",
              check=True)
     cid = inspect(d, "deadrunc")["Id"]

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from berth.snapshots.overlay import OverlaySnapshotter
 from berth.store.metadata import Database
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import eventually, forget_container, inspect
+from tests.daemon.helpers import boot, eventually, forget_container, inspect
 
 pytestmark = pytest.mark.root
 
@@ -46,9 +45,7 @@ def _ids(d: Daemon, *names: str) -> dict[str, str]:
 def test_orphan_snapshots_go_and_a_record_without_snapshot_still_works(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     for name in ("keep", "orphan", "nosnap"):
         d.docker("create", "--name", name, "busybox", "echo", f"hi-{name}", check=True)
     ids = _ids(d, "keep", "orphan", "nosnap")
@@ -120,9 +117,7 @@ def test_orphan_snapshots_go_and_a_record_without_snapshot_still_works(
 def test_stopped_auto_remove_containers_go_at_start_running_ones_stay(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--rm", "--name", "gone", "-v", "/data", "busybox", "sleep", "1000",
              check=True)
     d.docker("run", "-d", "--rm", "--name", "stays", "busybox", "sh", "-c",

@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from berth.shim import pidfile
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import alive, eventually, inspect
+from tests.daemon.helpers import alive, boot, eventually, inspect
 from tests.daemon.shimconn import drop_connections, shim_socket, unreachable
 
 pytestmark = pytest.mark.root
@@ -53,9 +52,7 @@ def _assert_ended(d: Daemon, name: str, pid: int) -> None:
 def test_an_unreachable_live_shim_keeps_its_container_across_berthd_restart(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     names = ("unlinked", "refused", "doomed")
     for name in names:
         d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
@@ -93,9 +90,7 @@ def test_an_unreachable_live_shim_keeps_its_container_across_berthd_restart(
 def test_a_dropped_monitor_connection_to_a_live_shim_keeps_its_container(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--name", "cut", "--health-cmd", "true", "--health-interval", "300ms",
              "--health-retries", "1", "busybox", "sleep", "1000", check=True)
     cid, pid = inspect(d, "cut")["Id"], inspect(d, "cut")["State"]["Pid"]
@@ -138,9 +133,7 @@ def test_a_container_that_exits_while_its_shim_is_unreachable_keeps_its_status(
     """Its shim records the exit and leaves as always; berthd, unable to reach it, learns of
     its end through its pidfd and takes the status from the exit file, not 137."""
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--name", "brief", "busybox", "sh", "-c", "sleep 4; exit 3",
              check=True)
     cid, pid = inspect(d, "brief")["Id"], inspect(d, "brief")["State"]["Pid"]

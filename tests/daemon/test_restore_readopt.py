@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from berth.shim import pidfile
 from berth.testing.shimsilence import stopped
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import alive, eventually, inspect, parent_pid
+from tests.daemon.helpers import alive, boot, eventually, inspect, parent_pid
 from tests.daemon.shimconn import drop_connections, shim_socket, unreachable, wedged
 
 pytestmark = pytest.mark.root
@@ -44,9 +43,7 @@ def _health(d: Daemon, name: str) -> dict[str, Any]:
 def test_silent_shims_wait_in_the_background_and_the_others_are_served_at_once(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     frozen, fine = ("frozen1", "frozen2", "frozen3"), ("fine1", "fine2")
     for name in frozen + fine:
         health = (("--health-cmd", "true", "--health-interval", "300ms") if name == "frozen1"
@@ -96,9 +93,7 @@ def test_silent_shims_wait_in_the_background_and_the_others_are_served_at_once(
 def test_a_live_shim_without_its_pid_file_keeps_its_container(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     names = ("hidden", "dies", "dead")
     for name in names:
         d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from berth.network.nftables import table_name
 from berth.testing.cgroups import cgroup_dirs
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import alive, eventually, forget_container, inspect
+from tests.daemon.helpers import alive, boot, eventually, forget_container, inspect
 
 pytestmark = pytest.mark.root
 
@@ -56,9 +55,7 @@ def _assert_ended(d: Daemon, cid: str, pid: int, port: str | None) -> None:
 def test_a_container_left_running_by_a_killed_shim_is_ended_and_starts_again(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     names = ("lone", "paused", "lonerunc")
     for name in names:
         extra = ["--runtime", "runc"] if name == "lonerunc" else []
@@ -102,9 +99,7 @@ def test_a_shim_killed_while_berthd_runs_takes_its_container_with_it(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     """The monitor loses the shim: the container is ended the same way, at once."""
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--name", "watched", "busybox", "sleep", "1000", check=True)
     cid, pid = inspect(d, "watched")["Id"], inspect(d, "watched")["State"]["Pid"]
     try:
@@ -137,9 +132,7 @@ def test_restart_policies_apply_to_a_container_whose_shim_was_killed(
     again (RestartCount 1); after a daemon restart that finds the shims dead (live restore)
     they are started again too, as its boot starts, which reset RestartCount to 0."""
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     for p in _POLICIES:
         d.docker("run", "-d", "--name", f"r-{p}", "--restart", p, "busybox", "sleep", "1000",
                  check=True)

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd, stop_berthd
 from tests.daemon.apihttp import request
-from tests.daemon.helpers import eventually, forget_container, inspect, parent_pid
+from tests.daemon.helpers import boot, eventually, forget_container, inspect, parent_pid
 
 pytestmark = pytest.mark.root
 
@@ -24,9 +23,7 @@ pytestmark = pytest.mark.root
 def test_a_stopped_shim_neither_holds_up_the_start_nor_loses_its_container(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     for name in ("frozen", "fine", "unrecorded"):
         d.docker("run", "-d", "--name", name, "busybox", "sleep", "1000", check=True)
     ids = {n: inspect(d, n)["Id"] for n in ("frozen", "fine", "unrecorded")}

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd
-from tests.daemon.helpers import eventually, inspect
+from tests.daemon.helpers import boot, eventually, inspect
 
 pytestmark = pytest.mark.root
 
@@ -53,9 +52,7 @@ def _read_to_eof(s: socket.socket, timeout: float) -> bytes:
 def test_sigterm_ends_streams_and_hung_requests_then_containers_are_readopted(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
              "while true; do echo tick; sleep 0.2; done", check=True)
     pid = inspect(d, "ticker")["State"]["Pid"]

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from berth.baseimages import ensure_base_images
 from tests.conftest import Daemon, start_berthd, stop_berthd
-from tests.daemon.helpers import new_name
+from tests.daemon.helpers import boot, new_name
 
 pytestmark = pytest.mark.root
 
@@ -58,9 +57,7 @@ def test_streams_of_a_silent_container_send_headers_at_once(daemon: Daemon, name
 def test_logs_follow_of_a_silent_container_ends_cleanly_when_berthd_stops(
         own_daemon: tuple[Path, list[Daemon]]) -> None:
     base, started = own_daemon
-    d = start_berthd(base)
-    started.append(d)
-    ensure_base_images(d.host)
+    d = boot(base, started)
     d.docker("run", "-d", "--name", "silent", "busybox", "sleep", "1000", check=True)
     follow = subprocess.Popen(["docker", "-H", d.host, "logs", "-f", "silent"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
